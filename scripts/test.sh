@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# README command 2: run every test: the library's unit tests, the integration tests (against a
+# throwaway PostgreSQL, see tests/it/util/pg.rs) and the doc tests. Benches are not built.
+#
+# CI (if set) passes through to the tests. The test cluster is stopped on exit, and the script
+# exits non-zero when anything failed, the build included.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+# shellcheck source=scripts/setup.sh
+source scripts/setup.sh
+
+ensure_packages
+trap 'bash scripts/stop-test-pg.sh || echo "ferry: could not stop the test cluster" >&2' EXIT
+
+log=${CARGO_TARGET_DIR:-target}/ferry-test.log
+mkdir -p "$(dirname "$log")"
+status=0
+cargo test --locked 2>&1 | tee "$log" || status=${PIPESTATUS[0]}
+
+echo
+echo "== summary (full output in $log)"
+awk '/^ +Running /   { target = $2 }
+     /^ +Doc-tests / { target = "doc-tests " $2 }
+     /^test result:/ { sub(/; finished in.*/, ""); printf "  %-28s %s\n", target, $0; n++ }
+     END { if (!n) print "  no test results: see the log (did the build fail?)" }' "$log"
+if [ "$status" != 0 ]; then
+    grep -E '^test .* \.\.\. FAILED$' "$log" | sed 's/^/  /' || true
+    echo "FAILED (cargo test exited with $status)"
+fi
+exit "$status"

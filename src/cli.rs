@@ -1,0 +1,149 @@
+//! The command line, as clap derive structs. Doc comments are the help text.
+//! Parsing only: validation and resolution into a run configuration happen in
+//! `commands`, before any I/O, so a bad flag never leaves work half done.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Move a SQLite database into PostgreSQL, fast, and prove nothing was lost.
+///
+/// Exit codes: 0 success (every table verified), 1 verification found
+/// differences or data was rejected, 2 error, 130 interrupted.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the SQLite schema as ferry understands it: tables in load order,
+    /// columns with affinity, keys, indexes, and what is not migrated.
+    Inspect(InspectArgs),
+    /// Create the tables in PostgreSQL, load every row with binary COPY,
+    /// and verify counts and content hashes.
+    Migrate(MigrateArgs),
+    /// Compare a SQLite file with a PostgreSQL database without moving data:
+    /// row counts and canonical content hashes per table.
+    Verify(VerifyArgs),
+    /// Print the built-in mapping file.
+    Mappings,
+}
+
+#[derive(Debug, Args)]
+pub struct SourceOpts {
+    /// The SQLite database file (opened read-only; never modified).
+    #[arg(value_name = "SRC")]
+    pub source: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetOpts {
+    /// PostgreSQL connection: a postgres:// URL or a libpq keyword string
+    /// ("host=… dbname=…"). Falls back to DATABASE_URL, then to the PG*
+    /// environment variables.
+    #[arg(value_name = "TARGET_URL")]
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MappingOpts {
+    /// A mapping file (TOML); repeatable, later files override earlier ones,
+    /// all over the built-in default.
+    #[arg(long = "mapping", value_name = "FILE", env = "FERRY_MAPPING")]
+    pub mapping: Vec<PathBuf>,
+    /// Only these tables (comma-separated glob patterns).
+    #[arg(long, value_delimiter = ',', value_name = "PATTERN")]
+    pub tables: Vec<String>,
+    /// Leave out these tables (comma-separated glob patterns).
+    #[arg(long, value_delimiter = ',', value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ParallelOpts {
+    /// Reader threads (read + convert + encode). Default: number of cores.
+    #[arg(short = 'j', long, env = "FERRY_JOBS", value_name = "N")]
+    pub jobs: Option<usize>,
+    /// PostgreSQL connections loading in parallel. Default: number of cores.
+    #[arg(long, env = "FERRY_WRITERS", value_name = "N")]
+    pub writers: Option<usize>,
+    /// Split tables larger than this many rows into chunks of this size.
+    #[arg(long, env = "FERRY_CHUNK_ROWS", value_name = "ROWS", default_value_t = 250_000)]
+    pub chunk_rows: u64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct OutputOpts {
+    /// Write one JSON document with the results on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bars and no summary on stderr (errors still print).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub source: SourceOpts,
+    /// Count SQLite storage classes (typeof) per column: reads every row.
+    #[arg(long)]
+    pub profile: bool,
+    #[command(flatten)]
+    pub output: OutputOpts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaMode {
+    /// Create the tables (the target must not have them).
+    Create,
+    /// Load into tables that already exist (e.g. made by `alembic upgrade head`).
+    Existing,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub source: SourceOpts,
+    #[command(flatten)]
+    pub target: TargetOpts,
+    #[command(flatten)]
+    pub mapping: MappingOpts,
+    #[command(flatten)]
+    pub parallel: ParallelOpts,
+    #[command(flatten)]
+    pub output: OutputOpts,
+    /// Target schema handling.
+    #[arg(long, value_enum, default_value_t = SchemaMode::Create)]
+    pub schema: SchemaMode,
+    /// PostgreSQL schema (namespace) to create the tables in.
+    #[arg(long, env = "FERRY_PG_SCHEMA", default_value = "public")]
+    pub pg_schema: String,
+    /// Skip the content verification after the load (counts are still checked).
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Differences to report per table at most, when verification fails.
+    #[arg(long, default_value_t = 100)]
+    pub max_diffs: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub source: SourceOpts,
+    #[command(flatten)]
+    pub target: TargetOpts,
+    #[command(flatten)]
+    pub mapping: MappingOpts,
+    #[command(flatten)]
+    pub output: OutputOpts,
+    /// PostgreSQL schema (namespace) holding the tables.
+    #[arg(long, env = "FERRY_PG_SCHEMA", default_value = "public")]
+    pub pg_schema: String,
+    /// Differences to report per table at most.
+    #[arg(long, default_value_t = 100)]
+    pub max_diffs: usize,
+}

@@ -1,0 +1,65 @@
+//! One file per subcommand. Each turns its parsed arguments into a validated
+//! configuration first, then does the work, and returns an [`Outcome`].
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::cli::{Cli, Command, MappingOpts};
+use crate::error::Outcome;
+use crate::mapping::file::Layers;
+use crate::model::Schema;
+use crate::plan::{self, Plan, PlanInput};
+use crate::report::Report;
+use crate::source;
+
+pub mod inspect;
+pub mod migrate;
+pub mod verify;
+
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Inspect(args) => inspect::run(&args),
+        Command::Migrate(args) => migrate::run(&args),
+        Command::Verify(args) => verify::run(&args),
+        Command::Mappings => {
+            print!("{}", crate::mapping::DEFAULT_MAPPING);
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+/// Introspect and profile the source, then build the plan: the shared first
+/// half of `migrate`, `verify` and `plan`, so they all decide alike.
+pub fn prepare(src: &Path, layers: &Layers, mapping: &MappingOpts, pg_schema: &str) -> anyhow::Result<(Schema, Plan)> {
+    let conn = source::open::open_read_only(src)?;
+    let schema = source::introspect::introspect(&conn)
+        .with_context(|| format!("reading the schema of {}", src.display()))?;
+    let mut profiles = HashMap::new();
+    for t in &schema.tables {
+        profiles.insert(t.name.clone(), source::profile::profile_table(&conn, t)?);
+    }
+    drop(conn);
+    let plan = plan::build(PlanInput {
+        schema: &schema,
+        layers,
+        pg_schema,
+        include: &mapping.tables,
+        exclude: &mapping.exclude,
+        profiles: Some(&profiles),
+    })?;
+    Ok((schema, plan))
+}
+
+/// The plan's decisions worth telling: widened columns, skipped objects.
+pub fn plan_notes(report: &mut Report, schema: &Schema, plan: &Plan) {
+    for tp in &plan.tables {
+        for n in &tp.map.notes {
+            report.note(format!("table {:?}: {n}", tp.source.name));
+        }
+    }
+    for s in &schema.skipped {
+        report.note(format!("not migrated: {:?} {:?}: {}", s.kind, s.name, s.reason));
+    }
+}

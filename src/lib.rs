@@ -1,0 +1,24 @@
+//! ferry: move a SQLite database into PostgreSQL and prove nothing was lost.
+//!
+//! The modules follow the pipeline, in order:
+//!
+//! ```text
+//! source (introspect) → mapping (resolve every column once) → plan (FK order, chunks)
+//!   → target (DDL) → pipeline [read → convert → encode ⇉ COPY] → target (keys, sequences)
+//!   → verify (counts, canonical hashes) → report
+//! ```
+//!
+//! `ARCHITECTURE.md` at the repository root has the module table and the
+//! reasons for the choices that are not obvious.
+
+pub mod cli;
+pub mod error;
+pub mod mapping;
+pub mod model;
+pub mod plan;
+pub mod report;
+pub mod source;
+pub mod target;
+pub mod pipeline;
+pub mod verify;
+pub mod commands;

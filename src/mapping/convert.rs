@@ -1,0 +1,449 @@
+//! Per-value conversion: a borrowed SQLite value in, a typed PostgreSQL value
+//! out, or a reason why not.
+//!
+//! The [`Converter`] of a column is chosen once by `mapping::resolve`; the
+//! row loop only calls [`Converter::convert`], a `match` on the converter and
+//! on the SQLite storage class. Conversions that produce new text (a number
+//! written as text, a rounded decimal) write into a caller-owned scratch
+//! `String`, so the steady state allocates nothing.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use rusqlite::types::ValueRef;
+use serde::Serialize;
+
+use super::boolean::BoolSpellings;
+use super::datetime::{self, EpochUnit};
+use super::types::PgType;
+use super::{json, numeric, uuid};
+
+/// A converted value, ready to be encoded for COPY and hashed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    Null,
+    Bool(bool),
+    /// Any integer type, already range-checked for the column.
+    Int(i64),
+    Float(f64),
+    /// Canonical decimal text (see `numeric::normalize`).
+    Numeric(&'a str),
+    Text(&'a str),
+    Bytes(&'a [u8]),
+    /// Microseconds since 1970-01-01 00:00 (UTC for `timestamptz`).
+    Timestamp(i64),
+    /// Days since 1970-01-01.
+    Date(i32),
+    /// Microseconds since midnight.
+    Time(i64),
+    /// JSON text, validated.
+    Json(&'a str),
+    Uuid([u8; 16]),
+}
+
+/// Why a value could not be converted. The caller adds table, column and row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadValue {
+    pub reason: Cow<'static, str>,
+}
+
+impl BadValue {
+    fn new(reason: impl Into<Cow<'static, str>>) -> Self {
+        BadValue { reason: reason.into() }
+    }
+}
+
+fn bad<E: ToString>(e: E) -> BadValue {
+    BadValue::new(e.to_string())
+}
+
+/// What to do with a NUL byte in text (PostgreSQL text cannot hold one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum NulPolicy {
+    #[default]
+    Error,
+    StripNul,
+}
+
+/// What to do with text that is not valid UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Utf8Policy {
+    #[default]
+    Error,
+    ReplaceInvalid,
+}
+
+/// How a date/time column's numbers or text are read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TimeInput {
+    /// ISO 8601 / SQL text, then any extra strftime formats in order.
+    /// Numbers are bad values: their unit is ambiguous.
+    Text { formats: Vec<String> },
+    /// Numbers since an epoch (text is parsed as ISO as well).
+    Epoch { unit: EpochUnit, origin_micros: i64 },
+}
+
+#[derive(Debug, Clone)]
+pub enum Converter {
+    Bool(BoolSpellings),
+    Int { min: i64, max: i64 },
+    Float { single: bool },
+    Numeric { precision: Option<u32>, scale: Option<u32> },
+    Text { max_chars: Option<u32>, nul: NulPolicy, utf8: Utf8Policy },
+    Bytea,
+    /// `zone_offset_secs`: the offset given to naive values (timestamptz only).
+    Timestamp { input: TimeInput, zoned: bool, zone_offset_secs: i32 },
+    Date { input: TimeInput },
+    Time,
+    Json,
+    Uuid,
+}
+
+impl Converter {
+    /// The natural converter for a PostgreSQL type, with default options.
+    pub fn for_type(pg: &PgType) -> Converter {
+        let text_input = TimeInput::Text { formats: Vec::new() };
+        match pg {
+            PgType::Boolean => Converter::Bool(BoolSpellings::default()),
+            PgType::SmallInt => Converter::Int { min: i16::MIN as i64, max: i16::MAX as i64 },
+            PgType::Integer => Converter::Int { min: i32::MIN as i64, max: i32::MAX as i64 },
+            PgType::BigInt => Converter::Int { min: i64::MIN, max: i64::MAX },
+            PgType::Real => Converter::Float { single: true },
+            PgType::Double => Converter::Float { single: false },
+            PgType::Numeric { precision, scale } => {
+                Converter::Numeric { precision: *precision, scale: *scale }
+            }
+            PgType::Text => {
+                Converter::Text { max_chars: None, nul: NulPolicy::Error, utf8: Utf8Policy::Error }
+            }
+            PgType::Varchar(n) => {
+                Converter::Text { max_chars: *n, nul: NulPolicy::Error, utf8: Utf8Policy::Error }
+            }
+            PgType::Bytea => Converter::Bytea,
+            PgType::Timestamp => {
+                Converter::Timestamp { input: text_input, zoned: false, zone_offset_secs: 0 }
+            }
+            PgType::Timestamptz => {
+                Converter::Timestamp { input: text_input, zoned: true, zone_offset_secs: 0 }
+            }
+            PgType::Date => Converter::Date { input: text_input },
+            PgType::Time => Converter::Time,
+            PgType::Json | PgType::Jsonb => Converter::Json,
+            PgType::Uuid => Converter::Uuid,
+        }
+    }
+
+    /// Convert one value. `scratch` is reused across calls by the caller.
+    #[inline]
+    pub fn convert<'a>(
+        &self,
+        v: ValueRef<'a>,
+        scratch: &'a mut Scratch,
+    ) -> Result<Value<'a>, BadValue> {
+        if let ValueRef::Null = v {
+            return Ok(Value::Null);
+        }
+        match self {
+            Converter::Int { min, max } => convert_int(v, *min, *max),
+            Converter::Float { single } => convert_float(v, *single),
+            Converter::Text { max_chars, nul, utf8 } => {
+                convert_text(v, *max_chars, *nul, *utf8, &mut scratch.out)
+            }
+            Converter::Bytea => match v {
+                ValueRef::Blob(b) => Ok(Value::Bytes(b)),
+                ValueRef::Text(t) => Ok(Value::Bytes(t)),
+                _ => Err(BadValue::new(
+                    "a number in a bytea column; map the column to a numeric or text type",
+                )),
+            },
+            Converter::Bool(sp) => match v {
+                ValueRef::Integer(i) => sp.from_i64(i).map(Value::Bool).map_err(bad),
+                ValueRef::Real(f) => sp.from_f64(f).map(Value::Bool).map_err(bad),
+                ValueRef::Text(t) => sp.parse_text(t).map(Value::Bool).map_err(bad),
+                _ => Err(BadValue::new("a blob is not a boolean")),
+            },
+            Converter::Numeric { precision, scale } => {
+                let Scratch { out, tmp } = scratch;
+                out.clear();
+                tmp.clear();
+                match v {
+                    ValueRef::Integer(i) => {
+                        let _ = write!(tmp, "{i}");
+                        numeric::normalize(tmp.as_bytes(), *precision, *scale, out).map_err(bad)?;
+                    }
+                    ValueRef::Real(f) => {
+                        numeric::from_f64(f, tmp);
+                        numeric::normalize(tmp.as_bytes(), *precision, *scale, out).map_err(bad)?;
+                    }
+                    ValueRef::Text(t) => {
+                        numeric::normalize(t, *precision, *scale, out).map_err(bad)?
+                    }
+                    _ => return Err(BadValue::new("a blob is not a number")),
+                }
+                Ok(Value::Numeric(out.as_str()))
+            }
+            Converter::Timestamp { input, zoned, zone_offset_secs } => {
+                let micros = read_instant(v, input, *zoned, *zone_offset_secs)?;
+                datetime::check_pg_timestamp(micros).map_err(bad)?;
+                Ok(Value::Timestamp(micros))
+            }
+            Converter::Date { input } => {
+                let micros = read_instant(v, input, false, 0)?;
+                let days = micros.div_euclid(86_400_000_000);
+                if micros.rem_euclid(86_400_000_000) != 0 {
+                    return Err(BadValue::new("has a time of day; a date column would lose it"));
+                }
+                let days = i32::try_from(days).map_err(|_| BadValue::new("date out of range"))?;
+                datetime::check_pg_date(days).map_err(bad)?;
+                Ok(Value::Date(days))
+            }
+            Converter::Time => match v {
+                ValueRef::Text(t) => datetime::parse_time(t).map(Value::Time).map_err(bad),
+                _ => Err(BadValue::new("a time of day must be text HH:MM[:SS[.ffffff]]")),
+            },
+            Converter::Json => match v {
+                ValueRef::Text(t) => {
+                    json::validate_jsonb(t).map_err(bad)?;
+                    // validate_jsonb accepted it, so it is UTF-8.
+                    std::str::from_utf8(t).map(Value::Json).map_err(|_| BadValue::new("not UTF-8"))
+                }
+                _ => Err(BadValue::new("JSON must be stored as text")),
+            },
+            Converter::Uuid => match v {
+                ValueRef::Text(t) => uuid::parse_text(t).map(Value::Uuid).map_err(bad),
+                ValueRef::Blob(b) => uuid::from_blob(b).map(Value::Uuid).map_err(bad),
+                _ => Err(BadValue::new("a number is not a UUID")),
+            },
+        }
+    }
+}
+
+/// Reusable text buffers for conversions that produce text; one per reader.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    pub out: String,
+    pub tmp: String,
+}
+
+fn convert_int<'a>(v: ValueRef<'a>, min: i64, max: i64) -> Result<Value<'a>, BadValue> {
+    let i = match v {
+        ValueRef::Integer(i) => i,
+        ValueRef::Real(f) => {
+            if f.fract() != 0.0 || !f.is_finite() {
+                return Err(BadValue::new("a real with a fraction is not an integer"));
+            }
+            if f < -9.223_372_036_854_776e18 || f >= 9.223_372_036_854_776e18 {
+                return Err(BadValue::new("out of range for a 64-bit integer"));
+            }
+            f as i64
+        }
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .ok_or_else(|| BadValue::new("text that is not an integer"))?,
+        ValueRef::Blob(_) => return Err(BadValue::new("a blob is not an integer")),
+        ValueRef::Null => return Ok(Value::Null),
+    };
+    if i < min || i > max {
+        return Err(BadValue::new(format!("out of range: {min} to {max}")));
+    }
+    Ok(Value::Int(i))
+}
+
+fn convert_float<'a>(v: ValueRef<'a>, single: bool) -> Result<Value<'a>, BadValue> {
+    let f = match v {
+        ValueRef::Real(f) => f,
+        ValueRef::Integer(i) => {
+            let f = i as f64;
+            // Exact only up to 2^53; a larger integer would be rounded.
+            if f as i128 != i as i128 {
+                return Err(BadValue::new(
+                    "integer too large for double precision without rounding; map to numeric",
+                ));
+            }
+            f
+        }
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| parse_float_text(s.trim()))
+            .ok_or_else(|| BadValue::new("text that is not a number"))?,
+        ValueRef::Blob(_) => return Err(BadValue::new("a blob is not a number")),
+        ValueRef::Null => return Ok(Value::Null),
+    };
+    if single && f.is_finite() && (f as f32) as f64 != f {
+        return Err(BadValue::new("does not fit real (float4) exactly; use double precision"));
+    }
+    Ok(Value::Float(f))
+}
+
+fn parse_float_text(s: &str) -> Option<f64> {
+    match s.to_ascii_lowercase().as_str() {
+        "inf" | "infinity" | "+inf" | "+infinity" => Some(f64::INFINITY),
+        "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
+        "nan" => Some(f64::NAN),
+        _ => {
+            // Rust's parser accepts "inf"/"nan" spellings handled above and
+            // nothing else non-numeric.
+            s.parse::<f64>().ok()
+        }
+    }
+}
+
+fn convert_text<'a>(
+    v: ValueRef<'a>,
+    max_chars: Option<u32>,
+    nul: NulPolicy,
+    utf8: Utf8Policy,
+    scratch: &'a mut String,
+) -> Result<Value<'a>, BadValue> {
+    let s: &'a str = match v {
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            let is_blob = matches!(v, ValueRef::Blob(_));
+            let has_nul = memchr_nul(t);
+            match std::str::from_utf8(t) {
+                Ok(s) if !has_nul => s,
+                Ok(s) => match nul {
+                    NulPolicy::Error => {
+                        return Err(BadValue::new("text contains a NUL byte, which PostgreSQL cannot store"));
+                    }
+                    NulPolicy::StripNul => {
+                        scratch.clear();
+                        scratch.extend(s.chars().filter(|&c| c != '\0'));
+                        scratch.as_str()
+                    }
+                },
+                Err(_) => match utf8 {
+                    Utf8Policy::Error => {
+                        return Err(BadValue::new(if is_blob {
+                            "a blob that is not valid UTF-8 text in a text column"
+                        } else {
+                            "text is not valid UTF-8"
+                        }));
+                    }
+                    Utf8Policy::ReplaceInvalid => {
+                        scratch.clear();
+                        let lossy = String::from_utf8_lossy(t);
+                        match nul {
+                            NulPolicy::StripNul => scratch.extend(lossy.chars().filter(|&c| c != '\0')),
+                            NulPolicy::Error if lossy.contains('\0') => {
+                                return Err(BadValue::new("text contains a NUL byte, which PostgreSQL cannot store"));
+                            }
+                            NulPolicy::Error => scratch.push_str(&lossy),
+                        }
+                        scratch.as_str()
+                    }
+                },
+            }
+        }
+        ValueRef::Integer(i) => {
+            scratch.clear();
+            let _ = write!(scratch, "{i}");
+            scratch.as_str()
+        }
+        ValueRef::Real(f) => {
+            scratch.clear();
+            write_real_as_text(f, scratch);
+            scratch.as_str()
+        }
+        ValueRef::Null => return Ok(Value::Null),
+    };
+    if let Some(n) = max_chars {
+        // Byte length is an upper bound of the character count: cheap test first.
+        if s.len() > n as usize && s.chars().count() > n as usize {
+            return Err(BadValue::new(format!(
+                "too long: {} characters, the column allows {n}",
+                s.chars().count()
+            )));
+        }
+    }
+    Ok(Value::Text(s))
+}
+
+/// A REAL written as text: the shortest text that reads back as the same
+/// double, with a `.0` for whole numbers so it still reads as a real.
+pub fn write_real_as_text(f: f64, out: &mut String) {
+    if f.is_nan() {
+        out.push_str("NaN");
+    } else if f.is_infinite() {
+        out.push_str(if f > 0.0 { "Infinity" } else { "-Infinity" });
+    } else if f.fract() == 0.0 && f.abs() < 1e16 {
+        let _ = write!(out, "{f:.1}");
+    } else {
+        let _ = write!(out, "{f}");
+    }
+}
+
+#[inline]
+fn memchr_nul(t: &[u8]) -> bool {
+    t.contains(&0)
+}
+
+fn read_instant(
+    v: ValueRef<'_>,
+    input: &TimeInput,
+    zoned: bool,
+    zone_offset_secs: i32,
+) -> Result<i64, BadValue> {
+    match v {
+        ValueRef::Text(t) => {
+            let parsed = match datetime::parse_iso(t) {
+                Ok(p) => p,
+                Err(e) => {
+                    let formats: &[String] = match input {
+                        TimeInput::Text { formats } => formats,
+                        TimeInput::Epoch { .. } => &[],
+                    };
+                    let text = std::str::from_utf8(t).map_err(|_| BadValue::new("not UTF-8"))?;
+                    let mut found = None;
+                    for f in formats {
+                        if let Ok(p) = datetime::parse_with_format(text, f) {
+                            found = Some(p);
+                            break;
+                        }
+                    }
+                    match found {
+                        Some(p) => p,
+                        None if formats.is_empty() => return Err(bad(e)),
+                        None => {
+                            return Err(BadValue::new(format!(
+                                "{e}, and matches none of the formats {formats:?}"
+                            )));
+                        }
+                    }
+                }
+            };
+            // Values with an offset are instants: stored in UTC. Naive values
+            // are wall-clock times: kept as they are in `timestamp`, and read
+            // in the configured zone for `timestamptz`.
+            let offset = match parsed.offset_secs {
+                Some(o) => o,
+                None if zoned => zone_offset_secs,
+                None => 0,
+            };
+            parsed
+                .micros
+                .checked_sub(offset as i64 * 1_000_000)
+                .ok_or_else(|| BadValue::new("timestamp out of range"))
+        }
+        ValueRef::Integer(i) => match input {
+            TimeInput::Epoch { unit, origin_micros } => {
+                datetime::from_epoch_i64(i, *unit, *origin_micros).map_err(bad)
+            }
+            TimeInput::Text { .. } => Err(BadValue::new(
+                "a number in a date/time column; its unit is ambiguous (set input = \"epoch-seconds\", \"epoch-milliseconds\", … in a mapping file)",
+            )),
+        },
+        ValueRef::Real(f) => match input {
+            TimeInput::Epoch { unit, origin_micros } => {
+                datetime::from_epoch_f64(f, *unit, *origin_micros).map_err(bad)
+            }
+            TimeInput::Text { .. } => Err(BadValue::new(
+                "a number in a date/time column; its unit is ambiguous (set input = \"epoch-seconds\", \"julian-day\", … in a mapping file)",
+            )),
+        },
+        ValueRef::Blob(_) => Err(BadValue::new("a blob is not a date/time")),
+        ValueRef::Null => Ok(0),
+    }
+}

@@ -1,0 +1,182 @@
+//! PostgreSQL column types ferry can write, parse and name.
+//!
+//! One enum for every type ferry converts into, so that the encoder, the DDL
+//! writer and the verifier all dispatch on the same closed set; a type name
+//! from a mapping file or from the target catalog is parsed into it once.
+
+use std::fmt;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PgType {
+    Boolean,
+    SmallInt,
+    Integer,
+    BigInt,
+    Real,
+    Double,
+    Numeric { precision: Option<u32>, scale: Option<u32> },
+    Text,
+    Varchar(Option<u32>),
+    Bytea,
+    Timestamp,
+    Timestamptz,
+    Date,
+    Time,
+    Json,
+    Jsonb,
+    Uuid,
+}
+
+impl PgType {
+    /// Parse a type name as written in a mapping file or printed by
+    /// `format_type()` in the catalog. Case-insensitive; common aliases.
+    pub fn parse(input: &str) -> Result<PgType, String> {
+        let s = input.trim().to_ascii_lowercase();
+        let (base, params) = match s.find('(') {
+            Some(open) => {
+                let close = s.rfind(')').ok_or_else(|| format!("unbalanced parenthesis in type {input:?}"))?;
+                let inner = &s[open + 1..close];
+                let mut params = Vec::new();
+                for p in inner.split(',') {
+                    params.push(
+                        p.trim().parse::<u32>().map_err(|_| format!("bad type parameter {p:?} in {input:?}"))?,
+                    );
+                }
+                let rest = s[close + 1..].trim();
+                let base = format!("{} {}", s[..open].trim(), rest);
+                (base.trim().to_string(), params)
+            }
+            None => (s.clone(), Vec::new()),
+        };
+        let no_params = |t: PgType| {
+            if params.is_empty() { Ok(t) } else { Err(format!("type {input:?} takes no parameters")) }
+        };
+        match base.as_str() {
+            "boolean" | "bool" => no_params(PgType::Boolean),
+            "smallint" | "int2" => no_params(PgType::SmallInt),
+            "integer" | "int" | "int4" => no_params(PgType::Integer),
+            "bigint" | "int8" => no_params(PgType::BigInt),
+            "real" | "float4" => no_params(PgType::Real),
+            "double precision" | "float8" | "double" => no_params(PgType::Double),
+            "numeric" | "decimal" => match params.as_slice() {
+                [] => Ok(PgType::Numeric { precision: None, scale: None }),
+                [p] => Ok(PgType::Numeric { precision: Some(*p), scale: Some(0) }),
+                [p, s] if s <= p && *p >= 1 && *p <= 1000 => {
+                    Ok(PgType::Numeric { precision: Some(*p), scale: Some(*s) })
+                }
+                _ => Err(format!("bad numeric parameters in {input:?}")),
+            },
+            "text" => no_params(PgType::Text),
+            "varchar" | "character varying" => match params.as_slice() {
+                [] => Ok(PgType::Varchar(None)),
+                [n] if *n >= 1 => Ok(PgType::Varchar(Some(*n))),
+                _ => Err(format!("bad varchar length in {input:?}")),
+            },
+            "bytea" => no_params(PgType::Bytea),
+            "timestamp" | "timestamp without time zone" => no_params(PgType::Timestamp),
+            "timestamptz" | "timestamp with time zone" => no_params(PgType::Timestamptz),
+            "date" => no_params(PgType::Date),
+            "time" | "time without time zone" => no_params(PgType::Time),
+            "json" => no_params(PgType::Json),
+            "jsonb" => no_params(PgType::Jsonb),
+            "uuid" => no_params(PgType::Uuid),
+            _ => Err(format!("unsupported PostgreSQL type {input:?}")),
+        }
+    }
+
+    /// The type as written in DDL.
+    pub fn sql(&self) -> String {
+        match self {
+            PgType::Boolean => "boolean".into(),
+            PgType::SmallInt => "smallint".into(),
+            PgType::Integer => "integer".into(),
+            PgType::BigInt => "bigint".into(),
+            PgType::Real => "real".into(),
+            PgType::Double => "double precision".into(),
+            PgType::Numeric { precision: Some(p), scale: Some(s) } => format!("numeric({p},{s})"),
+            PgType::Numeric { precision: Some(p), scale: None } => format!("numeric({p})"),
+            PgType::Numeric { .. } => "numeric".into(),
+            PgType::Text => "text".into(),
+            PgType::Varchar(Some(n)) => format!("varchar({n})"),
+            PgType::Varchar(None) => "varchar".into(),
+            PgType::Bytea => "bytea".into(),
+            PgType::Timestamp => "timestamp".into(),
+            PgType::Timestamptz => "timestamptz".into(),
+            PgType::Date => "date".into(),
+            PgType::Time => "time".into(),
+            PgType::Json => "json".into(),
+            PgType::Jsonb => "jsonb".into(),
+            PgType::Uuid => "uuid".into(),
+        }
+    }
+
+    /// The PostgreSQL type used for the binary COPY wire format.
+    pub fn wire_type(&self) -> postgres_types::Type {
+        use postgres_types::Type;
+        match self {
+            PgType::Boolean => Type::BOOL,
+            PgType::SmallInt => Type::INT2,
+            PgType::Integer => Type::INT4,
+            PgType::BigInt => Type::INT8,
+            PgType::Real => Type::FLOAT4,
+            PgType::Double => Type::FLOAT8,
+            PgType::Numeric { .. } => Type::NUMERIC,
+            PgType::Text => Type::TEXT,
+            PgType::Varchar(_) => Type::VARCHAR,
+            PgType::Bytea => Type::BYTEA,
+            PgType::Timestamp => Type::TIMESTAMP,
+            PgType::Timestamptz => Type::TIMESTAMPTZ,
+            PgType::Date => Type::DATE,
+            PgType::Time => Type::TIME,
+            PgType::Json => Type::JSON,
+            PgType::Jsonb => Type::JSONB,
+            PgType::Uuid => Type::UUID,
+        }
+    }
+
+    pub fn is_integer(&self) -> bool {
+        matches!(self, PgType::SmallInt | PgType::Integer | PgType::BigInt)
+    }
+}
+
+impl fmt::Display for PgType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.sql())
+    }
+}
+
+impl Serialize for PgType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.sql())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_catalog_and_alias_names() {
+        let cases = [
+            ("bigint", PgType::BigInt),
+            ("INT8", PgType::BigInt),
+            ("double precision", PgType::Double),
+            ("numeric(10,2)", PgType::Numeric { precision: Some(10), scale: Some(2) }),
+            ("numeric( 20 , 6 )", PgType::Numeric { precision: Some(20), scale: Some(6) }),
+            ("numeric", PgType::Numeric { precision: None, scale: None }),
+            ("character varying(255)", PgType::Varchar(Some(255))),
+            ("timestamp without time zone", PgType::Timestamp),
+            ("timestamp with time zone", PgType::Timestamptz),
+            ("jsonb", PgType::Jsonb),
+        ];
+        for (input, want) in cases {
+            assert_eq!(PgType::parse(input).unwrap(), want, "{input}");
+            assert_eq!(PgType::parse(&want.sql()).unwrap(), want);
+        }
+        assert!(PgType::parse("geometry").is_err());
+        assert!(PgType::parse("numeric(2,5)").is_err());
+        assert!(PgType::parse("bigint(3)").is_err());
+    }
+}

@@ -1,0 +1,144 @@
+//! The source schema as ferry understands it: plain data, built once by
+//! `source::introspect` and never mutated afterwards. Everything downstream
+//! (mapping, plan, target DDL, verify) reads this model instead of asking
+//! SQLite again, so that every stage sees the same facts.
+
+use serde::Serialize;
+
+/// SQLite column affinity, decided from the declared type by the rules of
+/// SQLite's datatype3 §3.1 (see `source::affinity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Affinity {
+    Integer,
+    Text,
+    Blob,
+    Real,
+    Numeric,
+}
+
+/// How a table's rows are addressed, which decides how readers split it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum RowKey {
+    /// `INTEGER PRIMARY KEY`: the column *is* the rowid (index into `columns`).
+    RowidAlias { column: usize },
+    /// An ordinary rowid table whose rowid is not a declared column.
+    Rowid,
+    /// `WITHOUT ROWID`: rows are addressed by the primary key only.
+    WithoutRowid,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Column {
+    pub name: String,
+    /// The declared type exactly as written (may be empty).
+    pub decl_type: String,
+    pub affinity: Affinity,
+    pub not_null: bool,
+    /// Default expression as written in the CREATE TABLE (SQL text).
+    pub default: Option<String>,
+    /// 1-based position in the primary key, 0 when not part of it.
+    pub pk_position: u32,
+    /// Storage-class counts, filled only by `inspect --profile` and the planner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<StorageProfile>,
+}
+
+/// Counts of SQLite storage classes (`typeof`) seen in one column.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StorageProfile {
+    pub null: u64,
+    pub integer: u64,
+    pub real: u64,
+    pub text: u64,
+    pub blob: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ForeignKey {
+    /// Columns of this table, in constraint order.
+    pub columns: Vec<String>,
+    pub ref_table: String,
+    /// Referenced columns; empty in SQLite means "the parent's primary key",
+    /// and introspection resolves that, so this is never empty when the
+    /// parent exists.
+    pub ref_columns: Vec<String>,
+    pub on_update: String,
+    pub on_delete: String,
+    /// `DEFERRABLE INITIALLY DEFERRED` in the source DDL.
+    pub deferred: bool,
+    /// False when the referenced table does not exist in the source.
+    pub ref_exists: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Index {
+    pub name: String,
+    pub unique: bool,
+    /// Column names; `None` for an expression (such an index is not migrated).
+    pub columns: Vec<Option<String>>,
+    /// `c` CREATE INDEX, `u` UNIQUE constraint, `pk` primary key.
+    pub origin: String,
+    pub partial: bool,
+    /// The original CREATE INDEX text (None for automatic indexes).
+    pub sql: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Table {
+    pub name: String,
+    pub columns: Vec<Column>,
+    /// Primary-key column names in key order (empty: no declared key).
+    pub primary_key: Vec<String>,
+    pub row_key: RowKey,
+    /// `AUTOINCREMENT` keyword present (there is a `sqlite_sequence` row).
+    pub autoincrement: bool,
+    /// Value from `sqlite_sequence`, when there is one.
+    pub sqlite_sequence: Option<i64>,
+    pub foreign_keys: Vec<ForeignKey>,
+    pub indexes: Vec<Index>,
+    pub row_count: u64,
+    pub strict: bool,
+}
+
+impl Table {
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+}
+
+/// A schema object that exists in the source but is not migrated, listed so
+/// that nothing is dropped silently.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub kind: SkippedKind,
+    pub name: String,
+    /// The table it belongs to (trigger, generated column, shadow table).
+    pub table: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkippedKind {
+    View,
+    Trigger,
+    VirtualTable,
+    ShadowTable,
+    GeneratedColumn,
+    Index,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Schema {
+    /// Tables in FK-topological order (parents first), see `plan::topo`.
+    pub tables: Vec<Table>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl Schema {
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}

@@ -1,0 +1,333 @@
+//! The load: readers convert and encode rows in parallel, writers stream
+//! them into PostgreSQL with binary COPY, and bounded channels between them
+//! keep memory flat.
+//!
+//! ```text
+//!   rayon pool (-j readers)                     writer threads (--writers)
+//!   chunk: rowid range of a table               one PostgreSQL connection each
+//!   read → convert → encode → hash  ──Bytes──▶  BEGIN; TRUNCATE; COPY … FREEZE
+//!   (one read-only SQLite connection            … chunks of the table …
+//!    and cached statement per thread)           trailer; COMMIT
+//! ```
+//!
+//! A table goes through exactly one connection, in one transaction, so a
+//! failure at any point leaves it empty, never half loaded; `FREEZE` lets
+//! the server skip WAL at `wal_level=minimal`. Several tables load side by
+//! side, the biggest first. Buffers are about 1 MiB and each table's channel
+//! holds a few of them, so peak memory is bounded by
+//! `writers × (queue depth + readers) × buffer size` whatever the database size.
+
+pub mod reader;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use crossbeam_channel::{bounded, Receiver};
+use futures_util::SinkExt;
+use serde::Serialize;
+
+use crate::error::Location;
+use crate::plan::{Plan, TablePlan};
+use crate::target::{self, encode, ident, Target};
+use crate::verify::digest::TableDigest;
+
+pub use reader::Chunk;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{location}: bad value {value}: {reason}")]
+    BadValue { location: Location, value: String, reason: String },
+    #[error("reading {location}: {message}")]
+    Source { location: Location, message: String },
+    #[error(transparent)]
+    Target(#[from] target::Error),
+    #[error("stopped: another table failed first")]
+    Cancelled,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub jobs: usize,
+    pub writers: usize,
+    pub chunk_rows: u64,
+    pub buffer_bytes: usize,
+    pub queue_depth: usize,
+}
+
+impl Options {
+    pub fn new(jobs: Option<usize>, writers: Option<usize>, chunk_rows: u64) -> Options {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Options {
+            jobs: jobs.unwrap_or(cores).max(1),
+            writers: writers.unwrap_or(cores).max(1),
+            chunk_rows: chunk_rows.max(1),
+            buffer_bytes: 1 << 20,
+            queue_depth: 4,
+        }
+    }
+}
+
+/// What one table's load did.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableLoad {
+    pub table: String,
+    pub target: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    /// Offset of the start from the start of the load, for the timeline.
+    pub started_at: f64,
+    pub writer: usize,
+    #[serde(skip)]
+    pub digest: TableDigest,
+    pub hash: String,
+}
+
+pub enum Msg {
+    Data(Bytes),
+    ChunkDone(TableDigest),
+    Failed(Error),
+}
+
+/// Load every table of the plan. Tables are assumed created and empty.
+pub fn load(source: &Path, plan: &Plan, target: &Target, opts: &Options) -> Result<Vec<TableLoad>, Error> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs)
+        .thread_name(|i| format!("ferry-reader-{i}"))
+        .build()
+        .map_err(|e| Error::Source { location: Location::table("*"), message: e.to_string() })?;
+    let pool = Arc::new(pool);
+    // Biggest tables first: the longest job starts earliest.
+    let mut queue: Vec<usize> = (0..plan.tables.len()).collect();
+    queue.sort_by_key(|&i| std::cmp::Reverse(plan.tables[i].row_count));
+    let queue = Arc::new(Mutex::new(queue.into_iter()));
+    let cancel = Arc::new(AtomicBool::new(false));
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let first_error: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
+    let start = Instant::now();
+    let source: PathBuf = source.to_path_buf();
+    let rt = target::runtime(2).map_err(|e| Error::Source { location: Location::table("*"), message: e.to_string() })?;
+    let rt = &rt;
+
+    std::thread::scope(|scope| {
+        for w in 0..opts.writers.min(plan.tables.len()) {
+            let (queue, cancel, results, first_error, pool, source) =
+                (queue.clone(), cancel.clone(), results.clone(), first_error.clone(), pool.clone(), source.clone());
+            std::thread::Builder::new()
+                .name(format!("ferry-writer-{w}"))
+                .spawn_scoped(scope, move || {
+                    let client = match rt.block_on(target.connect()) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            record(&first_error, &cancel, e.into());
+                            return;
+                        }
+                    };
+                    loop {
+                        if cancel.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        let Some(i) = queue.lock().expect("queue lock").next() else { return };
+                        let tp = &plan.tables[i];
+                        let t0 = Instant::now();
+                        let res = rt.block_on(load_table(&client, &source, plan, tp, opts, &pool, &cancel));
+                        match res {
+                            Ok((rows, bytes, digest)) => {
+                                results.lock().expect("results lock").push(TableLoad {
+                                    table: tp.source.name.clone(),
+                                    target: tp.map.target.clone(),
+                                    rows,
+                                    bytes,
+                                    seconds: t0.elapsed().as_secs_f64(),
+                                    started_at: (t0 - start).as_secs_f64(),
+                                    writer: w,
+                                    hash: digest.hex(),
+                                    digest,
+                                });
+                            }
+                            Err(e) => {
+                                record(&first_error, &cancel, e);
+                                return;
+                            }
+                        }
+                    }
+                })
+                .expect("spawning a writer thread");
+        }
+    });
+
+    if let Some(e) = first_error.lock().expect("error lock").take() {
+        return Err(e);
+    }
+    let mut out = std::mem::take(&mut *results.lock().expect("results lock"));
+    // Report in plan (load) order.
+    out.sort_by_key(|r| plan.tables.iter().position(|t| t.source.name == r.table));
+    Ok(out)
+}
+
+fn record(slot: &Mutex<Option<Error>>, cancel: &AtomicBool, e: Error) {
+    let mut s = slot.lock().expect("error lock");
+    // Keep the first real error, not the cancellations it caused.
+    if s.is_none() || matches!(*s, Some(Error::Cancelled)) && !matches!(e, Error::Cancelled) {
+        *s = Some(e);
+    }
+    cancel.store(true, Ordering::SeqCst);
+}
+
+async fn load_table(
+    client: &tokio_postgres::Client,
+    source: &Path,
+    plan: &Plan,
+    tp: &TablePlan,
+    opts: &Options,
+    pool: &rayon::ThreadPool,
+    cancel: &Arc<AtomicBool>,
+) -> Result<(u64, u64, TableDigest), Error> {
+    let table = ident::qualified(&plan.pg_schema, &tp.map.target);
+    let ctx = |what: &str| format!("{what} table {:?}", tp.source.name);
+    let cols: Vec<String> = tp.map.columns.iter().map(|c| ident::quote(&c.target)).collect();
+    client
+        .batch_execute(&format!("BEGIN; TRUNCATE {table}"))
+        .await
+        .map_err(|e| target::Error::server(ctx("truncating"), &e))?;
+    let copy_sql = format!("COPY {table} ({}) FROM STDIN (FORMAT binary, FREEZE)", cols.join(", "));
+    let result = copy_table(client, &copy_sql, source, tp, opts, pool, cancel).await;
+    match result {
+        Ok(r) => {
+            client.batch_execute("COMMIT").await.map_err(|e| target::Error::server(ctx("committing"), &e))?;
+            Ok(r)
+        }
+        Err(e) => {
+            // The table stays as it was before the transaction: empty.
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+async fn copy_table(
+    client: &tokio_postgres::Client,
+    copy_sql: &str,
+    source: &Path,
+    tp: &TablePlan,
+    opts: &Options,
+    pool: &rayon::ThreadPool,
+    cancel: &Arc<AtomicBool>,
+) -> Result<(u64, u64, TableDigest), Error> {
+    let ctx = format!("loading table {:?}", tp.source.name);
+    let sink = client.copy_in::<_, Bytes>(copy_sql).await.map_err(|e| target::Error::server(&ctx, &e))?;
+    let mut sink = Box::pin(sink);
+
+    let chunks = reader::chunks(source, &tp.source, opts.chunk_rows)?;
+    let (tx, rx) = bounded::<Msg>(opts.queue_depth + chunks.len().min(opts.jobs));
+    let n_chunks = chunks.len();
+    for chunk in chunks {
+        let tx = tx.clone();
+        let cancel = cancel.clone();
+        let source = source.to_path_buf();
+        let tp = tp.clone();
+        let buffer_bytes = opts.buffer_bytes;
+        pool.spawn(move || {
+            let msg = match reader::read_chunk(&source, &tp, &chunk, buffer_bytes, &tx, &cancel) {
+                Ok(digest) => Msg::ChunkDone(digest),
+                Err(e) => Msg::Failed(e),
+            };
+            let _ = tx.send(msg);
+        });
+    }
+    drop(tx);
+
+    let mut header = BytesMut::with_capacity(32);
+    encode::write_header(&mut header);
+    let mut bytes = header.len() as u64;
+    sink.send(header.freeze()).await.map_err(|e| target::Error::server(&ctx, &e))?;
+    let mut digest = TableDigest::default();
+    let mut done = 0;
+    while done < n_chunks {
+        match recv(&rx).await {
+            Some(Msg::Data(b)) => {
+                bytes += b.len() as u64;
+                sink.send(b).await.map_err(|e| target::Error::server(&ctx, &e))?;
+            }
+            Some(Msg::ChunkDone(d)) => {
+                digest.merge(&d);
+                done += 1;
+            }
+            Some(Msg::Failed(e)) => {
+                cancel.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+            None => return Err(Error::Cancelled),
+        }
+    }
+    let mut trailer = BytesMut::with_capacity(2);
+    encode::write_trailer(&mut trailer);
+    bytes += 2;
+    sink.send(trailer.freeze()).await.map_err(|e| target::Error::server(&ctx, &e))?;
+    let rows = sink.as_mut().finish().await.map_err(|e| target::Error::server(&ctx, &e))?;
+    if rows != digest.rows {
+        return Err(target::Error::Server {
+            context: ctx,
+            message: format!("PostgreSQL stored {rows} rows, ferry sent {}", digest.rows),
+        }
+        .into());
+    }
+    Ok((rows, bytes, digest))
+}
+
+/// Blocking receive. The writer thread runs its future with `block_on` on
+/// the shared multi-threaded runtime, where the connection task lives on a
+/// worker thread: blocking here holds back nobody but this table's COPY,
+/// which has nothing to send until a reader delivers.
+async fn recv(rx: &Receiver<Msg>) -> Option<Msg> {
+    rx.recv().ok()
+}
+
+/// The canonical digest of every planned table, read from the source with
+/// the same readers the load uses, encoded output discarded. In plan order.
+pub fn source_digests(source: &Path, plan: &Plan, opts: &Options) -> Result<Vec<TableDigest>, Error> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs)
+        .build()
+        .map_err(|e| Error::Source { location: Location::table("*"), message: e.to_string() })?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut out = Vec::new();
+    for tp in &plan.tables {
+        let chunks = reader::chunks(source, &tp.source, opts.chunk_rows)?;
+        let (tx, rx) = bounded::<Msg>(opts.queue_depth);
+        let n = chunks.len();
+        for chunk in chunks {
+            let (tx, cancel, source, tp) = (tx.clone(), cancel.clone(), source.to_path_buf(), tp.clone());
+            let buffer_bytes = opts.buffer_bytes;
+            pool.spawn(move || {
+                let msg = match reader::read_chunk(&source, &tp, &chunk, buffer_bytes, &tx, &cancel) {
+                    Ok(d) => Msg::ChunkDone(d),
+                    Err(e) => Msg::Failed(e),
+                };
+                let _ = tx.send(msg);
+            });
+        }
+        drop(tx);
+        let mut digest = TableDigest::default();
+        let mut done = 0;
+        while done < n {
+            match rx.recv() {
+                Ok(Msg::Data(_)) => {}
+                Ok(Msg::ChunkDone(d)) => {
+                    digest.merge(&d);
+                    done += 1;
+                }
+                Ok(Msg::Failed(e)) => {
+                    cancel.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
+                Err(_) => return Err(Error::Cancelled),
+            }
+        }
+        out.push(digest);
+    }
+    Ok(out)
+}

@@ -1,0 +1,222 @@
+//! A reader: one chunk of one table, read with borrowed values, converted,
+//! encoded into binary COPY, hashed, in a single pass.
+//!
+//! Each rayon thread keeps its own read-only SQLite connection and the
+//! statement cache that comes with it, so a chunk costs one `prepare_cached`
+//! lookup, not a prepare. The buffer is split off and sent when it passes
+//! the buffer size; `reserve` then takes the allocation back once the writer
+//! has dropped it, so the steady state allocates nothing per row.
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::BytesMut;
+use crossbeam_channel::Sender;
+use rusqlite::types::ValueRef;
+use rusqlite::Connection;
+
+use super::{Error, Msg};
+use crate::error::{Location, RowRef};
+use crate::mapping::convert::Scratch;
+use crate::model::{RowKey, Table};
+use crate::plan::TablePlan;
+use crate::source;
+use crate::target::{encode, ident};
+use crate::verify::digest::{hash_value, TableDigest};
+
+/// A contiguous part of a table: a rowid range, or the whole table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// Inclusive rowid bounds; None reads the whole table.
+    pub range: Option<(i64, i64)>,
+}
+
+thread_local! {
+    static CONN: RefCell<Option<(PathBuf, Connection)>> = const { RefCell::new(None) };
+}
+
+/// Run `f` with this thread's connection to `path`, opening it once.
+pub fn with_connection<T>(path: &Path, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+    CONN.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(p, _)| p != path) {
+            let conn = source::open::open_read_only(path)
+                .map_err(|e| Error::Source { location: Location::table("*"), message: format!("{e:#}") })?;
+            *slot = Some((path.to_path_buf(), conn));
+        }
+        let (_, conn) = slot.as_ref().expect("connection just opened");
+        f(conn)
+    })
+}
+
+/// The name that reaches the rowid in this table: `rowid`, unless a column
+/// of that name hides it, then `_rowid_`, then `oid`.
+pub fn rowid_name(t: &Table) -> Option<&'static str> {
+    if t.row_key == RowKey::WithoutRowid {
+        return None;
+    }
+    ["rowid", "_rowid_", "oid"]
+        .into_iter()
+        .find(|n| !t.columns.iter().any(|c| c.name.eq_ignore_ascii_case(n)))
+}
+
+/// Split a table into rowid ranges of about `chunk_rows` rows.
+pub fn chunks(source: &Path, t: &Table, chunk_rows: u64) -> Result<Vec<Chunk>, Error> {
+    let Some(rowid) = rowid_name(t) else { return Ok(vec![Chunk { range: None }]) };
+    if t.row_count <= chunk_rows {
+        return Ok(vec![Chunk { range: None }]);
+    }
+    let sql = format!("SELECT min({rowid}), max({rowid}) FROM {}", ident::quote(&t.name));
+    let (lo, hi): (Option<i64>, Option<i64>) = with_connection(source, |c| {
+        c.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| Error::Source { location: Location::table(&t.name), message: e.to_string() })
+    })?;
+    let (Some(lo), Some(hi)) = (lo, hi) else { return Ok(vec![Chunk { range: None }]) };
+    let n = t.row_count.div_ceil(chunk_rows) as i128;
+    let span = hi as i128 - lo as i128 + 1;
+    let step = (span + n - 1) / n;
+    let mut out = Vec::new();
+    let mut start = lo as i128;
+    while start <= hi as i128 {
+        let end = (start + step - 1).min(hi as i128);
+        out.push(Chunk { range: Some((start as i64, end as i64)) });
+        start = end + 1;
+    }
+    Ok(out)
+}
+
+/// The SELECT for a chunk: the mapped columns in plan order, then the rowid
+/// (when there is one) to name rows in error messages.
+fn select_sql(tp: &TablePlan, chunk: &Chunk) -> String {
+    let mut cols: Vec<String> = tp.map.columns.iter().map(|c| ident::quote(&c.source)).collect();
+    let rowid = rowid_name(&tp.source);
+    if let Some(r) = rowid {
+        cols.push(r.to_string());
+    }
+    let mut sql = format!("SELECT {} FROM {}", cols.join(", "), ident::quote(&tp.source.name));
+    if let (Some(r), Some(_)) = (rowid, chunk.range) {
+        sql.push_str(&format!(" WHERE {r} >= ?1 AND {r} <= ?2"));
+    }
+    sql
+}
+
+pub fn read_chunk(
+    source: &Path,
+    tp: &TablePlan,
+    chunk: &Chunk,
+    buffer_bytes: usize,
+    tx: &Sender<Msg>,
+    cancel: &AtomicBool,
+) -> Result<TableDigest, Error> {
+    let sql = select_sql(tp, chunk);
+    let loc = |message: String| Error::Source { location: Location::table(&tp.source.name), message };
+    with_connection(source, |conn| {
+        let mut stmt = conn.prepare_cached(&sql).map_err(|e| loc(e.to_string()))?;
+        let mut rows = match chunk.range {
+            Some((a, b)) => stmt.query([a, b]),
+            None => stmt.query([]),
+        }
+        .map_err(|e| loc(e.to_string()))?;
+        let ncols = tp.map.columns.len();
+        let has_rowid = rowid_name(&tp.source).is_some();
+        let mut buf = BytesMut::with_capacity(buffer_bytes + buffer_bytes / 4);
+        let mut scratch = Scratch::default();
+        let mut hash_scratch = Vec::new();
+        let mut digest = TableDigest::default();
+        let mut n: u64 = 0;
+        while let Some(row) = rows.next().map_err(|e| loc(e.to_string()))? {
+            encode::begin_row(&mut buf, ncols as i16);
+            let mut h = blake3::Hasher::new();
+            for (i, cm) in tp.map.columns.iter().enumerate() {
+                let v = row.get_ref(i).map_err(|e| loc(e.to_string()))?;
+                let value = match cm.converter.convert(v, &mut scratch) {
+                    Ok(value) => value,
+                    Err(bad) => {
+                        return Err(Error::BadValue {
+                            location: Location {
+                                table: tp.source.name.clone(),
+                                column: Some(cm.source.clone()),
+                                row: Some(row_ref(tp, row, ncols, has_rowid)),
+                            },
+                            value: describe_value(v),
+                            reason: format!("{} (column type {})", bad.reason, cm.pg_type),
+                        });
+                    }
+                };
+                if value == crate::mapping::convert::Value::Null && cm.not_null {
+                    return Err(Error::BadValue {
+                        location: Location {
+                            table: tp.source.name.clone(),
+                            column: Some(cm.source.clone()),
+                            row: Some(row_ref(tp, row, ncols, has_rowid)),
+                        },
+                        value: "NULL".into(),
+                        reason: "NULL in a NOT NULL column".into(),
+                    });
+                }
+                encode::write_value(&mut buf, &cm.pg_type, &value);
+                hash_value(&mut h, &cm.pg_type, &value, &mut hash_scratch);
+            }
+            digest.add_row(&h.finalize());
+            n += 1;
+            if buf.len() >= buffer_bytes {
+                if tx.send(Msg::Data(buf.split().freeze())).is_err() || cancel.load(Ordering::Relaxed) {
+                    return Err(Error::Cancelled);
+                }
+                buf.reserve(buffer_bytes);
+            }
+        }
+        if !buf.is_empty() && tx.send(Msg::Data(buf.split().freeze())).is_err() {
+            return Err(Error::Cancelled);
+        }
+        debug_assert_eq!(n, digest.rows);
+        Ok(digest)
+    })
+}
+
+/// The row as a person can find it: rowid, else the primary key values.
+fn row_ref(tp: &TablePlan, row: &rusqlite::Row<'_>, ncols: usize, has_rowid: bool) -> RowRef {
+    if has_rowid {
+        if let Ok(ValueRef::Integer(r)) = row.get_ref(ncols) {
+            return RowRef::Rowid(r);
+        }
+    }
+    let mut parts = String::new();
+    for pk in &tp.source.primary_key {
+        if let Some(i) = tp.map.columns.iter().position(|c| &c.source == pk) {
+            if !parts.is_empty() {
+                parts.push_str(", ");
+            }
+            let v = row.get_ref(i).map(describe_value).unwrap_or_else(|_| "?".into());
+            let _ = write!(parts, "{pk}={v}");
+        }
+    }
+    RowRef::Key(parts)
+}
+
+/// A SQLite value for an error message: its storage class and a readable,
+/// bounded rendering (text quoted, blobs in hex).
+pub fn describe_value(v: ValueRef<'_>) -> String {
+    const MAX: usize = 120;
+    match v {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(i) => format!("{i} (integer)"),
+        ValueRef::Real(f) => format!("{f:?} (real)"),
+        ValueRef::Text(t) => {
+            let s = String::from_utf8_lossy(t);
+            let shown: String = s.chars().take(MAX).collect();
+            let more = if s.chars().count() > MAX { "…" } else { "" };
+            format!("{shown:?}{more} (text, {} bytes)", t.len())
+        }
+        ValueRef::Blob(b) => {
+            let mut hex = String::new();
+            for byte in b.iter().take(MAX / 2) {
+                let _ = write!(hex, "{byte:02x}");
+            }
+            let more = if b.len() > MAX / 2 { "…" } else { "" };
+            format!("x'{hex}'{more} (blob, {} bytes)", b.len())
+        }
+    }
+}

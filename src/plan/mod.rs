@@ -1,0 +1,172 @@
+//! Plan: what will be done, as data, before anything is done.
+//!
+//! The plan holds every table's column mapping, its load order and level,
+//! the names it will have in PostgreSQL, and the post-data steps (keys,
+//! indexes, foreign keys, sequences) with the reason for anything that will
+//! not be carried over. `ferry plan`, `ferry migrate` and `ferry verify`
+//! all work from the same plan, so what was checked is what runs.
+
+pub mod topo;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::mapping::file::Layers;
+use crate::mapping::resolve::{self, Mapper, TableMap};
+use crate::model::{RowKey, Schema, StorageProfile, Table};
+use crate::target::ident;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Mapping(#[from] resolve::Error),
+    #[error("two names become the same PostgreSQL identifier {pg:?}: {a:?} and {b:?} ({what}); rename one in a mapping file")]
+    NameCollision { what: String, pg: String, a: String, b: String },
+    #[error("no table left to migrate (check --tables / --exclude and the mapping's exclusions)")]
+    Empty,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TablePlan {
+    #[serde(skip)]
+    pub source: Table,
+    pub map: TableMap,
+    /// FK level: 0 has no parents; tables of one level can load side by side.
+    pub level: usize,
+    /// Target name of the integer rowid-alias key that becomes an identity.
+    pub identity: Option<String>,
+    /// Starting point for the identity's sequence, from `sqlite_sequence`.
+    pub sqlite_sequence: Option<i64>,
+    /// Target names of the primary key, when it will be created.
+    pub primary_key: Option<Vec<String>>,
+    pub row_count: u64,
+}
+
+impl TablePlan {
+    /// Source column name → target column name.
+    pub fn target_column(&self, source: &str) -> Option<&str> {
+        self.map.columns.iter().find(|c| c.source == source).map(|c| c.target.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub pg_schema: String,
+    pub tables: Vec<TablePlan>,
+    pub self_references: Vec<String>,
+    pub cycles: Vec<Vec<String>>,
+    /// Tables left out by patterns or mapping rules.
+    pub excluded_tables: Vec<String>,
+}
+
+pub struct PlanInput<'a> {
+    pub schema: &'a Schema,
+    pub layers: &'a Layers,
+    pub pg_schema: &'a str,
+    pub include: &'a [String],
+    pub exclude: &'a [String],
+    /// Per table name, per column: storage-class profiles (create mode).
+    pub profiles: Option<&'a HashMap<String, Vec<StorageProfile>>>,
+}
+
+pub fn build(input: PlanInput<'_>) -> Result<Plan, Error> {
+    let mapper = Mapper::new(input.layers)?;
+    let order = topo::order(&input.schema.tables);
+    let mut tables = Vec::new();
+    let mut excluded_tables = Vec::new();
+    for &i in &order.order {
+        let t = &input.schema.tables[i];
+        let by_flag = (!input.include.is_empty() && !input.include.iter().any(|p| resolve::glob_match(p, &t.name)))
+            || input.exclude.iter().any(|p| resolve::glob_match(p, &t.name));
+        if by_flag || mapper.table_excluded(&t.name) {
+            excluded_tables.push(t.name.clone());
+            continue;
+        }
+        let profiles = input.profiles.and_then(|p| p.get(&t.name)).map(|v| v.as_slice());
+        let mut map = mapper.table(t, profiles)?;
+        map.target = ident::shorten(&map.target);
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        for c in &mut map.columns {
+            let short = ident::shorten(&c.target);
+            if short != c.target {
+                map.notes.push(format!("column {:?} is longer than 63 bytes: named {short:?}", c.target));
+            }
+            if let Some(prev) = seen.insert(short.clone(), c.source.clone()) {
+                return Err(Error::NameCollision {
+                    what: format!("columns of table {:?}", t.name),
+                    pg: short,
+                    a: prev,
+                    b: c.source.clone(),
+                });
+            }
+            c.target = short;
+        }
+        let (identity, primary_key) = keys(t, &map, profiles);
+        if t.primary_key.len() > 0 && primary_key.is_none() {
+            map.notes.push(format!(
+                "primary key ({}) not created: its columns hold NULLs or were excluded",
+                t.primary_key.join(", ")
+            ));
+        }
+        tables.push(TablePlan {
+            level: order.levels[i],
+            identity,
+            sqlite_sequence: t.sqlite_sequence,
+            primary_key,
+            row_count: t.row_count,
+            source: t.clone(),
+            map,
+        });
+    }
+    if tables.is_empty() {
+        return Err(Error::Empty);
+    }
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    for tp in &tables {
+        if let Some(prev) = names.insert(tp.map.target.clone(), tp.source.name.clone()) {
+            return Err(Error::NameCollision {
+                what: "tables".into(),
+                pg: tp.map.target.clone(),
+                a: prev,
+                b: tp.source.name.clone(),
+            });
+        }
+    }
+    Ok(Plan {
+        pg_schema: input.pg_schema.to_string(),
+        tables,
+        self_references: order.self_references,
+        cycles: order.cycles,
+        excluded_tables,
+    })
+}
+
+/// Identity column and primary key, in target names. A rowid alias is an
+/// integer key that SQLite fills in: it becomes `GENERATED BY DEFAULT AS
+/// IDENTITY`, so the application's inserts keep working. A key whose column
+/// holds NULLs (possible in SQLite for non-rowid keys) cannot be a
+/// PostgreSQL primary key and is left out, with a note.
+fn keys(t: &Table, map: &TableMap, profiles: Option<&[StorageProfile]>) -> (Option<String>, Option<Vec<String>>) {
+    let identity = match t.row_key {
+        RowKey::RowidAlias { column } => map
+            .columns
+            .iter()
+            .find(|c| c.source_index == column && c.pg_type.is_integer())
+            .map(|c| c.target.clone()),
+        _ => None,
+    };
+    if t.primary_key.is_empty() {
+        return (identity, None);
+    }
+    let mut pk = Vec::new();
+    for name in &t.primary_key {
+        let Some(c) = map.columns.iter().find(|c| &c.source == name) else { return (identity, None) };
+        let has_nulls = profiles.and_then(|p| p.get(c.source_index)).is_some_and(|p| p.null > 0);
+        if has_nulls {
+            return (identity, None);
+        }
+        pk.push(c.target.clone());
+    }
+    (identity, Some(pk))
+}

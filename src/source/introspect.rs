@@ -1,0 +1,958 @@
+//! SQLite schema → [`model::Schema`](crate::model::Schema), once, up front.
+//!
+//! Facts come from SQLite itself wherever it exposes them: `sqlite_schema`
+//! for the objects, the table-valued pragmas (`pragma_table_xinfo`,
+//! `pragma_foreign_key_list`, `pragma_index_list`, `pragma_index_info`,
+//! `pragma_table_list`) for columns, keys and indexes, always with the name
+//! as a bound parameter. The CREATE TABLE text is parsed (by a small
+//! tokenizer, not regexes) only for what no pragma tells: `DEFERRABLE
+//! INITIALLY DEFERRED` on a FK, `AUTOINCREMENT`, and `WITHOUT ROWID` /
+//! `STRICT` when `pragma_table_list` is unavailable.
+//!
+//! Decisions, in one place:
+//! - **Virtual tables** (FTS3/4/5, R*Tree, …) are listed as not migrated.
+//!   Their **shadow tables** (`<vt>_content`, `_segments`, `_segdir`,
+//!   `_docsize`, `_stat`, `_data`, `_idx`, `_config`, `_node`, `_rowid`,
+//!   `_parent`) are the virtual table's index internals in a format only
+//!   that SQLite module reads; copying them gives PostgreSQL dead bytes, so
+//!   they are listed as not migrated too, naming their virtual table. The
+//!   user re-creates full-text search on the PostgreSQL side (tsvector+GIN).
+//!   The base table of an external-content FTS table (`content="t"`) is an
+//!   ordinary table and is migrated.
+//! - **Views, triggers, generated columns** and **expression indexes** are
+//!   listed as not migrated. Partial indexes stay in the model (`partial`).
+//! - **Row key**: `WITHOUT ROWID` → `WithoutRowid`; a rowid table whose
+//!   single-column primary key has no automatic index is an `INTEGER PRIMARY
+//!   KEY` alias (`RowidAlias`; this is exactly SQLite's rule, including the
+//!   `INTEGER PRIMARY KEY DESC` and `INT PRIMARY KEY` exceptions, because a
+//!   non-alias key always gets a `sqlite_autoindex_*` of origin `pk`);
+//!   otherwise `Rowid`. A column named `rowid`, `_rowid_` or `oid` hides that
+//!   name for the real rowid; [`rowid_expr`] gives the name readers should
+//!   use, or `None` when all three are taken.
+//! - FK parent names and parent columns are resolved ASCII-case-insensitively
+//!   (as SQLite does) and rewritten to the parent's spelling, so PostgreSQL
+//!   DDL with quoted identifiers finds them. An empty parent column list is
+//!   resolved to the parent's primary key.
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::affinity::affinity;
+use super::error::Error;
+use crate::model::{
+    Column, ForeignKey, Index, RowKey, Schema, Skipped, SkippedKind, Table,
+};
+use crate::plan::topo;
+
+/// `"name"` with inner `"` doubled: the only way ferry splices an identifier
+/// into SQLite SQL (pragma arguments are bound parameters instead).
+pub fn quote_ident(name: &str) -> String {
+    let mut s = String::with_capacity(name.len() + 2);
+    s.push('"');
+    for c in name.chars() {
+        if c == '"' {
+            s.push('"');
+        }
+        s.push(c);
+    }
+    s.push('"');
+    s
+}
+
+/// The SQL expression that addresses the rowid of `table` in SQLite, for
+/// range reads (`WHERE <expr> BETWEEN ? AND ?`): the quoted alias column for
+/// `INTEGER PRIMARY KEY` tables, else the first of `rowid`, `_rowid_`, `oid`
+/// that no column shadows (compared case-insensitively, as SQLite does).
+/// `None` for `WITHOUT ROWID` tables and for rowid tables that have columns
+/// named all three: those must be read in primary-key order, or whole.
+pub fn rowid_expr(table: &Table) -> Option<String> {
+    match &table.row_key {
+        RowKey::RowidAlias { column } => Some(quote_ident(&table.columns[*column].name)),
+        RowKey::WithoutRowid => None,
+        RowKey::Rowid => ["rowid", "_rowid_", "oid"]
+            .into_iter()
+            .find(|n| !table.columns.iter().any(|c| c.name.eq_ignore_ascii_case(n)))
+            .map(str::to_string),
+    }
+}
+
+/// Shadow-table suffixes per virtual-table module, from the SQLite sources
+/// (`fts3ShadowName`, `fts5ShadowName`, `rtreeShadowName`).
+fn shadow_suffixes(module: &str) -> &'static [&'static str] {
+    match module.to_ascii_lowercase().as_str() {
+        "fts3" | "fts4" => &["content", "segments", "segdir", "docsize", "stat"],
+        "fts5" => &["data", "idx", "content", "docsize", "config"],
+        "rtree" | "rtree_i32" | "geopoly" => &["node", "rowid", "parent"],
+        _ => &[],
+    }
+}
+
+/// One row of `sqlite_schema`.
+struct SchemaRow {
+    kind: String,
+    name: String,
+    tbl_name: String,
+    rootpage: i64,
+    sql: Option<String>,
+}
+
+/// Read the whole schema of the `main` database of `conn`, with row counts,
+/// tables in FK-topological order.
+pub fn introspect(conn: &Connection) -> Result<Schema, Error> {
+    let rows = schema_rows(conn)?;
+    let mut skipped = Vec::new();
+    let index_sql: HashMap<&str, Option<&str>> = rows
+        .iter()
+        .filter(|r| r.kind == "index")
+        .map(|r| (r.name.as_str(), r.sql.as_deref()))
+        .collect();
+    let has_sequence = rows.iter().any(|r| r.kind == "table" && r.name == "sqlite_sequence");
+
+    // Virtual tables first, so their shadow tables can be recognised.
+    let mut virtuals: Vec<(&str, String)> = Vec::new(); // (name, module)
+    for r in rows.iter().filter(|r| r.kind == "table") {
+        let toks = r.sql.as_deref().map(tokenize).unwrap_or_default();
+        if r.rootpage == 0 || is_create_virtual(&toks) {
+            let module = virtual_module(&toks).unwrap_or_default();
+            virtuals.push((r.name.as_str(), module));
+        }
+    }
+    let table_kinds = table_list(conn);
+
+    let mut tables = Vec::new();
+    for r in &rows {
+        match r.kind.as_str() {
+            "view" => skipped.push(Skipped {
+                kind: SkippedKind::View,
+                name: r.name.clone(),
+                table: None,
+                reason: "view: not migrated (re-create it from its SQL)".into(),
+            }),
+            "trigger" => skipped.push(Skipped {
+                kind: SkippedKind::Trigger,
+                name: r.name.clone(),
+                table: Some(r.tbl_name.clone()),
+                reason: "trigger: SQLite trigger bodies do not run in PostgreSQL".into(),
+            }),
+            "table" if is_internal(&r.name) => {}
+            "table" => {
+                if let Some((_, module)) = virtuals.iter().find(|(n, _)| *n == r.name) {
+                    let module = if module.is_empty() { "unknown" } else { module.as_str() };
+                    skipped.push(Skipped {
+                        kind: SkippedKind::VirtualTable,
+                        name: r.name.clone(),
+                        table: None,
+                        reason: format!(
+                            "virtual table (module {module}): its data lives in a SQLite extension; \
+                             re-create it in PostgreSQL (e.g. full-text search with tsvector)"
+                        ),
+                    });
+                    continue;
+                }
+                let listed = table_kinds.as_ref().and_then(|k| k.get(&r.name));
+                if let Some(owner) = shadow_owner(&r.name, listed.map(|l| l.0.as_str()), &virtuals) {
+                    skipped.push(Skipped {
+                        kind: SkippedKind::ShadowTable,
+                        name: r.name.clone(),
+                        table: Some(owner.to_string()),
+                        reason: format!(
+                            "shadow table of virtual table {owner:?}: index internals only its \
+                             SQLite module can read"
+                        ),
+                    });
+                    continue;
+                }
+                let flags = listed.map(|l| (l.1, l.2));
+                tables.push(read_table(conn, r, flags, has_sequence, &index_sql, &mut skipped)?);
+            }
+            _ => {}
+        }
+    }
+
+    resolve_foreign_keys(&mut tables);
+    let topo = topo::order(&tables);
+    let mut slots: Vec<Option<Table>> = tables.into_iter().map(Some).collect();
+    let tables = topo.order.iter().map(|&i| slots[i].take().expect("each table once")).collect();
+    Ok(Schema { tables, skipped })
+}
+
+fn is_internal(name: &str) -> bool {
+    name.len() >= 7 && name[..7].eq_ignore_ascii_case("sqlite_")
+}
+
+fn schema_rows(conn: &Connection) -> Result<Vec<SchemaRow>, Error> {
+    let err = |e| Error::query("entries", "sqlite_schema", e);
+    let mut stmt = conn
+        .prepare("SELECT type, name, tbl_name, rootpage, sql FROM main.sqlite_schema ORDER BY rowid")
+        .map_err(err)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(SchemaRow {
+                kind: r.get(0)?,
+                name: r.get(1)?,
+                tbl_name: r.get(2)?,
+                rootpage: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+                sql: r.get(4)?,
+            })
+        })
+        .map_err(err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?;
+    Ok(rows)
+}
+
+/// `pragma_table_list` for `main`: name → (type, without rowid, strict).
+/// `None` when this SQLite cannot list (older than 3.37, or a virtual table
+/// whose module is missing makes the pragma fail): callers fall back to
+/// parsing the SQL.
+fn table_list(conn: &Connection) -> Option<HashMap<String, (String, bool, bool)>> {
+    let mut stmt = conn
+        .prepare("SELECT name, type, wr, strict FROM pragma_table_list WHERE schema = 'main'")
+        .ok()?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))
+        .ok()?;
+    rows.collect::<Result<HashMap<_, _>, _>>().ok()
+}
+
+/// The virtual table a shadow table belongs to: `pragma_table_list` says
+/// `shadow` (SQLite asked the module), or the name is `<vt>_<suffix>` with a
+/// suffix the module uses. The longest matching virtual table name wins.
+fn shadow_owner<'a>(
+    name: &str,
+    listed_type: Option<&str>,
+    virtuals: &'a [(&'a str, String)],
+) -> Option<&'a str> {
+    let lname = name.to_ascii_lowercase();
+    let mut best: Option<&str> = None;
+    for (vt, module) in virtuals {
+        let prefix = format!("{}_", vt.to_ascii_lowercase());
+        let Some(suffix) = lname.strip_prefix(&prefix) else { continue };
+        let known = shadow_suffixes(module).contains(&suffix);
+        let generic = listed_type == Some("shadow");
+        if (known || generic) && best.is_none_or(|b| b.len() < vt.len()) {
+            best = Some(vt);
+        }
+    }
+    best
+}
+
+fn read_table(
+    conn: &Connection,
+    row: &SchemaRow,
+    listed: Option<(bool, bool)>,
+    has_sequence: bool,
+    index_sql: &HashMap<&str, Option<&str>>,
+    skipped: &mut Vec<Skipped>,
+) -> Result<Table, Error> {
+    let name = row.name.as_str();
+    let toks = row.sql.as_deref().map(tokenize).unwrap_or_default();
+    let parsed = parse_create_table(&toks);
+
+    // Columns (generated ones are listed as not migrated instead).
+    let mut columns = Vec::new();
+    {
+        let err = |e| Error::query("columns", name, e);
+        let mut stmt = conn
+            .prepare(
+                "SELECT name, type, \"notnull\", dflt_value, pk, hidden \
+                 FROM pragma_table_xinfo(?1, 'main') ORDER BY cid",
+            )
+            .map_err(err)?;
+        let mut rows = stmt.query([name]).map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            let col_name: String = r.get(0).map_err(err)?;
+            let decl: String = r.get::<_, Option<String>>(1).map_err(err)?.unwrap_or_default();
+            let hidden: i64 = r.get(5).map_err(err)?;
+            match hidden {
+                0 => columns.push(Column {
+                    affinity: affinity(&decl),
+                    name: col_name,
+                    decl_type: decl,
+                    not_null: r.get::<_, i64>(2).map_err(err)? != 0,
+                    default: r.get(3).map_err(err)?,
+                    pk_position: r.get::<_, i64>(4).map_err(err)?.try_into().unwrap_or(0),
+                    profile: None,
+                }),
+                2 | 3 => skipped.push(Skipped {
+                    kind: SkippedKind::GeneratedColumn,
+                    name: col_name,
+                    table: Some(name.to_string()),
+                    reason: format!(
+                        "generated column ({}): PostgreSQL computes its own; add it with \
+                         GENERATED ALWAYS AS (...) STORED",
+                        if hidden == 2 { "VIRTUAL" } else { "STORED" }
+                    ),
+                }),
+                _ => {} // hidden virtual-table columns: not in ordinary tables
+            }
+        }
+    }
+    let mut pk: Vec<(u32, String)> = columns
+        .iter()
+        .filter(|c| c.pk_position > 0)
+        .map(|c| (c.pk_position, c.name.clone()))
+        .collect();
+    pk.sort();
+    let primary_key: Vec<String> = pk.into_iter().map(|(_, n)| n).collect();
+
+    let indexes = read_indexes(conn, name, index_sql, skipped)?;
+    let (without_rowid, strict) =
+        listed.unwrap_or((parsed.without_rowid, parsed.strict));
+    let row_key = if without_rowid {
+        RowKey::WithoutRowid
+    } else if primary_key.len() == 1 && !indexes.iter().any(|i| i.origin == "pk") {
+        let column = columns
+            .iter()
+            .position(|c| c.name == primary_key[0])
+            .expect("primary key column is a column");
+        RowKey::RowidAlias { column }
+    } else {
+        RowKey::Rowid
+    };
+
+    let foreign_keys = read_foreign_keys(conn, name, &parsed.fks)?;
+
+    let sqlite_sequence = if has_sequence {
+        conn.query_row("SELECT seq FROM main.sqlite_sequence WHERE name = ?1", [name], |r| {
+            r.get::<_, Option<i64>>(0)
+        })
+        .optional()
+        .map_err(|e| Error::query("sqlite_sequence entry", name, e))?
+        .flatten()
+    } else {
+        None
+    };
+
+    let row_count: i64 = conn
+        .query_row(&format!("SELECT count(*) FROM main.{}", quote_ident(name)), [], |r| r.get(0))
+        .map_err(|e| Error::query("row count", name, e))?;
+
+    Ok(Table {
+        name: name.to_string(),
+        columns,
+        primary_key,
+        row_key,
+        autoincrement: parsed.autoincrement,
+        sqlite_sequence,
+        foreign_keys,
+        indexes,
+        row_count: row_count.max(0) as u64,
+        strict,
+    })
+}
+
+fn read_indexes(
+    conn: &Connection,
+    table: &str,
+    index_sql: &HashMap<&str, Option<&str>>,
+    skipped: &mut Vec<Skipped>,
+) -> Result<Vec<Index>, Error> {
+    let err = |e| Error::query("indexes", table, e);
+    let mut list = conn
+        .prepare(
+            "SELECT name, \"unique\", origin, partial FROM pragma_index_list(?1, 'main') ORDER BY seq DESC",
+        )
+        .map_err(err)?;
+    let entries = list
+        .query_map([table], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? != 0, r.get::<_, String>(2)?, r.get::<_, i64>(3)? != 0))
+        })
+        .map_err(err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?;
+    let mut info = conn
+        .prepare("SELECT cid, name FROM pragma_index_info(?1, 'main') ORDER BY seqno")
+        .map_err(err)?;
+    let mut indexes = Vec::with_capacity(entries.len());
+    for (name, unique, origin, partial) in entries {
+        let columns = info
+            .query_map([&name], |r| {
+                let cid: i64 = r.get(0)?;
+                let col: Option<String> = r.get(1)?;
+                // cid -2: an expression; -1: the rowid itself. Neither is a
+                // column PostgreSQL will have.
+                Ok(if cid < 0 { None } else { col })
+            })
+            .map_err(err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        if columns.iter().any(Option::is_none) {
+            skipped.push(Skipped {
+                kind: SkippedKind::Index,
+                name: name.clone(),
+                table: Some(table.to_string()),
+                reason: "expression index: not migrated, re-create it by hand".into(),
+            });
+        }
+        let sql = index_sql.get(name.as_str()).copied().flatten().map(str::to_string);
+        indexes.push(Index { name, unique, columns, origin, partial, sql });
+    }
+    Ok(indexes)
+}
+
+fn read_foreign_keys(
+    conn: &Connection,
+    table: &str,
+    parsed: &[ParsedFk],
+) -> Result<Vec<ForeignKey>, Error> {
+    let err = |e| Error::query("foreign keys", table, e);
+    let mut stmt = conn
+        .prepare(
+            "SELECT id, \"from\", \"table\", \"to\", on_update, on_delete \
+             FROM pragma_foreign_key_list(?1, 'main') ORDER BY id DESC, seq",
+        )
+        .map_err(err)?;
+    let mut rows = stmt.query([table]).map_err(err)?;
+    // SQLite numbers FKs last-declared first; `id DESC` restores source order.
+    let mut fks: Vec<(i64, ForeignKey)> = Vec::new();
+    while let Some(r) = rows.next().map_err(err)? {
+        let id: i64 = r.get(0).map_err(err)?;
+        let from: String = r.get(1).map_err(err)?;
+        let to: Option<String> = r.get(3).map_err(err)?;
+        if fks.last().is_none_or(|(last, _)| *last != id) {
+            fks.push((
+                id,
+                ForeignKey {
+                    columns: Vec::new(),
+                    ref_table: r.get(2).map_err(err)?,
+                    ref_columns: Vec::new(),
+                    on_update: r.get(4).map_err(err)?,
+                    on_delete: r.get(5).map_err(err)?,
+                    deferred: false,
+                    ref_exists: false,
+                },
+            ));
+        }
+        let fk = &mut fks.last_mut().expect("pushed above").1;
+        fk.columns.push(from);
+        if let Some(to) = to.filter(|t| !t.is_empty()) {
+            fk.ref_columns.push(to);
+        }
+    }
+    let mut used = vec![false; parsed.len()];
+    Ok(fks
+        .into_iter()
+        .map(|(_, mut fk)| {
+            let hit = parsed.iter().enumerate().position(|(i, p)| {
+                !used[i]
+                    && p.ref_table.eq_ignore_ascii_case(&fk.ref_table)
+                    && eq_names(&p.columns, &fk.columns)
+                    && (p.ref_columns.is_empty() || eq_names(&p.ref_columns, &fk.ref_columns))
+            });
+            if let Some(i) = hit {
+                used[i] = true;
+                fk.deferred = parsed[i].deferred;
+            }
+            fk
+        })
+        .collect())
+}
+
+fn eq_names(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.eq_ignore_ascii_case(y))
+}
+
+/// Point every FK at the parent's spelling of its name and columns, fill an
+/// empty column list with the parent's primary key, and set `ref_exists`.
+fn resolve_foreign_keys(tables: &mut [Table]) {
+    let parents: HashMap<String, (String, Vec<String>, Vec<String>)> = tables
+        .iter()
+        .rev() // the first of two names differing only in case wins
+        .map(|t| {
+            let cols = t.columns.iter().map(|c| c.name.clone()).collect();
+            (topo::fold(&t.name), (t.name.clone(), t.primary_key.clone(), cols))
+        })
+        .collect();
+    for t in tables.iter_mut() {
+        for fk in &mut t.foreign_keys {
+            let Some((name, pk, cols)) = parents.get(&topo::fold(&fk.ref_table)) else {
+                fk.ref_exists = false;
+                continue;
+            };
+            fk.ref_exists = true;
+            fk.ref_table = name.clone();
+            if fk.ref_columns.is_empty() {
+                fk.ref_columns = pk.clone();
+            } else {
+                for rc in &mut fk.ref_columns {
+                    if let Some(c) = cols.iter().find(|c| c.eq_ignore_ascii_case(rc)) {
+                        *rc = c.clone();
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A minimal SQL tokenizer and CREATE TABLE scanner, for the few facts no
+// pragma reports. It never needs to understand expressions: it only splits
+// the column list at top-level commas and reads keyword sequences.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    /// A bare word: keyword, unquoted identifier or number.
+    Word(String),
+    /// A quoted identifier (`"x"`, `` `x` ``, `[x]`), unquoted.
+    Quoted(String),
+    /// A string literal, unquoted.
+    Str(String),
+    Punct(char),
+}
+
+impl Tok {
+    fn is_kw(&self, kw: &str) -> bool {
+        matches!(self, Tok::Word(w) if w.eq_ignore_ascii_case(kw))
+    }
+
+    /// The identifier this token names, if it can name one.
+    fn ident(&self) -> Option<&str> {
+        match self {
+            Tok::Word(s) | Tok::Quoted(s) | Tok::Str(s) => Some(s),
+            Tok::Punct(_) => None,
+        }
+    }
+}
+
+fn tokenize(sql: &str) -> Vec<Tok> {
+    let mut out = Vec::new();
+    let mut it = sql.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
+        match c {
+            c if c.is_whitespace() => {}
+            '-' if sql[i..].starts_with("--") => {
+                for (_, c) in it.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '/' if sql[i..].starts_with("/*") => {
+                it.next();
+                let mut prev = ' ';
+                for (_, c) in it.by_ref() {
+                    if prev == '*' && c == '/' {
+                        break;
+                    }
+                    prev = c;
+                }
+            }
+            '\'' | '"' | '`' | '[' => {
+                let close = if c == '[' { ']' } else { c };
+                let mut s = String::new();
+                while let Some((_, d)) = it.next() {
+                    if d == close {
+                        if close != ']' && it.peek().is_some_and(|&(_, e)| e == close) {
+                            it.next();
+                            s.push(d);
+                            continue;
+                        }
+                        break;
+                    }
+                    s.push(d);
+                }
+                out.push(if c == '\'' { Tok::Str(s) } else { Tok::Quoted(s) });
+            }
+            c if c.is_alphanumeric() || c == '_' || c == '$' || !c.is_ascii() => {
+                let mut s = String::from(c);
+                while let Some(&(_, d)) = it.peek() {
+                    if d.is_alphanumeric() || d == '_' || d == '$' || (!d.is_ascii() && !d.is_whitespace()) {
+                        s.push(d);
+                        it.next();
+                    } else {
+                        break;
+                    }
+                }
+                out.push(Tok::Word(s));
+            }
+            c => out.push(Tok::Punct(c)),
+        }
+    }
+    out
+}
+
+fn is_create_virtual(toks: &[Tok]) -> bool {
+    toks.len() > 2 && toks[0].is_kw("CREATE") && toks[1].is_kw("VIRTUAL")
+}
+
+fn virtual_module(toks: &[Tok]) -> Option<String> {
+    let at = toks.iter().position(|t| t.is_kw("USING"))?;
+    toks.get(at + 1)?.ident().map(str::to_string)
+}
+
+/// A FK clause as written in the CREATE TABLE text.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ParsedFk {
+    columns: Vec<String>,
+    ref_table: String,
+    ref_columns: Vec<String>,
+    deferred: bool,
+}
+
+#[derive(Debug, Default)]
+struct ParsedTable {
+    fks: Vec<ParsedFk>,
+    autoincrement: bool,
+    without_rowid: bool,
+    strict: bool,
+}
+
+/// Scan a CREATE TABLE statement. Best effort: whatever cannot be read is
+/// left at its default (no FK deferral, no AUTOINCREMENT).
+fn parse_create_table(toks: &[Tok]) -> ParsedTable {
+    let mut out = ParsedTable::default();
+    let Some(open) = toks.iter().position(|t| *t == Tok::Punct('(')) else { return out };
+    // Split the column list at depth-1 commas.
+    let mut defs: Vec<&[Tok]> = Vec::new();
+    let mut depth = 0usize;
+    let mut start = open + 1;
+    let mut close = toks.len();
+    for (i, t) in toks.iter().enumerate().skip(open) {
+        match t {
+            Tok::Punct('(') => depth += 1,
+            Tok::Punct(')') => {
+                depth -= 1;
+                if depth == 0 {
+                    defs.push(&toks[start..i]);
+                    close = i;
+                    break;
+                }
+            }
+            Tok::Punct(',') if depth == 1 => {
+                defs.push(&toks[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    for t in toks.get(close + 1..).unwrap_or_default().windows(2) {
+        if t[0].is_kw("WITHOUT") && t[1].is_kw("ROWID") {
+            out.without_rowid = true;
+        }
+    }
+    out.strict = toks.get(close + 1..).unwrap_or_default().iter().any(|t| t.is_kw("STRICT"));
+    out.autoincrement = toks[open..close].iter().any(|t| t.is_kw("AUTOINCREMENT"));
+
+    for def in defs {
+        let Some(first) = def.first() else { continue };
+        let constraint = ["CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"]
+            .iter()
+            .any(|k| first.is_kw(k));
+        if constraint {
+            // [CONSTRAINT name] FOREIGN KEY (cols) REFERENCES ...
+            let Some(fk) = def.iter().position(|t| t.is_kw("FOREIGN")) else { continue };
+            let (cols, next) = paren_names(def, fk + 2);
+            if def.get(next).is_some_and(|t| t.is_kw("REFERENCES")) {
+                if let Some(p) = references(def, next + 1, cols) {
+                    out.fks.push(p);
+                }
+            }
+        } else {
+            // column-name type... [REFERENCES parent (col) ...]
+            let Some(col) = first.ident() else { continue };
+            for (i, t) in def.iter().enumerate().skip(1) {
+                if t.is_kw("REFERENCES") {
+                    if let Some(p) = references(def, i + 1, vec![col.to_string()]) {
+                        out.fks.push(p);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `( name, name, ... )` starting at `at`; returns the names and the index
+/// after the closing parenthesis (or `at` when there is no list).
+fn paren_names(toks: &[Tok], at: usize) -> (Vec<String>, usize) {
+    if toks.get(at) != Some(&Tok::Punct('(')) {
+        return (Vec::new(), at);
+    }
+    let mut names = Vec::new();
+    let mut depth = 0;
+    for (i, t) in toks.iter().enumerate().skip(at) {
+        match t {
+            Tok::Punct('(') => depth += 1,
+            Tok::Punct(')') => {
+                depth -= 1;
+                if depth == 0 {
+                    return (names, i + 1);
+                }
+            }
+            // The first word after `(` or `,` is the column; later words
+            // (COLLATE x, ASC) are not.
+            t if depth == 1 => {
+                if let Some(n) = t.ident() {
+                    if matches!(toks[i - 1], Tok::Punct('(') | Tok::Punct(',')) {
+                        names.push(n.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (names, toks.len())
+}
+
+/// The rest of a FK clause after `REFERENCES`: parent, optional columns, and
+/// the `ON ... / MATCH ... / [NOT] DEFERRABLE [INITIALLY ...]` tail.
+fn references(toks: &[Tok], at: usize, columns: Vec<String>) -> Option<ParsedFk> {
+    let mut i = at;
+    let mut ref_table = toks.get(i)?.ident()?.to_string();
+    i += 1;
+    // schema-qualified parent (`main.t`): keep the table part.
+    if toks.get(i) == Some(&Tok::Punct('.')) {
+        ref_table = toks.get(i + 1)?.ident()?.to_string();
+        i += 2;
+    }
+    let (ref_columns, mut i) = match paren_names(toks, i) {
+        (cols, next) if next != i => (cols, next),
+        _ => (Vec::new(), i),
+    };
+    let mut deferred = false;
+    let kw = |i: usize, k: &str| toks.get(i).is_some_and(|t| t.is_kw(k));
+    loop {
+        if kw(i, "ON") {
+            i += 3; // ON DELETE|UPDATE <action>
+            if kw(i - 1, "SET") || kw(i - 1, "NO") {
+                i += 1; // SET NULL, SET DEFAULT, NO ACTION
+            }
+        } else if kw(i, "MATCH") {
+            i += 2;
+        } else if kw(i, "NOT") && kw(i + 1, "DEFERRABLE") {
+            i += 2;
+            deferred = false;
+            if kw(i, "INITIALLY") {
+                i += 2;
+            }
+        } else if kw(i, "DEFERRABLE") {
+            i += 1;
+            deferred = false;
+            if kw(i, "INITIALLY") {
+                deferred = kw(i + 1, "DEFERRED");
+                i += 2;
+            }
+        } else {
+            break;
+        }
+    }
+    Some(ParsedFk { columns, ref_table, ref_columns, deferred })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(sql: &str) -> Connection {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(sql).unwrap();
+        c
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote_ident("a"), r#""a""#);
+        assert_eq!(quote_ident(r#"a"; DROP TABLE x; --"#), r#""a""; DROP TABLE x; --""#);
+    }
+
+    #[test]
+    fn row_keys_follow_sqlite_rules() {
+        let c = db("
+            CREATE TABLE alias (id INTEGER PRIMARY KEY, v);
+            CREATE TABLE alias_lower (id integer primary key asc, v);
+            CREATE TABLE alias_tc (id INTEGER, v, PRIMARY KEY (id DESC));
+            CREATE TABLE desc_pk (id INTEGER PRIMARY KEY DESC, v);
+            CREATE TABLE int_pk (id INT PRIMARY KEY, v);
+            CREATE TABLE text_pk (id TEXT PRIMARY KEY, v);
+            CREATE TABLE composite (a INTEGER, b INTEGER, PRIMARY KEY (a, b));
+            CREATE TABLE norowid (k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+            CREATE TABLE nopk (v);
+        ");
+        let s = introspect(&c).unwrap();
+        let key = |n: &str| s.table(n).unwrap().row_key.clone();
+        assert_eq!(key("alias"), RowKey::RowidAlias { column: 0 });
+        assert_eq!(key("alias_lower"), RowKey::RowidAlias { column: 0 });
+        assert_eq!(key("alias_tc"), RowKey::RowidAlias { column: 0 });
+        assert_eq!(key("desc_pk"), RowKey::Rowid);
+        assert_eq!(key("int_pk"), RowKey::Rowid);
+        assert_eq!(key("text_pk"), RowKey::Rowid);
+        assert_eq!(key("composite"), RowKey::Rowid);
+        assert_eq!(key("norowid"), RowKey::WithoutRowid);
+        assert_eq!(key("nopk"), RowKey::Rowid);
+        assert_eq!(s.table("composite").unwrap().primary_key, ["a", "b"]);
+    }
+
+    #[test]
+    fn rowid_shadowing() {
+        let c = db(r#"
+            CREATE TABLE a (rowid TEXT, v);
+            CREATE TABLE b (ROWID, _rowid_, v);
+            CREATE TABLE c (rowid, _rowid_, oid);
+            CREATE TABLE d (rowid INTEGER PRIMARY KEY, v);
+            CREATE TABLE e (x);
+        "#);
+        let s = introspect(&c).unwrap();
+        let e = |n: &str| rowid_expr(s.table(n).unwrap());
+        assert_eq!(e("a").as_deref(), Some("_rowid_"));
+        assert_eq!(e("b").as_deref(), Some("oid"));
+        assert_eq!(e("c"), None);
+        assert_eq!(e("d").as_deref(), Some(r#""rowid""#));
+        assert_eq!(e("e").as_deref(), Some("rowid"));
+    }
+
+    #[test]
+    fn foreign_keys_resolved_and_deferred() {
+        let c = db(r#"
+            CREATE TABLE "Parent" (Id INTEGER PRIMARY KEY, "Code" TEXT UNIQUE);
+            CREATE TABLE pair (a, b, PRIMARY KEY (a, b));
+            CREATE TABLE child (
+                id INTEGER PRIMARY KEY,
+                p INTEGER REFERENCES parent DEFERRABLE INITIALLY DEFERRED,
+                code TEXT REFERENCES PARENT (code) ON DELETE SET NULL,
+                x, y,
+                CONSTRAINT two FOREIGN KEY (x, y) REFERENCES pair ON UPDATE CASCADE
+                    DEFERRABLE INITIALLY IMMEDIATE,
+                z REFERENCES nowhere (id)
+            );
+        "#);
+        let s = introspect(&c).unwrap();
+        let names: Vec<_> = s.tables.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["Parent", "pair", "child"]);
+        let fks = &s.table("child").unwrap().foreign_keys;
+        assert_eq!(fks.len(), 4);
+        assert_eq!(fks[0].ref_table, "Parent");
+        assert_eq!(fks[0].ref_columns, ["Id"]);
+        assert!(fks[0].deferred && fks[0].ref_exists);
+        assert_eq!(fks[1].columns, ["code"]);
+        assert_eq!(fks[1].ref_columns, ["Code"]);
+        assert_eq!(fks[1].on_delete, "SET NULL");
+        assert!(!fks[1].deferred);
+        assert_eq!(fks[2].columns, ["x", "y"]);
+        assert_eq!(fks[2].ref_columns, ["a", "b"]);
+        assert_eq!(fks[2].on_update, "CASCADE");
+        assert!(!fks[2].deferred);
+        assert_eq!(fks[3].ref_table, "nowhere");
+        assert!(!fks[3].ref_exists);
+    }
+
+    #[test]
+    fn odd_identifiers_are_bound_not_spliced() {
+        let evil = "a\"; DROP TABLE x; --";
+        let c = db(&format!(
+            "CREATE TABLE x (v); CREATE TABLE {} ({} INTEGER PRIMARY KEY, \"sp ace\nnl\" TEXT);
+             INSERT INTO {} VALUES (1, 'a'), (2, 'b');
+             CREATE INDEX \"i\"\"x\" ON {} (\"sp ace\nnl\");",
+            quote_ident(evil),
+            quote_ident(evil),
+            quote_ident(evil),
+            quote_ident(evil)
+        ));
+        let s = introspect(&c).unwrap();
+        let t = s.table(evil).unwrap();
+        assert_eq!(t.row_count, 2);
+        assert_eq!(t.columns[1].name, "sp ace\nnl");
+        assert_eq!(t.indexes[0].name, "i\"x");
+        assert_eq!(t.indexes[0].columns, [Some("sp ace\nnl".to_string())]);
+        assert!(s.table("x").is_some());
+    }
+
+    #[test]
+    fn not_migrated_objects_are_listed() {
+        let c = db("
+            CREATE TABLE t (a INTEGER, b INTEGER GENERATED ALWAYS AS (a + 1) VIRTUAL,
+                            c AS (a * 2) STORED, d TEXT);
+            CREATE INDEX t_expr ON t (lower(d));
+            CREATE INDEX t_part ON t (a) WHERE a > 0;
+            CREATE VIEW v AS SELECT a FROM t;
+            CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END;
+            CREATE VIRTUAL TABLE f USING fts5(body);
+            CREATE VIRTUAL TABLE r USING rtree(id, x0, x1);
+            CREATE TABLE f_notes (n);  -- not an fts5 suffix: an ordinary table
+        ");
+        let s = introspect(&c).unwrap();
+        let names: Vec<_> = s.tables.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["t", "f_notes"]);
+        let t = s.table("t").unwrap();
+        assert_eq!(t.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["a", "d"]);
+        let part = t.indexes.iter().find(|i| i.name == "t_part").unwrap();
+        assert!(part.partial);
+        let expr = t.indexes.iter().find(|i| i.name == "t_expr").unwrap();
+        assert_eq!(expr.columns, [None]);
+        let kinds: Vec<(SkippedKind, &str, Option<&str>)> = s
+            .skipped
+            .iter()
+            .map(|k| (k.kind, k.name.as_str(), k.table.as_deref()))
+            .collect();
+        for want in [
+            (SkippedKind::GeneratedColumn, "b", Some("t")),
+            (SkippedKind::GeneratedColumn, "c", Some("t")),
+            (SkippedKind::Index, "t_expr", Some("t")),
+            (SkippedKind::View, "v", None),
+            (SkippedKind::Trigger, "tr", Some("t")),
+            (SkippedKind::VirtualTable, "f", None),
+            (SkippedKind::ShadowTable, "f_data", Some("f")),
+            (SkippedKind::ShadowTable, "f_idx", Some("f")),
+            (SkippedKind::ShadowTable, "f_content", Some("f")),
+            (SkippedKind::ShadowTable, "f_docsize", Some("f")),
+            (SkippedKind::ShadowTable, "f_config", Some("f")),
+            (SkippedKind::VirtualTable, "r", None),
+            (SkippedKind::ShadowTable, "r_node", Some("r")),
+            (SkippedKind::ShadowTable, "r_rowid", Some("r")),
+            (SkippedKind::ShadowTable, "r_parent", Some("r")),
+        ] {
+            assert!(kinds.contains(&want), "{want:?} not in {kinds:?}");
+        }
+    }
+
+    #[test]
+    fn autoincrement_strict_and_sequence() {
+        let c = db("
+            CREATE TABLE a (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT DEFAULT 'autoincrement');
+            INSERT INTO a (v) VALUES ('x'), ('y');
+            CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT DEFAULT 'AUTOINCREMENT') STRICT;
+            CREATE TABLE c (x INTEGER, y ANY, PRIMARY KEY (x)) WITHOUT ROWID, STRICT;
+        ");
+        let s = introspect(&c).unwrap();
+        let a = s.table("a").unwrap();
+        assert!(a.autoincrement);
+        assert_eq!(a.sqlite_sequence, Some(2));
+        assert_eq!(a.columns[1].default.as_deref(), Some("'autoincrement'"));
+        let b = s.table("b").unwrap();
+        assert!(!b.autoincrement && b.strict && b.sqlite_sequence.is_none());
+        let c = s.table("c").unwrap();
+        assert!(c.strict);
+        assert_eq!(c.row_key, RowKey::WithoutRowid);
+    }
+
+    #[test]
+    fn parse_fallbacks() {
+        let toks = tokenize(
+            "CREATE TABLE \"t\" (a INT, [b c] TEXT, PRIMARY KEY (a)) /* x */ WITHOUT ROWID , STRICT",
+        );
+        let p = parse_create_table(&toks);
+        assert!(p.without_rowid && p.strict && !p.autoincrement);
+        let p = parse_create_table(&tokenize(
+            "CREATE TABLE t (a REFERENCES main.p (id) MATCH SIMPLE ON DELETE NO ACTION \
+             NOT DEFERRABLE INITIALLY DEFERRED, b REFERENCES \"q\" -- c\n DEFERRABLE INITIALLY DEFERRED)",
+        ));
+        assert_eq!(
+            p.fks,
+            [
+                ParsedFk {
+                    columns: vec!["a".into()],
+                    ref_table: "p".into(),
+                    ref_columns: vec!["id".into()],
+                    deferred: false
+                },
+                ParsedFk {
+                    columns: vec!["b".into()],
+                    ref_table: "q".into(),
+                    ref_columns: vec![],
+                    deferred: true
+                },
+            ]
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! The canonical content hash: the same bytes from a SQLite value converted
+//! by ferry and from the PostgreSQL value read back, whatever the server did
+//! to its representation (jsonb key order, numeric scale, time zone).
+//!
+//! Specification (also in `docs/hash.md`): every value is written as a
+//! one-byte type tag, its length as u32 little-endian, then the bytes below.
+//! A row hash is blake3 over its values in column order; a table hash is the
+//! sum of its row hashes as 256-bit little-endian integers modulo 2^256,
+//! together with the row count. The sum is order-independent (readers and
+//! `COPY TO` need no ORDER BY) and, unlike XOR, duplicate rows do not cancel.
+
+use crate::mapping::convert::Value;
+use crate::mapping::json;
+use crate::mapping::types::PgType;
+
+pub const TAG_NULL: u8 = 0;
+pub const TAG_BOOL: u8 = 1;
+pub const TAG_INT: u8 = 2;
+pub const TAG_FLOAT: u8 = 3;
+pub const TAG_NUMERIC: u8 = 4;
+pub const TAG_TEXT: u8 = 5;
+pub const TAG_BYTEA: u8 = 6;
+pub const TAG_TIMESTAMP: u8 = 7;
+pub const TAG_TIMESTAMPTZ: u8 = 8;
+pub const TAG_DATE: u8 = 9;
+pub const TAG_TIME: u8 = 10;
+pub const TAG_JSON: u8 = 11;
+pub const TAG_JSONB: u8 = 12;
+pub const TAG_UUID: u8 = 13;
+
+/// The one NaN bit pattern hashed for every NaN.
+const CANONICAL_NAN: u64 = 0x7ff8_0000_0000_0000;
+
+#[inline]
+fn put(h: &mut blake3::Hasher, tag: u8, bytes: &[u8]) {
+    h.update(&[tag]);
+    h.update(&(bytes.len() as u32).to_le_bytes());
+    h.update(bytes);
+}
+
+/// Feed one value's canonical form into the row hasher. `scratch` is
+/// reused for the forms that need rewriting (jsonb, numeric without scale).
+#[inline]
+pub fn hash_value(h: &mut blake3::Hasher, pg: &PgType, v: &Value<'_>, scratch: &mut Vec<u8>) {
+    match v {
+        Value::Null => put(h, TAG_NULL, &[]),
+        Value::Bool(b) => put(h, TAG_BOOL, &[*b as u8]),
+        Value::Int(i) => put(h, TAG_INT, &i.to_le_bytes()),
+        Value::Float(f) => {
+            // float4 columns are hashed as the double the float4 widens to,
+            // which is what the server stores.
+            let f = if matches!(pg, PgType::Real) { (*f as f32) as f64 } else { *f };
+            let bits = if f.is_nan() { CANONICAL_NAN } else { f.to_bits() };
+            put(h, TAG_FLOAT, &bits.to_le_bytes())
+        }
+        Value::Numeric(s) => {
+            let scaled = matches!(pg, PgType::Numeric { scale: Some(_), .. });
+            put(h, TAG_NUMERIC, canonical_numeric(s, scaled).as_bytes())
+        }
+        Value::Text(s) => put(h, TAG_TEXT, s.as_bytes()),
+        Value::Bytes(b) => put(h, TAG_BYTEA, b),
+        Value::Timestamp(us) => {
+            let tag = if matches!(pg, PgType::Timestamptz) { TAG_TIMESTAMPTZ } else { TAG_TIMESTAMP };
+            put(h, tag, &us.to_le_bytes())
+        }
+        Value::Date(d) => put(h, TAG_DATE, &d.to_le_bytes()),
+        Value::Time(us) => put(h, TAG_TIME, &us.to_le_bytes()),
+        Value::Json(s) => {
+            if matches!(pg, PgType::Jsonb) {
+                scratch.clear();
+                match json::canonical(s.as_bytes(), scratch) {
+                    Ok(()) => put(h, TAG_JSONB, scratch),
+                    // Cannot happen for validated values; hash the text so
+                    // a difference still shows rather than panicking.
+                    Err(_) => put(h, TAG_JSONB, s.as_bytes()),
+                }
+            } else {
+                put(h, TAG_JSON, s.as_bytes())
+            }
+        }
+        Value::Uuid(u) => put(h, TAG_UUID, u),
+    }
+}
+
+/// Numeric text at the column's scale: with a declared scale the server
+/// always prints exactly that many digits, so the text is already canonical;
+/// without one, trailing fraction zeros are not significant.
+pub fn canonical_numeric(s: &str, scaled: bool) -> &str {
+    if scaled || !s.contains('.') {
+        return s;
+    }
+    let t = s.trim_end_matches('0');
+    let t = t.strip_suffix('.').unwrap_or(t);
+    if t == "-0" { "0" } else { t }
+}
+
+/// An order-independent multiset digest of rows: the sum of row hashes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableDigest {
+    pub rows: u64,
+    sum: [u64; 4],
+}
+
+impl TableDigest {
+    #[inline]
+    pub fn add_row(&mut self, row_hash: &blake3::Hash) {
+        let b = row_hash.as_bytes();
+        let mut carry = 0u128;
+        for i in 0..4 {
+            let limb = u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("32-byte hash"));
+            let s = self.sum[i] as u128 + limb as u128 + carry;
+            self.sum[i] = s as u64;
+            carry = s >> 64;
+        }
+        self.rows += 1;
+    }
+
+    pub fn merge(&mut self, other: &TableDigest) {
+        let mut carry = 0u128;
+        for i in 0..4 {
+            let s = self.sum[i] as u128 + other.sum[i] as u128 + carry;
+            self.sum[i] = s as u64;
+            carry = s >> 64;
+        }
+        self.rows += other.rows;
+    }
+
+    /// The 256-bit sum as 64 hex digits, little-endian byte order.
+    pub fn hex(&self) -> String {
+        let mut out = String::with_capacity(64);
+        for limb in self.sum {
+            for byte in limb.to_le_bytes() {
+                out.push_str(&format!("{byte:02x}"));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(vals: &[(&PgType, Value<'_>)]) -> blake3::Hash {
+        let mut h = blake3::Hasher::new();
+        let mut s = Vec::new();
+        for (pg, v) in vals {
+            hash_value(&mut h, pg, v, &mut s);
+        }
+        h.finalize()
+    }
+
+    #[test]
+    fn table_digest_is_order_independent_and_counts_duplicates() {
+        let t = PgType::Text;
+        let a = row(&[(&t, Value::Text("a"))]);
+        let b = row(&[(&t, Value::Text("b"))]);
+        let mut x = TableDigest::default();
+        x.add_row(&a);
+        x.add_row(&b);
+        let mut y = TableDigest::default();
+        y.add_row(&b);
+        y.add_row(&a);
+        assert_eq!(x, y);
+        let mut dup = TableDigest::default();
+        dup.add_row(&a);
+        dup.add_row(&a);
+        let mut single = TableDigest::default();
+        single.add_row(&a);
+        assert_ne!(dup.hex(), single.hex());
+        assert_ne!(dup.hex(), TableDigest::default().hex(), "duplicates must not cancel");
+    }
+
+    #[test]
+    fn length_prefix_prevents_concatenation_collisions() {
+        let t = PgType::Text;
+        assert_ne!(
+            row(&[(&t, Value::Text("ab")), (&t, Value::Text("c"))]),
+            row(&[(&t, Value::Text("a")), (&t, Value::Text("bc"))])
+        );
+        assert_ne!(row(&[(&t, Value::Null)]), row(&[(&t, Value::Text(""))]));
+    }
+
+    #[test]
+    fn numeric_canonical_form() {
+        assert_eq!(canonical_numeric("1.500", false), "1.5");
+        assert_eq!(canonical_numeric("1.000", false), "1");
+        assert_eq!(canonical_numeric("100", false), "100");
+        assert_eq!(canonical_numeric("1.50", true), "1.50");
+    }
+}

@@ -1,0 +1,3 @@
+mod smoke;
+mod util;
+mod migrate;

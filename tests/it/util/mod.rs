@@ -1,0 +1,10 @@
+//! Helpers shared by the integration tests, one module per outside party:
+//! `pg` (a throwaway PostgreSQL and a database per test), `cmd` (the built
+//! `ferry` binary), `sqlite` (source databases from SQL text or the corpus).
+//!
+//! Not every test module uses every helper, hence `dead_code` is allowed here.
+#![allow(dead_code)]
+
+pub mod cmd;
+pub mod pg;
+pub mod sqlite;
