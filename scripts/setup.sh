@@ -152,6 +152,7 @@ EOF
 stop_cluster() {
     local dir=$1 bin user=""
     [ -f "$dir/postmaster.pid" ] || return 0
+    dir=$(cd "$dir" && pwd) || return 1   # _ferry_as runs from /
     bin=$(pg_bindir) || return 1
     # pg_ctl must run as the cluster's owner, who is not root.
     if [ "$(id -u)" = 0 ]; then

@@ -20,7 +20,7 @@ cargo test --locked 2>&1 | tee "$log" || status=${PIPESTATUS[0]}
 
 echo
 echo "== summary (full output in $log)"
-awk '/^ +Running /   { target = $2 }
+awk '/^ +Running /   { target = ($2 == "unittests") ? $3 : $2 }
      /^ +Doc-tests / { target = "doc-tests " $2 }
      /^test result:/ { sub(/; finished in.*/, ""); printf "  %-28s %s\n", target, $0; n++ }
      END { if (!n) print "  no test results: see the log (did the build fail?)" }' "$log"

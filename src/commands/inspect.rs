@@ -152,7 +152,7 @@ fn render_text(source: &str, schema: &Schema, order: &topo::TopoOrder) -> String
     let kind_w = schema.skipped.iter().map(|s| kind_name(s.kind).len()).max().unwrap_or(0);
     for s in &schema.skipped {
         let what = match &s.table {
-            Some(t) if s.kind == SkippedKind::ShadowTable => show(&s.name),
+            Some(_) if s.kind == SkippedKind::ShadowTable => show(&s.name),
             Some(t) => format!("{}.{}", show(t), show(&s.name)),
             None => show(&s.name),
         };

@@ -20,6 +20,7 @@
 //!     `1e2` → `100`, `1.5E1` → `15`, `1e-2` → `0.01`, `-0` → `0`, `0.0` →
 //!     `0.0`), printed by `numeric.rs`;
 //!   - `true`, `false`, `null` as such.
+//!
 //!   A text that `canonical` accepts is valid `jsonb`.
 //!
 //! Nesting deeper than [`MAX_DEPTH`] is rejected. The parser is iterative
@@ -766,13 +767,17 @@ mod tests {
             &[
                 r#"{"a":1,"b":[true,null,"x"]}"#,
                 "{ \"b\" : [ true , null , \"x\" ] ,\n\t\"a\" : 1 }",
-                r#"{"b":[true,null,"\u0078"],"a":1.0e0}"#,
+                r#"{"b":[true,null,"\u0078"],"a":1e0}"#,
+                r#"{"b":[true,null,"\u0078"],"a":0.1e1}"#,
                 r#"{"a":0,"b":[true,null,"x"],"a":1}"#,
                 r#"{"\u0061":1,"b":[true,null,"x"]}"#,
             ],
             &[r#""😀""#, r#""\ud83d\ude00""#, r#""\uD83D\uDE00""#],
             &[r#"{"x":"a/b"}"#, r#"{"x":"a\/b"}"#, " {\"x\" :\"a/b\"}\r\n"],
-            &["100", "1e2", "1E2", "1e+2", "100.0e0", "0.1e3"],
+            &["100", "1e2", "1E2", "1e+2", "10e1", "0.1e3", "0.100e3"],
+            &["0", "-0", "0e5", "-0e0"],
+            &["1.0", "1.0e0", "0.10e1", "10e-1"],
+            &["1.00", "10.0e-1", "100e-2"],
         ];
         for group in groups {
             let first = canon(group[0]).unwrap();

@@ -57,7 +57,6 @@ const SIGN_NINF: u16 = 0xF000;
 /// Where the decimal printer writes. Only ASCII bytes are ever pushed.
 pub(crate) trait AsciiSink {
     fn push_ascii(&mut self, b: u8);
-    fn push_ascii_str(&mut self, s: &str);
     fn reserve_bytes(&mut self, n: usize);
 }
 
@@ -65,10 +64,6 @@ impl AsciiSink for String {
     #[inline]
     fn push_ascii(&mut self, b: u8) {
         self.push(char::from(b));
-    }
-    #[inline]
-    fn push_ascii_str(&mut self, s: &str) {
-        self.push_str(s);
     }
     #[inline]
     fn reserve_bytes(&mut self, n: usize) {
@@ -80,10 +75,6 @@ impl AsciiSink for Vec<u8> {
     #[inline]
     fn push_ascii(&mut self, b: u8) {
         self.push(b);
-    }
-    #[inline]
-    fn push_ascii_str(&mut self, s: &str) {
-        self.extend_from_slice(s.as_bytes());
     }
     #[inline]
     fn reserve_bytes(&mut self, n: usize) {
@@ -319,10 +310,10 @@ impl<'a> Decimal<'a> {
         if digits > MAX_INTEGER_DIGITS {
             return Err(DecimalError::Overflow);
         }
-        if let Some(allowed) = allowed_int_digits {
-            if digits > allowed {
-                return Err(DecimalError::Precision { digits, allowed });
-            }
+        if let Some(allowed) = allowed_int_digits
+            && digits > allowed
+        {
+            return Err(DecimalError::Precision { digits, allowed });
         }
         Ok(Plan { d: self, zero: false, point, fd, round_up, carry_at, first })
     }
@@ -492,11 +483,15 @@ fn group_value(digits: &[u8], pad: usize, k: usize) -> i16 {
 /// `Infinity`, `-Infinity`) instead of guessing.
 pub fn try_encode_binary(canonical: &str, out: &mut BytesMut) -> Result<(), &'static str> {
     let b = canonical.as_bytes();
-    match b {
-        b"NaN" => return Ok(put_header(out, 0, 0, SIGN_NAN, 0)),
-        b"Infinity" => return Ok(put_header(out, 0, 0, SIGN_PINF, 0)),
-        b"-Infinity" => return Ok(put_header(out, 0, 0, SIGN_NINF, 0)),
-        _ => {}
+    let special = match b {
+        b"NaN" => Some(SIGN_NAN),
+        b"Infinity" => Some(SIGN_PINF),
+        b"-Infinity" => Some(SIGN_NINF),
+        _ => None,
+    };
+    if let Some(sign) = special {
+        put_header(out, 0, 0, sign, 0);
+        return Ok(());
     }
     const BAD: &str = "not canonical numeric text";
     let (neg, rest) = match b.split_first() {

@@ -50,7 +50,7 @@ pub fn parse_text(s: &[u8]) -> Result<[u8; 16], &'static str> {
                 if v == INVALID {
                     return Err(E_SYNTAX);
                 }
-                out[nib / 2] |= v << if nib % 2 == 0 { 4 } else { 0 };
+                out[nib / 2] |= v << if nib.is_multiple_of(2) { 4 } else { 0 };
                 nib += 1;
             }
         }
@@ -60,7 +60,7 @@ pub fn parse_text(s: &[u8]) -> Result<[u8; 16], &'static str> {
                 if v == INVALID {
                     return Err(E_SYNTAX);
                 }
-                out[nib / 2] |= v << if nib % 2 == 0 { 4 } else { 0 };
+                out[nib / 2] |= v << if nib.is_multiple_of(2) { 4 } else { 0 };
                 nib += 1;
             }
         }

@@ -34,7 +34,7 @@
 //!   DDL with quoted identifiers finds them. An empty parent column list is
 //!   resolved to the parent's primary key.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension};
 
@@ -138,15 +138,11 @@ pub fn introspect(conn: &Connection) -> Result<Schema, Error> {
             "table" if is_internal(&r.name) => {}
             "table" => {
                 if let Some((_, module)) = virtuals.iter().find(|(n, _)| *n == r.name) {
-                    let module = if module.is_empty() { "unknown" } else { module.as_str() };
                     skipped.push(Skipped {
                         kind: SkippedKind::VirtualTable,
                         name: r.name.clone(),
                         table: None,
-                        reason: format!(
-                            "virtual table (module {module}): its data lives in a SQLite extension; \
-                             re-create it in PostgreSQL (e.g. full-text search with tsvector)"
-                        ),
+                        reason: virtual_reason(conn, r, module),
                     });
                     continue;
                 }
@@ -175,6 +171,59 @@ pub fn introspect(conn: &Connection) -> Result<Schema, Error> {
     let mut slots: Vec<Option<Table>> = tables.into_iter().map(Some).collect();
     let tables = topo.order.iter().map(|&i| slots[i].take().expect("each table once")).collect();
     Ok(Schema { tables, skipped })
+}
+
+/// Why a virtual table is not migrated, and what that means for its data:
+/// an FTS table with its own content holds rows that exist nowhere else.
+fn virtual_reason(conn: &Connection, r: &SchemaRow, module: &str) -> String {
+    let toks = r.sql.as_deref().map(tokenize).unwrap_or_default();
+    let rows = conn
+        .query_row(&format!("SELECT count(*) FROM main.{}", quote_ident(&r.name)), [], |row| {
+            row.get::<_, i64>(0)
+        })
+        .ok();
+    let held = match rows {
+        Some(n) => format!("its {n} rows are NOT migrated"),
+        None => "its rows (count unknown: module not available) are NOT migrated".to_string(),
+    };
+    let m = module.to_ascii_lowercase();
+    if m.starts_with("fts") {
+        match fts_content_option(&toks) {
+            Some(t) if !t.is_empty() => format!(
+                "full-text index ({module}) over table {t:?}, whose rows are migrated; \
+                 re-create the search in PostgreSQL (tsvector + GIN index)"
+            ),
+            Some(_) => format!(
+                "contentless full-text index ({module}): holds no row data; re-create the \
+                 search in PostgreSQL (tsvector + GIN index)"
+            ),
+            None => format!(
+                "full-text table ({module}): {held}; to keep them, copy them into an ordinary \
+                 table first (CREATE TABLE t AS SELECT * FROM {}), and re-create the search in \
+                 PostgreSQL (tsvector + GIN index)",
+                quote_ident(&r.name)
+            ),
+        }
+    } else if m.starts_with("rtree") || m == "geopoly" {
+        format!(
+            "R*Tree spatial index ({module}): {held}; re-create it in PostgreSQL (GiST index, \
+             PostGIS)"
+        )
+    } else {
+        let module = if module.is_empty() { "unknown" } else { module };
+        format!("virtual table (module {module}): {held}; its data comes from a SQLite extension")
+    }
+}
+
+/// The `content=` option of an FTS virtual table: `Some("")` contentless,
+/// `Some(t)` external content table `t`, `None` ordinary (own content).
+fn fts_content_option(toks: &[Tok]) -> Option<String> {
+    let using = toks.iter().position(|t| t.is_kw("USING"))?;
+    toks[using..].windows(3).find_map(|w| {
+        (w[0].is_kw("content") && w[1] == Tok::Punct('='))
+            .then(|| w[2].ident().map(str::to_string))
+            .flatten()
+    })
 }
 
 fn is_internal(name: &str) -> bool {
@@ -812,9 +861,9 @@ mod tests {
                 p INTEGER REFERENCES parent DEFERRABLE INITIALLY DEFERRED,
                 code TEXT REFERENCES PARENT (code) ON DELETE SET NULL,
                 x, y,
+                z REFERENCES nowhere (id),
                 CONSTRAINT two FOREIGN KEY (x, y) REFERENCES pair ON UPDATE CASCADE
-                    DEFERRABLE INITIALLY IMMEDIATE,
-                z REFERENCES nowhere (id)
+                    DEFERRABLE INITIALLY IMMEDIATE
             );
         "#);
         let s = introspect(&c).unwrap();
@@ -829,12 +878,12 @@ mod tests {
         assert_eq!(fks[1].ref_columns, ["Code"]);
         assert_eq!(fks[1].on_delete, "SET NULL");
         assert!(!fks[1].deferred);
-        assert_eq!(fks[2].columns, ["x", "y"]);
-        assert_eq!(fks[2].ref_columns, ["a", "b"]);
-        assert_eq!(fks[2].on_update, "CASCADE");
-        assert!(!fks[2].deferred);
-        assert_eq!(fks[3].ref_table, "nowhere");
-        assert!(!fks[3].ref_exists);
+        assert_eq!(fks[2].ref_table, "nowhere");
+        assert!(!fks[2].ref_exists);
+        assert_eq!(fks[3].columns, ["x", "y"]);
+        assert_eq!(fks[3].ref_columns, ["a", "b"]);
+        assert_eq!(fks[3].on_update, "CASCADE");
+        assert!(!fks[3].deferred);
     }
 
     #[test]
@@ -904,6 +953,27 @@ mod tests {
         ] {
             assert!(kinds.contains(&want), "{want:?} not in {kinds:?}");
         }
+    }
+
+    #[test]
+    fn virtual_table_reasons_say_where_the_data_is() {
+        let c = db("
+            CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT);
+            CREATE VIRTUAL TABLE docs_fts USING fts4(content=\"docs\", body);
+            CREATE VIRTUAL TABLE own USING fts5(body);
+            INSERT INTO own VALUES ('a'), ('b');
+            CREATE VIRTUAL TABLE nothing USING fts5(body, content='');
+        ");
+        let s = introspect(&c).unwrap();
+        assert_eq!(s.tables.len(), 1);
+        let reason = |n: &str| {
+            s.skipped.iter().find(|k| k.name == n).map(|k| k.reason.clone()).unwrap()
+        };
+        assert!(reason("docs_fts").contains("over table \"docs\""), "{}", reason("docs_fts"));
+        assert!(reason("own").contains("its 2 rows are NOT migrated"), "{}", reason("own"));
+        assert!(reason("nothing").contains("contentless"), "{}", reason("nothing"));
+        assert!(s.skipped.iter().any(|k| k.name == "docs_fts_segdir"
+            && k.kind == SkippedKind::ShadowTable));
     }
 
     #[test]
