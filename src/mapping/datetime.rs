@@ -408,7 +408,7 @@ pub fn parse_with_format(s: &str, fmt: &str) -> Result<Parsed, String> {
 // Epoch numbers.
 
 /// The unit of an epoch number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EpochUnit {
     Seconds,
     Millis,
