@@ -69,9 +69,16 @@ impl<'a> Report<'a> {
             tables: order
                 .order
                 .iter()
-                .map(|&i| TableReport { table: &schema.tables[i], level: order.levels[i] })
+                .map(|&i| TableReport {
+                    table: &schema.tables[i],
+                    level: order.levels[i],
+                })
                 .collect(),
-            load_order: order.order.iter().map(|&i| schema.tables[i].name.as_str()).collect(),
+            load_order: order
+                .order
+                .iter()
+                .map(|&i| schema.tables[i].name.as_str())
+                .collect(),
             self_references: &order.self_references,
             cycles: &order.cycles,
             not_migrated: &schema.skipped,
@@ -84,11 +91,19 @@ fn show(name: &str) -> String {
     let plain = !name.is_empty()
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !name.starts_with(|c: char| c.is_ascii_digit());
-    if plain { name.to_string() } else { introspect::quote_ident(name) }
+    if plain {
+        name.to_string()
+    } else {
+        introspect::quote_ident(name)
+    }
 }
 
 fn show_list<S: AsRef<str>>(names: &[S]) -> String {
-    names.iter().map(|n| show(n.as_ref())).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|n| show(n.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn affinity_name(a: Affinity) -> &'static str {
@@ -138,7 +153,10 @@ fn render_text(source: &str, schema: &Schema, order: &topo::TopoOrder) -> String
         );
     }
     if !order.cycles.is_empty() {
-        let _ = writeln!(o, "\nFK cycles (these FKs must be deferred or added after the load):");
+        let _ = writeln!(
+            o,
+            "\nFK cycles (these FKs must be deferred or added after the load):"
+        );
         for c in &order.cycles {
             let mut names: Vec<String> = c.iter().map(|n| show(n)).collect();
             names.push(show(&c[0]));
@@ -149,7 +167,12 @@ fn render_text(source: &str, schema: &Schema, order: &topo::TopoOrder) -> String
     if schema.skipped.is_empty() {
         let _ = writeln!(o, "  nothing");
     }
-    let kind_w = schema.skipped.iter().map(|s| kind_name(s.kind).len()).max().unwrap_or(0);
+    let kind_w = schema
+        .skipped
+        .iter()
+        .map(|s| kind_name(s.kind).len())
+        .max()
+        .unwrap_or(0);
     for s in &schema.skipped {
         let what = match &s.table {
             Some(_) if s.kind == SkippedKind::ShadowTable => show(&s.name),
@@ -195,7 +218,13 @@ fn render_table(o: &mut String, t: &Table, level: usize) {
     let decls: Vec<String> = t
         .columns
         .iter()
-        .map(|c| if c.decl_type.is_empty() { "(none)".into() } else { c.decl_type.clone() })
+        .map(|c| {
+            if c.decl_type.is_empty() {
+                "(none)".into()
+            } else {
+                c.decl_type.clone()
+            }
+        })
         .collect();
     let nw = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
     let dw = decls.iter().map(|d| d.chars().count()).max().unwrap_or(0);
@@ -205,11 +234,15 @@ fn render_table(o: &mut String, t: &Table, level: usize) {
             affinity_name(c.affinity)
         );
         if c.pk_position > 0 {
-            let _ = write!(line, "  PK{}", if t.primary_key.len() > 1 {
-                format!(" {}", c.pk_position)
-            } else {
-                String::new()
-            });
+            let _ = write!(
+                line,
+                "  PK{}",
+                if t.primary_key.len() > 1 {
+                    format!(" {}", c.pk_position)
+                } else {
+                    String::new()
+                }
+            );
         }
         if c.not_null {
             line.push_str("  NOT NULL");
@@ -230,7 +263,15 @@ fn render_table(o: &mut String, t: &Table, level: usize) {
                     parts.push(format!("{label}={n}"));
                 }
             }
-            let _ = write!(line, "  [{}]", if parts.is_empty() { "empty".into() } else { parts.join(" ") });
+            let _ = write!(
+                line,
+                "  [{}]",
+                if parts.is_empty() {
+                    "empty".into()
+                } else {
+                    parts.join(" ")
+                }
+            );
         }
         let _ = writeln!(o, "{}", line.trim_end());
     }
@@ -266,7 +307,10 @@ fn index_line(ix: &Index) -> String {
     let cols: Vec<String> = ix
         .columns
         .iter()
-        .map(|c| c.as_deref().map_or_else(|| "<expression>".to_string(), show))
+        .map(|c| {
+            c.as_deref()
+                .map_or_else(|| "<expression>".to_string(), show)
+        })
         .collect();
     let mut line = format!(
         "{}index {} ({})",

@@ -104,7 +104,11 @@ pub fn order(tables: &[Table]) -> TopoOrder {
     let mut comp_level = vec![0usize; ncomp];
     let mut comp_order = Vec::with_capacity(ncomp);
     while let Some(Reverse((_, c))) = ready.pop() {
-        comp_level[c] = comp_parents[c].iter().map(|&p| comp_level[p] + 1).max().unwrap_or(0);
+        comp_level[c] = comp_parents[c]
+            .iter()
+            .map(|&p| comp_level[p] + 1)
+            .max()
+            .unwrap_or(0);
         comp_order.push(c);
         for &child in &comp_children[c] {
             indegree[child] -= 1;
@@ -113,7 +117,11 @@ pub fn order(tables: &[Table]) -> TopoOrder {
             }
         }
     }
-    debug_assert_eq!(comp_order.len(), ncomp, "the condensation of a graph is acyclic");
+    debug_assert_eq!(
+        comp_order.len(),
+        ncomp,
+        "the condensation of a graph is acyclic"
+    );
 
     // Emit level by level (a valid topological order, since every edge
     // between components goes up at least one level), input order within a
@@ -133,9 +141,17 @@ pub fn order(tables: &[Table]) -> TopoOrder {
         order.extend(inner);
     }
 
-    let self_references =
-        order.iter().filter(|&&i| self_ref[i]).map(|&i| tables[i].name.clone()).collect();
-    TopoOrder { order, levels, self_references, cycles }
+    let self_references = order
+        .iter()
+        .filter(|&&i| self_ref[i])
+        .map(|&i| tables[i].name.clone())
+        .collect();
+    TopoOrder {
+        order,
+        levels,
+        self_references,
+        cycles,
+    }
 }
 
 /// Order the members of one strongly connected component: repeatedly take
@@ -265,7 +281,12 @@ mod tests {
 
     #[test]
     fn chain_loads_parents_first() {
-        let ts = [table("c", &["b"]), table("b", &["a"]), table("a", &[]), table("z", &[])];
+        let ts = [
+            table("c", &["b"]),
+            table("b", &["a"]),
+            table("a", &[]),
+            table("z", &[]),
+        ];
         let t = order(&ts);
         assert_eq!(names(&ts, &t), ["a", "z", "b", "c"]);
         assert_eq!(t.levels, [2, 1, 0, 0]);
@@ -274,7 +295,11 @@ mod tests {
 
     #[test]
     fn ties_keep_input_order_and_names_fold_case() {
-        let ts = [table("B", &[]), table("child", &["b", "A"]), table("A", &[])];
+        let ts = [
+            table("B", &[]),
+            table("child", &["b", "A"]),
+            table("A", &[]),
+        ];
         let t = order(&ts);
         assert_eq!(names(&ts, &t), ["B", "A", "child"]);
         assert_eq!(t.levels, [0, 1, 0]);
@@ -282,7 +307,10 @@ mod tests {
 
     #[test]
     fn self_reference_is_not_a_cycle() {
-        let ts = [table("Employee", &["Employee"]), table("Customer", &["Employee"])];
+        let ts = [
+            table("Employee", &["Employee"]),
+            table("Customer", &["Employee"]),
+        ];
         let t = order(&ts);
         assert_eq!(names(&ts, &t), ["Employee", "Customer"]);
         assert_eq!(t.self_references, ["Employee"]);
@@ -292,7 +320,11 @@ mod tests {
 
     #[test]
     fn two_cycle_is_named_and_broken() {
-        let ts = [table("root", &[]), table("b", &["a", "root"]), table("a", &["b"])];
+        let ts = [
+            table("root", &[]),
+            table("b", &["a", "root"]),
+            table("a", &["b"]),
+        ];
         let t = order(&ts);
         // b comes first in input order, but a is also blocked; break at b.
         assert_eq!(names(&ts, &t), ["root", "b", "a"]);
@@ -313,7 +345,10 @@ mod tests {
         ];
         let t = order(&ts);
         assert_eq!(names(&ts, &t), ["base", "x", "y", "z", "leaf", "other"]);
-        assert_eq!(t.cycles, vec![vec!["x".to_string(), "y".into(), "z".into()]]);
+        assert_eq!(
+            t.cycles,
+            vec![vec!["x".to_string(), "y".into(), "z".into()]]
+        );
         assert_eq!(t.levels, [2, 1, 1, 1, 0, 3]);
         let mut seen = t.order.clone();
         seen.sort();
@@ -324,7 +359,11 @@ mod tests {
     fn cycle_member_with_all_parents_placed_goes_next() {
         // x → y → z → x plus x → z: all blocked at first, break at x; then z
         // (its only parent x is placed) before y (waits for z).
-        let ts = [table("x", &["y", "z"]), table("y", &["z"]), table("z", &["x"])];
+        let ts = [
+            table("x", &["y", "z"]),
+            table("y", &["z"]),
+            table("z", &["x"]),
+        ];
         let t = order(&ts);
         assert_eq!(names(&ts, &t), ["x", "z", "y"]);
         assert_eq!(t.cycles.len(), 1);
@@ -332,7 +371,10 @@ mod tests {
 
     #[test]
     fn missing_parent_is_ignored() {
-        let ts = [table("data", &["raw_contacts", "mimetype"]), table("other", &[])];
+        let ts = [
+            table("data", &["raw_contacts", "mimetype"]),
+            table("other", &[]),
+        ];
         let t = order(&ts);
         assert_eq!(names(&ts, &t), ["data", "other"]);
         assert_eq!(t.levels, [0, 0]);
@@ -344,7 +386,11 @@ mod tests {
         let ts: Vec<Table> = (0..2000)
             .map(|i| {
                 let parent = format!("t{}", i + 1);
-                if i == 1999 { table(&format!("t{i}"), &[]) } else { table(&format!("t{i}"), &[&parent]) }
+                if i == 1999 {
+                    table(&format!("t{i}"), &[])
+                } else {
+                    table(&format!("t{i}"), &[&parent])
+                }
             })
             .collect();
         let t = order(&ts);

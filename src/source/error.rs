@@ -52,21 +52,21 @@ pub enum Error {
     Unsupported {
         path: PathBuf,
         #[source]
-        source: rusqlite::Error,
+        source: Sqlite,
     },
 
     #[error("{path:?} is corrupt")]
     Corrupt {
         path: PathBuf,
         #[source]
-        source: rusqlite::Error,
+        source: Sqlite,
     },
 
     #[error("cannot open {path:?} read-only")]
     Open {
         path: PathBuf,
         #[source]
-        source: rusqlite::Error,
+        source: Sqlite,
     },
 
     /// Corruption found while reading one table (the file opened fine).
@@ -74,7 +74,7 @@ pub enum Error {
     CorruptTable {
         location: Location,
         #[source]
-        source: rusqlite::Error,
+        source: Sqlite,
     },
 
     /// A query about one object failed; `what` names what we were reading
@@ -84,7 +84,7 @@ pub enum Error {
         what: &'static str,
         location: Location,
         #[source]
-        source: rusqlite::Error,
+        source: Sqlite,
     },
 }
 
@@ -93,12 +93,53 @@ impl Error {
     pub fn query(what: &'static str, table: &str, source: rusqlite::Error) -> Self {
         let location = Location::table(table);
         if is_corrupt(&source) {
-            Error::CorruptTable { location, source }
+            Error::CorruptTable {
+                location,
+                source: Sqlite(Box::new(source)),
+            }
         } else {
-            Error::Query { what, location, source }
+            Error::Query {
+                what,
+                location,
+                source: Sqlite(Box::new(source)),
+            }
+        }
+    }
+
+    /// The SQLite error underneath, if any (e.g. to read its error code).
+    pub fn sqlite(&self) -> Option<&rusqlite::Error> {
+        match self {
+            Error::Unsupported { source, .. }
+            | Error::Corrupt { source, .. }
+            | Error::Open { source, .. }
+            | Error::CorruptTable { source, .. }
+            | Error::Query { source, .. } => Some(&*source.0),
+            _ => None,
         }
     }
 }
+
+/// A SQLite failure as the end of an error chain: displays SQLite's own
+/// message once. (`rusqlite::Error` reports its `ffi::Error` as its source,
+/// whose Display repeats the message as "Error code 11: database disk image
+/// is malformed", so a `{:#}` chain would say everything twice.)
+#[derive(Debug)]
+pub struct Sqlite(pub Box<rusqlite::Error>);
+
+impl std::fmt::Display for Sqlite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &*self.0 {
+            rusqlite::Error::SqliteFailure(_, Some(msg)) => f.write_str(msg),
+            // SQLite's words for the code, without the "Error code N: " prefix.
+            rusqlite::Error::SqliteFailure(e, None) => {
+                f.write_str(rusqlite::ffi::code_to_str(e.extended_code))
+            }
+            other => other.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Sqlite {}
 
 /// `SQLITE_CORRUPT` (any extended code).
 pub(crate) fn is_corrupt(e: &rusqlite::Error) -> bool {
@@ -116,8 +157,13 @@ mod tests {
 
     #[test]
     fn display_names_the_object_without_the_cause() {
-        let e = Error::Empty { path: "x/y.db".into() };
-        assert_eq!(e.to_string(), r#""x/y.db" is empty (0 bytes), not a SQLite database"#);
+        let e = Error::Empty {
+            path: "x/y.db".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            r#""x/y.db" is empty (0 bytes), not a SQLite database"#
+        );
         let e = Error::query(
             "row count",
             "my table",
@@ -139,5 +185,7 @@ mod tests {
             ),
         );
         assert_eq!(e.to_string(), r#"cannot read the columns of table "t""#);
+        let chain = format!("{:#}", anyhow::Error::new(e));
+        assert_eq!(chain, r#"cannot read the columns of table "t": boom"#);
     }
 }

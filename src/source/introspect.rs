@@ -40,9 +40,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::affinity::affinity;
 use super::error::Error;
-use crate::model::{
-    Column, ForeignKey, Index, RowKey, Schema, Skipped, SkippedKind, Table,
-};
+use crate::model::{Column, ForeignKey, Index, RowKey, Schema, Skipped, SkippedKind, Table};
 use crate::plan::topo;
 
 /// `"name"` with inner `"` doubled: the only way ferry splices an identifier
@@ -107,7 +105,9 @@ pub fn introspect(conn: &Connection) -> Result<Schema, Error> {
         .filter(|r| r.kind == "index")
         .map(|r| (r.name.as_str(), r.sql.as_deref()))
         .collect();
-    let has_sequence = rows.iter().any(|r| r.kind == "table" && r.name == "sqlite_sequence");
+    let has_sequence = rows
+        .iter()
+        .any(|r| r.kind == "table" && r.name == "sqlite_sequence");
 
     // Virtual tables first, so their shadow tables can be recognised.
     let mut virtuals: Vec<(&str, String)> = Vec::new(); // (name, module)
@@ -127,13 +127,14 @@ pub fn introspect(conn: &Connection) -> Result<Schema, Error> {
                 kind: SkippedKind::View,
                 name: r.name.clone(),
                 table: None,
-                reason: "view: not migrated (re-create it from its SQL)".into(),
+                reason: "views are not migrated; re-create it in PostgreSQL from its SQL".into(),
             }),
             "trigger" => skipped.push(Skipped {
                 kind: SkippedKind::Trigger,
                 name: r.name.clone(),
                 table: Some(r.tbl_name.clone()),
-                reason: "trigger: SQLite trigger bodies do not run in PostgreSQL".into(),
+                reason: "triggers are not migrated; re-create the logic in PostgreSQL (PL/pgSQL)"
+                    .into(),
             }),
             "table" if is_internal(&r.name) => {}
             "table" => {
@@ -147,7 +148,8 @@ pub fn introspect(conn: &Connection) -> Result<Schema, Error> {
                     continue;
                 }
                 let listed = table_kinds.as_ref().and_then(|k| k.get(&r.name));
-                if let Some(owner) = shadow_owner(&r.name, listed.map(|l| l.0.as_str()), &virtuals) {
+                if let Some(owner) = shadow_owner(&r.name, listed.map(|l| l.0.as_str()), &virtuals)
+                {
                     skipped.push(Skipped {
                         kind: SkippedKind::ShadowTable,
                         name: r.name.clone(),
@@ -160,7 +162,14 @@ pub fn introspect(conn: &Connection) -> Result<Schema, Error> {
                     continue;
                 }
                 let flags = listed.map(|l| (l.1, l.2));
-                tables.push(read_table(conn, r, flags, has_sequence, &index_sql, &mut skipped)?);
+                tables.push(read_table(
+                    conn,
+                    r,
+                    flags,
+                    has_sequence,
+                    &index_sql,
+                    &mut skipped,
+                )?);
             }
             _ => {}
         }
@@ -169,7 +178,11 @@ pub fn introspect(conn: &Connection) -> Result<Schema, Error> {
     resolve_foreign_keys(&mut tables);
     let topo = topo::order(&tables);
     let mut slots: Vec<Option<Table>> = tables.into_iter().map(Some).collect();
-    let tables = topo.order.iter().map(|&i| slots[i].take().expect("each table once")).collect();
+    let tables = topo
+        .order
+        .iter()
+        .map(|&i| slots[i].take().expect("each table once"))
+        .collect();
     Ok(Schema { tables, skipped })
 }
 
@@ -178,9 +191,11 @@ pub fn introspect(conn: &Connection) -> Result<Schema, Error> {
 fn virtual_reason(conn: &Connection, r: &SchemaRow, module: &str) -> String {
     let toks = r.sql.as_deref().map(tokenize).unwrap_or_default();
     let rows = conn
-        .query_row(&format!("SELECT count(*) FROM main.{}", quote_ident(&r.name)), [], |row| {
-            row.get::<_, i64>(0)
-        })
+        .query_row(
+            &format!("SELECT count(*) FROM main.{}", quote_ident(&r.name)),
+            [],
+            |row| row.get::<_, i64>(0),
+        )
         .ok();
     let held = match rows {
         Some(n) => format!("its {n} rows are NOT migrated"),
@@ -233,7 +248,9 @@ fn is_internal(name: &str) -> bool {
 fn schema_rows(conn: &Connection) -> Result<Vec<SchemaRow>, Error> {
     let err = |e| Error::query("entries", "sqlite_schema", e);
     let mut stmt = conn
-        .prepare("SELECT type, name, tbl_name, rootpage, sql FROM main.sqlite_schema ORDER BY rowid")
+        .prepare(
+            "SELECT type, name, tbl_name, rootpage, sql FROM main.sqlite_schema ORDER BY rowid",
+        )
         .map_err(err)?;
     let rows = stmt
         .query_map([], |r| {
@@ -260,7 +277,9 @@ fn table_list(conn: &Connection) -> Option<HashMap<String, (String, bool, bool)>
         .prepare("SELECT name, type, wr, strict FROM pragma_table_list WHERE schema = 'main'")
         .ok()?;
     let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
+        })
         .ok()?;
     rows.collect::<Result<HashMap<_, _>, _>>().ok()
 }
@@ -277,7 +296,9 @@ fn shadow_owner<'a>(
     let mut best: Option<&str> = None;
     for (vt, module) in virtuals {
         let prefix = format!("{}_", vt.to_ascii_lowercase());
-        let Some(suffix) = lname.strip_prefix(&prefix) else { continue };
+        let Some(suffix) = lname.strip_prefix(&prefix) else {
+            continue;
+        };
         let known = shadow_suffixes(module).contains(&suffix);
         let generic = listed_type == Some("shadow");
         if (known || generic) && best.is_none_or(|b| b.len() < vt.len()) {
@@ -312,7 +333,10 @@ fn read_table(
         let mut rows = stmt.query([name]).map_err(err)?;
         while let Some(r) = rows.next().map_err(err)? {
             let col_name: String = r.get(0).map_err(err)?;
-            let decl: String = r.get::<_, Option<String>>(1).map_err(err)?.unwrap_or_default();
+            let decl: String = r
+                .get::<_, Option<String>>(1)
+                .map_err(err)?
+                .unwrap_or_default();
             let hidden: i64 = r.get(5).map_err(err)?;
             match hidden {
                 0 => columns.push(Column {
@@ -329,8 +353,8 @@ fn read_table(
                     name: col_name,
                     table: Some(name.to_string()),
                     reason: format!(
-                        "generated column ({}): PostgreSQL computes its own; add it with \
-                         GENERATED ALWAYS AS (...) STORED",
+                        "generated ({}) in SQLite; add it in PostgreSQL with GENERATED ALWAYS \
+                         AS (...) STORED",
                         if hidden == 2 { "VIRTUAL" } else { "STORED" }
                     ),
                 }),
@@ -347,8 +371,7 @@ fn read_table(
     let primary_key: Vec<String> = pk.into_iter().map(|(_, n)| n).collect();
 
     let indexes = read_indexes(conn, name, index_sql, skipped)?;
-    let (without_rowid, strict) =
-        listed.unwrap_or((parsed.without_rowid, parsed.strict));
+    let (without_rowid, strict) = listed.unwrap_or((parsed.without_rowid, parsed.strict));
     let row_key = if without_rowid {
         RowKey::WithoutRowid
     } else if primary_key.len() == 1 && !indexes.iter().any(|i| i.origin == "pk") {
@@ -364,9 +387,11 @@ fn read_table(
     let foreign_keys = read_foreign_keys(conn, name, &parsed.fks)?;
 
     let sqlite_sequence = if has_sequence {
-        conn.query_row("SELECT seq FROM main.sqlite_sequence WHERE name = ?1", [name], |r| {
-            r.get::<_, Option<i64>>(0)
-        })
+        conn.query_row(
+            "SELECT seq FROM main.sqlite_sequence WHERE name = ?1",
+            [name],
+            |r| r.get::<_, Option<i64>>(0),
+        )
         .optional()
         .map_err(|e| Error::query("sqlite_sequence entry", name, e))?
         .flatten()
@@ -375,7 +400,11 @@ fn read_table(
     };
 
     let row_count: i64 = conn
-        .query_row(&format!("SELECT count(*) FROM main.{}", quote_ident(name)), [], |r| r.get(0))
+        .query_row(
+            &format!("SELECT count(*) FROM main.{}", quote_ident(name)),
+            [],
+            |r| r.get(0),
+        )
         .map_err(|e| Error::query("row count", name, e))?;
 
     Ok(Table {
@@ -406,7 +435,12 @@ fn read_indexes(
         .map_err(err)?;
     let entries = list
         .query_map([table], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? != 0, r.get::<_, String>(2)?, r.get::<_, i64>(3)? != 0))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)? != 0,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)? != 0,
+            ))
         })
         .map_err(err)?
         .collect::<Result<Vec<_>, _>>()
@@ -432,11 +466,22 @@ fn read_indexes(
                 kind: SkippedKind::Index,
                 name: name.clone(),
                 table: Some(table.to_string()),
-                reason: "expression index: not migrated, re-create it by hand".into(),
+                reason: "expression index: not migrated; re-create it in PostgreSQL".into(),
             });
         }
-        let sql = index_sql.get(name.as_str()).copied().flatten().map(str::to_string);
-        indexes.push(Index { name, unique, columns, origin, partial, sql });
+        let sql = index_sql
+            .get(name.as_str())
+            .copied()
+            .flatten()
+            .map(str::to_string);
+        indexes.push(Index {
+            name,
+            unique,
+            columns,
+            origin,
+            partial,
+            sql,
+        });
     }
     Ok(indexes)
 }
@@ -511,7 +556,10 @@ fn resolve_foreign_keys(tables: &mut [Table]) {
         .rev() // the first of two names differing only in case wins
         .map(|t| {
             let cols = t.columns.iter().map(|c| c.name.clone()).collect();
-            (topo::fold(&t.name), (t.name.clone(), t.primary_key.clone(), cols))
+            (
+                topo::fold(&t.name),
+                (t.name.clone(), t.primary_key.clone(), cols),
+            )
         })
         .collect();
     for t in tables.iter_mut() {
@@ -602,12 +650,20 @@ fn tokenize(sql: &str) -> Vec<Tok> {
                     }
                     s.push(d);
                 }
-                out.push(if c == '\'' { Tok::Str(s) } else { Tok::Quoted(s) });
+                out.push(if c == '\'' {
+                    Tok::Str(s)
+                } else {
+                    Tok::Quoted(s)
+                });
             }
             c if c.is_alphanumeric() || c == '_' || c == '$' || !c.is_ascii() => {
                 let mut s = String::from(c);
                 while let Some(&(_, d)) = it.peek() {
-                    if d.is_alphanumeric() || d == '_' || d == '$' || (!d.is_ascii() && !d.is_whitespace()) {
+                    if d.is_alphanumeric()
+                        || d == '_'
+                        || d == '$'
+                        || (!d.is_ascii() && !d.is_whitespace())
+                    {
                         s.push(d);
                         it.next();
                     } else {
@@ -652,7 +708,9 @@ struct ParsedTable {
 /// left at its default (no FK deferral, no AUTOINCREMENT).
 fn parse_create_table(toks: &[Tok]) -> ParsedTable {
     let mut out = ParsedTable::default();
-    let Some(open) = toks.iter().position(|t| *t == Tok::Punct('(')) else { return out };
+    let Some(open) = toks.iter().position(|t| *t == Tok::Punct('(')) else {
+        return out;
+    };
     // Split the column list at depth-1 commas.
     let mut defs: Vec<&[Tok]> = Vec::new();
     let mut depth = 0usize;
@@ -681,7 +739,11 @@ fn parse_create_table(toks: &[Tok]) -> ParsedTable {
             out.without_rowid = true;
         }
     }
-    out.strict = toks.get(close + 1..).unwrap_or_default().iter().any(|t| t.is_kw("STRICT"));
+    out.strict = toks
+        .get(close + 1..)
+        .unwrap_or_default()
+        .iter()
+        .any(|t| t.is_kw("STRICT"));
     out.autoincrement = toks[open..close].iter().any(|t| t.is_kw("AUTOINCREMENT"));
 
     for def in defs {
@@ -691,21 +753,23 @@ fn parse_create_table(toks: &[Tok]) -> ParsedTable {
             .any(|k| first.is_kw(k));
         if constraint {
             // [CONSTRAINT name] FOREIGN KEY (cols) REFERENCES ...
-            let Some(fk) = def.iter().position(|t| t.is_kw("FOREIGN")) else { continue };
+            let Some(fk) = def.iter().position(|t| t.is_kw("FOREIGN")) else {
+                continue;
+            };
             let (cols, next) = paren_names(def, fk + 2);
-            if def.get(next).is_some_and(|t| t.is_kw("REFERENCES")) {
-                if let Some(p) = references(def, next + 1, cols) {
-                    out.fks.push(p);
-                }
+            if def.get(next).is_some_and(|t| t.is_kw("REFERENCES"))
+                && let Some(p) = references(def, next + 1, cols)
+            {
+                out.fks.push(p);
             }
         } else {
             // column-name type... [REFERENCES parent (col) ...]
             let Some(col) = first.ident() else { continue };
             for (i, t) in def.iter().enumerate().skip(1) {
-                if t.is_kw("REFERENCES") {
-                    if let Some(p) = references(def, i + 1, vec![col.to_string()]) {
-                        out.fks.push(p);
-                    }
+                if t.is_kw("REFERENCES")
+                    && let Some(p) = references(def, i + 1, vec![col.to_string()])
+                {
+                    out.fks.push(p);
                 }
             }
         }
@@ -733,10 +797,10 @@ fn paren_names(toks: &[Tok], at: usize) -> (Vec<String>, usize) {
             // The first word after `(` or `,` is the column; later words
             // (COLLATE x, ASC) are not.
             t if depth == 1 => {
-                if let Some(n) = t.ident() {
-                    if matches!(toks[i - 1], Tok::Punct('(') | Tok::Punct(',')) {
-                        names.push(n.to_string());
-                    }
+                if let Some(n) = t.ident()
+                    && matches!(toks[i - 1], Tok::Punct('(') | Tok::Punct(','))
+                {
+                    names.push(n.to_string());
                 }
             }
             _ => {}
@@ -787,7 +851,12 @@ fn references(toks: &[Tok], at: usize, columns: Vec<String>) -> Option<ParsedFk>
             break;
         }
     }
-    Some(ParsedFk { columns, ref_table, ref_columns, deferred })
+    Some(ParsedFk {
+        columns,
+        ref_table,
+        ref_columns,
+        deferred,
+    })
 }
 
 #[cfg(test)]
@@ -803,7 +872,10 @@ mod tests {
     #[test]
     fn quoting() {
         assert_eq!(quote_ident("a"), r#""a""#);
-        assert_eq!(quote_ident(r#"a"; DROP TABLE x; --"#), r#""a""; DROP TABLE x; --""#);
+        assert_eq!(
+            quote_ident(r#"a"; DROP TABLE x; --"#),
+            r#""a""; DROP TABLE x; --""#
+        );
     }
 
     #[test]
@@ -924,7 +996,13 @@ mod tests {
         let names: Vec<_> = s.tables.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["t", "f_notes"]);
         let t = s.table("t").unwrap();
-        assert_eq!(t.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["a", "d"]);
+        assert_eq!(
+            t.columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "d"]
+        );
         let part = t.indexes.iter().find(|i| i.name == "t_part").unwrap();
         assert!(part.partial);
         let expr = t.indexes.iter().find(|i| i.name == "t_expr").unwrap();
@@ -962,18 +1040,33 @@ mod tests {
             CREATE VIRTUAL TABLE docs_fts USING fts4(content=\"docs\", body);
             CREATE VIRTUAL TABLE own USING fts5(body);
             INSERT INTO own VALUES ('a'), ('b');
-            CREATE VIRTUAL TABLE nothing USING fts5(body, content='');
+            CREATE VIRTUAL TABLE bare USING fts5(body, content='');
         ");
         let s = introspect(&c).unwrap();
         assert_eq!(s.tables.len(), 1);
         let reason = |n: &str| {
-            s.skipped.iter().find(|k| k.name == n).map(|k| k.reason.clone()).unwrap()
+            s.skipped
+                .iter()
+                .find(|k| k.name == n)
+                .map(|k| k.reason.clone())
+                .unwrap()
         };
-        assert!(reason("docs_fts").contains("over table \"docs\""), "{}", reason("docs_fts"));
-        assert!(reason("own").contains("its 2 rows are NOT migrated"), "{}", reason("own"));
-        assert!(reason("nothing").contains("contentless"), "{}", reason("nothing"));
-        assert!(s.skipped.iter().any(|k| k.name == "docs_fts_segdir"
-            && k.kind == SkippedKind::ShadowTable));
+        assert!(
+            reason("docs_fts").contains("over table \"docs\""),
+            "{}",
+            reason("docs_fts")
+        );
+        assert!(
+            reason("own").contains("its 2 rows are NOT migrated"),
+            "{}",
+            reason("own")
+        );
+        assert!(reason("bare").contains("contentless"), "{}", reason("bare"));
+        assert!(
+            s.skipped
+                .iter()
+                .any(|k| k.name == "docs_fts_segdir" && k.kind == SkippedKind::ShadowTable)
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::error::{Error, is_corrupt, is_not_a_database};
+use super::error::{Error, Sqlite, is_corrupt, is_not_a_database};
 
 /// The 16 bytes every SQLite 3 database file starts with.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -41,8 +41,7 @@ pub fn open_read_only(path: &Path) -> Result<Connection, Error> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
         | OpenFlags::SQLITE_OPEN_URI
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn =
-        Connection::open_with_flags(&uri, flags).map_err(|e| classify(path, e))?;
+    let conn = Connection::open_with_flags(&uri, flags).map_err(|e| classify(path, e))?;
     // A concurrent writer may hold a lock for a moment; wait instead of failing.
     conn.busy_timeout(Duration::from_secs(10))
         .map_err(|e| classify(path, e))?;
@@ -50,8 +49,10 @@ pub fn open_read_only(path: &Path) -> Result<Connection, Error> {
         "PRAGMA query_only = 1; PRAGMA mmap_size = {MMAP_SIZE}; PRAGMA cache_size = {CACHE_SIZE_KIB};"
     ))
     .map_err(|e| classify(path, e))?;
-    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0))
-        .map_err(|e| classify(path, e))?;
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(|e| classify(path, e))?;
     Ok(conn)
 }
 
@@ -85,7 +86,10 @@ fn precheck(path: &Path) -> Result<(), Error> {
     } else {
         "no SQLite header; an encrypted database (e.g. SQLCipher) also looks like this"
     };
-    Err(Error::NotADatabase { path: owned(), reason })
+    Err(Error::NotADatabase {
+        path: owned(),
+        reason,
+    })
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> Error {
@@ -119,11 +123,20 @@ fn looks_like_text(head: &[u8]) -> bool {
 fn classify(path: &Path, source: rusqlite::Error) -> Error {
     let path = path.to_path_buf();
     if is_not_a_database(&source) {
-        Error::Unsupported { path, source }
+        Error::Unsupported {
+            path,
+            source: Sqlite(Box::new(source)),
+        }
     } else if is_corrupt(&source) {
-        Error::Corrupt { path, source }
+        Error::Corrupt {
+            path,
+            source: Sqlite(Box::new(source)),
+        }
     } else {
-        Error::Open { path, source }
+        Error::Open {
+            path,
+            source: Sqlite(Box::new(source)),
+        }
     }
 }
 
@@ -152,7 +165,11 @@ fn path_bytes(p: &Path) -> std::borrow::Cow<'_, [u8]> {
 fn path_bytes(p: &Path) -> std::borrow::Cow<'_, [u8]> {
     // SQLite URIs use `/`; on Windows `file:///C:/dir/x.db`.
     let s = p.to_string_lossy().replace('\\', "/");
-    let s = if s.starts_with('/') { s } else { format!("/{s}") };
+    let s = if s.starts_with('/') {
+        s
+    } else {
+        format!("/{s}")
+    };
     std::borrow::Cow::Owned(s.into_bytes())
 }
 
@@ -183,10 +200,13 @@ mod tests {
         for name in ["my db.sqlite", "a?b#c%d.db", "file:x.db", "ü n i.db"] {
             let p = dir.path().join(name);
             let c = Connection::open(&p).unwrap();
-            c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+            c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+                .unwrap();
             drop(c);
             let c = open_read_only(&p).unwrap();
-            let n: i64 = c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+            let n: i64 = c
+                .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                .unwrap();
             assert_eq!(n, 1, "{name}");
             assert!(c.execute("INSERT INTO t VALUES (2)", []).is_err());
         }
@@ -198,18 +218,36 @@ mod tests {
         let empty = dir.path().join("empty.db");
         std::fs::write(&empty, b"").unwrap();
         assert!(matches!(open_read_only(&empty), Err(Error::Empty { .. })));
-        assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0, "left untouched");
+        assert_eq!(
+            std::fs::metadata(&empty).unwrap().len(),
+            0,
+            "left untouched"
+        );
         let text = dir.path().join("dump.sql");
         std::fs::write(&text, b"CREATE TABLE t(x);\n").unwrap();
         assert!(matches!(
             open_read_only(&text),
-            Err(Error::NotADatabase { reason: "it is a text file", .. })
+            Err(Error::NotADatabase {
+                reason: "it is a text file",
+                ..
+            })
         ));
         let noise = dir.path().join("noise.db");
-        std::fs::write(&noise, (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect::<Vec<_>>())
-            .unwrap();
-        assert!(matches!(open_read_only(&noise), Err(Error::NotADatabase { .. })));
-        assert!(matches!(open_read_only(dir.path()), Err(Error::IsDirectory { .. })));
+        std::fs::write(
+            &noise,
+            (0..4096u32)
+                .map(|i| (i * 7919 % 251) as u8)
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        assert!(matches!(
+            open_read_only(&noise),
+            Err(Error::NotADatabase { .. })
+        ));
+        assert!(matches!(
+            open_read_only(dir.path()),
+            Err(Error::IsDirectory { .. })
+        ));
         assert!(matches!(
             open_read_only(&dir.path().join("missing.db")),
             Err(Error::NotFound { .. })

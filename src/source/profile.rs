@@ -27,7 +27,9 @@ pub fn profile_table(conn: &Connection, table: &Table) -> Result<Vec<StorageProf
         for c in batch {
             let q = quote_ident(&c.name);
             for class in ["integer", "real", "text", "blob"] {
-                sql.push_str(&format!(", count(CASE typeof({q}) WHEN '{class}' THEN 1 END)"));
+                sql.push_str(&format!(
+                    ", count(CASE typeof({q}) WHEN '{class}' THEN 1 END)"
+                ));
             }
         }
         sql.push_str(&format!(" FROM main.{}", quote_ident(&table.name)));
@@ -81,8 +83,26 @@ mod tests {
         .unwrap();
         let mut s = introspect(&c).unwrap();
         let p = profile_table(&c, &s.tables[0]).unwrap();
-        assert_eq!(p[0], StorageProfile { null: 1, integer: 1, real: 1, text: 1, blob: 1 });
-        assert_eq!(p[1], StorageProfile { null: 1, integer: 3, real: 0, text: 1, blob: 0 });
+        assert_eq!(
+            p[0],
+            StorageProfile {
+                null: 1,
+                integer: 1,
+                real: 1,
+                text: 1,
+                blob: 1
+            }
+        );
+        assert_eq!(
+            p[1],
+            StorageProfile {
+                null: 1,
+                integer: 3,
+                real: 0,
+                text: 1,
+                blob: 0
+            }
+        );
         profile_schema(&c, &mut s).unwrap();
         assert_eq!(s.tables[0].columns[1].profile.as_ref(), Some(&p[1]));
     }

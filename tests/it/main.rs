@@ -1,3 +1,4 @@
 mod smoke;
 mod util;
 mod migrate;
+mod inspect;
