@@ -13,12 +13,18 @@ fn server_hands_out_independent_databases() {
 
     let version = a.query_strings("SELECT version()");
     let version = version[0][0].as_deref().unwrap_or_default();
-    assert!(version.starts_with("PostgreSQL "), "unexpected version(): {version:?}");
-    assert_eq!(a.query_strings("SHOW server_encoding"), vec![vec![Some("UTF8".to_owned())]]);
+    assert!(
+        version.starts_with("PostgreSQL "),
+        "unexpected version(): {version:?}"
+    );
+    assert_eq!(
+        a.query_strings("SHOW server_encoding"),
+        vec![vec![Some("UTF8".to_owned())]]
+    );
 
     a.client()
         .batch_execute("CREATE TABLE only_in_a (x int); INSERT INTO only_in_a VALUES (1), (NULL)")
-        .expect("create a table in a");
+        .unwrap_or_else(|e| panic!("creating a table in a: {}", pg::describe(&e)));
     let tables = "SELECT count(*) FROM pg_tables WHERE tablename = 'only_in_a'";
     assert_eq!(a.query_scalar_i64(tables), 1);
     assert_eq!(b.query_scalar_i64(tables), 0, "b sees a's table");
@@ -30,5 +36,9 @@ fn server_hands_out_independent_databases() {
     // Asking again for the same name starts from an empty database.
     let a_again = server.fresh_db("smoke_a");
     assert_eq!(a_again.name, a.name);
-    assert_eq!(a_again.query_scalar_i64(tables), 0, "fresh_db kept old tables");
+    assert_eq!(
+        a_again.query_scalar_i64(tables),
+        0,
+        "fresh_db kept old tables"
+    );
 }

@@ -35,7 +35,11 @@ pub fn ferry(args: &[&str]) -> Output {
 /// Runs `ferry ARGS` with `envs` set on top of a clean environment.
 pub fn ferry_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ferry"));
-    command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (name, _) in std::env::vars_os() {
         let text = name.to_string_lossy();
         if text.starts_with("FERRY_") || text.starts_with("PG") || text == "DATABASE_URL" {
@@ -67,12 +71,17 @@ pub fn ferry_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
     };
     let output = Output {
         args,
-        code: status.map_or(-1, |s| s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))),
+        code: status.map_or(-1, |s| {
+            s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+        }),
         stdout: stdout.join().expect("stdout reader"),
         stderr: stderr.join().expect("stderr reader"),
     };
     if status.is_none() {
-        panic!("ferry did not finish within {:?} and was killed\n{output}", timeout());
+        panic!(
+            "ferry did not finish within {:?} and was killed\n{output}",
+            timeout()
+        );
     }
     output
 }
@@ -103,6 +112,8 @@ fn read_in_background(mut pipe: impl Read + Send + 'static) -> thread::JoinHandl
 }
 
 fn timeout() -> Duration {
-    let secs = std::env::var("FERRY_TEST_TIMEOUT_SECS").ok().and_then(|s| s.parse().ok());
+    let secs = std::env::var("FERRY_TEST_TIMEOUT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok());
     Duration::from_secs(secs.unwrap_or(300))
 }

@@ -5,11 +5,17 @@
 //! PostgreSQL, never a mock. Starting a cluster costs a second or two, so one
 //! cluster serves the whole test run: the first test process starts it under
 //! `target/ferry-test-pg/`, later processes (nextest runs one per test) find
-//! it through `postmaster.pid` and reuse it. A file lock keeps concurrent
-//! processes from racing through the check-then-start. Each test asks for its
+//! it through `postmaster.pid` and reuse it. Two file locks coordinate them:
+//! `start.lock`, held exclusively through the check-then-start so concurrent
+//! processes do not race, and `in-use.lock`, held shared by every process
+//! that uses the cluster until it exits, so that `scripts/stop-test-pg.sh`
+//! (which `scripts/test.sh` runs on exit) waits instead of pulling the server
+//! from under another test run in the same checkout. Each test asks for its
 //! own database with [`TestServer::fresh_db`], so tests never see each other's
-//! tables. `scripts/stop-test-pg.sh` stops the cluster; `scripts/test.sh` does
-//! so on exit.
+//! tables. Database names are stable (named after the test, not the process),
+//! so the same test run by two processes at once against one cluster collides;
+//! two concurrent `cargo test` runs in one checkout should use separate
+//! `CARGO_TARGET_DIR`s, which gives each its own cluster.
 //!
 //! `FERRY_TEST_PG=postgresql://user:pw@host:port/db` points the tests at an
 //! existing server instead (its role needs CREATEDB); `FERRY_TEST_PGURL` is
@@ -23,9 +29,7 @@
 //! so they run as the `postgres` OS user (from the Debian package) through
 //! `runuser`, or as a `ferrytest` system user created for the purpose.
 
-use std::collections::hash_map::DefaultHasher;
 use std::fs::{self, File};
-use std::hash::{Hash, Hasher};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -58,6 +62,9 @@ pub struct TestServer {
     admin_db: Option<String>,
     /// The URL's query string with its `?`, or empty.
     query: String,
+    /// `in-use.lock`, locked shared; the server lives in a static, so this
+    /// is released only when the process exits.
+    _in_use: Option<File>,
 }
 
 /// A database of its own for one test.
@@ -99,8 +106,13 @@ impl TestServer {
     /// too long for PostgreSQL's 63 bytes, shortened with a hash suffix.
     pub fn fresh_db(&self, name: &str) -> TestDb {
         let name = db_name(name);
-        let mut admin = connect(&self.admin_url())
-            .unwrap_or_else(|e| panic!("connecting to {}: {e}", redact(&self.admin_url())));
+        let mut admin = connect(&self.admin_url()).unwrap_or_else(|e| {
+            panic!(
+                "connecting to {}: {}",
+                redact(&self.admin_url()),
+                describe(&e)
+            )
+        });
         // Two round trips: a multi-statement string would run as one
         // transaction, and CREATE/DROP DATABASE refuse to run inside one.
         for sql in [
@@ -108,7 +120,13 @@ impl TestServer {
             format!("CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'"),
         ] {
             if let Err(e) = admin.batch_execute(&sql) {
-                panic!("{sql}: {e}");
+                let hint = if e.code() == Some(&postgres::error::SqlState::DUPLICATE_DATABASE) {
+                    "\n(another process created it since the DROP: is the same test running in \
+                     two processes against this cluster, e.g. two `cargo test` in one checkout?)"
+                } else {
+                    ""
+                };
+                panic!("{sql}: {}{hint}", describe(&e));
             }
         }
         let url = self.url_for(Some(&name));
@@ -127,11 +145,16 @@ impl TestDb {
     /// A new connection to this database, with `TimeZone` set to UTC so that
     /// `timestamptz` reads back the same on any server.
     pub fn client(&self) -> postgres::Client {
-        let mut client = connect(&self.url)
-            .unwrap_or_else(|e| panic!("connecting to test database {}: {e}", self.name));
+        let mut client = connect(&self.url).unwrap_or_else(|e| {
+            panic!(
+                "connecting to test database {}: {}",
+                self.name,
+                describe(&e)
+            )
+        });
         client
             .batch_execute("SET TimeZone = 'UTC'")
-            .unwrap_or_else(|e| panic!("setting TimeZone on {}: {e}", self.name));
+            .unwrap_or_else(|e| panic!("setting TimeZone on {}: {}", self.name, describe(&e)));
         client
     }
 
@@ -141,7 +164,7 @@ impl TestDb {
         let rows = self
             .client()
             .query(sql, &[])
-            .unwrap_or_else(|e| panic!("query on {} failed: {e}\n  {sql}", self.name));
+            .unwrap_or_else(|e| panic!("query on {} failed: {}\n  {sql}", self.name, describe(&e)));
         assert!(
             rows.len() == 1 && rows[0].len() == 1,
             "expected one row with one column, got {} rows\n  {sql}",
@@ -151,14 +174,18 @@ impl TestDb {
         let ty = row.columns()[0].type_().clone();
         let value = match ty {
             postgres::types::Type::INT8 => row.try_get::<_, Option<i64>>(0),
-            postgres::types::Type::INT4 => row.try_get::<_, Option<i32>>(0).map(|v| v.map(i64::from)),
-            postgres::types::Type::INT2 => row.try_get::<_, Option<i16>>(0).map(|v| v.map(i64::from)),
+            postgres::types::Type::INT4 => {
+                row.try_get::<_, Option<i32>>(0).map(|v| v.map(i64::from))
+            }
+            postgres::types::Type::INT2 => {
+                row.try_get::<_, Option<i16>>(0).map(|v| v.map(i64::from))
+            }
             other => panic!("expected an integer column, got {other}; cast it\n  {sql}"),
         };
         match value {
             Ok(Some(v)) => v,
             Ok(None) => panic!("expected an integer, got NULL\n  {sql}"),
-            Err(e) => panic!("reading the result: {e}\n  {sql}"),
+            Err(e) => panic!("reading the result: {}\n  {sql}", describe(&e)),
         }
     }
 
@@ -170,13 +197,15 @@ impl TestDb {
         let messages = self
             .client()
             .simple_query(sql)
-            .unwrap_or_else(|e| panic!("query on {} failed: {e}\n  {sql}", self.name));
+            .unwrap_or_else(|e| panic!("query on {} failed: {}\n  {sql}", self.name, describe(&e)));
         messages
             .iter()
             .filter_map(|message| match message {
-                postgres::SimpleQueryMessage::Row(row) => {
-                    Some((0..row.len()).map(|i| row.get(i).map(str::to_owned)).collect())
-                }
+                postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_owned))
+                        .collect(),
+                ),
                 _ => None,
             })
             .collect()
@@ -189,15 +218,54 @@ impl TestDb {
 pub fn db_name(test_name: &str) -> String {
     let cleaned: String = test_name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     let name = format!("{DB_PREFIX}{cleaned}");
     if name.len() <= 63 {
         return name;
     }
-    let mut hasher = DefaultHasher::new();
-    test_name.hash(&mut hasher);
-    format!("{}_{:012x}", &name[..50], hasher.finish() & 0xffff_ffff_ffff)
+    // FNV-1a: the same name on every toolchain, so a rerun finds (and
+    // drops) the database the last run left.
+    let hash = test_name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("{}_{:012x}", &name[..50], hash & 0xffff_ffff_ffff)
+}
+
+/// A PostgreSQL error with the server's own words. `postgres::Error`
+/// displays only "db error" or "error connecting to server" and keeps the
+/// message, SQLSTATE, detail and hint (or the I/O cause) behind `source()`.
+pub fn describe(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut text = format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
+        for (label, value) in [("DETAIL", db.detail()), ("HINT", db.hint())] {
+            if let Some(value) = value {
+                text.push_str(&format!("\n  {label}: {value}"));
+            }
+        }
+        return text;
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(&format!(": {cause_text}"));
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn connect(url: &str) -> Result<postgres::Client, postgres::Error> {
@@ -211,7 +279,12 @@ fn connect(url: &str) -> Result<postgres::Client, postgres::Error> {
 fn start() -> Result<TestServer, String> {
     let external = ["FERRY_TEST_PG", "FERRY_TEST_PGURL"]
         .iter()
-        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()).map(|v| (var, v)));
+        .find_map(|var| {
+            std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|v| (var, v))
+        });
     match external {
         Some((var, url)) => use_external(var, &url),
         None => Cluster::start_or_reuse(),
@@ -221,11 +294,11 @@ fn start() -> Result<TestServer, String> {
 /// Checks that the server named by `FERRY_TEST_PG` answers and uses it.
 fn use_external(var: &str, url: &str) -> Result<TestServer, String> {
     let server = split_url(url).map_err(|e| format!("{var}: {e}"))?;
-    let mut client =
-        connect(url).map_err(|e| format!("{var}={}: cannot connect: {e}", redact(url)))?;
+    let mut client = connect(url)
+        .map_err(|e| format!("{var}={}: cannot connect: {}", redact(url), describe(&e)))?;
     client
         .batch_execute("SELECT 1")
-        .map_err(|e| format!("{var}={}: {e}", redact(url)))?;
+        .map_err(|e| format!("{var}={}: {}", redact(url), describe(&e)))?;
     Ok(server)
 }
 
@@ -246,13 +319,22 @@ fn split_url(url: &str) -> Result<TestServer, String> {
         }
         None => (before_query, None),
     };
-    Ok(TestServer { prefix: prefix.to_owned(), admin_db, query: query.to_owned() })
+    Ok(TestServer {
+        prefix: prefix.to_owned(),
+        admin_db,
+        query: query.to_owned(),
+        _in_use: None,
+    })
 }
 
 /// The URL with its password replaced, for messages.
 fn redact(url: &str) -> String {
-    let Some(start) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
-    let authority_end = url[start..].find(['/', '?']).map_or(url.len(), |i| start + i);
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let authority_end = url[start..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| start + i);
     let Some(at) = url[start..authority_end].rfind('@').map(|i| start + i) else {
         return url.to_owned();
     };
@@ -266,7 +348,7 @@ fn redact(url: &str) -> String {
 struct Cluster {
     /// PostgreSQL's bin directory (`initdb`, `pg_ctl`, `postgres`).
     bin: PathBuf,
-    /// `target/ferry-test-pg`: lock file, stamp, password file; owned by us.
+    /// `target/ferry-test-pg`: lock files, stamp, password file; owned by us.
     base: PathBuf,
     /// `base/data`: the cluster, owned by `user` when we are root.
     data: PathBuf,
@@ -288,9 +370,9 @@ impl Cluster {
             .expect("CARGO_TARGET_TMPDIR has a parent");
         let base = target.join("ferry-test-pg");
         fs::create_dir_all(&base).map_err(|e| format!("creating {}: {e}", base.display()))?;
-        let lock = File::create(base.join("lock"))
-            .map_err(|e| format!("creating {}: {e}", base.join("lock").display()))?;
-        lock.lock().map_err(|e| format!("locking {}: {e}", base.join("lock").display()))?;
+        // Same order as scripts/stop-test-pg.sh: start.lock, then in-use.lock.
+        let _starting = lock_file(&base.join("start.lock"), File::lock)?;
+        let in_use = lock_file(&base.join("in-use.lock"), File::lock_shared)?;
 
         let cluster = Cluster {
             bin: bin_dir()?,
@@ -303,8 +385,9 @@ impl Cluster {
             prefix: format!("postgresql://{ROLE}:{TEST_PASSWORD}@127.0.0.1:{port}"),
             admin_db: Some("postgres".to_owned()),
             query: String::new(),
+            _in_use: Some(in_use),
         })
-        // `lock` drops here: the server is up and its port is in postmaster.pid.
+        // `_starting` drops here: the server is up and its port is in postmaster.pid.
     }
 
     /// Returns the port of a running, reachable cluster, starting (and if
@@ -338,7 +421,10 @@ impl Cluster {
             match self.start_on(port) {
                 Ok(()) => {
                     return self.answers(port).map(|()| port).map_err(|e| {
-                        format!("the test cluster started but refuses connections: {e}{}", self.log_tail())
+                        format!(
+                            "the test cluster started but refuses connections: {e}{}",
+                            self.log_tail()
+                        )
                     });
                 }
                 Err(e) => last_error = e,
@@ -369,19 +455,28 @@ impl Cluster {
 
     fn answers(&self, port: u16) -> Result<(), String> {
         let url = format!("postgresql://{ROLE}:{TEST_PASSWORD}@127.0.0.1:{port}/postgres");
-        let mut client = connect(&url).map_err(|e| e.to_string())?;
-        client.batch_execute("SELECT 1").map_err(|e| e.to_string())
+        let mut client = connect(&url).map_err(|e| describe(&e))?;
+        client.batch_execute("SELECT 1").map_err(|e| describe(&e))
     }
 
     /// What `initdb` was asked for; see [`STAMP_FORMAT`].
     fn stamp(&self) -> Result<String, String> {
         let version = self.command("postgres").arg("--version").output();
         let version = match version {
-            Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-            Ok(out) => return Err(format!("postgres --version: {}", String::from_utf8_lossy(&out.stderr))),
+            Ok(out) if out.status.success() => {
+                String::from_utf8_lossy(&out.stdout).trim().to_owned()
+            }
+            Ok(out) => {
+                return Err(format!(
+                    "postgres --version: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
             Err(e) => return Err(format!("running {}/postgres: {e}", self.bin.display())),
         };
-        Ok(format!("{STAMP_FORMAT}\nrole={ROLE}\npassword={TEST_PASSWORD}\n{version}\n"))
+        Ok(format!(
+            "{STAMP_FORMAT}\nrole={ROLE}\npassword={TEST_PASSWORD}\n{version}\n"
+        ))
     }
 
     fn init(&self) -> Result<(), String> {
@@ -397,7 +492,8 @@ impl Cluster {
         // user must be able to read; it lives only until initdb returns.
         let mut pwfile = tempfile::NamedTempFile::new_in(&self.base)
             .map_err(|e| format!("creating a password file in {}: {e}", self.base.display()))?;
-        writeln!(pwfile, "{TEST_PASSWORD}").map_err(|e| format!("writing the password file: {e}"))?;
+        writeln!(pwfile, "{TEST_PASSWORD}")
+            .map_err(|e| format!("writing the password file: {e}"))?;
         if let Some(user) = &self.user {
             make_traversable(&self.base)?;
             for path in [self.data.as_path(), pwfile.path()] {
@@ -433,14 +529,20 @@ impl Cluster {
     fn start_on(&self, port: u16) -> Result<(), String> {
         let include = "include_if_exists = 'ferry-test.conf'\n";
         let conf = self.data.join("postgresql.conf");
-        let current = fs::read_to_string(&conf).map_err(|e| format!("reading {}: {e}", conf.display()))?;
+        let current =
+            fs::read_to_string(&conf).map_err(|e| format!("reading {}: {e}", conf.display()))?;
         if !current.contains(include) {
-            fs::write(&conf, current + include).map_err(|e| format!("writing {}: {e}", conf.display()))?;
+            fs::write(&conf, current + include)
+                .map_err(|e| format!("writing {}: {e}", conf.display()))?;
         }
         // The socket path, with `/.s.PGSQL.NNNNN`, must fit in sun_path (108
         // bytes); a deeper checkout gets TCP only, which is all we use.
         let data = self.data.display().to_string();
-        let socket_dir = if data.len() <= 90 { data.replace('\'', "''") } else { String::new() };
+        let socket_dir = if data.len() <= 90 {
+            data.replace('\'', "''")
+        } else {
+            String::new()
+        };
         let settings = format!(
             "# Written by tests/it/util/pg.rs before every start.\n\
              port = {port}\n\
@@ -492,7 +594,10 @@ impl Cluster {
         if out.status.success() {
             Ok(())
         } else {
-            Err(format!("pg_ctl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr)))
+            Err(format!(
+                "pg_ctl {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
         }
     }
 
@@ -528,6 +633,13 @@ impl Cluster {
         let tail = lines[lines.len().saturating_sub(30)..].join("\n");
         format!("\n--- tail of {} ---\n{tail}\n---", path.display())
     }
+}
+
+/// Opens (creating) `path` and takes `lock` on it, waiting as long as it takes.
+fn lock_file(path: &Path, lock: fn(&File) -> std::io::Result<()>) -> Result<File, String> {
+    let file = File::create(path).map_err(|e| format!("creating {}: {e}", path.display()))?;
+    lock(&file).map_err(|e| format!("locking {}: {e}", path.display()))?;
+    Ok(file)
 }
 
 /// PostgreSQL's bin directory: the highest `/usr/lib/postgresql/*/bin` with
@@ -572,7 +684,13 @@ fn server_user() -> Result<Option<OsUser>, String> {
         if id(&["-u", "ferrytest"]).is_err() {
             let out = Command::new("useradd")
                 .args(["--system", "--user-group", "--no-create-home"])
-                .args(["--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", "ferrytest"])
+                .args([
+                    "--home-dir",
+                    "/nonexistent",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    "ferrytest",
+                ])
                 .output()
                 .map_err(|e| format!("running useradd: {e}"))?;
             if !out.status.success() {
@@ -584,16 +702,27 @@ fn server_user() -> Result<Option<OsUser>, String> {
         }
         "ferrytest"
     };
-    Ok(Some(OsUser { name: name.to_owned(), uid: id(&["-u", name])?, gid: id(&["-g", name])? }))
+    Ok(Some(OsUser {
+        name: name.to_owned(),
+        uid: id(&["-u", name])?,
+        gid: id(&["-g", name])?,
+    }))
 }
 
 /// `id ARGS` as a number.
 fn id(args: &[&str]) -> Result<u32, String> {
-    let out = Command::new("id").args(args).output().map_err(|e| format!("running id: {e}"))?;
+    let out = Command::new("id")
+        .args(args)
+        .output()
+        .map_err(|e| format!("running id: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
     match text.trim().parse() {
         Ok(n) if out.status.success() => Ok(n),
-        _ => Err(format!("id {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim())),
+        _ => Err(format!(
+            "id {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
     }
 }
 
@@ -601,9 +730,15 @@ fn id(args: &[&str]) -> Result<u32, String> {
 /// the server user can reach its data directory inside a root-owned checkout.
 fn make_traversable(dir: &Path) -> Result<(), String> {
     for dir in dir.ancestors().filter(|d| !d.as_os_str().is_empty()) {
-        let mode = fs::metadata(dir).map_err(|e| format!("stat {}: {e}", dir.display()))?.permissions().mode();
+        let mode = fs::metadata(dir)
+            .map_err(|e| format!("stat {}: {e}", dir.display()))?
+            .permissions()
+            .mode();
         if mode & 0o001 == 0 {
-            eprintln!("ferry-test-pg: chmod o+x {} so the server user can reach its data", dir.display());
+            eprintln!(
+                "ferry-test-pg: chmod o+x {} so the server user can reach its data",
+                dir.display()
+            );
             fs::set_permissions(dir, fs::Permissions::from_mode(mode | 0o001))
                 .map_err(|e| format!("chmod o+x {}: {e}", dir.display()))?;
         }
@@ -624,7 +759,10 @@ mod tests {
 
     #[test]
     fn db_names_are_prefixed_sanitized_and_bounded() {
-        assert_eq!(db_name("migrate::FlashCase round-trip"), "ferry_test_migrate__flashcase_round_trip");
+        assert_eq!(
+            db_name("migrate::FlashCase round-trip"),
+            "ferry_test_migrate__flashcase_round_trip"
+        );
         let long = db_name(&"x".repeat(100));
         assert_eq!(long.len(), 63);
         assert_ne!(long, db_name(&"x".repeat(101)), "long names stay distinct");
@@ -634,7 +772,10 @@ mod tests {
     fn urls_recombine_with_other_databases() {
         let s = split_url("postgresql://u:p@h:5/admin?sslmode=disable").unwrap();
         assert_eq!(s.admin_url(), "postgresql://u:p@h:5/admin?sslmode=disable");
-        assert_eq!(s.url_for(Some("t")), "postgresql://u:p@h:5/t?sslmode=disable");
+        assert_eq!(
+            s.url_for(Some("t")),
+            "postgresql://u:p@h:5/t?sslmode=disable"
+        );
         let s = split_url("postgres://h").unwrap();
         assert_eq!(s.admin_url(), "postgres://h");
         assert_eq!(s.url_for(Some("t")), "postgres://h/t");
@@ -643,7 +784,10 @@ mod tests {
 
     #[test]
     fn redact_hides_only_the_password() {
-        assert_eq!(redact("postgresql://u:secret@h:5/db"), "postgresql://u:***@h:5/db");
+        assert_eq!(
+            redact("postgresql://u:secret@h:5/db"),
+            "postgresql://u:***@h:5/db"
+        );
         assert_eq!(redact("postgresql://u@h/db"), "postgresql://u@h/db");
         assert_eq!(redact("postgresql://h/db?x=a@b"), "postgresql://h/db?x=a@b");
     }

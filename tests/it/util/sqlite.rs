@@ -25,7 +25,10 @@ pub fn db_from_sql(dir: &Path, name: &str, sql: &str) -> PathBuf {
     let conn = rusqlite::Connection::open(&path)
         .unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
     if let Err(e) = conn.execute_batch(sql) {
-        panic!("building {}: {e}\n---- sql ----\n{sql}\n-------------", path.display());
+        panic!(
+            "building {}: {e}\n---- sql ----\n{sql}\n-------------",
+            path.display()
+        );
     }
     conn.close()
         .unwrap_or_else(|(_, e)| panic!("closing {}: {e}", path.display()));
