@@ -45,7 +45,7 @@ psql "$url" -c "SELECT 'user' AS table_name, count(*) FROM \"user\"
                 UNION ALL SELECT 'deckmetadata', count(*) FROM deckmetadata
                 UNION ALL SELECT 'studylog', count(*) FROM studylog
                 UNION ALL SELECT 'userdeck', count(*) FROM userdeck" || true
-echo "== studylog rows with ISO 8601 reviewed_at in the source (id % 250 = 0)"
+echo "== studylog: odd ease_factor values (ids 1-5), ISO 8601 reviewed_at in the source (id % 250 = 0)"
 psql "$url" -c "SELECT id, reviewed_at, ease_factor FROM studylog WHERE id % 250 = 0 OR id <= 5 ORDER BY id" || true
 
 exit "$code"

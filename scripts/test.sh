@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# README command 2: run every test: the library's unit tests, the integration tests (against a
-# throwaway PostgreSQL, see tests/it/util/pg.rs) and the doc tests. Benches are not built.
+# README command 2: run every test target, and all of them even after one fails: the library's
+# unit tests, the integration tests (against a throwaway PostgreSQL, see tests/it/util/pg.rs) and
+# the doc tests. Benches are not built.
 #
 # CI (if set) passes through to the tests. The test cluster is stopped on exit, and the script
 # exits non-zero when anything failed, the build included.
@@ -16,7 +17,7 @@ trap 'bash scripts/stop-test-pg.sh || echo "ferry: could not stop the test clust
 log=${CARGO_TARGET_DIR:-target}/ferry-test.log
 mkdir -p "$(dirname "$log")"
 status=0
-cargo test --locked 2>&1 | tee "$log" || status=${PIPESTATUS[0]}
+cargo test --locked --no-fail-fast 2>&1 | tee "$log" || status=${PIPESTATUS[0]}
 
 echo
 echo "== summary (full output in $log)"
