@@ -30,6 +30,21 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Print the built-in mapping file.
     Mappings,
+    /// Re-create foreign keys and indexes that an interrupted
+    /// existing-schema load set aside (also done by the next `migrate`).
+    RestoreKeys(RestoreKeysArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreKeysArgs {
+    #[command(flatten)]
+    pub target: TargetOpts,
+    /// PostgreSQL schema (namespace) holding the tables.
+    #[arg(long, env = "FERRY_PG_SCHEMA", default_value = "public")]
+    pub pg_schema: String,
+    /// Where ferry keeps its journal of keys set aside.
+    #[arg(long, env = "FERRY_STATE_DIR", default_value = ".ferry-state")]
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +113,9 @@ pub struct InspectArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SchemaMode {
+    /// Existing if every table already exists in the target, create if none
+    /// does; stop if only some do.
+    Auto,
     /// Create the tables (the target must not have them).
     Create,
     /// Load into tables that already exist (e.g. made by `alembic upgrade head`).
@@ -117,8 +135,19 @@ pub struct MigrateArgs {
     #[command(flatten)]
     pub output: OutputOpts,
     /// Target schema handling.
-    #[arg(long, value_enum, default_value_t = SchemaMode::Create)]
+    #[arg(long, value_enum, default_value_t = SchemaMode::Auto)]
     pub schema: SchemaMode,
+    /// Existing schema: empty tables that already hold rows (otherwise ferry
+    /// refuses, naming them; it never appends).
+    #[arg(long)]
+    pub truncate: bool,
+    /// Existing schema: load with foreign keys and indexes in place, in
+    /// foreign-key order, instead of setting them aside and restoring them.
+    #[arg(long)]
+    pub keep_keys: bool,
+    /// Where ferry keeps its journal of keys set aside during a load.
+    #[arg(long, env = "FERRY_STATE_DIR", default_value = ".ferry-state")]
+    pub state_dir: PathBuf,
     /// PostgreSQL schema (namespace) to create the tables in.
     #[arg(long, env = "FERRY_PG_SCHEMA", default_value = "public")]
     pub pg_schema: String,

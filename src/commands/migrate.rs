@@ -5,15 +5,20 @@
 
 use std::time::Instant;
 
+use std::collections::HashMap;
+
 use anyhow::{bail, Context};
 
 use crate::cli::{MigrateArgs, SchemaMode};
 use crate::error::Outcome;
 use crate::mapping::file::Layers;
+use crate::mapping::resolve::Mapper;
 use crate::pipeline::{self, Options};
-use crate::plan::Plan;
+use crate::plan::existing::{fit, SourceFacts};
+use crate::plan::{Plan, TablePlan};
 use crate::report::{Phase, Report};
-use crate::target::{self, ddl, ident, Target};
+use crate::target::catalog::{self, Catalog};
+use crate::target::{self, ddl, ident, keys, Target};
 use crate::verify::{self, Status, TableCheck};
 
 pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
@@ -23,46 +28,293 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
     // Everything that can fail without touching the target, first.
     let layers = Layers::load(&args.mapping.mapping)?;
     let target = Target::resolve(args.target.target.as_deref())?;
-    if args.schema == SchemaMode::Existing {
-        bail!("--schema existing is not implemented yet; load into an empty database with --schema create");
-    }
+    let rt = target::runtime(2)?;
     let t0 = Instant::now();
-    let (schema, plan) = super::prepare(&args.source.source, &layers, &args.mapping, &args.pg_schema)?;
+    let (schema, plan0, _) =
+        super::prepare_with(&args.source.source, &layers, &args.mapping, &args.pg_schema, false)?;
+    let mode = rt.block_on(detect_mode(&target, &plan0, args.schema))?;
+    let mut opts = Options::new(args.parallel.jobs, args.parallel.writers, args.parallel.chunk_rows);
+    let outcome = match mode {
+        SchemaMode::Existing => {
+            report.note(format!(
+                "loading into the existing tables of schema {:?}{}",
+                args.pg_schema,
+                if args.schema == SchemaMode::Auto { " (every table already exists)" } else { "" }
+            ));
+            existing(args, &rt, &target, &layers, &schema, plan0, &mut opts, &mut report, t0)?
+        }
+        _ => {
+            let (schema, plan) = super::prepare(&args.source.source, &layers, &args.mapping, &args.pg_schema)?;
+            create(args, &rt, &target, &schema, plan, &opts, &mut report, t0)?
+        }
+    };
+    let (loads, checks) = outcome;
+    report.tables(&loads, &checks);
+    report.total(t_all.elapsed());
+    let all_ok = checks.iter().all(TableCheck::ok);
+    report.finish(args.output.json, args.output.quiet, if all_ok { 0 } else { 1 })?;
+    Ok(if all_ok { Outcome::Success } else { Outcome::Differences })
+}
+
+type Done = (Vec<pipeline::TableLoad>, Vec<TableCheck>);
+
+/// `--schema auto`: existing when every planned table is in the target,
+/// create when none is, and a clear stop when only some are.
+async fn detect_mode(target: &Target, plan: &Plan, asked: SchemaMode) -> anyhow::Result<SchemaMode> {
+    if asked != SchemaMode::Auto {
+        return Ok(asked);
+    }
+    let client = target.connect().await?;
+    let catalog = Catalog::read(&client, &plan.pg_schema).await?;
+    let (present, missing): (Vec<&TablePlan>, Vec<&TablePlan>) =
+        plan.tables.iter().partition(|t| catalog.find(&t.map.target).is_some());
+    Ok(match (present.is_empty(), missing.is_empty()) {
+        (true, _) => SchemaMode::Create,
+        (false, true) => SchemaMode::Existing,
+        (false, false) => bail!(
+            "the target has {} of the {} tables ({}) but not {}; give --schema create (after dropping them) or --schema existing (after creating the rest, e.g. with alembic upgrade head)",
+            present.len(),
+            plan.tables.len(),
+            names(&present),
+            names(&missing)
+        ),
+    })
+}
+
+fn names(ts: &[&TablePlan]) -> String {
+    ts.iter().map(|t| format!("{:?}", t.map.target)).collect::<Vec<_>>().join(", ")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn create(
+    args: &MigrateArgs,
+    rt: &tokio::runtime::Runtime,
+    target: &Target,
+    schema: &crate::model::Schema,
+    plan: Plan,
+    opts: &Options,
+    report: &mut Report,
+    t0: Instant,
+) -> anyhow::Result<Done> {
     let (post_steps, post_notes) = ddl::post_data(&plan);
-    super::plan_notes(&mut report, &schema, &plan);
+    super::plan_notes(report, schema, &plan);
     for n in post_notes {
         report.note(n);
     }
     report.phase(Phase::Plan, t0.elapsed());
 
-    let opts = Options::new(args.parallel.jobs, args.parallel.writers, args.parallel.chunk_rows);
-    let rt = target::runtime(2)?;
-
     // Pre-data: refuse to overwrite, then create every table in one transaction.
     let t0 = Instant::now();
-    rt.block_on(create_tables(&target, &plan))?;
+    rt.block_on(create_tables(target, &plan))?;
     report.phase(Phase::Schema, t0.elapsed());
 
     let t0 = Instant::now();
-    let loads = pipeline::load(&args.source.source, &plan, &target, &opts)?;
+    let loads = pipeline::load(&args.source.source, &plan, target, opts)?;
     report.phase(Phase::Load, t0.elapsed());
 
     let t0 = Instant::now();
-    let key_warnings = rt.block_on(post_data(&target, &post_steps))?;
-    for w in key_warnings {
+    for w in rt.block_on(post_data(target, &post_steps))? {
         report.warn(w);
     }
     report.phase(Phase::Keys, t0.elapsed());
 
     let t0 = Instant::now();
-    let checks = rt.block_on(check_target(&target, &plan, &loads, !args.no_verify))?;
+    let checks = rt.block_on(check_target(target, &plan, &loads, !args.no_verify))?;
     report.phase(if args.no_verify { Phase::Count } else { Phase::Verify }, t0.elapsed());
-    report.tables(&loads, &checks);
-    report.total(t_all.elapsed());
+    Ok((loads, checks))
+}
 
-    let all_ok = checks.iter().all(TableCheck::ok);
-    report.finish(args.output.json, args.output.quiet, if all_ok { 0 } else { 1 })?;
-    Ok(if all_ok { Outcome::Success } else { Outcome::Differences })
+/// Load into tables that already exist: fit check, keys set aside (or kept),
+/// load, keys restored, sequences set, schema proven unchanged, verify.
+#[allow(clippy::too_many_arguments)]
+fn existing(
+    args: &MigrateArgs,
+    rt: &tokio::runtime::Runtime,
+    target: &Target,
+    layers: &Layers,
+    schema: &crate::model::Schema,
+    mut plan: Plan,
+    opts: &mut Options,
+    report: &mut Report,
+    t0: Instant,
+) -> anyhow::Result<Done> {
+    let client = rt.block_on(target.connect())?;
+    let journal_file = keys::journal_path(&args.state_dir, target, &args.pg_schema);
+    // A run that died with keys set aside: put them back before anything.
+    if let Some(j) = keys::read_journal(&journal_file)? {
+        for w in rt.block_on(keys::restore(&client, &journal_file, &j))? {
+            report.warn(w);
+        }
+        report.note(format!("restored {} keys set aside by an earlier run that did not finish", j.keys.len()));
+    }
+    let catalog = rt.block_on(Catalog::read(&client, &args.pg_schema))?;
+
+    // Preflight: every misfit, before any row moves.
+    let conn = crate::source::open::open_read_only(&args.source.source)?;
+    let (mut profiles, mut stats) = (HashMap::new(), HashMap::new());
+    for tp in &plan.tables {
+        profiles.insert(tp.source.name.clone(), crate::source::profile::profile_table(&conn, &tp.source)?);
+        stats.insert(
+            tp.source.name.clone(),
+            crate::source::stats::column_stats(&conn, &tp.source)
+                .with_context(|| format!("reading value statistics of table {:?}", tp.source.name))?,
+        );
+    }
+    drop(conn);
+    let mapper = Mapper::new(layers)?;
+    let (misfits, notes) =
+        fit(&mut plan, &catalog, &mapper, &SourceFacts { profiles: &profiles, stats: &stats });
+    super::plan_notes(report, schema, &plan);
+    for n in notes {
+        report.note(n);
+    }
+    if !misfits.is_empty() {
+        let list: Vec<String> = misfits.iter().map(|m| format!("  - {m}")).collect();
+        bail!(
+            "the target schema does not fit the source; nothing was loaded. {} problem(s):\n{}",
+            misfits.len(),
+            list.join("\n")
+        );
+    }
+    let full: Vec<&str> =
+        plan.tables.iter().filter(|t| catalog.tables.get(&t.map.target).is_some_and(|c| c.has_rows)).map(|t| t.map.target.as_str()).collect();
+    if !full.is_empty() && !args.truncate {
+        bail!(
+            "target tables already hold rows: {}; ferry never appends. Give --truncate to empty them first",
+            full.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+        );
+    }
+    report.phase(Phase::Plan, t0.elapsed());
+
+    let t0 = Instant::now();
+    let before = rt.block_on(catalog::snapshot(&client, &args.pg_schema))?;
+    let loaded: Vec<String> = plan.tables.iter().map(|t| t.map.target.clone()).collect();
+    let owned = loaded.iter().all(|n| catalog.tables.get(n).is_some_and(|t| t.owned));
+    let keep_keys = args.keep_keys || !owned;
+    if !args.keep_keys && !owned {
+        report.note("the connecting role does not own every table, so keys cannot be set aside: loading with keys in place, in foreign-key order".into());
+    }
+    let journal = keys::Journal {
+        target: target.to_string(),
+        schema: args.pg_schema.clone(),
+        keys: if keep_keys { Vec::new() } else { keys::to_set_aside(&catalog, &loaded) },
+    };
+    if keep_keys {
+        check_cycles_deferrable(&plan, &catalog)?;
+        opts.truncate = false;
+        opts.ordered = true;
+        if !plan.cycles.is_empty() {
+            report.note(format!(
+                "foreign-key cycles {:?}: loaded in one order; constraints declared DEFERRABLE are checked at commit",
+                plan.cycles
+            ));
+        }
+        if args.truncate && !full.is_empty() {
+            let all: Vec<String> = loaded.iter().map(|n| ident::qualified(&args.pg_schema, n)).collect();
+            rt.block_on(client.batch_execute(&format!("TRUNCATE {}", all.join(", "))))
+                .map_err(|e| target::Error::server("emptying the target tables", &e))?;
+        }
+    } else if !journal.keys.is_empty() {
+        rt.block_on(keys::set_aside(&client, &journal_file, &journal))?;
+    }
+    report.phase(Phase::Schema, t0.elapsed());
+
+    let t0 = Instant::now();
+    let loaded_result = pipeline::load(&args.source.source, &plan, target, opts);
+    report.phase(Phase::Load, t0.elapsed());
+
+    // Keys come back whatever happened to the load.
+    let t0 = Instant::now();
+    if !journal.keys.is_empty() {
+        match rt.block_on(keys::restore(&client, &journal_file, &journal)) {
+            Ok(ws) => ws.into_iter().for_each(|w| report.warn(w)),
+            Err(e) if loaded_result.is_err() => report.warn(format!("{e}; run `ferry restore-keys` to retry")),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let loads = loaded_result?;
+    rt.block_on(set_sequences(&client, &args.pg_schema, &catalog, &loaded))?;
+    let after = rt.block_on(catalog::snapshot(&client, &args.pg_schema))?;
+    if before != after {
+        let gone: Vec<&String> = before.iter().filter(|l| !after.contains(l)).collect();
+        let new: Vec<&String> = after.iter().filter(|l| !before.contains(l)).collect();
+        bail!("the target schema changed during the load (a bug in ferry): missing {gone:?}, new {new:?}");
+    }
+    report.phase(Phase::Keys, t0.elapsed());
+
+    let t0 = Instant::now();
+    let checks = rt.block_on(check_target(target, &plan, &loads, !args.no_verify))?;
+    report.phase(if args.no_verify { Phase::Count } else { Phase::Verify }, t0.elapsed());
+    Ok((loads, checks))
+}
+
+/// With keys in place, a foreign-key cycle (or a self-reference) can only be
+/// loaded when its constraints are DEFERRABLE: checked at the commit of the
+/// one transaction that loads the whole cycle. Otherwise stop, naming it.
+fn check_cycles_deferrable(plan: &Plan, catalog: &Catalog) -> anyhow::Result<()> {
+    let mut cycles: Vec<Vec<String>> = plan.cycles.clone();
+    cycles.extend(plan.self_references.iter().map(|t| vec![t.clone()]));
+    for cycle in &cycles {
+        let targets: Vec<String> = cycle
+            .iter()
+            .filter_map(|n| plan.tables.iter().find(|t| &t.source.name == n).map(|t| t.map.target.clone()))
+            .collect();
+        for t in &targets {
+            let Some(tt) = catalog.tables.get(t) else { continue };
+            for c in &tt.constraints {
+                let inside = c.ref_table.as_ref().is_some_and(|r| targets.contains(r));
+                if c.kind == 'f' && inside && !c.deferrable {
+                    bail!(
+                        "foreign-key cycle {cycle:?}: constraint {:?} on table {t:?} is not DEFERRABLE, so the tables cannot be loaded with keys in place; drop --keep-keys (ferry then sets the keys aside and restores them), or declare the constraint DEFERRABLE",
+                        c.name
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every sequence owned by a loaded table's column (serial, identity) is
+/// set so that the next `nextval` is past the largest value.
+async fn set_sequences(client: &tokio_postgres::Client, schema: &str, catalog: &Catalog, loaded: &[String]) -> anyhow::Result<()> {
+    for name in loaded {
+        let Some(t) = catalog.tables.get(name) else { continue };
+        for (col, seq) in &t.sequences {
+            let sql = format!(
+                "SELECT setval({}, coalesce(max({}), 1), max({}) IS NOT NULL) FROM {}",
+                ident::literal(seq),
+                ident::quote(col),
+                ident::quote(col),
+                ident::qualified(schema, name)
+            );
+            client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| target::Error::server(format!("setting sequence {seq} of table {name:?}"), &e))?;
+        }
+    }
+    Ok(())
+}
+
+/// `ferry restore-keys`: put back what an interrupted load set aside.
+pub fn restore_keys(args: &crate::cli::RestoreKeysArgs) -> anyhow::Result<Outcome> {
+    let target = Target::resolve(args.target.target.as_deref())?;
+    let path = keys::journal_path(&args.state_dir, &target, &args.pg_schema);
+    let Some(journal) = keys::read_journal(&path)? else {
+        eprintln!("ferry: no keys set aside for {target} (schema {:?}) in {}", args.pg_schema, args.state_dir.display());
+        return Ok(Outcome::Success);
+    };
+    let rt = target::runtime(1)?;
+    let warnings = rt.block_on(async {
+        let client = target.connect().await?;
+        keys::restore(&client, &path, &journal).await
+    })?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    eprintln!("restored {} keys", journal.keys.len());
+    Ok(Outcome::Success)
 }
 
 async fn create_tables(target: &Target, plan: &Plan) -> anyhow::Result<()> {

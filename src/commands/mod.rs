@@ -23,6 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Inspect(args) => inspect::run(&args),
         Command::Migrate(args) => migrate::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::RestoreKeys(args) => migrate::restore_keys(&args),
         Command::Mappings => {
             print!("{}", crate::mapping::DEFAULT_MAPPING);
             Ok(Outcome::Success)
@@ -33,6 +34,23 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
 /// Introspect and profile the source, then build the plan: the shared first
 /// half of `migrate`, `verify` and `plan`, so they all decide alike.
 pub fn prepare(src: &Path, layers: &Layers, mapping: &MappingOpts, pg_schema: &str) -> anyhow::Result<(Schema, Plan)> {
+    let (schema, plan, _) = prepare_with(src, layers, mapping, pg_schema, true)?;
+    Ok((schema, plan))
+}
+
+/// Per table name, per column: storage-class counts.
+pub type Profiles = HashMap<String, Vec<crate::model::StorageProfile>>;
+
+/// `prepare`, choosing whether the data may widen declared types (create
+/// mode) or not (existing mode, where the target's types decide), and
+/// returning the profiles.
+pub fn prepare_with(
+    src: &Path,
+    layers: &Layers,
+    mapping: &MappingOpts,
+    pg_schema: &str,
+    widen: bool,
+) -> anyhow::Result<(Schema, Plan, Profiles)> {
     let conn = source::open::open_read_only(src)?;
     let schema = source::introspect::introspect(&conn)
         .with_context(|| format!("reading the schema of {}", src.display()))?;
@@ -47,9 +65,9 @@ pub fn prepare(src: &Path, layers: &Layers, mapping: &MappingOpts, pg_schema: &s
         pg_schema,
         include: &mapping.tables,
         exclude: &mapping.exclude,
-        profiles: Some(&profiles),
+        profiles: if widen { Some(&profiles) } else { None },
     })?;
-    Ok((schema, plan))
+    Ok((schema, plan, profiles))
 }
 
 /// The plan's decisions worth telling: widened columns, skipped objects.

@@ -99,6 +99,8 @@ pub enum Converter {
     Time,
     Json,
     Uuid,
+    /// A PostgreSQL enum: the text must be one of the labels, exactly.
+    Enum { labels: Vec<String> },
 }
 
 impl Converter {
@@ -132,6 +134,7 @@ impl Converter {
             PgType::Time => Converter::Time,
             PgType::Json | PgType::Jsonb => Converter::Json,
             PgType::Uuid => Converter::Uuid,
+            PgType::Enum { labels, .. } => Converter::Enum { labels: labels.clone() },
         }
     }
 
@@ -210,6 +213,14 @@ impl Converter {
                     std::str::from_utf8(t).map(Value::Json).map_err(|_| BadValue::new("not UTF-8"))
                 }
                 _ => Err(BadValue::new("JSON must be stored as text")),
+            },
+            Converter::Enum { labels } => match v {
+                ValueRef::Text(t) => match labels.iter().any(|l| l.as_bytes() == t) {
+                    // Equal to a label, so valid UTF-8.
+                    true => std::str::from_utf8(t).map(Value::Text).map_err(|_| BadValue::new("not UTF-8")),
+                    false => Err(BadValue::new(format!("not one of the enum's labels {labels:?}"))),
+                },
+                _ => Err(BadValue::new("an enum value must be text")),
             },
             Converter::Uuid => match v {
                 ValueRef::Text(t) => uuid::parse_text(t).map(Value::Uuid).map_err(bad),

@@ -212,21 +212,8 @@ impl<'l> Mapper<'l> {
             }
         }
 
-        let mut converter = Converter::for_type(&pg);
+        let converter = self.converter(&pg, &chain).map_err(err)?;
         let s = &self.settings;
-        match &mut converter {
-            Converter::Bool(sp) => *sp = s.booleans.clone(),
-            Converter::Text { nul, utf8, .. } => {
-                *nul = chain.iter().find_map(|r| r.nul).unwrap_or(s.nul);
-                *utf8 = chain.iter().find_map(|r| r.invalid_utf8).unwrap_or(s.invalid_utf8);
-            }
-            Converter::Timestamp { input, zone_offset_secs, .. } => {
-                *input = self.time_input(&chain).map_err(err)?;
-                *zone_offset_secs = s.zone_offset_secs;
-            }
-            Converter::Date { input } => *input = self.time_input(&chain).map_err(err)?,
-            _ => {}
-        }
         let target = col_rules.iter().rev().find_map(|r| r.rename.clone()).unwrap_or_else(|| col.name.clone());
         Ok(ColumnMap {
             source: col.name.clone(),
@@ -238,6 +225,60 @@ impl<'l> Mapper<'l> {
             why,
             not_null: col.not_null || col.pk_position > 0 && table.row_key != crate::model::RowKey::Rowid,
         })
+    }
+
+    /// The converter for `pg` with the options of the rule chain (most
+    /// specific first) and the settings.
+    fn converter(&self, pg: &PgType, chain: &[&Rule]) -> Result<Converter, String> {
+        let mut converter = Converter::for_type(pg);
+        let s = &self.settings;
+        match &mut converter {
+            Converter::Bool(sp) => *sp = s.booleans.clone(),
+            Converter::Text { nul, utf8, .. } => {
+                *nul = chain.iter().find_map(|r| r.nul).unwrap_or(s.nul);
+                *utf8 = chain.iter().find_map(|r| r.invalid_utf8).unwrap_or(s.invalid_utf8);
+            }
+            Converter::Timestamp { input, zone_offset_secs, .. } => {
+                *input = self.time_input(chain)?;
+                *zone_offset_secs = s.zone_offset_secs;
+            }
+            Converter::Date { input } => *input = self.time_input(chain)?,
+            _ => {}
+        }
+        Ok(converter)
+    }
+
+    /// Existing-schema mode: the target column's type is the anchor. Give
+    /// `cm` that type and the converter that reaches it, with the options
+    /// the mapping files set for this column. `epoch_guess` is the unit
+    /// inferred from the data for numbers going into a date/time column
+    /// when no rule says.
+    pub fn retarget(
+        &self,
+        table: &Table,
+        cm: &mut ColumnMap,
+        pg: PgType,
+        epoch_guess: Option<(EpochUnit, i64)>,
+    ) -> Result<(), Error> {
+        let col = &table.columns[cm.source_index];
+        let col_rules = self.column_rules(&table.name, &col.name);
+        let type_rules = self.type_rules(&col.decl_type);
+        let chain: Vec<&Rule> = col_rules.iter().rev().chain(type_rules.iter().rev()).copied().collect();
+        let err = |message: String| Error::Column { table: table.name.clone(), column: col.name.clone(), message };
+        let mut converter = self.converter(&pg, &chain).map_err(err)?;
+        let explicit_input = chain.iter().any(|r| r.input.is_some());
+        if let (false, Some((unit, origin_micros))) = (explicit_input, epoch_guess) {
+            match &mut converter {
+                Converter::Timestamp { input, .. } | Converter::Date { input } => {
+                    *input = TimeInput::Epoch { unit, origin_micros };
+                }
+                _ => {}
+            }
+        }
+        cm.why = format!("target column type {pg}");
+        cm.pg_type = pg;
+        cm.converter = converter;
+        Ok(())
     }
 
     fn time_input(&self, chain: &[&Rule]) -> Result<TimeInput, String> {
@@ -344,6 +385,7 @@ pub fn fit_to_profile(pg: &PgType, affinity: Affinity, p: &StorageProfile) -> Op
         PgType::Timestamp | PgType::Timestamptz | PgType::Date | PgType::Time => !(b || i || r),
         PgType::Json | PgType::Jsonb => !(b || i || r),
         PgType::Uuid => !(i || r),
+        PgType::Enum { .. } => !b,
         PgType::Text | PgType::Varchar(_) => !b,
         PgType::Bytea => !(i || r),
     };

@@ -27,6 +27,9 @@ pub enum PgType {
     Json,
     Jsonb,
     Uuid,
+    /// A PostgreSQL enum type of an existing schema: its (qualified,
+    /// quoted) name and its labels in order.
+    Enum { name: String, labels: Vec<String> },
 }
 
 impl PgType {
@@ -109,6 +112,7 @@ impl PgType {
             PgType::Json => "json".into(),
             PgType::Jsonb => "jsonb".into(),
             PgType::Uuid => "uuid".into(),
+            PgType::Enum { name, .. } => name.clone(),
         }
     }
 
@@ -133,6 +137,8 @@ impl PgType {
             PgType::Json => Type::JSON,
             PgType::Jsonb => Type::JSONB,
             PgType::Uuid => Type::UUID,
+            // Binary COPY sends an enum as its label's text.
+            PgType::Enum { .. } => Type::TEXT,
         }
     }
 

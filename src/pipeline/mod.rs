@@ -55,6 +55,12 @@ pub struct Options {
     pub chunk_rows: u64,
     pub buffer_bytes: usize,
     pub queue_depth: usize,
+    /// `TRUNCATE` each table in its loading transaction, which also allows
+    /// `COPY … FREEZE`. Off when foreign keys stay in place (PostgreSQL
+    /// refuses to truncate a referenced table).
+    pub truncate: bool,
+    /// Load level by level in foreign-key order (keys kept in place).
+    pub ordered: bool,
 }
 
 impl Options {
@@ -66,6 +72,8 @@ impl Options {
             chunk_rows: chunk_rows.max(1),
             buffer_bytes: 1 << 20,
             queue_depth: 4,
+            truncate: true,
+            ordered: false,
         }
     }
 }
@@ -101,9 +109,39 @@ pub fn load(source: &Path, plan: &Plan, target: &Target, opts: &Options) -> Resu
         .map_err(|e| Error::Source { location: Location::table("*"), message: e.to_string() })?;
     let pool = Arc::new(pool);
     // Biggest tables first: the longest job starts earliest.
+    // With keys in place, parents first: level by level, a level starting
+    // only when every table of the levels before it is loaded.
     let mut queue: Vec<usize> = (0..plan.tables.len()).collect();
-    queue.sort_by_key(|&i| std::cmp::Reverse(plan.tables[i].row_count));
-    let queue = Arc::new(Mutex::new(queue.into_iter()));
+    if opts.ordered {
+        queue.sort_by_key(|&i| (plan.tables[i].level, std::cmp::Reverse(plan.tables[i].row_count)));
+    } else {
+        queue.sort_by_key(|&i| std::cmp::Reverse(plan.tables[i].row_count));
+    }
+    let max_level = plan.tables.iter().map(|t| t.level).max().unwrap_or(0);
+    let pending: Arc<Vec<std::sync::atomic::AtomicUsize>> = Arc::new(
+        (0..=max_level)
+            .map(|l| std::sync::atomic::AtomicUsize::new(plan.tables.iter().filter(|t| t.level == l).count()))
+            .collect(),
+    );
+    // With keys in place, the tables of a foreign-key cycle load in one
+    // transaction, so that deferrable constraints are checked at its commit
+    // with every table of the cycle loaded.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for i in queue {
+        let name = &plan.tables[i].source.name;
+        let cycle = plan.cycles.iter().find(|c| c.contains(name));
+        match cycle {
+            Some(c) if opts.ordered => {
+                if let Some(g) = groups.iter_mut().find(|g| c.contains(&plan.tables[g[0]].source.name)) {
+                    g.push(i);
+                } else {
+                    groups.push(vec![i]);
+                }
+            }
+            _ => groups.push(vec![i]),
+        }
+    }
+    let queue = Arc::new(Mutex::new(groups.into_iter()));
     let cancel = Arc::new(AtomicBool::new(false));
     let results = Arc::new(Mutex::new(Vec::new()));
     let first_error: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
@@ -114,8 +152,15 @@ pub fn load(source: &Path, plan: &Plan, target: &Target, opts: &Options) -> Resu
 
     std::thread::scope(|scope| {
         for w in 0..opts.writers.min(plan.tables.len()) {
-            let (queue, cancel, results, first_error, pool, source) =
-                (queue.clone(), cancel.clone(), results.clone(), first_error.clone(), pool.clone(), source.clone());
+            let (queue, cancel, results, first_error, pool, source, pending) = (
+                queue.clone(),
+                cancel.clone(),
+                results.clone(),
+                first_error.clone(),
+                pool.clone(),
+                source.clone(),
+                pending.clone(),
+            );
             std::thread::Builder::new()
                 .name(format!("ferry-writer-{w}"))
                 .spawn_scoped(scope, move || {
@@ -130,23 +175,21 @@ pub fn load(source: &Path, plan: &Plan, target: &Target, opts: &Options) -> Resu
                         if cancel.load(Ordering::SeqCst) {
                             return;
                         }
-                        let Some(i) = queue.lock().expect("queue lock").next() else { return };
-                        let tp = &plan.tables[i];
-                        let t0 = Instant::now();
-                        let res = rt.block_on(load_table(&client, &source, plan, tp, opts, &pool, &cancel));
+                        let Some(group) = queue.lock().expect("queue lock").next() else { return };
+                        let level = group.iter().map(|&i| plan.tables[i].level).min().unwrap_or(0);
+                        while opts.ordered && pending[..level].iter().any(|p| p.load(Ordering::SeqCst) > 0) {
+                            if cancel.load(Ordering::SeqCst) {
+                                return;
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(5));
+                        }
+                        let res = rt.block_on(load_group(&client, &source, plan, &group, opts, &pool, &cancel, start, w));
                         match res {
-                            Ok((rows, bytes, digest)) => {
-                                results.lock().expect("results lock").push(TableLoad {
-                                    table: tp.source.name.clone(),
-                                    target: tp.map.target.clone(),
-                                    rows,
-                                    bytes,
-                                    seconds: t0.elapsed().as_secs_f64(),
-                                    started_at: (t0 - start).as_secs_f64(),
-                                    writer: w,
-                                    hash: digest.hex(),
-                                    digest,
-                                });
+                            Ok(loads) => {
+                                for &i in &group {
+                                    pending[plan.tables[i].level].fetch_sub(1, Ordering::SeqCst);
+                                }
+                                results.lock().expect("results lock").extend(loads);
                             }
                             Err(e) => {
                                 record(&first_error, &cancel, e);
@@ -177,6 +220,61 @@ fn record(slot: &Mutex<Option<Error>>, cancel: &AtomicBool, e: Error) {
     cancel.store(true, Ordering::SeqCst);
 }
 
+/// Load a group of tables (usually one) in one transaction on `client`.
+#[allow(clippy::too_many_arguments)]
+async fn load_group(
+    client: &tokio_postgres::Client,
+    source: &Path,
+    plan: &Plan,
+    group: &[usize],
+    opts: &Options,
+    pool: &rayon::ThreadPool,
+    cancel: &Arc<AtomicBool>,
+    start: Instant,
+    writer: usize,
+) -> Result<Vec<TableLoad>, Error> {
+    let first = &plan.tables[group[0]].source.name;
+    let begin = if opts.truncate {
+        "BEGIN"
+    } else {
+        // Keys in place: deferrable constraints (cycles) are checked at commit.
+        "BEGIN; SET CONSTRAINTS ALL DEFERRED"
+    };
+    client
+        .batch_execute(begin)
+        .await
+        .map_err(|e| target::Error::server(format!("starting to load table {first:?}"), &e))?;
+    let mut loads = Vec::new();
+    for &i in group {
+        let tp = &plan.tables[i];
+        let t0 = Instant::now();
+        match load_table(client, source, plan, tp, opts, pool, cancel).await {
+            Ok((rows, bytes, digest)) => loads.push(TableLoad {
+                table: tp.source.name.clone(),
+                target: tp.map.target.clone(),
+                rows,
+                bytes,
+                seconds: t0.elapsed().as_secs_f64(),
+                started_at: (t0 - start).as_secs_f64(),
+                writer,
+                hash: digest.hex(),
+                digest,
+            }),
+            Err(e) => {
+                // Every table of the group stays as it was: empty.
+                let _ = client.batch_execute("ROLLBACK").await;
+                return Err(e);
+            }
+        }
+    }
+    if let Err(e) = client.batch_execute("COMMIT").await {
+        let _ = client.batch_execute("ROLLBACK").await;
+        return Err(target::Error::server(format!("committing table {first:?}"), &e).into());
+    }
+    Ok(loads)
+}
+
+/// Inside the group's transaction: empty the table if asked, then COPY.
 async fn load_table(
     client: &tokio_postgres::Client,
     source: &Path,
@@ -187,25 +285,16 @@ async fn load_table(
     cancel: &Arc<AtomicBool>,
 ) -> Result<(u64, u64, TableDigest), Error> {
     let table = ident::qualified(&plan.pg_schema, &tp.map.target);
-    let ctx = |what: &str| format!("{what} table {:?}", tp.source.name);
     let cols: Vec<String> = tp.map.columns.iter().map(|c| ident::quote(&c.target)).collect();
-    client
-        .batch_execute(&format!("BEGIN; TRUNCATE {table}"))
-        .await
-        .map_err(|e| target::Error::server(ctx("truncating"), &e))?;
-    let copy_sql = format!("COPY {table} ({}) FROM STDIN (FORMAT binary, FREEZE)", cols.join(", "));
-    let result = copy_table(client, &copy_sql, source, tp, opts, pool, cancel).await;
-    match result {
-        Ok(r) => {
-            client.batch_execute("COMMIT").await.map_err(|e| target::Error::server(ctx("committing"), &e))?;
-            Ok(r)
-        }
-        Err(e) => {
-            // The table stays as it was before the transaction: empty.
-            let _ = client.batch_execute("ROLLBACK").await;
-            Err(e)
-        }
+    if opts.truncate {
+        client
+            .batch_execute(&format!("TRUNCATE {table}"))
+            .await
+            .map_err(|e| target::Error::server(format!("emptying table {:?}", tp.source.name), &e))?;
     }
+    let freeze = if opts.truncate { ", FREEZE" } else { "" };
+    let copy_sql = format!("COPY {table} ({}) FROM STDIN (FORMAT binary{freeze})", cols.join(", "));
+    copy_table(client, &copy_sql, source, tp, opts, pool, cancel).await
 }
 
 async fn copy_table(

@@ -8,3 +8,4 @@ pub mod profile;
 pub mod error;
 
 pub use error::Error;
+pub mod stats;

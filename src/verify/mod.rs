@@ -199,7 +199,7 @@ pub fn decode<'a>(pg: &PgType, field: Option<&'a [u8]>, text: &'a mut String) ->
             numeric::decode_binary(f, text)?;
             Value::Numeric(text.as_str())
         }
-        PgType::Text | PgType::Varchar(_) => Value::Text(std::str::from_utf8(f).map_err(|_| "text is not UTF-8")?),
+        PgType::Text | PgType::Varchar(_) | PgType::Enum { .. } => Value::Text(std::str::from_utf8(f).map_err(|_| "text is not UTF-8")?),
         PgType::Bytea => Value::Bytes(f),
         PgType::Timestamp | PgType::Timestamptz => {
             Value::Timestamp(i64::from_be_bytes(be8(f)?).saturating_add(PG_EPOCH_OFFSET_MICROS))

@@ -2,3 +2,4 @@ mod smoke;
 mod util;
 mod migrate;
 mod inspect;
+mod existing;
