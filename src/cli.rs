@@ -25,6 +25,11 @@ pub enum Command {
     /// Create the tables in PostgreSQL, load every row with binary COPY,
     /// and verify counts and content hashes.
     Migrate(MigrateArgs),
+    /// Dry run: the mapping of every column and why, the load order, the DDL
+    /// or the fit with an existing schema, then every value converted and
+    /// every problem listed. Writes nothing to the target. Exit 0 when the
+    /// real run would succeed, 1 when it would not.
+    Plan(PlanArgs),
     /// Compare a SQLite file with a PostgreSQL database without moving data:
     /// row counts and canonical content hashes per table.
     Verify(VerifyArgs),
@@ -157,6 +162,27 @@ pub struct MigrateArgs {
     /// Differences to report per table at most, when verification fails.
     #[arg(long, default_value_t = 100)]
     pub max_diffs: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub source: SourceOpts,
+    /// Optional: with a target, the plan says whether ferry would create the
+    /// tables or load into existing ones, and checks the fit. Read-only.
+    #[arg(value_name = "TARGET_URL")]
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub mapping: MappingOpts,
+    #[command(flatten)]
+    pub parallel: ParallelOpts,
+    #[command(flatten)]
+    pub output: OutputOpts,
+    #[arg(long, value_enum, default_value_t = SchemaMode::Auto)]
+    pub schema: SchemaMode,
+    /// PostgreSQL schema (namespace) of the tables.
+    #[arg(long, env = "FERRY_PG_SCHEMA", default_value = "public")]
+    pub pg_schema: String,
 }
 
 #[derive(Debug, Args)]

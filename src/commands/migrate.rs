@@ -60,7 +60,7 @@ type Done = (Vec<pipeline::TableLoad>, Vec<TableCheck>);
 
 /// `--schema auto`: existing when every planned table is in the target,
 /// create when none is, and a clear stop when only some are.
-async fn detect_mode(target: &Target, plan: &Plan, asked: SchemaMode) -> anyhow::Result<SchemaMode> {
+pub(super) async fn detect_mode(target: &Target, plan: &Plan, asked: SchemaMode) -> anyhow::Result<SchemaMode> {
     if asked != SchemaMode::Auto {
         return Ok(asked);
     }
@@ -150,20 +150,7 @@ fn existing(
     let catalog = rt.block_on(Catalog::read(&client, &args.pg_schema))?;
 
     // Preflight: every misfit, before any row moves.
-    let conn = crate::source::open::open_read_only(&args.source.source)?;
-    let (mut profiles, mut stats) = (HashMap::new(), HashMap::new());
-    for tp in &plan.tables {
-        profiles.insert(tp.source.name.clone(), crate::source::profile::profile_table(&conn, &tp.source)?);
-        stats.insert(
-            tp.source.name.clone(),
-            crate::source::stats::column_stats(&conn, &tp.source)
-                .with_context(|| format!("reading value statistics of table {:?}", tp.source.name))?,
-        );
-    }
-    drop(conn);
-    let mapper = Mapper::new(layers)?;
-    let (misfits, notes) =
-        fit(&mut plan, &catalog, &mapper, &SourceFacts { profiles: &profiles, stats: &stats });
+    let (misfits, notes) = fit_existing(&args.source.source, layers, &catalog, &mut plan)?;
     super::plan_notes(report, schema, &plan);
     for n in notes {
         report.note(n);
@@ -246,6 +233,29 @@ fn existing(
     let checks = rt.block_on(check_target(target, &plan, &loads, !args.no_verify))?;
     report.phase(if args.no_verify { Phase::Count } else { Phase::Verify }, t0.elapsed());
     Ok((loads, checks))
+}
+
+/// Fit `plan` to the target's existing tables: profile and value
+/// statistics of the source, then `plan::existing::fit`.
+pub(super) fn fit_existing(
+    source: &std::path::Path,
+    layers: &Layers,
+    catalog: &Catalog,
+    plan: &mut Plan,
+) -> anyhow::Result<(Vec<crate::plan::existing::Misfit>, Vec<String>)> {
+    let conn = crate::source::open::open_read_only(source)?;
+    let (mut profiles, mut stats) = (HashMap::new(), HashMap::new());
+    for tp in &plan.tables {
+        profiles.insert(tp.source.name.clone(), crate::source::profile::profile_table(&conn, &tp.source)?);
+        stats.insert(
+            tp.source.name.clone(),
+            crate::source::stats::column_stats(&conn, &tp.source)
+                .with_context(|| format!("reading value statistics of table {:?}", tp.source.name))?,
+        );
+    }
+    drop(conn);
+    let mapper = Mapper::new(layers)?;
+    Ok(fit(plan, catalog, &mapper, &SourceFacts { profiles: &profiles, stats: &stats }))
 }
 
 /// With keys in place, a foreign-key cycle (or a self-reference) can only be

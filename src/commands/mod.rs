@@ -10,12 +10,13 @@ use crate::cli::{Cli, Command, MappingOpts};
 use crate::error::Outcome;
 use crate::mapping::file::Layers;
 use crate::model::Schema;
-use crate::plan::{self, Plan, PlanInput};
+use crate::plan::{Plan, PlanInput};
 use crate::report::Report;
 use crate::source;
 
 pub mod inspect;
 pub mod migrate;
+pub mod plan;
 pub mod verify;
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Inspect(args) => inspect::run(&args),
         Command::Migrate(args) => migrate::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::Plan(args) => plan::run(&args),
         Command::RestoreKeys(args) => migrate::restore_keys(&args),
         Command::Mappings => {
             print!("{}", crate::mapping::DEFAULT_MAPPING);
@@ -59,7 +61,7 @@ pub fn prepare_with(
         profiles.insert(t.name.clone(), source::profile::profile_table(&conn, t)?);
     }
     drop(conn);
-    let plan = plan::build(PlanInput {
+    let plan = crate::plan::build(PlanInput {
         schema: &schema,
         layers,
         pg_schema,

@@ -17,6 +17,7 @@
 //! holds a few of them, so peak memory is bounded by
 //! `writers × (queue depth + readers) × buffer size` whatever the database size.
 
+pub mod check;
 pub mod reader;
 
 use std::path::{Path, PathBuf};

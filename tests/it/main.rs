@@ -3,3 +3,5 @@ mod util;
 mod migrate;
 mod inspect;
 mod existing;
+mod alembic_smoke;
+mod plan;

@@ -1,0 +1,218 @@
+//! `ferry plan SRC [TARGET]`: the rehearsal. It decides exactly what
+//! `migrate` would (same `prepare`, same fit check), prints it, then reads
+//! and converts every value and lists every problem, grouped by table and
+//! column with counts and sample rows. Nothing is written to the target:
+//! the connection only reads the catalog.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::cli::{PlanArgs, SchemaMode};
+use crate::error::Outcome;
+use crate::mapping::file::Layers;
+use crate::pipeline::check::{self, Problem};
+use crate::pipeline::reader;
+use crate::plan::existing::Misfit;
+use crate::plan::Plan;
+use crate::target::catalog::Catalog;
+use crate::target::{self, ddl, Target};
+
+#[derive(Serialize)]
+struct PlanReport<'a> {
+    source: String,
+    mode: &'static str,
+    plan: &'a Plan,
+    /// Create mode: the statements, in order.
+    ddl: Vec<String>,
+    /// Existing mode: why the target does not fit (empty: it fits).
+    misfits: Vec<Misfit>,
+    notes: Vec<String>,
+    /// Per table: chunks (rowid ranges) the readers will take.
+    chunks: Vec<(String, usize)>,
+    problems: Vec<Problem>,
+    rows: u64,
+    read_convert_seconds: f64,
+    rows_per_second: f64,
+    would_succeed: bool,
+    exit_code: u8,
+}
+
+pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
+    let layers = Layers::load(&args.mapping.mapping)?;
+    let target = match &args.target {
+        Some(t) => Some(Target::resolve(Some(t))?),
+        None => None,
+    };
+    let rt = target::runtime(1)?;
+    let (schema, plan0, _) =
+        super::prepare_with(&args.source.source, &layers, &args.mapping, &args.pg_schema, false)?;
+    let mode = match (&target, args.schema) {
+        (Some(t), asked) => rt.block_on(super::migrate::detect_mode(t, &plan0, asked))?,
+        (None, SchemaMode::Existing) => anyhow::bail!("--schema existing needs a TARGET_URL to compare with"),
+        (None, _) => SchemaMode::Create,
+    };
+    let mut notes = Vec::new();
+    let mut misfits = Vec::new();
+    let mut ddl_text = Vec::new();
+    let mut unique = std::collections::BTreeMap::new();
+    let plan = if mode == SchemaMode::Existing {
+        let t = target.as_ref().expect("existing mode has a target");
+        let catalog = rt.block_on(async {
+            let client = t.connect().await?;
+            Catalog::read(&client, &args.pg_schema).await
+        })?;
+        let mut plan = plan0;
+        let (m, n) = super::migrate::fit_existing(&args.source.source, &layers, &catalog, &mut plan)?;
+        misfits = m;
+        notes.extend(n);
+        for tp in &plan.tables {
+            // The target's unique keys, in source column names.
+            if let Some(tt) = catalog.tables.get(&tp.map.target) {
+                let keys: Vec<Vec<String>> = tt
+                    .unique_keys
+                    .iter()
+                    .filter_map(|k| {
+                        k.iter()
+                            .map(|c| tp.map.columns.iter().find(|m| &m.target == c).map(|m| m.source.clone()))
+                            .collect::<Option<Vec<String>>>()
+                    })
+                    .collect();
+                unique.insert(tp.source.name.clone(), keys);
+            }
+            if catalog.tables.get(&tp.map.target).is_some_and(|c| c.has_rows) {
+                notes.push(format!("target table {:?} holds rows: migrate needs --truncate", tp.map.target));
+            }
+        }
+        plan
+    } else {
+        let (_, plan) = super::prepare(&args.source.source, &layers, &args.mapping, &args.pg_schema)?;
+        for tp in &plan.tables {
+            ddl_text.push(ddl::create_table(&plan.pg_schema, tp));
+        }
+        let (steps, post_notes) = ddl::post_data(&plan);
+        ddl_text.extend(steps.iter().map(|s| s.sql.clone()));
+        ddl_text.extend(steps.iter().filter_map(|s| s.validate.clone()));
+        notes.extend(post_notes);
+        plan
+    };
+    for tp in &plan.tables {
+        notes.extend(tp.map.notes.iter().map(|n| format!("table {:?}: {n}", tp.source.name)));
+    }
+    for s in &schema.skipped {
+        notes.push(format!("not migrated: {:?} {:?}: {}", s.kind, s.name, s.reason));
+    }
+    let mut chunks = Vec::new();
+    for tp in &plan.tables {
+        chunks.push((tp.source.name.clone(), reader::chunks(&args.source.source, &tp.source, args.parallel.chunk_rows)?.len()));
+    }
+
+    let t0 = Instant::now();
+    let (problems, checked) = check::convert_all(&args.source.source, &plan, &unique)?;
+    let secs = t0.elapsed().as_secs_f64();
+    let rows: u64 = checked.iter().map(|c| c.rows).sum();
+    // Orphans and duplicates break keys, not the load: the load still
+    // succeeds (keys are then left NOT VALID or not created), but they are
+    // problems to fix before the window.
+    let would_succeed = misfits.is_empty() && problems.is_empty();
+    let exit_code = if would_succeed { 0 } else { 1 };
+    let report = PlanReport {
+        source: args.source.source.display().to_string(),
+        mode: if mode == SchemaMode::Existing { "existing" } else { "create" },
+        plan: &plan,
+        ddl: ddl_text,
+        misfits,
+        notes,
+        chunks,
+        problems,
+        rows,
+        read_convert_seconds: secs,
+        rows_per_second: if secs > 0.0 { rows as f64 / secs } else { 0.0 },
+        would_succeed,
+        exit_code,
+    };
+    let mut out = std::io::stdout().lock();
+    if args.output.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(render(&report).as_bytes())?;
+    }
+    Ok(if would_succeed { Outcome::Success } else { Outcome::Differences })
+}
+
+fn render(r: &PlanReport<'_>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "ferry plan: {} → {} mode\n", r.source, r.mode);
+    let _ = writeln!(s, "== load order (level: tables of one level load side by side)");
+    for tp in &r.plan.tables {
+        let chunks = r.chunks.iter().find(|c| c.0 == tp.source.name).map_or(1, |c| c.1);
+        let _ = writeln!(
+            s,
+            "  {:>2}  {:?} → {:?}  {} rows, {} chunk(s)",
+            tp.level, tp.source.name, tp.map.target, tp.row_count, chunks
+        );
+    }
+    let _ = writeln!(s, "\n== columns: SQLite → PostgreSQL (why)");
+    for tp in &r.plan.tables {
+        let _ = writeln!(s, "  table {:?}", tp.source.name);
+        for c in &tp.map.columns {
+            let decl = &tp.source.columns[c.source_index].decl_type;
+            let _ = writeln!(s, "    {:?} {} → {:?} {} ({})", c.source, if decl.is_empty() { "(no type)" } else { decl }, c.target, c.pg_type, c.why);
+        }
+        for c in &tp.map.excluded_columns {
+            let _ = writeln!(s, "    {c:?}: excluded by the mapping");
+        }
+    }
+    if !r.ddl.is_empty() {
+        let _ = writeln!(s, "\n== DDL");
+        for d in &r.ddl {
+            let _ = writeln!(s, "{d};");
+        }
+    }
+    if r.mode == "existing" {
+        let _ = writeln!(s, "\n== fit with the existing schema");
+        if r.misfits.is_empty() {
+            let _ = writeln!(s, "  every table and column fits");
+        }
+        for m in &r.misfits {
+            let _ = writeln!(s, "  MISFIT {m}");
+        }
+    }
+    if !r.notes.is_empty() {
+        let _ = writeln!(s, "\n== notes");
+        for n in &r.notes {
+            let _ = writeln!(s, "  {n}");
+        }
+    }
+    let _ = writeln!(s, "\n== every value converted: {} rows in {:.2}s ({:.0} rows/s read + convert)", r.rows, r.read_convert_seconds, r.rows_per_second);
+    if r.problems.is_empty() {
+        let _ = writeln!(s, "  no problems");
+    }
+    for p in &r.problems {
+        let _ = writeln!(
+            s,
+            "  PROBLEM table {:?}, column {:?}: {} — {} row(s) [{}]",
+            p.table,
+            p.column.as_deref().unwrap_or("-"),
+            p.reason,
+            p.count,
+            p.kind
+        );
+        for x in &p.samples {
+            let _ = writeln!(s, "      {x}");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\n{}",
+        if r.would_succeed {
+            "the real run would succeed".to_string()
+        } else {
+            format!("the real run would NOT succeed: {} misfit(s), {} problem(s)", r.misfits.len(), r.problems.len())
+        }
+    );
+    s
+}

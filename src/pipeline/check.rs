@@ -1,0 +1,208 @@
+//! The dry run's conversion pass: every value of every table through its
+//! converter, with nothing encoded or sent, collecting each problem instead
+//! of stopping at the first. Also the checks SQLite never made: rows whose
+//! foreign key points nowhere, and duplicates on keys that will be unique.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use rusqlite::types::ValueRef;
+use serde::Serialize;
+
+use super::reader::{describe_value, rowid_name, with_connection};
+use super::Error;
+use crate::error::Location;
+use crate::mapping::convert::{Scratch, Value};
+use crate::plan::{Plan, TablePlan};
+use crate::target::ident::quote;
+
+/// How many sample rows to keep per problem.
+const SAMPLES: usize = 5;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub table: String,
+    pub column: Option<String>,
+    /// `bad_value`, `null_in_not_null`, `orphan_foreign_key`, `duplicate_key`.
+    pub kind: String,
+    pub reason: String,
+    pub count: u64,
+    /// Row references (rowid or key) and values of the first few.
+    pub samples: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableCheck {
+    pub table: String,
+    pub rows: u64,
+    pub seconds: f64,
+}
+
+/// Convert every value of every planned table; problems grouped by table,
+/// column and reason.
+/// `unique`: per source table, more column lists (source names) that will be
+/// unique in the target (existing mode: the target's own keys).
+pub fn convert_all(
+    source: &Path,
+    plan: &Plan,
+    unique: &BTreeMap<String, Vec<Vec<String>>>,
+) -> Result<(Vec<Problem>, Vec<TableCheck>), Error> {
+    let mut problems = Vec::new();
+    let mut tables = Vec::new();
+    for tp in &plan.tables {
+        let t0 = Instant::now();
+        let rows = check_table(source, tp, &mut problems)?;
+        tables.push(TableCheck { table: tp.source.name.clone(), rows, seconds: t0.elapsed().as_secs_f64() });
+    }
+    problems.extend(orphans_and_duplicates(source, plan, unique)?);
+    Ok((problems, tables))
+}
+
+fn check_table(source: &Path, tp: &TablePlan, out: &mut Vec<Problem>) -> Result<u64, Error> {
+    let rowid = rowid_name(&tp.source);
+    let mut cols: Vec<String> = tp.map.columns.iter().map(|c| quote(&c.source)).collect();
+    if let Some(r) = rowid {
+        cols.push(r.to_string());
+    }
+    let sql = format!("SELECT {} FROM {}", if cols.is_empty() { "1".into() } else { cols.join(", ") }, quote(&tp.source.name));
+    let loc = |m: String| Error::Source { location: Location::table(&tp.source.name), message: m };
+    // (column, reason) → (count, samples)
+    let mut found: BTreeMap<(String, String, &'static str), (u64, Vec<String>)> = BTreeMap::new();
+    let n = with_connection(source, |conn| {
+        let mut stmt = conn.prepare(&sql).map_err(|e| loc(e.to_string()))?;
+        let mut rows = stmt.query([]).map_err(|e| loc(e.to_string()))?;
+        let mut scratch = Scratch::default();
+        let mut n = 0u64;
+        let ncols = tp.map.columns.len();
+        while let Some(row) = rows.next().map_err(|e| loc(e.to_string()))? {
+            n += 1;
+            for (i, cm) in tp.map.columns.iter().enumerate() {
+                let v = row.get_ref(i).map_err(|e| loc(e.to_string()))?;
+                let (kind, reason) = match cm.converter.convert(v, &mut scratch) {
+                    Ok(Value::Null) if cm.not_null => ("null_in_not_null", "NULL in a NOT NULL column".to_string()),
+                    Ok(_) => continue,
+                    Err(bad) => ("bad_value", format!("{} (column type {})", bad.reason, cm.pg_type)),
+                };
+                let e = found.entry((cm.source.clone(), reason, kind)).or_default();
+                e.0 += 1;
+                if e.1.len() < SAMPLES {
+                    let at = match (rowid, row.get_ref(ncols)) {
+                        (Some(_), Ok(ValueRef::Integer(r))) => format!("rowid {r}"),
+                        _ => format!("row {n}"),
+                    };
+                    e.1.push(format!("{at}: {}", describe_value(v)));
+                }
+            }
+        }
+        Ok(n)
+    })?;
+    for ((column, reason, kind), (count, samples)) in found {
+        out.push(Problem { table: tp.source.name.clone(), column: Some(column), kind: kind.into(), reason, count, samples });
+    }
+    Ok(n)
+}
+
+/// Foreign keys whose parent row is missing, and duplicates on the source's
+/// unique keys (a PostgreSQL primary key or unique index would refuse them).
+fn orphans_and_duplicates(
+    source: &Path,
+    plan: &Plan,
+    unique: &BTreeMap<String, Vec<Vec<String>>>,
+) -> Result<Vec<Problem>, Error> {
+    let mut out = Vec::new();
+    for tp in &plan.tables {
+        let t = &tp.source;
+        let loc = |m: String| Error::Source { location: Location::table(&t.name), message: m };
+        for fk in &t.foreign_keys {
+            if !fk.ref_exists || fk.ref_columns.len() != fk.columns.len() || fk.columns.is_empty() {
+                continue;
+            }
+            let child: Vec<String> = fk.columns.iter().map(|c| format!("c.{}", quote(c))).collect();
+            let on: Vec<String> = fk
+                .columns
+                .iter()
+                .zip(&fk.ref_columns)
+                .map(|(c, p)| format!("p.{} = c.{}", quote(p), quote(c)))
+                .collect();
+            let not_null: Vec<String> = child.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+            let sql = format!(
+                "SELECT {} FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
+                child.join(" || ', ' || "),
+                quote(&t.name),
+                not_null.join(" AND "),
+                quote(&fk.ref_table),
+                on.join(" AND ")
+            );
+            let (count, samples) = sample_query(source, &sql).map_err(loc)?;
+            if count > 0 {
+                out.push(Problem {
+                    table: t.name.clone(),
+                    column: Some(fk.columns.join(", ")),
+                    kind: "orphan_foreign_key".into(),
+                    reason: format!("points to no row of {:?} ({})", fk.ref_table, fk.ref_columns.join(", ")),
+                    count,
+                    samples: samples.into_iter().map(|s| format!("({}) = {s}", fk.columns.join(", "))).collect(),
+                });
+            }
+        }
+        let mut keys: Vec<Vec<String>> = Vec::new();
+        if !t.primary_key.is_empty() && !matches!(t.row_key, crate::model::RowKey::RowidAlias { .. }) {
+            keys.push(t.primary_key.clone());
+        }
+        for ix in t.indexes.iter().filter(|i| i.unique && !i.partial && i.origin != "pk") {
+            if let Some(cols) = ix.columns.iter().cloned().collect::<Option<Vec<String>>>() {
+                keys.push(cols);
+            }
+        }
+        for extra in unique.get(&t.name).into_iter().flatten() {
+            if !keys.contains(extra) {
+                keys.push(extra.clone());
+            }
+        }
+        for key in keys {
+            let cols: Vec<String> = key.iter().map(|c| quote(c)).collect();
+            let not_null: Vec<String> = cols.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+            // SQLite compares with the column's collation; PostgreSQL
+            // compares bytes, so this finds what PostgreSQL would refuse.
+            let sql = format!(
+                "SELECT {} FROM {} WHERE {} GROUP BY {} HAVING count(*) > 1",
+                cols.join(" || ', ' || "),
+                quote(&t.name),
+                not_null.join(" AND "),
+                cols.join(", ")
+            );
+            let (count, samples) = sample_query(source, &sql).map_err(loc)?;
+            if count > 0 {
+                out.push(Problem {
+                    table: t.name.clone(),
+                    column: Some(key.join(", ")),
+                    kind: "duplicate_key".into(),
+                    reason: "values repeat on a key that is unique in PostgreSQL".into(),
+                    count,
+                    samples,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Run a query returning one text column: how many rows, and the first few.
+fn sample_query(source: &Path, sql: &str) -> Result<(u64, Vec<String>), String> {
+    with_connection(source, |conn| {
+        let e = |e: rusqlite::Error| Error::Source { location: Location::table("*"), message: e.to_string() };
+        let mut stmt = conn.prepare(sql).map_err(e)?;
+        let mut rows = stmt.query([]).map_err(e)?;
+        let mut n = 0u64;
+        let mut samples = Vec::new();
+        while let Some(r) = rows.next().map_err(e)? {
+            n += 1;
+            if samples.len() < SAMPLES {
+                samples.push(r.get_ref(0).map(describe_value).unwrap_or_default());
+            }
+        }
+        Ok((n, samples))
+    })
+    .map_err(|e| e.to_string())
+}

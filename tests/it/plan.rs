@@ -1,0 +1,107 @@
+//! `ferry plan` (issue 7): every problem listed with its row, and the target
+//! left exactly as it was.
+
+use crate::util::cmd::{assert_code, ferry};
+use crate::util::pg::{server, TestDb};
+use crate::util::sqlite::db_from_sql;
+
+/// Catalog and data of the target, as text, to compare before and after.
+fn state(db: &TestDb) -> Vec<Vec<Option<String>>> {
+    db.query_strings(
+        "SELECT 'rel ' || c.relname || ' ' || c.relkind::text || ' ' || c.relfilenode FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') \
+         UNION ALL SELECT 'con ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = 'public'::regnamespace \
+         UNION ALL SELECT 'row ' || t::text FROM t \
+         UNION ALL SELECT 'row ' || p::text FROM parent p \
+         ORDER BY 1",
+    )
+}
+
+#[test]
+fn plan_lists_every_problem_with_its_row_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = db_from_sql(
+        dir.path(),
+        "problems.db",
+        "PRAGMA foreign_keys = OFF;
+         CREATE TABLE parent (id INTEGER PRIMARY KEY, code TEXT);
+         CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, n INTEGER, at DATETIME, parent_id INTEGER REFERENCES parent(id));
+         CREATE UNIQUE INDEX ux_parent_code ON parent (code COLLATE NOCASE);
+         INSERT INTO parent VALUES (1, 'a'), (2, 'b');
+         INSERT INTO t VALUES (1, 'ok', 1, '2024-01-01 00:00:00', 1);
+         INSERT INTO t VALUES (7, 'ok', 2, 'not a date', 1);
+         INSERT INTO t VALUES (8, NULL, 3, '2024-01-01', 1);
+         INSERT INTO t VALUES (9, 'toolong', 4, '2024-01-01', 2);
+         INSERT INTO t VALUES (10, 'ok', 3000000000, '2024-01-01', 2);
+         INSERT INTO t VALUES (11, 'ok', 5, '2024-01-01', 99);
+         INSERT INTO t VALUES (12, 'ok', 5, '2024-01-01', 1);",
+    );
+    let db = server().fresh_db("plan_problems");
+    db.query_strings(
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY, code TEXT UNIQUE);
+         CREATE TABLE t (id INTEGER PRIMARY KEY, name VARCHAR(5) NOT NULL, n INTEGER UNIQUE, at TIMESTAMP, parent_id INTEGER REFERENCES parent(id));
+         INSERT INTO parent VALUES (5, 'keep');",
+    );
+    // A duplicate that only SQLite's NOCASE hid would be caught by PostgreSQL.
+    let dup = db_from_sql(dir.path(), "dup.db", "CREATE TABLE x (id INTEGER PRIMARY KEY, k TEXT UNIQUE); INSERT INTO x VALUES (1, 'a'), (2, 'b');");
+    drop(dup);
+    let before = state(&db);
+    let out = ferry(&["plan", src.to_str().unwrap(), &db.url]);
+    assert_code(&out, 1);
+    let text = &out.stdout;
+    for needle in [
+        "rowid 7",                          // bad value
+        "not a date",
+        "rowid 8",                          // NULL into NOT NULL
+        "NULL in a NOT NULL column",
+        "rowid 9",                          // too long
+        "too long",
+        "rowid 10",                         // out of range
+        "out of range",
+        "(parent_id) = 99",                 // orphan FK
+        "points to no row of \"parent\"",
+        "holds rows",                       // target not empty
+        "values repeat on a key",           // duplicate on the target's UNIQUE (n)
+        "      5 (integer)",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert_eq!(state(&db), before, "plan must not change the target");
+    // JSON form carries the same problems.
+    let out = ferry(&["plan", src.to_str().unwrap(), &db.url, "--json"]);
+    assert_code(&out, 1);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let kinds: Vec<&str> = v["problems"].as_array().unwrap().iter().map(|p| p["kind"].as_str().unwrap()).collect();
+    for k in ["bad_value", "null_in_not_null", "orphan_foreign_key", "duplicate_key"] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+    assert_eq!(v["would_succeed"], false);
+    assert_eq!(state(&db), before);
+}
+
+#[test]
+fn plan_finds_duplicates_and_passes_a_clean_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = db_from_sql(
+        dir.path(),
+        "dups.db",
+        "CREATE TABLE u (id INTEGER PRIMARY KEY, email TEXT COLLATE NOCASE UNIQUE);
+         INSERT INTO u VALUES (1, 'A@x'), (2, 'b@x');",
+    );
+    // No duplicates by SQLite's NOCASE rule, and none in bytes: clean.
+    let out = ferry(&["plan", src.to_str().unwrap()]);
+    assert_code(&out, 0);
+    assert!(out.stdout.contains("the real run would succeed"), "{}", out.stdout);
+    assert!(out.stdout.contains("CREATE TABLE"), "{}", out.stdout);
+    let dup = db_from_sql(
+        dir.path(),
+        "dups2.db",
+        "CREATE TABLE w (a INTEGER, b TEXT, PRIMARY KEY (a, b));
+         PRAGMA writable_schema = 0;
+         CREATE TABLE k (x INTEGER, y INTEGER);
+         CREATE UNIQUE INDEX ux ON k (x) WHERE x > 100;
+         INSERT INTO k VALUES (1, 1), (1, 2);",
+    );
+    let out = ferry(&["plan", dup.to_str().unwrap()]);
+    // A partial unique index is not carried over, so no duplicate problem.
+    assert_code(&out, 0);
+}
