@@ -1,10 +1,13 @@
 //! Helpers shared by the integration tests, one module per outside party:
 //! `pg` (a throwaway PostgreSQL and a database per test), `cmd` (the built
-//! `ferry` binary), `sqlite` (source databases from SQL text or the corpus).
+//! `ferry` binary), `sqlite` (source databases from SQL text or the corpus),
+//! `python` (the FlashCase app in `fixtures/alembic_app`: its venv, Alembic
+//! migrations and data checks).
 //!
 //! Not every test module uses every helper, hence `dead_code` is allowed here.
 #![allow(dead_code)]
 
 pub mod cmd;
 pub mod pg;
+pub mod python;
 pub mod sqlite;
