@@ -150,9 +150,20 @@ pub struct MigrateArgs {
     /// foreign-key order, instead of setting them aside and restoring them.
     #[arg(long)]
     pub keep_keys: bool,
-    /// Where ferry keeps its journal of keys set aside during a load.
+    /// Where ferry keeps its journals (keys set aside, tables finished).
     #[arg(long, env = "FERRY_STATE_DIR", default_value = ".ferry-state")]
     pub state_dir: PathBuf,
+    /// Continue a run that failed or was interrupted: skip the tables it
+    /// committed, load the rest, restore keys, verify everything.
+    #[arg(long)]
+    pub resume: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Write a timeline of the load (which table, when, on which
+    /// connection) as an HTML page with an SVG chart.
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
     /// PostgreSQL schema (namespace) to create the tables in.
     #[arg(long, env = "FERRY_PG_SCHEMA", default_value = "public")]
     pub pg_schema: String,

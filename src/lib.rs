@@ -13,9 +13,12 @@
 
 pub mod cli;
 pub mod error;
+pub mod interrupt;
+pub mod journal;
 pub mod mapping;
 pub mod model;
 pub mod plan;
+pub mod progress;
 pub mod report;
 pub mod source;
 pub mod target;

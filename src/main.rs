@@ -9,6 +9,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = ferry::cli::Cli::parse();
+    ferry::interrupt::install();
     match ferry::commands::run(cli) {
         Ok(outcome) => outcome.exit_code(),
         Err(err) => {
@@ -17,6 +18,13 @@ fn main() -> ExitCode {
             }
             let mut stderr = std::io::stderr().lock();
             let _ = writeln!(stderr, "ferry: {err:#}");
+            if ferry::interrupt::requested() {
+                let _ = writeln!(
+                    stderr,
+                    "ferry: interrupted. Tables that were committed stay; run the same `ferry migrate` again with --schema existing --truncate to finish (keys set aside are restored first)."
+                );
+                return ExitCode::from(ferry::error::EXIT_INTERRUPTED);
+            }
             ExitCode::from(ferry::error::EXIT_ERROR)
         }
     }

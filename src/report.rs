@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::pipeline::TableLoad;
-use crate::verify::{Status, TableCheck};
+use crate::verify::{Difference, Status, TableCheck};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -34,6 +34,9 @@ pub struct TableRow {
     pub target_rows: u64,
     pub hash: Option<String>,
     pub status: Status,
+    /// Which connection loaded it, and when (seconds from the load's start).
+    pub writer: usize,
+    pub started_at: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -42,6 +45,8 @@ pub struct Report {
     pub source: String,
     pub phases: Vec<(Phase, f64)>,
     pub tables: Vec<TableRow>,
+    /// Rows that differ, by key, for tables that did not verify.
+    pub differences: Vec<Difference>,
     pub notes: Vec<String>,
     pub warnings: Vec<String>,
     pub seconds: f64,
@@ -55,6 +60,7 @@ impl Report {
             source: source.display().to_string(),
             phases: Vec::new(),
             tables: Vec::new(),
+            differences: Vec::new(),
             notes: Vec::new(),
             warnings: Vec::new(),
             seconds: 0.0,
@@ -80,10 +86,22 @@ impl Report {
 
     pub fn tables(&mut self, loads: &[TableLoad], checks: &[TableCheck]) {
         for c in checks {
+            self.differences.extend(c.differences.iter().cloned());
+            if c.more_differences {
+                self.warnings.push(format!(
+                    "table {:?}: more rows differ than the {} listed (--max-diffs)",
+                    c.table,
+                    c.differences.len()
+                ));
+            }
+            if let Some(why) = &c.unlocated {
+                self.warnings.push(format!("table {:?}: {why}", c.table));
+            }
             let load = loads.iter().find(|l| l.table == c.table);
             let (rows, bytes, seconds, target) = load
                 .map(|l| (l.rows, l.bytes, l.seconds, l.target.clone()))
                 .unwrap_or((c.source_rows, 0, 0.0, c.table.clone()));
+            let (writer, started_at) = load.map(|l| (l.writer, l.started_at)).unwrap_or((0, 0.0));
             self.tables.push(TableRow {
                 table: c.table.clone(),
                 target,
@@ -95,6 +113,8 @@ impl Report {
                 target_rows: c.target_rows,
                 hash: c.source_hash.clone(),
                 status: c.status,
+                writer,
+                started_at,
             });
         }
     }
@@ -112,6 +132,68 @@ impl Report {
             writeln!(out)?;
         }
         Ok(())
+    }
+
+    /// `--report FILE`: the same JSON document as `--json`.
+    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
+        let mut f = std::fs::File::create(path)?;
+        serde_json::to_writer_pretty(&mut f, self)?;
+        writeln!(f)
+    }
+
+    /// `--report-html FILE`: a timeline of the load, one lane per
+    /// connection, one bar per table, so people can see where the
+    /// maintenance window's time went.
+    pub fn write_html(&self, path: &Path) -> std::io::Result<()> {
+        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+        let end = self.tables.iter().map(|t| t.started_at + t.seconds).fold(0.0f64, f64::max).max(0.001);
+        let lanes = self.tables.iter().map(|t| t.writer).max().unwrap_or(0) + 1;
+        let (w, lane_h, left) = (1000.0, 28.0, 110.0);
+        let scale = (w - left - 10.0) / end;
+        let mut svg = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">\n",
+            lanes as f64 * lane_h + 40.0
+        );
+        for l in 0..lanes {
+            svg.push_str(&format!(
+                "<text x=\"4\" y=\"{:.1}\">connection {l}</text>\n",
+                l as f64 * lane_h + 18.0
+            ));
+        }
+        for (i, t) in self.tables.iter().enumerate() {
+            let x = left + t.started_at * scale;
+            let bw = (t.seconds * scale).max(1.0);
+            let y = t.writer as f64 * lane_h + 4.0;
+            let hue = (i * 67) % 360;
+            svg.push_str(&format!(
+                "<g><title>{} — {} rows, {:.2}s from {:.2}s</title><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bw:.1}\" height=\"{:.1}\" fill=\"hsl({hue},60%,70%)\" stroke=\"#333\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>\n",
+                esc(&t.table),
+                t.rows,
+                t.seconds,
+                t.started_at,
+                lane_h - 8.0,
+                x + 3.0,
+                y + 14.0,
+                esc(&t.table.chars().take(((bw / 6.0) as usize).max(1)).collect::<String>())
+            ));
+        }
+        svg.push_str(&format!(
+            "<text x=\"{left}\" y=\"{:.1}\">0 s</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{end:.2} s</text>\n</svg>",
+            lanes as f64 * lane_h + 30.0,
+            w - 10.0,
+            lanes as f64 * lane_h + 30.0
+        ));
+        let phases: Vec<String> = self.phases.iter().map(|(p, d)| format!("<li>{p:?}: {d:.2} s</li>")).collect();
+        let html = format!(
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>ferry {} timeline</title></head><body>\n<h1>ferry {}: {}</h1>\n<p>total {:.2} s, exit code {}</p>\n<ul>{}</ul>\n{svg}\n</body></html>\n",
+            esc(&self.command),
+            esc(&self.command),
+            esc(&self.source),
+            self.seconds,
+            self.exit_code,
+            phases.join("")
+        );
+        std::fs::write(path, html)
     }
 
     pub fn render_text(&self) -> String {
@@ -138,6 +220,9 @@ impl Report {
                 t.rows_per_second,
                 status
             ));
+        }
+        for d in &self.differences {
+            s.push_str(&format!("differs: {d}\n"));
         }
         let phases: Vec<String> = self.phases.iter().map(|(p, d)| format!("{p:?} {d:.2}s").to_lowercase()).collect();
         s.push_str(&format!("phases: {}; total {:.2}s\n", phases.join(", "), self.seconds));

@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 
@@ -16,10 +17,12 @@ use crate::mapping::resolve::Mapper;
 use crate::pipeline::{self, Options};
 use crate::plan::existing::{fit, SourceFacts};
 use crate::plan::{Plan, TablePlan};
+use crate::journal::{self, RunJournal};
+use crate::progress::Progress;
 use crate::report::{Phase, Report};
 use crate::target::catalog::{self, Catalog};
 use crate::target::{self, ddl, ident, keys, Target};
-use crate::verify::{self, Status, TableCheck};
+use crate::verify::{self, TableCheck};
 
 pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
     let mut report = Report::new("migrate", &args.source.source);
@@ -32,8 +35,56 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
     let t0 = Instant::now();
     let (schema, plan0, _) =
         super::prepare_with(&args.source.source, &layers, &args.mapping, &args.pg_schema, false)?;
-    let mode = rt.block_on(detect_mode(&target, &plan0, args.schema))?;
+    // The run journal: what an earlier, unfinished run committed.
+    let journal_path = journal::path(&args.state_dir, &target.to_string(), &args.pg_schema);
+    let previous = journal::read(&journal_path)?.filter(|j| !j.finished);
+    let resumed = match (args.resume, previous) {
+        (true, Some(j)) => {
+            if j.source != args.source.source.display().to_string() {
+                bail!("--resume: the unfinished run in {} was from {:?}, not {:?}", journal_path.display(), j.source, args.source.source);
+            }
+            report.note(format!("resuming: {} table(s) already committed are skipped", j.done.len()));
+            Some(j)
+        }
+        (true, None) => bail!(
+            "--resume: no unfinished run into {target} (schema {:?}) is recorded in {}",
+            args.pg_schema,
+            args.state_dir.display()
+        ),
+        (false, Some(_)) => {
+            report.note(format!("an earlier run into {target} did not finish; `ferry migrate --resume` continues it"));
+            None
+        }
+        (false, None) => None,
+    };
+    let mode = match &resumed {
+        Some(j) if j.mode == "create" => SchemaMode::Create,
+        Some(_) => SchemaMode::Existing,
+        None => rt.block_on(detect_mode(&target, &plan0, args.schema))?,
+    };
+    let writer = Arc::new(journal::Writer::new(
+        journal_path,
+        RunJournal {
+            source: args.source.source.display().to_string(),
+            target: target.to_string(),
+            schema: args.pg_schema.clone(),
+            mode: if mode == SchemaMode::Existing { "existing" } else { "create" }.into(),
+            tables_created: resumed.as_ref().is_some_and(|j| j.tables_created),
+            done: resumed.as_ref().map(|j| j.done.clone()).unwrap_or_default(),
+            finished: false,
+        },
+    )?);
     let mut opts = Options::new(args.parallel.jobs, args.parallel.writers, args.parallel.chunk_rows);
+    let total_rows = plan0.tables.iter().map(|t| t.row_count).sum();
+    opts.progress = Progress::new(total_rows, args.output.quiet, args.output.json);
+    let w = writer.clone();
+    opts.on_commit = Some(pipeline::OnCommit(Arc::new(move |l: &pipeline::TableLoad| {
+        // A journal that cannot be written only weakens --resume; the
+        // load itself is still transactional.
+        let _ = w.update(|j| {
+            j.done.insert(l.table.clone(), l.rows);
+        });
+    })));
     let outcome = match mode {
         SchemaMode::Existing => {
             report.note(format!(
@@ -41,18 +92,28 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
                 args.pg_schema,
                 if args.schema == SchemaMode::Auto { " (every table already exists)" } else { "" }
             ));
-            existing(args, &rt, &target, &layers, &schema, plan0, &mut opts, &mut report, t0)?
+            existing(args, &rt, &target, &layers, &schema, plan0, &mut opts, &mut report, t0, &writer)
         }
         _ => {
             let (schema, plan) = super::prepare(&args.source.source, &layers, &args.mapping, &args.pg_schema)?;
-            create(args, &rt, &target, &schema, plan, &opts, &mut report, t0)?
+            create(args, &rt, &target, &schema, plan, &opts, &mut report, t0, &writer)
         }
     };
-    let (loads, checks) = outcome;
+    if let Some(p) = &opts.progress {
+        p.finish();
+    }
+    let (loads, checks) = outcome?;
+    writer.update(|j| j.finished = true)?;
     report.tables(&loads, &checks);
     report.total(t_all.elapsed());
     let all_ok = checks.iter().all(TableCheck::ok);
     report.finish(args.output.json, args.output.quiet, if all_ok { 0 } else { 1 })?;
+    if let Some(p) = &args.report {
+        report.write_json(p).with_context(|| format!("writing the report to {}", p.display()))?;
+    }
+    if let Some(p) = &args.report_html {
+        report.write_html(p).with_context(|| format!("writing the timeline to {}", p.display()))?;
+    }
     Ok(if all_ok { Outcome::Success } else { Outcome::Differences })
 }
 
@@ -95,8 +156,10 @@ fn create(
     opts: &Options,
     report: &mut Report,
     t0: Instant,
+    journal: &journal::Writer,
 ) -> anyhow::Result<Done> {
     let (post_steps, post_notes) = ddl::post_data(&plan);
+    let resuming = journal.snapshot().tables_created;
     super::plan_notes(report, schema, &plan);
     for n in post_notes {
         report.note(n);
@@ -105,21 +168,24 @@ fn create(
 
     // Pre-data: refuse to overwrite, then create every table in one transaction.
     let t0 = Instant::now();
-    rt.block_on(create_tables(target, &plan))?;
+    if !resuming {
+        rt.block_on(create_tables(target, &plan))?;
+        journal.update(|j| j.tables_created = true)?;
+    }
     report.phase(Phase::Schema, t0.elapsed());
 
     let t0 = Instant::now();
-    let loads = pipeline::load(&args.source.source, &plan, target, opts)?;
+    let loads = load_remaining(args, &plan, target, opts, journal)?;
     report.phase(Phase::Load, t0.elapsed());
 
     let t0 = Instant::now();
-    for w in rt.block_on(post_data(target, &post_steps))? {
+    for w in rt.block_on(post_data(target, &post_steps, resuming))? {
         report.warn(w);
     }
     report.phase(Phase::Keys, t0.elapsed());
 
     let t0 = Instant::now();
-    let checks = rt.block_on(check_target(target, &plan, &loads, !args.no_verify))?;
+    let checks = rt.block_on(check_target(target, &plan, &loads, !args.no_verify, &args.source.source, args.max_diffs))?;
     report.phase(if args.no_verify { Phase::Count } else { Phase::Verify }, t0.elapsed());
     Ok((loads, checks))
 }
@@ -137,7 +203,9 @@ fn existing(
     opts: &mut Options,
     report: &mut Report,
     t0: Instant,
+    run_journal: &journal::Writer,
 ) -> anyhow::Result<Done> {
+    let done = run_journal.snapshot().done;
     let client = rt.block_on(target.connect())?;
     let journal_file = keys::journal_path(&args.state_dir, target, &args.pg_schema);
     // A run that died with keys set aside: put them back before anything.
@@ -163,8 +231,14 @@ fn existing(
             list.join("\n")
         );
     }
-    let full: Vec<&str> =
-        plan.tables.iter().filter(|t| catalog.tables.get(&t.map.target).is_some_and(|c| c.has_rows)).map(|t| t.map.target.as_str()).collect();
+    // Tables a resumed run already committed are skipped, not refused.
+    let full: Vec<&str> = plan
+        .tables
+        .iter()
+        .filter(|t| !done.contains_key(&t.source.name))
+        .filter(|t| catalog.tables.get(&t.map.target).is_some_and(|c| c.has_rows))
+        .map(|t| t.map.target.as_str())
+        .collect();
     if !full.is_empty() && !args.truncate {
         bail!(
             "target tables already hold rows: {}; ferry never appends. Give --truncate to empty them first",
@@ -207,7 +281,7 @@ fn existing(
     report.phase(Phase::Schema, t0.elapsed());
 
     let t0 = Instant::now();
-    let loaded_result = pipeline::load(&args.source.source, &plan, target, opts);
+    let loaded_result = load_remaining(args, &plan, target, opts, run_journal);
     report.phase(Phase::Load, t0.elapsed());
 
     // Keys come back whatever happened to the load.
@@ -230,9 +304,46 @@ fn existing(
     report.phase(Phase::Keys, t0.elapsed());
 
     let t0 = Instant::now();
-    let checks = rt.block_on(check_target(target, &plan, &loads, !args.no_verify))?;
+    let checks = rt.block_on(check_target(target, &plan, &loads, !args.no_verify, &args.source.source, args.max_diffs))?;
     report.phase(if args.no_verify { Phase::Count } else { Phase::Verify }, t0.elapsed());
     Ok((loads, checks))
+}
+
+/// Load the tables the journal does not record as committed; for the
+/// others, hash the source afresh so the final verification covers them.
+fn load_remaining(
+    args: &MigrateArgs,
+    plan: &Plan,
+    target: &Target,
+    opts: &Options,
+    journal: &journal::Writer,
+) -> anyhow::Result<Vec<pipeline::TableLoad>> {
+    let done = journal.snapshot().done;
+    let (skipped, todo): (Vec<TablePlan>, Vec<TablePlan>) =
+        plan.tables.iter().cloned().partition(|t| done.contains_key(&t.source.name));
+    let mut loads = Vec::new();
+    if !todo.is_empty() {
+        let sub = Plan { tables: todo, ..plan.clone() };
+        loads = pipeline::load(&args.source.source, &sub, target, opts)?;
+    }
+    if !skipped.is_empty() {
+        let sub = Plan { tables: skipped, ..plan.clone() };
+        let digests = pipeline::source_digests(&args.source.source, &sub, opts)?;
+        for (tp, d) in sub.tables.iter().zip(digests) {
+            loads.push(pipeline::TableLoad {
+                table: tp.source.name.clone(),
+                target: tp.map.target.clone(),
+                rows: d.rows,
+                bytes: 0,
+                seconds: 0.0,
+                started_at: 0.0,
+                writer: 0,
+                hash: d.hex(),
+                digest: d,
+            });
+        }
+    }
+    Ok(loads)
 }
 
 /// Fit `plan` to the target's existing tables: profile and value
@@ -364,14 +475,18 @@ async fn create_tables(target: &Target, plan: &Plan) -> anyhow::Result<()> {
 /// data does not satisfy (SQLite does not enforce them by default) is kept
 /// `NOT VALID` (enforced for new rows) and reported, rather than failing a
 /// load whose data is complete.
-async fn post_data(target: &Target, steps: &[ddl::Step]) -> anyhow::Result<Vec<String>> {
+async fn post_data(target: &Target, steps: &[ddl::Step], resuming: bool) -> anyhow::Result<Vec<String>> {
     let client = target.connect().await?;
     let mut warnings = Vec::new();
     for step in steps {
-        client
-            .batch_execute(&step.sql)
-            .await
-            .map_err(|e| target::Error::server(format!("table {:?}: {:?} step", step.table, step.kind), &e))?;
+        if let Err(e) = client.batch_execute(&step.sql).await {
+            // A resumed run may find a key its predecessor already made.
+            let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
+            let already = matches!(code.as_str(), "42P07" | "42710" | "42P16");
+            if !(resuming && already) {
+                return Err(target::Error::server(format!("table {:?}: {:?} step", step.table, step.kind), &e).into());
+            }
+        }
         if let Some(v) = &step.validate {
             if let Err(e) = client.batch_execute(v).await {
                 warnings.push(format!(
@@ -385,41 +500,15 @@ async fn post_data(target: &Target, steps: &[ddl::Step]) -> anyhow::Result<Vec<S
     Ok(warnings)
 }
 
+/// Counts, content hashes (unless `--no-verify`) and, for tables that
+/// differ, the rows that differ: `verify::check_loaded`.
 async fn check_target(
     target: &Target,
     plan: &Plan,
     loads: &[pipeline::TableLoad],
     hash: bool,
+    source: &std::path::Path,
+    max_diffs: usize,
 ) -> anyhow::Result<Vec<TableCheck>> {
-    let client = target.connect().await?;
-    let mut checks = Vec::new();
-    for tp in &plan.tables {
-        let load = loads.iter().find(|l| l.table == tp.source.name).context("a table was not loaded")?;
-        let count = verify::target_count(&client, &plan.pg_schema, tp).await?;
-        if count != load.rows || load.rows != tp.row_count {
-            checks.push(TableCheck {
-                table: tp.source.name.clone(),
-                source_rows: tp.row_count,
-                target_rows: count,
-                source_hash: Some(load.hash.clone()),
-                target_hash: None,
-                status: Status::CountDiffers,
-            });
-            continue;
-        }
-        if hash {
-            let d = verify::target_digest(&client, &plan.pg_schema, tp).await?;
-            checks.push(TableCheck::compare(&tp.source.name, &load.digest, &d));
-        } else {
-            checks.push(TableCheck {
-                table: tp.source.name.clone(),
-                source_rows: load.rows,
-                target_rows: count,
-                source_hash: Some(load.hash.clone()),
-                target_hash: None,
-                status: Status::CountEqual,
-            });
-        }
-    }
-    Ok(checks)
+    Ok(verify::check_loaded(target, plan, loads, hash, source, max_diffs).await?)
 }

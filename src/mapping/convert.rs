@@ -14,7 +14,7 @@ use rusqlite::types::ValueRef;
 use serde::Serialize;
 
 use super::boolean::BoolSpellings;
-use super::datetime::{self, EpochUnit};
+use super::datetime::{self, EpochUnit, Zone};
 use super::types::PgType;
 use super::{json, numeric, uuid};
 
@@ -93,8 +93,8 @@ pub enum Converter {
     Numeric { precision: Option<u32>, scale: Option<u32> },
     Text { max_chars: Option<u32>, nul: NulPolicy, utf8: Utf8Policy },
     Bytea,
-    /// `zone_offset_secs`: the offset given to naive values (timestamptz only).
-    Timestamp { input: TimeInput, zoned: bool, zone_offset_secs: i32 },
+    /// `zone`: where naive values are read (timestamptz only).
+    Timestamp { input: TimeInput, zoned: bool, zone: Zone },
     Date { input: TimeInput },
     Time,
     Json,
@@ -125,10 +125,10 @@ impl Converter {
             }
             PgType::Bytea => Converter::Bytea,
             PgType::Timestamp => {
-                Converter::Timestamp { input: text_input, zoned: false, zone_offset_secs: 0 }
+                Converter::Timestamp { input: text_input, zoned: false, zone: Zone::Utc }
             }
             PgType::Timestamptz => {
-                Converter::Timestamp { input: text_input, zoned: true, zone_offset_secs: 0 }
+                Converter::Timestamp { input: text_input, zoned: true, zone: Zone::Utc }
             }
             PgType::Date => Converter::Date { input: text_input },
             PgType::Time => Converter::Time,
@@ -145,6 +145,20 @@ impl Converter {
         v: ValueRef<'a>,
         scratch: &'a mut Scratch,
     ) -> Result<Value<'a>, BadValue> {
+        let mut altered = false;
+        self.convert_counted(v, scratch, &mut altered)
+    }
+
+    /// [`Converter::convert`], setting `altered` when an opt-in lossy
+    /// policy changed the value (`strip-nul`, `replace-invalid`), so the
+    /// caller can count it.
+    #[inline]
+    pub fn convert_counted<'a>(
+        &self,
+        v: ValueRef<'a>,
+        scratch: &'a mut Scratch,
+        altered: &mut bool,
+    ) -> Result<Value<'a>, BadValue> {
         if let ValueRef::Null = v {
             return Ok(Value::Null);
         }
@@ -152,7 +166,7 @@ impl Converter {
             Converter::Int { min, max } => convert_int(v, *min, *max),
             Converter::Float { single } => convert_float(v, *single),
             Converter::Text { max_chars, nul, utf8 } => {
-                convert_text(v, *max_chars, *nul, *utf8, &mut scratch.out)
+                convert_text(v, *max_chars, *nul, *utf8, &mut scratch.out, altered)
             }
             Converter::Bytea => match v {
                 ValueRef::Blob(b) => Ok(Value::Bytes(b)),
@@ -187,13 +201,13 @@ impl Converter {
                 }
                 Ok(Value::Numeric(out.as_str()))
             }
-            Converter::Timestamp { input, zoned, zone_offset_secs } => {
-                let micros = read_instant(v, input, *zoned, *zone_offset_secs)?;
+            Converter::Timestamp { input, zoned, zone } => {
+                let micros = read_instant(v, input, *zoned, *zone)?;
                 datetime::check_pg_timestamp(micros).map_err(bad)?;
                 Ok(Value::Timestamp(micros))
             }
             Converter::Date { input } => {
-                let micros = read_instant(v, input, false, 0)?;
+                let micros = read_instant(v, input, false, Zone::Utc)?;
                 let days = micros.div_euclid(86_400_000_000);
                 if micros.rem_euclid(86_400_000_000) != 0 {
                     return Err(BadValue::new("has a time of day; a date column would lose it"));
@@ -227,6 +241,57 @@ impl Converter {
                 ValueRef::Blob(b) => uuid::from_blob(b).map(Value::Uuid).map_err(bad),
                 _ => Err(BadValue::new("a number is not a UUID")),
             },
+        }
+    }
+}
+
+/// A SQLite storage class of a non-NULL value (`typeof`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageClass {
+    Integer,
+    Real,
+    Text,
+    Blob,
+}
+
+impl StorageClass {
+    pub fn of(v: ValueRef<'_>) -> Option<StorageClass> {
+        match v {
+            ValueRef::Null => None,
+            ValueRef::Integer(_) => Some(StorageClass::Integer),
+            ValueRef::Real(_) => Some(StorageClass::Real),
+            ValueRef::Text(_) => Some(StorageClass::Text),
+            ValueRef::Blob(_) => Some(StorageClass::Blob),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StorageClass::Integer => "integer",
+            StorageClass::Real => "real",
+            StorageClass::Text => "text",
+            StorageClass::Blob => "blob",
+        }
+    }
+}
+
+impl Converter {
+    /// Can any value of this storage class convert? False when every value
+    /// of the class is a bad value (a blob into an integer, a number into
+    /// bytea or into a date/time column read as text…), which is known
+    /// from the storage-class profile before any row is read.
+    pub fn takes(&self, class: StorageClass) -> bool {
+        use StorageClass::*;
+        match self {
+            Converter::Int { .. } | Converter::Float { .. } | Converter::Numeric { .. } | Converter::Bool(_) => class != Blob,
+            Converter::Text { .. } => true,
+            Converter::Bytea => matches!(class, Text | Blob),
+            Converter::Timestamp { input, .. } | Converter::Date { input } => match input {
+                TimeInput::Text { .. } => class == Text,
+                TimeInput::Epoch { .. } => class != Blob,
+            },
+            Converter::Time | Converter::Json | Converter::Enum { .. } => class == Text,
+            Converter::Uuid => matches!(class, Text | Blob),
         }
     }
 }
@@ -308,6 +373,7 @@ fn convert_text<'a>(
     nul: NulPolicy,
     utf8: Utf8Policy,
     scratch: &'a mut String,
+    altered: &mut bool,
 ) -> Result<Value<'a>, BadValue> {
     let s: &'a str = match v {
         ValueRef::Text(t) | ValueRef::Blob(t) => {
@@ -320,6 +386,7 @@ fn convert_text<'a>(
                         return Err(BadValue::new("text contains a NUL byte, which PostgreSQL cannot store"));
                     }
                     NulPolicy::StripNul => {
+                        *altered = true;
                         scratch.clear();
                         scratch.extend(s.chars().filter(|&c| c != '\0'));
                         scratch.as_str()
@@ -334,6 +401,7 @@ fn convert_text<'a>(
                         }));
                     }
                     Utf8Policy::ReplaceInvalid => {
+                        *altered = true;
                         scratch.clear();
                         let lossy = String::from_utf8_lossy(t);
                         match nul {
@@ -395,7 +463,7 @@ fn read_instant(
     v: ValueRef<'_>,
     input: &TimeInput,
     zoned: bool,
-    zone_offset_secs: i32,
+    zone: Zone,
 ) -> Result<i64, BadValue> {
     match v {
         ValueRef::Text(t) => {
@@ -428,15 +496,14 @@ fn read_instant(
             // Values with an offset are instants: stored in UTC. Naive values
             // are wall-clock times: kept as they are in `timestamp`, and read
             // in the configured zone for `timestamptz`.
-            let offset = match parsed.offset_secs {
-                Some(o) => o,
-                None if zoned => zone_offset_secs,
-                None => 0,
-            };
-            parsed
-                .micros
-                .checked_sub(offset as i64 * 1_000_000)
-                .ok_or_else(|| BadValue::new("timestamp out of range"))
+            match parsed.offset_secs {
+                Some(o) => parsed
+                    .micros
+                    .checked_sub(o as i64 * 1_000_000)
+                    .ok_or_else(|| BadValue::new("timestamp out of range")),
+                None if zoned => zone.local_to_utc(parsed.micros).map_err(bad),
+                None => Ok(parsed.micros),
+            }
         }
         ValueRef::Integer(i) => match input {
             TimeInput::Epoch { unit, origin_micros } => {

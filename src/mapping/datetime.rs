@@ -548,6 +548,104 @@ pub fn days_of(micros: i64) -> i64 {
 }
 
 // ---------------------------------------------------------------------------
+// Time zones for naive values.
+
+/// The zone a naive date/time text is read in (`timezone` in a mapping
+/// file): UTC, a fixed offset, or a named IANA zone with its DST rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    Utc,
+    /// Seconds east of UTC.
+    Fixed(i32),
+    Named(chrono_tz::Tz),
+}
+
+impl Default for Zone {
+    fn default() -> Self {
+        Zone::Utc
+    }
+}
+
+impl std::fmt::Display for Zone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Zone::Utc => f.write_str("UTC"),
+            Zone::Fixed(s) => {
+                let sign = if *s < 0 { '-' } else { '+' };
+                let a = s.unsigned_abs();
+                write!(f, "{sign}{:02}:{:02}", a / 3600, a / 60 % 60)
+            }
+            Zone::Named(tz) => f.write_str(tz.name()),
+        }
+    }
+}
+
+impl Zone {
+    /// `UTC` (also `Z`, `Etc/UTC`), a fixed offset `+02:00` / `-0530` /
+    /// `+02`, or an IANA name such as `Europe/Paris`.
+    pub fn parse(tz: &str) -> Result<Zone, String> {
+        let t = tz.trim();
+        if t.eq_ignore_ascii_case("UTC") || t.eq_ignore_ascii_case("Etc/UTC") || t == "Z" || t.eq_ignore_ascii_case("GMT") {
+            return Ok(Zone::Utc);
+        }
+        if let Some(rest) = t.strip_prefix('+').map(|r| (1, r)).or_else(|| t.strip_prefix('-').map(|r| (-1, r))) {
+            let (sign, rest) = rest;
+            let (h, m) = match rest.split_once(':') {
+                Some((h, m)) => (h, m),
+                None if rest.len() == 4 => rest.split_at(2),
+                None => (rest, "0"),
+            };
+            let bad = || format!("time zone {tz:?}: not an offset like +02:00");
+            if h.is_empty() || h.len() > 2 || !h.bytes().all(|b| b.is_ascii_digit()) || !m.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            let h: i32 = h.parse().map_err(|_| bad())?;
+            let m: i32 = m.parse().map_err(|_| bad())?;
+            if h > 15 || m > 59 {
+                return Err(format!("time zone {tz:?}: offset out of range (at most ±15:59)"));
+            }
+            return Ok(Zone::Fixed(sign * (h * 3600 + m * 60)));
+        }
+        t.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| {
+            format!("time zone {tz:?}: not UTC, an offset like +02:00, or an IANA zone name like Europe/Paris")
+        })
+    }
+
+    /// A naive wall-clock value (microseconds since 1970, as written) read
+    /// in this zone, to UTC microseconds. Named zones follow PostgreSQL's
+    /// rules for `'…'::timestamptz`: a local time that falls in a DST gap
+    /// (spring forward) is read with the offset in force before the gap;
+    /// an ambiguous one (fall back) with the offset in force after the
+    /// transition (standard time).
+    pub fn local_to_utc(&self, local: i64) -> Result<i64, &'static str> {
+        let offset_secs = match self {
+            Zone::Utc => 0,
+            Zone::Fixed(s) => *s,
+            Zone::Named(tz) => {
+                use chrono::{Offset, TimeZone};
+                let naive = chrono::DateTime::from_timestamp_micros(local)
+                    .ok_or("timestamp out of range for time zone conversion")?
+                    .naive_utc();
+                match tz.offset_from_local_datetime(&naive) {
+                    chrono::LocalResult::Single(o) => o.fix().local_minus_utc(),
+                    chrono::LocalResult::Ambiguous(a, b) => {
+                        // The later instant is the one after the transition.
+                        let (a, b) = (a.fix().local_minus_utc(), b.fix().local_minus_utc());
+                        a.min(b)
+                    }
+                    chrono::LocalResult::None => {
+                        // In a gap: the offset of an instant a day before.
+                        let before = naive - chrono::Duration::hours(26);
+                        tz.offset_from_utc_datetime(&before).fix().local_minus_utc()
+                    }
+                }
+            }
+        };
+        local.checked_sub(i64::from(offset_secs) * MICROS_PER_SECOND).ok_or(E_RANGE)
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Formatting.
 
 fn push_padded(out: &mut String, v: u64, width: usize) {

@@ -18,9 +18,9 @@
 use serde::Serialize;
 
 use super::boolean::BoolSpellings;
-use super::convert::{Converter, NulPolicy, TimeInput, Utf8Policy};
-use super::datetime::{self, EpochUnit};
-use super::file::{normalize_type_name, BadValuePolicy, Layers, Rule};
+use super::convert::{Converter, NulPolicy, StorageClass, TimeInput, Utf8Policy};
+use super::datetime::{self, EpochUnit, Zone};
+use super::file::{normalize_type_name, type_key, BadValuePolicy, Layers, Located, Options, Pos};
 use super::types::PgType;
 use crate::model::{Affinity, Column, StorageProfile, Table};
 
@@ -28,8 +28,20 @@ use crate::model::{Affinity, Column, StorageProfile, Table};
 pub enum Error {
     #[error("table {table:?}, column {column:?}: {message}")]
     Column { table: String, column: String, message: String },
+    /// A problem with a rule, named by where it was written.
+    #[error("table {table:?}, column {column:?}: {message} (mapping rule at {at})")]
+    Rule { table: String, column: String, at: Pos, message: String },
     #[error("mapping settings: {0}")]
     Settings(String),
+    /// Columns whose stored values include a storage class their converter
+    /// can never take: found from the storage-class profile, before any row
+    /// moves.
+    #[error(
+        "table {table:?}: {} column(s) hold values that cannot convert; nothing was loaded. Change the rules (type, on_bad_value) or exclude the columns:\n{}",
+        problems.len(),
+        problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+    )]
+    Unconvertible { table: String, problems: Vec<String> },
 }
 
 /// How one column is carried over.
@@ -63,12 +75,22 @@ pub struct TableMap {
 /// Settings resolved across layers, shared by all columns.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    pub zone_offset_secs: i32,
+    pub zone: Zone,
     pub on_bad_value: BadValuePolicy,
     pub nul: NulPolicy,
     pub invalid_utf8: Utf8Policy,
     pub booleans: BoolSpellings,
     pub datetime_formats: Vec<String>,
+}
+
+/// One rule in a column's chain, most specific first.
+struct Link<'l> {
+    options: &'l Options,
+    pg_type: Option<&'l Located<String>>,
+    /// In words, for `ColumnMap::why`.
+    what: String,
+    /// Written in a user's file (not the built-in default).
+    user: bool,
 }
 
 pub struct Mapper<'l> {
@@ -78,28 +100,25 @@ pub struct Mapper<'l> {
 
 impl<'l> Mapper<'l> {
     pub fn new(layers: &'l Layers) -> Result<Self, Error> {
-        let tz = layers.setting(|s| s.timezone.clone()).unwrap_or_else(|| "UTC".into());
-        let zone_offset_secs = parse_zone(&tz).map_err(Error::Settings)?;
+        let zone = layers.setting(|s| s.timezone.as_ref().map(|z| z.value)).unwrap_or_default();
         let trues = layers.setting(|s| s.boolean_true.clone());
         let falses = layers.setting(|s| s.boolean_false.clone());
-        let booleans = match (trues, falses) {
-            (None, None) => BoolSpellings::default(),
-            (t, f) => {
-                let d = BoolSpellings::default_lists();
-                BoolSpellings::new(&t.unwrap_or(d.0), &f.unwrap_or(d.1)).map_err(Error::Settings)?
-            }
-        };
+        let booleans = spellings(trues.as_ref(), falses.as_ref()).map_err(Error::Settings)?;
         Ok(Mapper {
             layers,
             settings: Resolved {
-                zone_offset_secs,
+                zone,
                 on_bad_value: layers.setting(|s| s.on_bad_value).unwrap_or_default(),
                 nul: layers.setting(|s| s.nul).unwrap_or_default(),
                 invalid_utf8: layers.setting(|s| s.invalid_utf8).unwrap_or_default(),
                 booleans,
-                datetime_formats: layers.setting(|s| s.datetime_formats.clone()).unwrap_or_default(),
+                datetime_formats: layers.setting(|s| s.formats.as_ref().map(|f| f.value.clone())).unwrap_or_default(),
             },
         })
+    }
+
+    pub fn settings(&self) -> &Resolved {
+        &self.settings
     }
 
     /// Is this table left out by the mapping files (exclude or patterns)?
@@ -125,20 +144,48 @@ impl<'l> Mapper<'l> {
     }
 
     /// Resolve one table. `profiles` (per column, same order as
-    /// `table.columns`) enables the create-mode fit described above.
+    /// `table.columns`) enables the create-mode fit described above, and
+    /// the check that every stored storage class can reach its converter.
     pub fn table(&self, table: &Table, profiles: Option<&[StorageProfile]>) -> Result<TableMap, Error> {
         let mut columns = Vec::new();
         let mut excluded = Vec::new();
         let mut notes = Vec::new();
+        let mut problems = Vec::new();
         for (idx, col) in table.columns.iter().enumerate() {
-            let col_rules = self.column_rules(&table.name, &col.name);
-            if col_rules.iter().rev().find_map(|r| r.exclude) == Some(true) {
+            let excluded_by_rule = self
+                .layers
+                .files
+                .iter()
+                .rev()
+                .find_map(|(_, f)| f.tables.get(&table.name).and_then(|t| t.columns.get(&col.name)).and_then(|r| r.exclude));
+            if excluded_by_rule == Some(true) {
                 excluded.push(col.name.clone());
                 continue;
             }
             let profile = profiles.and_then(|p| p.get(idx));
-            let m = self.column(table, idx, col, &col_rules, profile, &mut notes)?;
+            let m = self.column(table, idx, col, profile, &mut notes)?;
+            if let (Some(p), BadValuePolicy::Abort) = (profile, m.on_bad_value) {
+                for (n, class) in [
+                    (p.integer, StorageClass::Integer),
+                    (p.real, StorageClass::Real),
+                    (p.text, StorageClass::Text),
+                    (p.blob, StorageClass::Blob),
+                ] {
+                    if n > 0 && !m.converter.takes(class) {
+                        problems.push(format!(
+                            "column {:?}: {n} {} value(s), which {} cannot take ({})",
+                            col.name,
+                            class.name(),
+                            m.pg_type,
+                            m.why
+                        ));
+                    }
+                }
+            }
             columns.push(m);
+        }
+        if !problems.is_empty() {
+            return Err(Error::Unconvertible { table: table.name.clone(), problems });
         }
         Ok(TableMap {
             source: table.name.clone(),
@@ -149,17 +196,51 @@ impl<'l> Mapper<'l> {
         })
     }
 
-    fn column_rules(&self, table: &str, column: &str) -> Vec<&'l Rule> {
-        self.layers
-            .files
-            .iter()
-            .filter_map(|(_, f)| f.tables.get(table).and_then(|t| t.columns.get(column)))
-            .collect()
-    }
-
-    fn type_rules(&self, decl: &str) -> Vec<&'l Rule> {
-        let key = normalize_type_name(decl);
-        self.layers.files.iter().filter_map(|(_, f)| f.types.get(&key)).collect()
+    /// The rules that apply to a column, most specific first: column rules,
+    /// the table's type rules (with parameters, then by base name), the
+    /// table's defaults, the global type rules (same order); within a
+    /// level, later files first.
+    fn chain(&self, table: &str, col: &Column) -> Vec<Link<'l>> {
+        let files = &self.layers.files;
+        let full = type_key(&col.decl_type);
+        let base = normalize_type_name(&col.decl_type);
+        let keys: Vec<&str> = if full == base { vec![&base] } else { vec![&full, &base] };
+        let mut chain = Vec::new();
+        for (i, (_, f)) in files.iter().enumerate().rev() {
+            if let Some(r) = f.tables.get(table).and_then(|t| t.columns.get(&col.name)) {
+                chain.push(Link { options: &r.options, pg_type: r.pg_type.as_ref(), what: "column rule".into(), user: i > 0 });
+            }
+        }
+        for key in &keys {
+            for (i, (_, f)) in files.iter().enumerate().rev() {
+                if let Some(r) = f.tables.get(table).and_then(|t| t.types.get(*key)) {
+                    chain.push(Link {
+                        options: &r.options,
+                        pg_type: r.pg_type.as_ref(),
+                        what: format!("table rule for declared type {key}"),
+                        user: i > 0,
+                    });
+                }
+            }
+        }
+        for (i, (_, f)) in files.iter().enumerate().rev() {
+            if let Some(t) = f.tables.get(table) {
+                chain.push(Link { options: &t.options, pg_type: None, what: "table defaults".into(), user: i > 0 });
+            }
+        }
+        for key in &keys {
+            for (i, (_, f)) in files.iter().enumerate().rev() {
+                if let Some(r) = f.types.get(*key) {
+                    chain.push(Link {
+                        options: &r.options,
+                        pg_type: r.pg_type.as_ref(),
+                        what: format!("declared type {key}"),
+                        user: i > 0,
+                    });
+                }
+            }
+        }
+        chain
     }
 
     fn column(
@@ -167,80 +248,108 @@ impl<'l> Mapper<'l> {
         table: &Table,
         idx: usize,
         col: &Column,
-        col_rules: &[&Rule],
         profile: Option<&StorageProfile>,
         notes: &mut Vec<String>,
     ) -> Result<ColumnMap, Error> {
-        let err = |message: String| Error::Column {
-            table: table.name.clone(),
-            column: col.name.clone(),
-            message,
-        };
-        let type_rules = self.type_rules(&col.decl_type);
-        // Most specific first, latest file first within a level.
-        let chain: Vec<&Rule> = col_rules.iter().rev().chain(type_rules.iter().rev()).copied().collect();
+        let chain = self.chain(&table.name, col);
         let (_, params) = crate::source::affinity::parse_type_params(&col.decl_type);
 
-        let (template, why, explicit) = if let Some(t) = col_rules.iter().rev().find_map(|r| r.pg_type.clone()) {
-            (t, "column rule".to_string(), true)
-        } else if let Some(t) = type_rules.iter().rev().find_map(|r| r.pg_type.clone()) {
-            (t, format!("declared type {}", normalize_type_name(&col.decl_type)), false)
+        let decided = chain.iter().find(|l| l.pg_type.is_some());
+        let (template, why, explicit, at) = if let Some(l) = decided {
+            let t = l.pg_type.expect("found by pg_type");
+            let from = if l.user { format!("{} ({})", l.what, t.at) } else { l.what.clone() };
+            (t.value.clone(), from, l.user, Some(t.at.clone()))
         } else {
             let aff = affinity_key(col.affinity);
-            let t = self
+            let (t, user) = self
                 .layers
                 .files
                 .iter()
+                .enumerate()
                 .rev()
-                .find_map(|(_, f)| f.affinity.get(aff).cloned())
-                .unwrap_or_else(|| "text".into());
+                .find_map(|(i, (_, f))| f.affinity.get(aff).map(|t| (t.value.clone(), i > 0)))
+                .unwrap_or_else(|| ("text".into(), false));
             let shown = if col.decl_type.is_empty() { "(none)".to_string() } else { col.decl_type.clone() };
-            (t, format!("{aff} affinity of declared type {shown}"), false)
+            (t, format!("{aff} affinity of declared type {shown}"), user, None)
         };
-        let mut pg = PgType::parse(&substitute(&template, &params)).map_err(err)?;
+        let rule_err = |message: String| match &at {
+            Some(at) => Error::Rule { table: table.name.clone(), column: col.name.clone(), at: at.clone(), message },
+            None => Error::Column { table: table.name.clone(), column: col.name.clone(), message },
+        };
+        let mut pg = PgType::parse(&substitute(&template, &params)).map_err(rule_err)?;
         let mut why = why;
+        let mut converter = self.converter(&pg, &chain).map_err(|(at, message)| self.at_err(table, col, at, message))?;
         if !explicit {
             if let Some(p) = profile {
-                if let Some((fitted, reason)) = fit_to_profile(&pg, col.affinity, p) {
+                if let Some((fitted, reason)) = fit_converter(&pg, &converter, col.affinity, p) {
                     notes.push(format!(
                         "column {:?}: {} would not hold its values ({reason}); created as {fitted}",
                         col.name, pg
                     ));
                     why = format!("{why}, widened to {fitted}: {reason}");
                     pg = fitted;
+                    converter =
+                        self.converter(&pg, &chain).map_err(|(at, message)| self.at_err(table, col, at, message))?;
                 }
             }
         }
-
-        let converter = self.converter(&pg, &chain).map_err(err)?;
         let s = &self.settings;
-        let target = col_rules.iter().rev().find_map(|r| r.rename.clone()).unwrap_or_else(|| col.name.clone());
+        let target = self
+            .layers
+            .files
+            .iter()
+            .rev()
+            .find_map(|(_, f)| f.tables.get(&table.name).and_then(|t| t.columns.get(&col.name)).and_then(|r| r.rename.clone()))
+            .unwrap_or_else(|| col.name.clone());
         Ok(ColumnMap {
             source: col.name.clone(),
             source_index: idx,
             target,
             pg_type: pg,
             converter,
-            on_bad_value: chain.iter().find_map(|r| r.on_bad_value).unwrap_or(s.on_bad_value),
+            on_bad_value: chain.iter().find_map(|l| l.options.on_bad_value).unwrap_or(s.on_bad_value),
             why,
             not_null: col.not_null || col.pk_position > 0 && table.row_key != crate::model::RowKey::Rowid,
         })
     }
 
+    fn at_err(&self, table: &Table, col: &Column, at: Option<Pos>, message: String) -> Error {
+        match at {
+            Some(at) => Error::Rule { table: table.name.clone(), column: col.name.clone(), at, message },
+            None => Error::Column { table: table.name.clone(), column: col.name.clone(), message },
+        }
+    }
+
     /// The converter for `pg` with the options of the rule chain (most
-    /// specific first) and the settings.
-    fn converter(&self, pg: &PgType, chain: &[&Rule]) -> Result<Converter, String> {
+    /// specific first) and the settings. An error names the rule's position
+    /// when one is to blame.
+    fn converter(&self, pg: &PgType, chain: &[Link<'_>]) -> Result<Converter, (Option<Pos>, String)> {
         let mut converter = Converter::for_type(pg);
         let s = &self.settings;
         match &mut converter {
-            Converter::Bool(sp) => *sp = s.booleans.clone(),
-            Converter::Text { nul, utf8, .. } => {
-                *nul = chain.iter().find_map(|r| r.nul).unwrap_or(s.nul);
-                *utf8 = chain.iter().find_map(|r| r.invalid_utf8).unwrap_or(s.invalid_utf8);
+            Converter::Bool(sp) => {
+                let t = chain.iter().find_map(|l| l.options.boolean_true.as_ref());
+                let f = chain.iter().find_map(|l| l.options.boolean_false.as_ref());
+                *sp = match (t, f) {
+                    (None, None) => s.booleans.clone(),
+                    _ => {
+                        let st = self.layers.setting(|o| o.boolean_true.clone());
+                        let sf = self.layers.setting(|o| o.boolean_false.clone());
+                        let (t, f) = (t.or(st.as_ref()), f.or(sf.as_ref()));
+                        spellings(t, f).map_err(|m| {
+                            let at = [t, f].into_iter().flatten().map(|l| l.at.clone()).next_back();
+                            (at, m)
+                        })?
+                    }
+                };
             }
-            Converter::Timestamp { input, zone_offset_secs, .. } => {
+            Converter::Text { nul, utf8, .. } => {
+                *nul = chain.iter().find_map(|l| l.options.nul).unwrap_or(s.nul);
+                *utf8 = chain.iter().find_map(|l| l.options.invalid_utf8).unwrap_or(s.invalid_utf8);
+            }
+            Converter::Timestamp { input, zone, .. } => {
                 *input = self.time_input(chain)?;
-                *zone_offset_secs = s.zone_offset_secs;
+                *zone = chain.iter().find_map(|l| l.options.timezone.as_ref().map(|z| z.value)).unwrap_or(s.zone);
             }
             Converter::Date { input } => *input = self.time_input(chain)?,
             _ => {}
@@ -261,12 +370,9 @@ impl<'l> Mapper<'l> {
         epoch_guess: Option<(EpochUnit, i64)>,
     ) -> Result<(), Error> {
         let col = &table.columns[cm.source_index];
-        let col_rules = self.column_rules(&table.name, &col.name);
-        let type_rules = self.type_rules(&col.decl_type);
-        let chain: Vec<&Rule> = col_rules.iter().rev().chain(type_rules.iter().rev()).copied().collect();
-        let err = |message: String| Error::Column { table: table.name.clone(), column: col.name.clone(), message };
-        let mut converter = self.converter(&pg, &chain).map_err(err)?;
-        let explicit_input = chain.iter().any(|r| r.input.is_some());
+        let chain = self.chain(&table.name, col);
+        let mut converter = self.converter(&pg, &chain).map_err(|(at, message)| self.at_err(table, col, at, message))?;
+        let explicit_input = chain.iter().any(|l| l.options.input.is_some());
         if let (false, Some((unit, origin_micros))) = (explicit_input, epoch_guess) {
             match &mut converter {
                 Converter::Timestamp { input, .. } | Converter::Date { input } => {
@@ -281,19 +387,30 @@ impl<'l> Mapper<'l> {
         Ok(())
     }
 
-    fn time_input(&self, chain: &[&Rule]) -> Result<TimeInput, String> {
+    fn time_input(&self, chain: &[Link<'_>]) -> Result<TimeInput, (Option<Pos>, String)> {
         let formats = chain
             .iter()
-            .find_map(|r| r.formats.clone())
+            .find_map(|l| l.options.formats.as_ref().map(|f| f.value.clone()))
             .unwrap_or_else(|| self.settings.datetime_formats.clone());
-        match chain.iter().find_map(|r| r.input.clone()) {
+        match chain.iter().find_map(|l| l.options.input.as_ref()) {
             None => Ok(TimeInput::Text { formats }),
-            Some(i) => match parse_time_input(&i)? {
+            Some(i) => match parse_time_input(&i.value).map_err(|m| (Some(i.at.clone()), m))? {
                 None => Ok(TimeInput::Text { formats }),
                 Some((unit, origin_micros)) => Ok(TimeInput::Epoch { unit, origin_micros }),
             },
         }
     }
+}
+
+/// Boolean spellings from optional lists (a missing side keeps the default).
+fn spellings(t: Option<&Located<Vec<String>>>, f: Option<&Located<Vec<String>>>) -> Result<BoolSpellings, String> {
+    if t.is_none() && f.is_none() {
+        return Ok(BoolSpellings::default());
+    }
+    let d = BoolSpellings::default_lists();
+    let t = t.map(|l| l.value.clone()).unwrap_or(d.0);
+    let f = f.map(|l| l.value.clone()).unwrap_or(d.1);
+    BoolSpellings::new(&t, &f)
 }
 
 /// `input = "…"` of a date/time rule: None for text, else unit and origin.
@@ -406,27 +523,15 @@ pub fn fit_to_profile(pg: &PgType, affinity: Affinity, p: &StorageProfile) -> Op
     Some((to, format!("it holds {}", classes())))
 }
 
-fn parse_zone(tz: &str) -> Result<i32, String> {
-    let t = tz.trim();
-    if t.eq_ignore_ascii_case("UTC") || t.eq_ignore_ascii_case("Etc/UTC") || t == "Z" {
-        return Ok(0);
-    }
-    let (sign, rest) = match t.as_bytes().first() {
-        Some(b'+') => (1, &t[1..]),
-        Some(b'-') => (-1, &t[1..]),
-        _ => {
-            return Err(format!(
-                "time zone {tz:?}: give UTC or a fixed offset like +02:00 (named zones are not supported yet)"
-            ));
+/// [`fit_to_profile`], knowing the converter: a date/time column read as
+/// epoch numbers takes integers and reals.
+pub fn fit_converter(pg: &PgType, conv: &Converter, affinity: Affinity, p: &StorageProfile) -> Option<(PgType, String)> {
+    if let Converter::Timestamp { input: TimeInput::Epoch { .. }, .. } | Converter::Date { input: TimeInput::Epoch { .. } } = conv {
+        if p.blob == 0 {
+            return None;
         }
-    };
-    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
-    let h: i32 = h.parse().map_err(|_| format!("time zone {tz:?}: bad offset"))?;
-    let m: i32 = m.parse().map_err(|_| format!("time zone {tz:?}: bad offset"))?;
-    if h > 15 || m > 59 {
-        return Err(format!("time zone {tz:?}: offset out of range"));
     }
-    Ok(sign * (h * 3600 + m * 60))
+    fit_to_profile(pg, affinity, p)
 }
 
 /// `*` and `?` globs, as in `--tables 'auth_*'`.
@@ -473,10 +578,13 @@ mod tests {
 
     #[test]
     fn zones_and_globs() {
-        assert_eq!(parse_zone("UTC").unwrap(), 0);
-        assert_eq!(parse_zone("+02:00").unwrap(), 7200);
-        assert_eq!(parse_zone("-05:30").unwrap(), -19800);
-        assert!(parse_zone("Europe/Paris").is_err());
+        assert_eq!(Zone::parse("UTC").unwrap(), Zone::Utc);
+        assert_eq!(Zone::parse("+02:00").unwrap(), Zone::Fixed(7200));
+        assert_eq!(Zone::parse("-05:30").unwrap(), Zone::Fixed(-19800));
+        assert_eq!(Zone::parse("-0530").unwrap(), Zone::Fixed(-19800));
+        assert!(matches!(Zone::parse("Europe/Paris").unwrap(), Zone::Named(_)));
+        assert!(Zone::parse("Mars/Base").is_err());
+        assert!(Zone::parse("+16:00").is_err());
         assert!(glob_match("auth_*", "auth_user"));
         assert!(!glob_match("auth_*", "user"));
         assert!(glob_match("t?", "t1"));

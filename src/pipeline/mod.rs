@@ -47,6 +47,8 @@ pub enum Error {
     Target(#[from] target::Error),
     #[error("stopped: another table failed first")]
     Cancelled,
+    #[error("interrupted; the tables in flight were rolled back")]
+    Interrupted,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +64,19 @@ pub struct Options {
     pub truncate: bool,
     /// Load level by level in foreign-key order (keys kept in place).
     pub ordered: bool,
+    pub progress: Option<crate::progress::Progress>,
+    /// Called after each table's transaction committed (the run journal).
+    pub on_commit: Option<OnCommit>,
+}
+
+/// A callback run after each table commits.
+#[derive(Clone)]
+pub struct OnCommit(pub Arc<dyn Fn(&TableLoad) + Send + Sync>);
+
+impl std::fmt::Debug for OnCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnCommit")
+    }
 }
 
 impl Options {
@@ -75,6 +90,8 @@ impl Options {
             queue_depth: 4,
             truncate: true,
             ordered: false,
+            progress: None,
+            on_commit: None,
         }
     }
 }
@@ -96,7 +113,8 @@ pub struct TableLoad {
 }
 
 pub enum Msg {
-    Data(Bytes),
+    /// Encoded rows, and how many.
+    Data(Bytes, u64),
     ChunkDone(TableDigest),
     Failed(Error),
 }
@@ -215,6 +233,7 @@ pub fn load(source: &Path, plan: &Plan, target: &Target, opts: &Options) -> Resu
 fn record(slot: &Mutex<Option<Error>>, cancel: &AtomicBool, e: Error) {
     let mut s = slot.lock().expect("error lock");
     // Keep the first real error, not the cancellations it caused.
+    let e = if crate::interrupt::requested() { Error::Interrupted } else { e };
     if s.is_none() || matches!(*s, Some(Error::Cancelled)) && !matches!(e, Error::Cancelled) {
         *s = Some(e);
     }
@@ -272,6 +291,9 @@ async fn load_group(
         let _ = client.batch_execute("ROLLBACK").await;
         return Err(target::Error::server(format!("committing table {first:?}"), &e).into());
     }
+    if let Some(f) = &opts.on_commit {
+        loads.iter().for_each(|l| (f.0)(l));
+    }
     Ok(loads)
 }
 
@@ -312,6 +334,7 @@ async fn copy_table(
     let mut sink = Box::pin(sink);
 
     let chunks = reader::chunks(source, &tp.source, opts.chunk_rows)?;
+    let bar = opts.progress.as_ref().map(|p| p.table(&tp.source.name, tp.row_count));
     let (tx, rx) = bounded::<Msg>(opts.queue_depth + chunks.len().min(opts.jobs));
     let n_chunks = chunks.len();
     for chunk in chunks {
@@ -338,8 +361,11 @@ async fn copy_table(
     let mut done = 0;
     while done < n_chunks {
         match recv(&rx).await {
-            Some(Msg::Data(b)) => {
+            Some(Msg::Data(b, rows)) => {
                 bytes += b.len() as u64;
+                if let Some(bar) = &bar {
+                    bar.inc(rows);
+                }
                 sink.send(b).await.map_err(|e| target::Error::server(&ctx, &e))?;
             }
             Some(Msg::ChunkDone(d)) => {
@@ -405,7 +431,7 @@ pub fn source_digests(source: &Path, plan: &Plan, opts: &Options) -> Result<Vec<
         let mut done = 0;
         while done < n {
             match rx.recv() {
-                Ok(Msg::Data(_)) => {}
+                Ok(Msg::Data(..)) => {}
                 Ok(Msg::ChunkDone(d)) => {
                     digest.merge(&d);
                     done += 1;

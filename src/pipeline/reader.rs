@@ -126,6 +126,7 @@ pub fn read_chunk(
         let mut hash_scratch = Vec::new();
         let mut digest = TableDigest::default();
         let mut n: u64 = 0;
+        let mut sent: u64 = 0;
         while let Some(row) = rows.next().map_err(|e| loc(e.to_string()))? {
             encode::begin_row(&mut buf, ncols as i16);
             let mut h = blake3::Hasher::new();
@@ -162,13 +163,17 @@ pub fn read_chunk(
             digest.add_row(&h.finalize());
             n += 1;
             if buf.len() >= buffer_bytes {
-                if tx.send(Msg::Data(buf.split().freeze())).is_err() || cancel.load(Ordering::Relaxed) {
+                if crate::interrupt::requested() {
+                    return Err(Error::Interrupted);
+                }
+                if tx.send(Msg::Data(buf.split().freeze(), n - sent)).is_err() || cancel.load(Ordering::Relaxed) {
                     return Err(Error::Cancelled);
                 }
+                sent = n;
                 buf.reserve(buffer_bytes);
             }
         }
-        if !buf.is_empty() && tx.send(Msg::Data(buf.split().freeze())).is_err() {
+        if !buf.is_empty() && tx.send(Msg::Data(buf.split().freeze(), n - sent)).is_err() {
             return Err(Error::Cancelled);
         }
         debug_assert_eq!(n, digest.rows);

@@ -31,17 +31,43 @@ pub const TAG_UUID: u8 = 13;
 /// The one NaN bit pattern hashed for every NaN.
 const CANONICAL_NAN: u64 = 0x7ff8_0000_0000_0000;
 
+/// Where canonical bytes go: a row hasher, or a buffer (the canonical bytes
+/// of a row's key, used by localization).
+pub trait Sink {
+    fn feed(&mut self, bytes: &[u8]);
+}
+
+impl Sink for blake3::Hasher {
+    #[inline]
+    fn feed(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+}
+
+impl Sink for Vec<u8> {
+    #[inline]
+    fn feed(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
 #[inline]
-fn put(h: &mut blake3::Hasher, tag: u8, bytes: &[u8]) {
-    h.update(&[tag]);
-    h.update(&(bytes.len() as u32).to_le_bytes());
-    h.update(bytes);
+fn put<S: Sink>(h: &mut S, tag: u8, bytes: &[u8]) {
+    h.feed(&[tag]);
+    h.feed(&(bytes.len() as u32).to_le_bytes());
+    h.feed(bytes);
 }
 
 /// Feed one value's canonical form into the row hasher. `scratch` is
 /// reused for the forms that need rewriting (jsonb, numeric without scale).
 #[inline]
 pub fn hash_value(h: &mut blake3::Hasher, pg: &PgType, v: &Value<'_>, scratch: &mut Vec<u8>) {
+    write_value(h, pg, v, scratch)
+}
+
+/// Write one value's canonical encoding (tag, length, payload) to `h`.
+#[inline]
+pub fn write_value<S: Sink>(h: &mut S, pg: &PgType, v: &Value<'_>, scratch: &mut Vec<u8>) {
     match v {
         Value::Null => put(h, TAG_NULL, &[]),
         Value::Bool(b) => put(h, TAG_BOOL, &[*b as u8]),

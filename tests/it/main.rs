@@ -5,3 +5,5 @@ mod inspect;
 mod existing;
 mod alembic_smoke;
 mod plan;
+mod resume;
+mod verify;

@@ -1,0 +1,76 @@
+//! The run journal: what a `ferry migrate` has finished, written as it goes,
+//! so that `ferry migrate --resume` after any failure (ferry killed, server
+//! restarted, network cut) skips the tables that are committed and redoes
+//! the rest. A table is recorded only after its transaction committed; the
+//! resumed run still ends with a full verification of every table.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct RunJournal {
+    pub source: String,
+    pub target: String,
+    pub schema: String,
+    /// `create` or `existing`.
+    pub mode: String,
+    /// Create mode: the tables were created (by this run or an earlier one).
+    pub tables_created: bool,
+    /// Committed tables: source name → rows loaded.
+    pub done: BTreeMap<String, u64>,
+    /// The run ended (verified or not); a finished journal is not resumed.
+    pub finished: bool,
+}
+
+pub fn path(state_dir: &Path, target: &str, schema: &str) -> PathBuf {
+    let id = blake3::hash(format!("{target}|{schema}").as_bytes()).to_hex();
+    state_dir.join(format!("run-{}.json", &id[..16]))
+}
+
+pub fn read(path: &Path) -> anyhow::Result<Option<RunJournal>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(serde_json::from_slice(&b).map_err(|e| {
+            anyhow::anyhow!("the run journal {} is unreadable: {e}", path.display())
+        })?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::anyhow!("cannot read the run journal {}: {e}", path.display())),
+    }
+}
+
+/// A journal being written by a run: every update is made durable before
+/// the call returns (write to a temporary file, fsync, rename).
+pub struct Writer {
+    path: PathBuf,
+    state: Mutex<RunJournal>,
+}
+
+impl Writer {
+    pub fn new(path: PathBuf, journal: RunJournal) -> anyhow::Result<Writer> {
+        let w = Writer { path, state: Mutex::new(journal) };
+        w.update(|_| {})?;
+        Ok(w)
+    }
+
+    pub fn snapshot(&self) -> RunJournal {
+        self.state.lock().expect("journal lock").clone()
+    }
+
+    pub fn update(&self, f: impl FnOnce(&mut RunJournal)) -> anyhow::Result<()> {
+        let mut j = self.state.lock().expect("journal lock");
+        f(&mut j);
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = self.path.with_extension("tmp");
+        let mut file = std::fs::File::create(&tmp)
+            .map_err(|e| anyhow::anyhow!("cannot write the run journal {}: {e}", tmp.display()))?;
+        file.write_all(&serde_json::to_vec_pretty(&*j)?)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &self.path)?;
+        Ok(())
+    }
+}
