@@ -7,3 +7,4 @@ mod alembic_smoke;
 mod plan;
 mod resume;
 mod verify;
+mod alembic;
