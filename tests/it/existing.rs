@@ -210,7 +210,12 @@ fn keys_set_aside_by_a_killed_run_are_restored_by_the_next() {
         assert!(child.try_wait().unwrap().is_none(), "ferry ended before setting keys aside");
         std::thread::sleep(std::time::Duration::from_millis(5));
     };
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Kill once the keys are really gone (the journal is written first).
+    while db.query_scalar_i64("SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_child_parent'") > 0 {
+        assert!(t0.elapsed().as_secs() < 60, "the keys were never set aside");
+        assert!(child.try_wait().unwrap().is_none(), "ferry ended before it was killed; make the table bigger");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(journal.exists(), "the run finished before it was killed; make the table bigger");
@@ -247,9 +252,14 @@ fn restore_keys_command_repairs_without_loading() {
         assert!(t0.elapsed().as_secs() < 60, "no journal appeared");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    while db.query_scalar_i64("SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_child_parent'") > 0 {
+        assert!(t0.elapsed().as_secs() < 60, "the keys were never set aside");
+        assert!(child.try_wait().unwrap().is_none(), "ferry ended before it was killed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     child.kill().unwrap();
     child.wait().unwrap();
+    assert_ne!(snapshot(&db), before, "keys were set aside when the run died");
     let out = ferry(&["restore-keys", &db.url, "--state-dir", st]);
     assert_code(&out, 0);
     assert_eq!(snapshot(&db), before);
