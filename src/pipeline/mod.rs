@@ -19,6 +19,7 @@
 
 pub mod check;
 pub mod reader;
+pub mod rejects;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,6 +68,8 @@ pub struct Options {
     pub progress: Option<crate::progress::Progress>,
     /// Called after each table's transaction committed (the run journal).
     pub on_commit: Option<OnCommit>,
+    /// Reject file and counts of the `reject`/`null` bad-value policies.
+    pub bad_values: Arc<rejects::BadValues>,
 }
 
 /// A callback run after each table commits.
@@ -92,6 +95,7 @@ impl Options {
             ordered: false,
             progress: None,
             on_commit: None,
+            bad_values: Arc::new(rejects::BadValues::default()),
         }
     }
 }
@@ -343,8 +347,9 @@ async fn copy_table(
         let source = source.to_path_buf();
         let tp = tp.clone();
         let buffer_bytes = opts.buffer_bytes;
+        let bad_values = opts.bad_values.clone();
         pool.spawn(move || {
-            let msg = match reader::read_chunk(&source, &tp, &chunk, buffer_bytes, &tx, &cancel) {
+            let msg = match reader::read_chunk(&source, &tp, &chunk, buffer_bytes, &tx, &cancel, &bad_values) {
                 Ok(digest) => Msg::ChunkDone(digest),
                 Err(e) => Msg::Failed(e),
             };
@@ -418,8 +423,9 @@ pub fn source_digests(source: &Path, plan: &Plan, opts: &Options) -> Result<Vec<
         for chunk in chunks {
             let (tx, cancel, source, tp) = (tx.clone(), cancel.clone(), source.to_path_buf(), tp.clone());
             let buffer_bytes = opts.buffer_bytes;
+            let bad_values = opts.bad_values.clone();
             pool.spawn(move || {
-                let msg = match reader::read_chunk(&source, &tp, &chunk, buffer_bytes, &tx, &cancel) {
+                let msg = match reader::read_chunk(&source, &tp, &chunk, buffer_bytes, &tx, &cancel, &bad_values) {
                     Ok(d) => Msg::ChunkDone(d),
                     Err(e) => Msg::Failed(e),
                 };

@@ -19,7 +19,9 @@ use rusqlite::Connection;
 
 use super::{Error, Msg};
 use crate::error::{Location, RowRef};
-use crate::mapping::convert::Scratch;
+use super::rejects::{BadValues, Counts, Reject};
+use crate::mapping::convert::{Scratch, Value};
+use crate::mapping::file::BadValuePolicy;
 use crate::model::{RowKey, Table};
 use crate::plan::TablePlan;
 use crate::source;
@@ -109,6 +111,7 @@ pub fn read_chunk(
     buffer_bytes: usize,
     tx: &Sender<Msg>,
     cancel: &AtomicBool,
+    bad_values: &BadValues,
 ) -> Result<TableDigest, Error> {
     let sql = select_sql(tp, chunk);
     let loc = |message: String| Error::Source { location: Location::table(&tp.source.name), message };
@@ -127,38 +130,71 @@ pub fn read_chunk(
         let mut digest = TableDigest::default();
         let mut n: u64 = 0;
         let mut sent: u64 = 0;
+        let mut counts = Counts::default();
         while let Some(row) = rows.next().map_err(|e| loc(e.to_string()))? {
+            let row_start = buf.len();
             encode::begin_row(&mut buf, ncols as i16);
             let mut h = blake3::Hasher::new();
+            let mut rejected = false;
             for (i, cm) in tp.map.columns.iter().enumerate() {
                 let v = row.get_ref(i).map_err(|e| loc(e.to_string()))?;
-                let value = match cm.converter.convert(v, &mut scratch) {
-                    Ok(value) => value,
-                    Err(bad) => {
-                        return Err(Error::BadValue {
-                            location: Location {
-                                table: tp.source.name.clone(),
-                                column: Some(cm.source.clone()),
-                                row: Some(row_ref(tp, row, ncols, has_rowid)),
-                            },
-                            value: describe_value(v),
-                            reason: format!("{} (column type {})", bad.reason, cm.pg_type),
-                        });
-                    }
+                let mut altered = false;
+                let converted = match cm.converter.convert_counted(v, &mut scratch, &mut altered) {
+                    Ok(Value::Null) if cm.not_null => Err("NULL in a NOT NULL column".to_string()),
+                    Ok(value) => Ok(value),
+                    Err(bad) => Err(format!("{} (column type {})", bad.reason, cm.pg_type)),
                 };
-                if value == crate::mapping::convert::Value::Null && cm.not_null {
-                    return Err(Error::BadValue {
-                        location: Location {
-                            table: tp.source.name.clone(),
-                            column: Some(cm.source.clone()),
-                            row: Some(row_ref(tp, row, ncols, has_rowid)),
-                        },
-                        value: "NULL".into(),
-                        reason: "NULL in a NOT NULL column".into(),
-                    });
-                }
+                let value = match converted {
+                    Ok(value) => {
+                        counts.altered += u64::from(altered);
+                        value
+                    }
+                    // The policy of the column's rule chain (or the settings).
+                    Err(reason) => match cm.on_bad_value {
+                        BadValuePolicy::Null if !cm.not_null => {
+                            counts.nulled += 1;
+                            Value::Null
+                        }
+                        BadValuePolicy::Reject => {
+                            let record = reject_record(tp, row, ncols, has_rowid, i, v, &reason);
+                            bad_values.reject(&record).map_err(|limit| Error::BadValue {
+                                location: Location {
+                                    table: tp.source.name.clone(),
+                                    column: Some(cm.source.clone()),
+                                    row: Some(row_ref(tp, row, ncols, has_rowid)),
+                                },
+                                value: describe_value(v),
+                                reason: format!("{reason}; {limit}"),
+                            })?;
+                            rejected = true;
+                            break;
+                        }
+                        policy => {
+                            let reason = if policy == BadValuePolicy::Null {
+                                format!("{reason}; on_bad_value = \"null\" does not apply: the column is NOT NULL")
+                            } else {
+                                reason
+                            };
+                            return Err(Error::BadValue {
+                                location: Location {
+                                    table: tp.source.name.clone(),
+                                    column: Some(cm.source.clone()),
+                                    row: Some(row_ref(tp, row, ncols, has_rowid)),
+                                },
+                                value: describe_value(v),
+                                reason,
+                            });
+                        }
+                    },
+                };
                 encode::write_value(&mut buf, &cm.pg_type, &value);
                 hash_value(&mut h, &cm.pg_type, &value, &mut hash_scratch);
+            }
+            if rejected {
+                // The row leaves no trace in the COPY data nor in the hash.
+                buf.truncate(row_start);
+                counts.rejected += 1;
+                continue;
             }
             digest.add_row(&h.finalize());
             n += 1;
@@ -177,8 +213,43 @@ pub fn read_chunk(
             return Err(Error::Cancelled);
         }
         debug_assert_eq!(n, digest.rows);
+        bad_values.merge(&tp.source.name, &counts);
         Ok(digest)
     })
+}
+
+/// The reject-file record of a row whose column `bad` has a bad value.
+fn reject_record<'a>(
+    tp: &'a TablePlan,
+    row: &'a rusqlite::Row<'_>,
+    ncols: usize,
+    has_rowid: bool,
+    bad: usize,
+    v: ValueRef<'a>,
+    reason: &'a str,
+) -> Reject<'a> {
+    let get = |i: usize| row.get_ref(i).unwrap_or(ValueRef::Null);
+    let mut key = Vec::new();
+    if has_rowid {
+        if let Ok(r @ ValueRef::Integer(_)) = row.get_ref(ncols) {
+            key.push(("rowid", r));
+        }
+    }
+    if key.is_empty() {
+        for pk in &tp.source.primary_key {
+            if let Some(i) = tp.map.columns.iter().position(|c| &c.source == pk) {
+                key.push((pk.as_str(), get(i)));
+            }
+        }
+    }
+    Reject {
+        table: &tp.source.name,
+        key,
+        column: &tp.map.columns[bad].source,
+        value: v,
+        reason,
+        row: tp.map.columns.iter().enumerate().map(|(i, c)| (c.source.as_str(), get(i))).collect(),
+    }
 }
 
 /// The row as a person can find it: rowid, else the primary key values.
