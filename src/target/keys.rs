@@ -1,0 +1,181 @@
+//! Keys set aside during a load into an existing schema, and put back.
+//!
+//! Loading into tables with their foreign keys and secondary indexes in
+//! place is several times slower than loading bare and building them after
+//! (issue 4: 25.7 s vs 3.7 s for 1.6 M rows). When the connecting role owns
+//! the tables, ferry records every foreign key and secondary index
+//! definition (`pg_get_constraintdef`, `pg_get_indexdef`) in a journal file
+//! *before* dropping anything, drops them, loads, and re-creates them with
+//! the same names and definitions: foreign keys `NOT VALID` then `VALIDATE`,
+//! indexes one by one. The journal is removed only after every key is back,
+//! so a run that dies in between is repaired by the next run (or by
+//! `ferry restore-keys`). Primary keys and unique constraints stay: foreign
+//! keys depend on them and they catch duplicates while loading.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Client;
+
+use super::catalog::Catalog;
+use super::ident::{qualified, quote};
+use super::{Error, Target};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SetAside {
+    pub table: String,
+    pub name: String,
+    /// `foreign_key` or `index`.
+    pub kind: String,
+    /// `pg_get_constraintdef` or `pg_get_indexdef` output.
+    pub definition: String,
+    /// The constraint was validated before (re-validate after restoring).
+    pub validated: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Journal {
+    pub target: String,
+    pub schema: String,
+    pub keys: Vec<SetAside>,
+}
+
+/// Where the journal of keys set aside for this target lives.
+pub fn journal_path(state_dir: &Path, target: &Target, schema: &str) -> PathBuf {
+    let id = blake3::hash(format!("{target}|{schema}").as_bytes()).to_hex();
+    state_dir.join(format!("keys-{}.json", &id[..16]))
+}
+
+/// The foreign keys (on any table of the schema that touches a loaded
+/// table) and secondary indexes (on loaded tables) to set aside.
+pub fn to_set_aside(catalog: &Catalog, loaded: &[String]) -> Vec<SetAside> {
+    let mut out = Vec::new();
+    for t in catalog.tables.values() {
+        for c in &t.constraints {
+            let touches = loaded.contains(&t.name) || c.ref_table.as_ref().is_some_and(|r| loaded.contains(r));
+            if c.kind == 'f' && touches {
+                out.push(SetAside {
+                    table: t.name.clone(),
+                    name: c.name.clone(),
+                    kind: "foreign_key".into(),
+                    validated: !c.definition.ends_with("NOT VALID"),
+                    definition: c.definition.clone(),
+                });
+            }
+        }
+        if loaded.contains(&t.name) {
+            for ix in &t.indexes {
+                if !ix.constraint {
+                    out.push(SetAside {
+                        table: t.name.clone(),
+                        name: ix.name.clone(),
+                        kind: "index".into(),
+                        definition: ix.definition.clone(),
+                        validated: true,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Write the journal durably, then drop the keys in one transaction.
+pub async fn set_aside(client: &Client, journal_file: &Path, journal: &Journal) -> Result<(), Error> {
+    write_journal(journal_file, journal)?;
+    let mut sql = String::from("BEGIN;\n");
+    for k in &journal.keys {
+        let table = qualified(&journal.schema, &k.table);
+        if k.kind == "foreign_key" {
+            sql.push_str(&format!("ALTER TABLE {table} DROP CONSTRAINT {};\n", quote(&k.name)));
+        } else {
+            sql.push_str(&format!("DROP INDEX {};\n", qualified(&journal.schema, &k.name)));
+        }
+    }
+    sql.push_str("COMMIT;");
+    if let Err(e) = client.batch_execute(&sql).await {
+        let _ = client.batch_execute("ROLLBACK").await;
+        return Err(Error::server("setting keys aside for the load", &e));
+    }
+    Ok(())
+}
+
+/// Re-create every key of the journal that is missing, indexes first (FKs
+/// may rely on them), then remove the journal. Idempotent: a key already
+/// present (restored by an earlier, interrupted restore) is skipped.
+/// Returns warnings: foreign keys the data breaks stay `NOT VALID`.
+pub async fn restore(client: &Client, journal_file: &Path, journal: &Journal) -> Result<Vec<String>, Error> {
+    let mut warnings = Vec::new();
+    let existing = Catalog::read(client, &journal.schema).await?;
+    let present = |k: &SetAside| {
+        existing.tables.get(&k.table).is_some_and(|t| {
+            if k.kind == "foreign_key" {
+                t.constraints.iter().any(|c| c.name == k.name)
+            } else {
+                t.indexes.iter().any(|i| i.name == k.name)
+            }
+        })
+    };
+    for k in journal.keys.iter().filter(|k| k.kind == "index") {
+        if !present(k) {
+            client
+                .batch_execute(&k.definition)
+                .await
+                .map_err(|e| Error::server(format!("restoring index {:?} on table {:?}", k.name, k.table), &e))?;
+        }
+    }
+    for k in journal.keys.iter().filter(|k| k.kind == "foreign_key") {
+        if present(k) {
+            continue;
+        }
+        let table = qualified(&journal.schema, &k.table);
+        let def = k.definition.trim_end_matches(" NOT VALID");
+        client
+            .batch_execute(&format!("ALTER TABLE {table} ADD CONSTRAINT {} {def} NOT VALID", quote(&k.name)))
+            .await
+            .map_err(|e| Error::server(format!("restoring foreign key {:?} on table {:?}", k.name, k.table), &e))?;
+        if k.validated {
+            if let Err(e) = client
+                .batch_execute(&format!("ALTER TABLE {table} VALIDATE CONSTRAINT {}", quote(&k.name)))
+                .await
+            {
+                warnings.push(format!(
+                    "table {:?}: foreign key {:?} restored but left NOT VALID, the data breaks it: {}",
+                    k.table,
+                    k.name,
+                    super::describe(&e)
+                ));
+            }
+        }
+    }
+    let _ = std::fs::remove_file(journal_file);
+    Ok(warnings)
+}
+
+pub fn read_journal(path: &Path) -> Result<Option<Journal>, Error> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::Server {
+            context: format!("reading the key journal {}", path.display()),
+            message: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::Server { context: format!("reading the key journal {}", path.display()), message: e.to_string() }),
+    }
+}
+
+fn write_journal(path: &Path, journal: &Journal) -> Result<(), Error> {
+    let fail = |e: std::io::Error| Error::Server {
+        context: format!("writing the key journal {}", path.display()),
+        message: e.to_string(),
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(fail)?;
+    f.write_all(&serde_json::to_vec_pretty(journal).expect("journal serializes")).map_err(fail)?;
+    f.sync_all().map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)?;
+    Ok(())
+}
