@@ -85,6 +85,8 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
             j.done.insert(l.table.clone(), l.rows);
         });
     })));
+    // A witness of the source's state, to catch a writer still attached.
+    let watch = crate::source::watch::Watch::start(&args.source.source)?;
     let outcome = match mode {
         SchemaMode::Existing => {
             report.note(format!(
@@ -103,10 +105,14 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
         p.finish();
     }
     let (loads, checks) = outcome?;
+    let source_changed = watch.changed();
+    if let Some(msg) = &source_changed {
+        report.warn(format!("{msg}; verification cannot vouch for one state of the source: stop the application and run again"));
+    }
     writer.update(|j| j.finished = true)?;
     report.tables(&loads, &checks);
     report.total(t_all.elapsed());
-    let all_ok = checks.iter().all(TableCheck::ok);
+    let all_ok = checks.iter().all(TableCheck::ok) && source_changed.is_none();
     report.finish(args.output.json, args.output.quiet, if all_ok { 0 } else { 1 })?;
     if let Some(p) = &args.report {
         report.write_json(p).with_context(|| format!("writing the report to {}", p.display()))?;

@@ -9,3 +9,4 @@ pub mod error;
 
 pub use error::Error;
 pub mod stats;
+pub mod watch;

@@ -8,3 +8,4 @@ mod plan;
 mod resume;
 mod verify;
 mod alembic;
+mod snapshot;
