@@ -43,6 +43,11 @@ ensure_packages() {
     command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
     command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)      # rusqlite builds SQLite from C
     command -v runuser >/dev/null 2>&1 || missing+=(util-linux)    # runuser, flock
+    # postgres-openssl links OpenSSL (found through pkg-config); the TLS tests make
+    # their certificates with the openssl command.
+    command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+    [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     if [ "${#missing[@]}" -gt 0 ]; then
         echo "ferry: installing ${missing[*]}" >&2
         if [ -z "$_ferry_apt_updated" ]; then
