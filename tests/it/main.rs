@@ -9,3 +9,4 @@ mod resume;
 mod verify;
 mod alembic;
 mod snapshot;
+mod progress;
