@@ -112,6 +112,14 @@ pub struct InspectArgs {
     /// Count SQLite storage classes (typeof) per column: reads every row.
     #[arg(long)]
     pub profile: bool,
+    /// Read every value and write a mapping file that converts all of them
+    /// (to FILE, or stdout without one); columns with no total conversion
+    /// are listed on stderr.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+    pub suggest_mapping: Option<PathBuf>,
+    /// Mapping files the suggestion builds on (repeatable).
+    #[arg(long = "mapping", value_name = "FILE")]
+    pub mapping: Vec<PathBuf>,
     #[command(flatten)]
     pub output: OutputOpts,
 }
@@ -150,6 +158,14 @@ pub struct MigrateArgs {
     /// foreign-key order, instead of setting them aside and restoring them.
     #[arg(long)]
     pub keep_keys: bool,
+    /// Rows that `on_bad_value = "reject"` may leave out in one run; beyond
+    /// this many the run stops (exit 2).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_rejects: u64,
+    /// Where rejected rows are written, one JSON line each. Default:
+    /// rejects.jsonl in the state directory.
+    #[arg(long, value_name = "FILE")]
+    pub reject_file: Option<PathBuf>,
     /// Where ferry keeps its journals (keys set aside, tables finished).
     #[arg(long, env = "FERRY_STATE_DIR", default_value = ".ferry-state")]
     pub state_dir: PathBuf,

@@ -37,6 +37,11 @@ pub struct TableRow {
     /// Which connection loaded it, and when (seconds from the load's start).
     pub writer: usize,
     pub started_at: f64,
+    /// Rows rejected, values NULLed, values altered (strip-nul,
+    /// replace-invalid) by the bad-value policies.
+    pub rejected: u64,
+    pub nulled: u64,
+    pub altered: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -102,6 +107,7 @@ impl Report {
                 .map(|l| (l.rows, l.bytes, l.seconds, l.target.clone()))
                 .unwrap_or((c.source_rows, 0, 0.0, c.table.clone()));
             let (writer, started_at) = load.map(|l| (l.writer, l.started_at)).unwrap_or((0, 0.0));
+            let bad = load.map(|l| l.bad).unwrap_or_default();
             self.tables.push(TableRow {
                 table: c.table.clone(),
                 target,
@@ -115,6 +121,9 @@ impl Report {
                 status: c.status,
                 writer,
                 started_at,
+                rejected: bad.rejected,
+                nulled: bad.nulled,
+                altered: bad.altered,
             });
         }
     }
@@ -210,6 +219,12 @@ impl Report {
                 Status::CountDiffers => format!("COUNT DIFFERS: source {} target {}", t.source_rows, t.target_rows),
                 Status::ContentDiffers => "CONTENT DIFFERS".to_string(),
             };
+            let mut status = status;
+            for (n, what) in [(t.rejected, "rejected"), (t.nulled, "NULLed"), (t.altered, "altered")] {
+                if n > 0 {
+                    status.push_str(&format!(", {n} {what}"));
+                }
+            }
             let name: String = t.table.chars().take(w).collect();
             s.push_str(&format!(
                 "{:<w$}  {:>10}  {:>10.1}  {:>8.2}  {:>10.0}  {}\n",

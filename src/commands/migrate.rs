@@ -75,6 +75,18 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
         },
     )?);
     let mut opts = Options::new(args.parallel.jobs, args.parallel.writers, args.parallel.chunk_rows);
+    // The bad-value policies: a reject file only when some column rejects.
+    let rejecting = plan0
+        .tables
+        .iter()
+        .any(|t| t.map.columns.iter().any(|c| c.on_bad_value == crate::mapping::file::BadValuePolicy::Reject));
+    let reject_path = args.reject_file.clone().unwrap_or_else(|| args.state_dir.join("rejects.jsonl"));
+    opts.bad_values = Arc::new(if rejecting {
+        pipeline::rejects::BadValues::to_file(&reject_path, args.max_rejects)
+            .with_context(|| format!("creating the reject file {}", reject_path.display()))?
+    } else {
+        pipeline::rejects::BadValues::counting(args.max_rejects)
+    });
     let total_rows = plan0.tables.iter().map(|t| t.row_count).sum();
     opts.progress = Progress::new(total_rows, args.output.quiet, args.output.json);
     let w = writer.clone();
@@ -112,7 +124,23 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
     writer.update(|j| j.finished = true)?;
     report.tables(&loads, &checks);
     report.total(t_all.elapsed());
-    let all_ok = checks.iter().all(TableCheck::ok) && source_changed.is_none();
+    opts.bad_values.flush().with_context(|| format!("writing the reject file {}", reject_path.display()))?;
+    let rejected = opts.bad_values.total_rejected();
+    if rejected > 0 {
+        report.warn(format!(
+            "{rejected} row(s) rejected by on_bad_value = \"reject\" and not loaded; they are in {}",
+            reject_path.display()
+        ));
+    }
+    for (table, c) in opts.bad_values.all_counts() {
+        if c.nulled > 0 {
+            report.note(format!("table {table:?}: {} bad value(s) loaded as NULL (on_bad_value = \"null\")", c.nulled));
+        }
+        if c.altered > 0 {
+            report.note(format!("table {table:?}: {} value(s) altered by strip-nul / replace-invalid", c.altered));
+        }
+    }
+    let all_ok = checks.iter().all(TableCheck::ok) && source_changed.is_none() && rejected == 0;
     report.finish(args.output.json, args.output.quiet, if all_ok { 0 } else { 1 })?;
     if let Some(p) = &args.report {
         report.write_json(p).with_context(|| format!("writing the report to {}", p.display()))?;
@@ -346,6 +374,7 @@ fn load_remaining(
                 writer: 0,
                 hash: d.hex(),
                 digest: d,
+                bad: opts.bad_values.counts(&tp.source.name),
             });
         }
     }

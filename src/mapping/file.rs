@@ -557,7 +557,7 @@ mod tests {
     #[test]
     fn semantic_errors_name_line_and_column() {
         let cases = [
-            ("[types]\nFOO = { type = \"geometry\" }\n", "line 2, column 14", "geometry"),
+            ("[types]\nFOO = { type = \"geometry\" }\n", "line 2, column 16", "geometry"),
             ("[types]\nX = { type = \"timestamp\", input = \"epoch-hours\" }\n", "line 2, column 35", "epoch-hours"),
             ("[tables.t.columns.c]\nexclude = true\nrename = \"d\"\n", "line 2, column 11", "both excluded and renamed"),
             (

@@ -114,6 +114,8 @@ pub struct TableLoad {
     #[serde(skip)]
     pub digest: TableDigest,
     pub hash: String,
+    /// Rows rejected, values NULLed or altered by the bad-value policies.
+    pub bad: rejects::Counts,
 }
 
 pub enum Msg {
@@ -283,6 +285,7 @@ async fn load_group(
                 writer,
                 hash: digest.hex(),
                 digest,
+                bad: opts.bad_values.counts(&tp.source.name),
             }),
             Err(e) => {
                 // Every table of the group stays as it was: empty.

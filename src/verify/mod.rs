@@ -213,7 +213,8 @@ pub async fn check_loaded(
         for (tp, d) in plan.tables.iter().zip(&digests) {
             let load = load_of(tp)?;
             let mut c = TableCheck::compare(&tp.source.name, &load.digest, d);
-            if load.rows != tp.row_count {
+            // Rows rejected by the bad-value policy were never sent.
+            if load.rows + load.bad.rejected != tp.row_count {
                 // The source changed under the load: the count it had first.
                 c.source_rows = tp.row_count;
                 c.status = Status::CountDiffers;
@@ -225,7 +226,7 @@ pub async fn check_loaded(
             let load = load_of(tp)?;
             let count = target_count(&client, &plan.pg_schema, tp).await?;
             let status =
-                if count != load.rows || load.rows != tp.row_count { Status::CountDiffers } else { Status::CountEqual };
+                if count != load.rows || load.rows + load.bad.rejected != tp.row_count { Status::CountDiffers } else { Status::CountEqual };
             let source_rows = if status == Status::CountDiffers { tp.row_count } else { load.rows };
             checks.push(TableCheck::counts(&tp.source.name, source_rows, count, Some(load.hash.clone()), status));
         }
