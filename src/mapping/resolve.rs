@@ -531,6 +531,10 @@ pub fn fit_converter(pg: &PgType, conv: &Converter, affinity: Affinity, p: &Stor
             return None;
         }
     }
+    // Text told to replace invalid UTF-8 takes every storage class.
+    if let Converter::Text { utf8: Utf8Policy::ReplaceInvalid, .. } = conv {
+        return None;
+    }
     fit_to_profile(pg, affinity, p)
 }
 

@@ -10,3 +10,4 @@ mod verify;
 mod alembic;
 mod snapshot;
 mod progress;
+mod types;
