@@ -26,6 +26,9 @@ pub enum Error {
     NameCollision { what: String, pg: String, a: String, b: String },
     #[error("no table left to migrate (check --tables / --exclude and the mapping's exclusions)")]
     Empty,
+    /// SQLite allows `""` as a name; PostgreSQL does not.
+    #[error("{what} has an empty name, which PostgreSQL does not allow; give it one with a `rename` rule in a mapping file")]
+    EmptyName { what: String },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -86,9 +89,19 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Error> {
         }
         let profiles = input.profiles.and_then(|p| p.get(&t.name)).map(|v| v.as_slice());
         let mut map = mapper.table(t, profiles)?;
-        map.target = ident::shorten(&map.target);
+        if map.target.is_empty() {
+            return Err(Error::EmptyName { what: format!("table {:?}", t.name) });
+        }
+        let short = ident::shorten(&map.target);
+        if short != map.target {
+            map.notes.push(format!("table name {:?} is longer than 63 bytes: named {short:?}", map.target));
+        }
+        map.target = short;
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
         for c in &mut map.columns {
+            if c.target.is_empty() {
+                return Err(Error::EmptyName { what: format!("table {:?}, column {}", t.name, c.source_index + 1) });
+            }
             let short = ident::shorten(&c.target);
             if short != c.target {
                 map.notes.push(format!("column {:?} is longer than 63 bytes: named {short:?}", c.target));

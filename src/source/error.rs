@@ -24,12 +24,10 @@ pub enum Error {
     #[error("{path:?} is not a regular file, so not a SQLite database")]
     NotAFile { path: PathBuf },
 
+    /// The OS error is kept for `Debug` only: its text ("Permission denied
+    /// (os error 13)") would repeat the message.
     #[error("permission denied reading {path:?}")]
-    PermissionDenied {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    PermissionDenied { path: PathBuf, io: std::io::Error },
 
     #[error("cannot read {path:?}")]
     Io {
@@ -46,6 +44,26 @@ pub enum Error {
     /// Recognised before SQLite opens the file: `reason` says what it is.
     #[error("{path:?} is not a SQLite database ({reason})")]
     NotADatabase { path: PathBuf, reason: &'static str },
+
+    /// The SQLite header is there but the file is shorter than it says.
+    #[error("{path:?} is truncated: {detail}")]
+    Truncated { path: PathBuf, detail: String },
+
+    /// A WAL-mode database whose write-ahead log cannot be read: the
+    /// latest committed data may be in it, so reading without it is wrong.
+    #[error("{path:?} is in WAL mode and its write-ahead log {wal:?} cannot be read")]
+    WalUnreadable {
+        path: PathBuf,
+        wal: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// SQLite must create `-shm` beside a WAL-mode database, even to read it.
+    #[error(
+        "{path:?} is in WAL mode and SQLite must create its shared-memory file beside it, but {dir:?} is not writable; copy the database with its -wal file to a writable directory"
+    )]
+    WalNeedsShm { path: PathBuf, dir: PathBuf },
 
     /// The header says SQLite, but SQLite refuses the file.
     #[error("{path:?} is encrypted or in an unsupported SQLite format")]

@@ -242,7 +242,8 @@ fn fts_content_option(toks: &[Tok]) -> Option<String> {
 }
 
 fn is_internal(name: &str) -> bool {
-    name.len() >= 7 && name[..7].eq_ignore_ascii_case("sqlite_")
+    // Bytes, not `&name[..7]`: a name such as `t_üü…` has no char boundary there.
+    name.as_bytes().get(..7).is_some_and(|p| p.eq_ignore_ascii_case(b"sqlite_"))
 }
 
 fn schema_rows(conn: &Connection) -> Result<Vec<SchemaRow>, Error> {

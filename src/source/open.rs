@@ -79,7 +79,7 @@ fn precheck(path: &Path) -> Result<(), Error> {
         .and_then(|f| f.take(512).read_to_end(&mut head))
         .map_err(|source| io_error(path, source))?;
     if head.starts_with(SQLITE_MAGIC) {
-        return Ok(());
+        return check_length(path, &head, meta.len());
     }
     let reason = if looks_like_text(&head) {
         "it is a text file"
@@ -92,19 +92,94 @@ fn precheck(path: &Path) -> Result<(), Error> {
     })
 }
 
+/// A file shorter than its header says (a copy cut short, a download
+/// that stopped) is refused by name, before SQLite calls it "malformed".
+///
+/// The header's page count (offset 28) is trusted only when it is marked
+/// valid (the version-valid-for number at 92 equals the change counter at
+/// 24), as SQLite does; a non-empty `-wal` file may hold the newer pages, so
+/// then the check is left to SQLite.
+fn check_length(path: &Path, head: &[u8], len: u64) -> Result<(), Error> {
+    let owned = || path.to_path_buf();
+    if head.len() < 100 {
+        return Err(Error::Truncated { path: owned(), detail: format!("the file ends inside the 100-byte header ({len} bytes)") });
+    }
+    let be32 = |at: usize| u32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
+    let page_size = match u16::from_be_bytes([head[16], head[17]]) {
+        1 => 65_536u64,
+        n => u64::from(n),
+    };
+    let pages = u64::from(be32(28));
+    let valid = be32(24) == be32(92) && pages > 0 && page_size.is_power_of_two() && (512..=65_536).contains(&page_size);
+    if valid && len < pages * page_size && !wal_has_content(path) {
+        return Err(Error::Truncated {
+            path: owned(),
+            detail: format!(
+                "its header says {pages} pages of {page_size} bytes ({} bytes), the file has {len} bytes",
+                pages * page_size
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn io_error(path: &Path, source: std::io::Error) -> Error {
     let path = path.to_path_buf();
     match source.kind() {
         std::io::ErrorKind::NotFound => Error::NotFound { path },
-        std::io::ErrorKind::PermissionDenied => Error::PermissionDenied { path, source },
+        std::io::ErrorKind::PermissionDenied => Error::PermissionDenied { path, io: source },
         _ => Error::Io { path, source },
     }
 }
 
 fn wal_has_content(path: &Path) -> bool {
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    std::fs::metadata(PathBuf::from(wal)).is_ok_and(|m| m.is_file() && m.len() > 0)
+    std::fs::metadata(beside(path, "-wal")).is_ok_and(|m| m.is_file() && m.len() > 0)
+}
+
+/// `path` with `suffix` appended: `x.db` → `x.db-wal`.
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// Why SQLite could not open a database in WAL mode, when the reason is one
+/// of its side files: an unreadable `-wal`, or no `-shm` and a directory
+/// SQLite may not create it in. `None` when neither applies.
+fn wal_side_file_problem(path: &Path) -> Option<Error> {
+    let owned = || path.to_path_buf();
+    let wal = beside(path, "-wal");
+    if wal.exists() {
+        if let Err(e) = std::fs::File::open(&wal) {
+            return Some(Error::WalUnreadable { path: owned(), wal, source: e });
+        }
+    }
+    let shm = beside(path, "-shm");
+    let is_wal_mode = {
+        let mut head = [0u8; 20];
+        std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head[18] == 2
+    };
+    if is_wal_mode && !shm.exists() {
+        let dir = std::path::absolute(path).ok()?.parent()?.to_path_buf();
+        if !dir_writable(&dir) {
+            return Some(Error::WalNeedsShm { path: owned(), dir });
+        }
+    }
+    None
+}
+
+/// Can this process create a file in `dir`? Asked of the kernel (access(2)
+/// semantics through a probe), since permission bits do not tell for root,
+/// ACLs or read-only mounts.
+fn dir_writable(dir: &Path) -> bool {
+    let probe = dir.join(format!(".ferry-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            true
+        }
+        Err(e) => e.kind() == std::io::ErrorKind::AlreadyExists,
+    }
 }
 
 /// No NUL bytes and valid UTF-8 (allowing a character cut at the end of the
@@ -132,6 +207,11 @@ fn classify(path: &Path, source: rusqlite::Error) -> Error {
             path,
             source: Sqlite(Box::new(source)),
         }
+    } else if let Some(e) = (source.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen))
+        .then(|| wal_side_file_problem(&path))
+        .flatten()
+    {
+        e
     } else {
         Error::Open {
             path,

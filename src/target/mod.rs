@@ -135,7 +135,12 @@ impl Target {
         let mut config = if split.rest.is_empty() {
             Config::new()
         } else {
-            Config::from_str(&split.rest).map_err(|e| Error::BadUrl(redact(&e.to_string(), &text)))?
+            Config::from_str(&split.rest).map_err(|e| {
+                // "invalid connection string: invalid value for option `port`": the cause says it.
+                let why = describe(&e);
+                let why = why.strip_prefix("invalid connection string: ").unwrap_or(&why);
+                Error::BadUrl(redact(why, &text))
+            })?
         };
         if config.get_hosts().is_empty() {
             match env("PGHOST") {

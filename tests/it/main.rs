@@ -11,3 +11,4 @@ mod alembic;
 mod snapshot;
 mod progress;
 mod types;
+mod hardening;
