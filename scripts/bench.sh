@@ -1,0 +1,319 @@
+#!/usr/bin/env bash
+# End-to-end benchmark (issue 5): ferry against the server's own floor and against pgloader, on one
+# throwaway PostgreSQL cluster, for a FlashCase database of the given scale.
+#
+#   bash scripts/bench.sh [SCALE]        # SCALE defaults to 1 (≈ 1.6 M rows, 400 MB)
+#
+# In one run, each timed with wall clock (and /usr/bin/time -v for peak RSS where there is a client):
+#   generate  ferry-gen writes $FERRY_BENCH_DIR/flashcase-SCALE.db (kept and reused by later runs)
+#   ferry     `ferry migrate SRC URL --json` in create mode: plan, create, load, keys, verify
+#   floor     the same rows with no client at all: binary COPY files made once with
+#             `COPY t TO 'file' (FORMAT binary)` from ferry's database, loaded into fresh tables
+#             without keys by two psql sessions in parallel (`BEGIN; TRUNCATE; COPY t FROM 'file'
+#             (FORMAT binary, FREEZE); COMMIT`, the same WAL-skipping path ferry takes), then the same
+#             primary keys, unique constraints and indexes (two sessions), then the foreign keys
+#             (two sessions); DDL taken from ferry's database (pg_dump pre-data, catalog queries)
+#   pgloader  `pgloader sqlite://SRC postgresql://…` (Debian's package), when it installs
+#   read      the SQLite side alone: `ferry-gen --read` reads every value once, one thread
+#   copy-to   the target side alone: `COPY (SELECT …) TO STDOUT (FORMAT binary)` of every table, one
+#             session, into /dev/null (what ferry's verification reads back)
+#   verify    `ferry verify SRC URL --json`: issue 6's ratio is verify / max(read, copy-to)
+# and prints a table with ratios against the floor; the table and the raw outputs are kept in
+# $FERRY_BENCH_DIR/results-SCALE/.
+#
+# Server settings: PostgreSQL's defaults (fsync on, synchronous_commit on, full_page_writes on,
+# shared_buffers 128MB, max_wal_size 1GB) except wal_level = minimal and max_wal_senders = 0, so a
+# COPY into a table created or truncated in the same transaction skips the WAL, as a migration
+# into a fresh server may arrange; listen on 127.0.0.1, TimeZone UTC. The tests' fsync = off would
+# flatter whatever writes the most.
+#
+# Environment: FERRY_BENCH_DIR (default /tmp/ferry-bench), FERRY_BENCH_PGLOADER=0 to skip pgloader,
+# FERRY_BENCH_FLOOR_STREAMS (default 2). Needs root for apt-get when packages are missing.
+#
+# TODO(existing schema): the target schema of the FlashCase app is made by Alembic
+# (fixtures/alembic_app), with its keys in place. Add a fourth contender here: `alembic upgrade head`
+# into a fresh database, then `ferry migrate SRC URL` (existing mode, keys set aside and restored),
+# against a floor that loads the same COPY files into that schema. See run_existing_schema below.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+# shellcheck source=scripts/setup.sh
+source scripts/setup.sh
+
+scale=${1:-1}
+bench=${FERRY_BENCH_DIR:-/tmp/ferry-bench}
+streams=${FERRY_BENCH_FLOOR_STREAMS:-2}
+want_pgloader=${FERRY_BENCH_PGLOADER:-1}
+
+ensure_packages
+extra=()
+[ -x /usr/bin/time ] || extra+=(time)
+command -v sqlite3 >/dev/null 2>&1 || extra+=(sqlite3)
+command -v python3 >/dev/null 2>&1 || extra+=(python3)
+if [ "${#extra[@]}" -gt 0 ]; then
+    _ferry_apt update && _ferry_apt install --no-install-recommends "${extra[@]}"
+fi
+if [ "$want_pgloader" = 1 ] && ! command -v pgloader >/dev/null 2>&1; then
+    echo "bench: installing pgloader" >&2
+    { _ferry_apt update && _ferry_apt install --no-install-recommends pgloader; } ||
+        echo "bench: pgloader could not be installed; its row will be empty" >&2
+fi
+
+cargo build --release --locked --bin ferry --bin ferry-gen
+ferry=$root/target/release/ferry
+gen=$root/target/release/ferry-gen
+bindir=$(pg_bindir)
+
+mkdir -p "$bench"
+bench=$(cd "$bench" && pwd)
+src=$bench/flashcase-$scale.db
+out=$bench/results-$scale
+data=$bench/pg-data
+copydir=$bench/copy-$scale
+rm -rf "$out"
+mkdir -p "$out"
+
+# Wall time of a command in seconds, its peak RSS in KiB, and its exit code, into $out/NAME.time;
+# stdout and stderr into $out/NAME.out / .err.
+timed() {
+    local name=$1 code=0
+    shift
+    /usr/bin/time -o "$out/$name.rusage" -v "$@" >"$out/$name.out" 2>"$out/$name.err" || code=$?
+    local wall rss
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$out/$name.rusage")
+    rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$out/$name.rusage")
+    echo "$wall $rss $code" >"$out/$name.time"
+    echo "bench: $name: ${wall}s, peak RSS $((rss / 1024)) MiB, exit $code" >&2
+    return 0
+}
+now() { date +%s.%N; }
+elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.3f}')" "$1" "$2"; }
+
+# ---------------------------------------------------------------- source
+if [ ! -f "$src" ]; then
+    echo "bench: generating $src" >&2
+    "$gen" --scale "$scale" --out "$src.tmp"
+    mv "$src.tmp" "$src"
+fi
+ls -l "$src" >&2
+
+# ---------------------------------------------------------------- cluster
+# Our own initdb with our settings; start_cluster then finds PG_VERSION and only starts it.
+stop_cluster "$data" 2>/dev/null || true
+rm -rf "$data"
+mkdir -p "$data"
+port=$(free_port)
+user=$(_ferry_cluster_user)
+if [ -n "$user" ]; then
+    chown "$user:" "$data"
+    parent=$bench
+    while [ "$parent" != / ]; do chmod o+x "$parent"; parent=$(dirname "$parent"); done
+fi
+chmod 700 "$data"
+_ferry_as "$user" "$bindir/initdb" -D "$data" -U ferry --auth=trust --encoding=UTF8 --locale=C >"$out/initdb.log" 2>&1
+_ferry_as "$user" tee -a "$data/postgresql.conf" >/dev/null <<EOF
+# added by scripts/bench.sh: defaults otherwise (fsync, synchronous_commit, full_page_writes on)
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$data'
+wal_level = minimal
+max_wal_senders = 0
+TimeZone = 'UTC'
+log_timezone = 'UTC'
+EOF
+start_cluster "$data" "$port"
+trap 'stop_cluster "$data"' EXIT
+base=postgresql://ferry@127.0.0.1:$port
+psql() { command psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+settings=$(psql "$base/postgres" -At -c "SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings
+    WHERE name IN ('fsync','synchronous_commit','full_page_writes','wal_level','max_wal_senders','shared_buffers',
+                   'max_wal_size','maintenance_work_mem','work_mem','checkpoint_timeout')")
+version=$(psql "$base/postgres" -At -c "SHOW server_version")
+echo "bench: PostgreSQL $version: $settings" >&2
+newdb() { psql "$base/postgres" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"; }
+# Flush dirty pages so one contender's checkpoint does not land in the next one's time.
+settle() { psql "$base/postgres" -c CHECKPOINT; sync; }
+
+# ---------------------------------------------------------------- ferry migrate (create mode)
+newdb ferry_create
+settle
+export FERRY_STATE_DIR=$out/ferry-state
+timed ferry "$ferry" migrate "$src" "$base/ferry_create" --json
+
+# ---------------------------------------------------------------- the floor
+# Binary COPY files, made once per scale from ferry's database (the server writes them).
+tables=$(psql "$base/ferry_create" -At -c "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r' ORDER BY pg_relation_size(c.oid) DESC")
+rm -rf "$copydir"
+mkdir -p "$copydir"
+[ -z "$user" ] || chown "$user:" "$copydir"
+t0=$(now)
+for t in $tables; do
+    psql "$base/ferry_create" -c "COPY public.\"$t\" TO '$copydir/$t.bin' (FORMAT binary)"
+done
+t1=$(now)
+copy_to_files=$(elapsed "$t0" "$t1")
+
+# Pre-data (tables, identity columns) from pg_dump; keys and FKs from the catalog.
+"$bindir/pg_dump" --schema-only --section=pre-data --no-owner "$base/ferry_create" >"$out/floor-pre.sql"
+psql "$base/ferry_create" -At >"$out/floor-keys.tsv" <<'SQL'
+SELECT c.conrelid::regclass, 'ALTER TABLE ' || c.conrelid::regclass || ' ADD CONSTRAINT ' || quote_ident(c.conname) || ' ' || pg_get_constraintdef(c.oid) || ';'
+  FROM pg_constraint c WHERE c.connamespace = 'public'::regnamespace AND c.contype IN ('p', 'u')
+UNION ALL
+SELECT i.indrelid::regclass, pg_get_indexdef(i.indexrelid) || ';'
+  FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+ WHERE t.relnamespace = 'public'::regnamespace
+   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid);
+SQL
+psql "$base/ferry_create" -At >"$out/floor-fks.sql" <<'SQL'
+SELECT 'ALTER TABLE ' || c.conrelid::regclass || ' ADD CONSTRAINT ' || quote_ident(c.conname) || ' ' || pg_get_constraintdef(c.oid) || ';'
+  FROM pg_constraint c WHERE c.connamespace = 'public'::regnamespace AND c.contype = 'f';
+SQL
+# Tables into $streams bins, largest first onto the lightest bin; keys and FKs the same way.
+python3 - "$copydir" "$out" "$streams" $tables <<'PY'
+import os, sys
+copydir, out, n, tables = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+size = {t: os.path.getsize(os.path.join(copydir, t + ".bin")) for t in tables}
+bins = [[] for _ in range(n)]
+load = [0] * n
+for t in sorted(tables, key=lambda t: -size[t]):
+    i = load.index(min(load))
+    bins[i].append(t)
+    load[i] += size[t]
+q = lambda t: '"' + t.replace('"', '""') + '"'
+for i, b in enumerate(bins):
+    with open(f"{out}/floor-load-{i}.sql", "w") as f:
+        for t in b:
+            f.write(f"BEGIN; TRUNCATE public.{q(t)}; COPY public.{q(t)} FROM '{copydir}/{t}.bin' (FORMAT binary, FREEZE); COMMIT;\n")
+keys = [line.split("|", 1) for line in open(f"{out}/floor-keys.tsv") if line.strip()]
+bins = [[] for _ in range(n)]
+load = [0] * n
+for table in sorted({k[0] for k in keys}, key=lambda t: -size.get(t.strip('"').split(".")[-1], 0)):
+    i = load.index(min(load))
+    bins[i] += [k[1] for k in keys if k[0] == table]
+    load[i] += size.get(table.strip('"').split(".")[-1], 0)
+for i, b in enumerate(bins):
+    open(f"{out}/floor-keys-{i}.sql", "w").write("\n".join(b) + "\n")
+fks = [l for l in open(f"{out}/floor-fks.sql") if l.strip()]
+for i in range(n):
+    open(f"{out}/floor-fks-{i}.sql", "w").write("".join(fks[i::n]))
+PY
+newdb floor
+psql "$base/floor" -f "$out/floor-pre.sql" >/dev/null
+settle
+parallel_psql() { # FILE-PREFIX: runs PREFIX-0.sql … in parallel sessions, fails if any fails
+    local pids=() i status=0
+    for ((i = 0; i < streams; i++)); do
+        psql "$base/floor" -f "$out/$1-$i.sql" >"$out/$1-$i.log" 2>&1 &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+    return "$status"
+}
+t0=$(now)
+parallel_psql floor-load
+t1=$(now)
+parallel_psql floor-keys
+t2=$(now)
+parallel_psql floor-fks
+t3=$(now)
+floor_load=$(elapsed "$t0" "$t1")
+floor_keys=$(elapsed "$t1" "$t3")
+floor_total=$(elapsed "$t0" "$t3")
+echo "$floor_total 0 0" >"$out/floor.time"
+echo "bench: floor: load ${floor_load}s, keys+FKs ${floor_keys}s, total ${floor_total}s" >&2
+psql "$base/floor" -At -c "SELECT sum(n_live_tup) FROM pg_stat_user_tables" >"$out/floor-rows.txt" || true
+
+# ---------------------------------------------------------------- pgloader
+if command -v pgloader >/dev/null 2>&1 && [ "$want_pgloader" = 1 ]; then
+    newdb pgl
+    settle
+    timed pgloader pgloader --no-ssl-cert-verification "sqlite://$src" "$base/pgl" || true
+    if ! grep -q "Total import time" "$out/pgloader.out" "$out/pgloader.err" 2>/dev/null; then
+        echo "bench: pgloader did not finish; see $out/pgloader.err" >&2
+    fi
+fi
+
+# ---------------------------------------------------------------- issue 6: verify against its parts
+sync
+timed read "$gen" --read "$src"
+copy_all() {
+    local t cols
+    for t in $tables; do
+        cols=$(command psql -X -At "$base/ferry_create" -c "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'public.\"$t\"'::regclass AND attnum > 0 AND NOT attisdropped")
+        command psql -X -q "$base/ferry_create" -c "COPY (SELECT $cols FROM public.\"$t\") TO STDOUT (FORMAT binary)"
+    done >/dev/null
+}
+t0=$(now)
+copy_all
+t1=$(now)
+echo "$(elapsed "$t0" "$t1") 0 0" >"$out/copy-to.time"
+timed verify "$ferry" verify "$src" "$base/ferry_create" --json
+
+# TODO(existing schema): run_existing_schema() { alembic upgrade head into a fresh database
+# (tests/it/util/python.rs knows how to make the venv), `timed ferry-existing "$ferry" migrate
+# "$src" "$base/app"`, and a floor that loads $copydir into that schema; then add its rows below. }
+
+# ---------------------------------------------------------------- report
+python3 - "$out" "$scale" "$src" "$version" "$settings" "$floor_load" "$floor_keys" "$copy_to_files" <<'PY'
+import json, os, platform, sys, datetime
+out, scale, src, version, settings, floor_load, floor_keys, copy_to_files = sys.argv[1:]
+def t(name):
+    p = f"{out}/{name}.time"
+    if not os.path.exists(p):
+        return None
+    wall, rss, code = open(p).read().split()
+    return float(wall), int(rss) / 1024, int(code)
+def phases(name):
+    try:
+        doc = json.load(open(f"{out}/{name}.out"))
+        return doc, {k: v for k, v in doc.get("phases", [])}
+    except Exception:
+        return None, {}
+floor = t("floor")[0]
+rows = []
+def row(label, r, note=""):
+    if r is None:
+        rows.append(f"| {label} | – | – | – | {note or 'not run'} |")
+        return
+    wall, rss, code = r
+    rss_s = f"{rss:.0f}" if rss else "–"
+    fail = "" if code == 0 else f" (exit {code})"
+    rows.append(f"| {label} | {wall:.1f} | {wall / floor:.2f}× | {rss_s} | {note}{fail} |")
+doc, ph = phases("ferry")
+total_rows = sum(tb.get("rows", 0) for tb in (doc or {}).get("tables", []))
+split = ", ".join(f"{k} {v:.1f}s" for k, v in ph.items())
+row("ferry migrate (create, verified)", t("ferry"), split)
+row("floor: server-side COPY, 2 streams + keys", t("floor"), f"load {float(floor_load):.1f}s, keys+FKs {float(floor_keys):.1f}s")
+pg = t("pgloader")
+note = ""
+if pg:
+    txt = open(f"{out}/pgloader.out").read() + open(f"{out}/pgloader.err").read()
+    line = [l for l in txt.splitlines() if "Total import time" in l]
+    note = " ".join(line[-1].split()) if line else "did not finish"
+row("pgloader", pg, note)
+rd, ct, vf = t("read"), t("copy-to"), t("verify")
+row("SQLite full read (ferry-gen --read, 1 thread)", rd)
+row("COPY … TO STDOUT of the target (1 session)", ct)
+vdoc, vph = phases("verify")
+row("ferry verify", vf, ", ".join(f"{k} {v:.1f}s" for k, v in vph.items()))
+lines = [
+    f"FlashCase scale {scale} ({os.path.getsize(src) / 1e6:.0f} MB, {total_rows} rows), "
+    f"{os.cpu_count()} cores, {datetime.date.today()}, PostgreSQL {version}",
+    f"server: {settings}",
+    "",
+    "| run | wall s | vs floor | peak RSS MiB | notes |",
+    "| --- | ---: | ---: | ---: | --- |",
+    *rows,
+    "",
+]
+if t("ferry") and doc:
+    fw = t("ferry")[0]
+    lines.append(f"ferry / floor = {fw / floor:.2f} (target ≤ 1.25); load phase alone / floor load = {ph.get('load', 0) / float(floor_load):.2f}")
+if pg and t("ferry"):
+    lines.append(f"pgloader / ferry = {pg[0] / t('ferry')[0]:.2f} (target ≥ 4)")
+if vf and rd and ct:
+    lines.append(f"verify / max(read, copy-to) = {vf[0] / max(rd[0], ct[0]):.2f} (target ≤ 1.2)")
+lines.append(f"(binary COPY files written by COPY … TO 'file': {float(copy_to_files):.1f}s, not part of the floor)")
+text = "\n".join(lines)
+open(f"{out}/results.md", "w").write(text + "\n")
+print(text)
+PY
