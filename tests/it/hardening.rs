@@ -554,3 +554,208 @@ pub fn display(url: &str) -> String {
     let hostpath = hostpath.split('?').next().unwrap();
     format!("postgresql://{user}@{hostpath}")
 }
+
+// ---------------------------------------------------------------------------
+// Secrets: the password never leaves the process.
+
+/// A distinctive password: if it shows up anywhere, it came from ferry.
+const PROBE_PASSWORD: &str = "Pw-7f3c9e1a-Distinctive-Probe";
+/// A wrong one, just as distinctive.
+const WRONG_PASSWORD: &str = "Wrong-4b8d2e6f-Distinctive-Probe";
+
+#[test]
+fn password_never_appears_in_output_files_or_process_title() {
+    let db = server().fresh_db("hardening_secrets");
+    let role = "ferry_probe_secrets";
+    db.client()
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN PASSWORD '{PROBE_PASSWORD}'; \
+             ALTER DATABASE \"{}\" OWNER TO {role};",
+            db.name
+        ))
+        .unwrap();
+    let (host, port) = host_port(&db.url);
+    let with_pw = format!("postgresql://{role}:{PROBE_PASSWORD}@{host}:{port}/{}", db.name);
+    let without_pw = format!("postgresql://{role}@{host}:{port}/{}", db.name);
+    let keywords = format!("host={host} port={port} user={role} password='{PROBE_PASSWORD}' dbname={}", db.name);
+    let wrong = with_pw.replace(PROBE_PASSWORD, WRONG_PASSWORD);
+
+    let dir = open_tempdir();
+    let d = dir.path();
+    let state = d.join("state");
+    let state_s = state.to_str().unwrap();
+    let home = d.join("home");
+    std::fs::create_dir(&home).unwrap();
+    let pgpass = home.join(".pgpass");
+    std::fs::write(&pgpass, format!("# ferry test\n{host}:{port}:*:{role}:{PROBE_PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let passfile = d.join("passfile");
+    std::fs::copy(&pgpass, &passfile).unwrap();
+    std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let home_s = home.to_str().unwrap();
+
+    let src = db_from_sql(
+        d,
+        "src.db",
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT);
+         CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id), at DATETIME);
+         INSERT INTO parent VALUES (1, 'a'), (2, 'b');
+         INSERT INTO child VALUES (1, 1, '2024-01-01 00:00:00'), (2, 2, '2024-01-02 00:00:00');",
+    );
+    let bad = db_from_sql(
+        d,
+        "bad.db",
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT);
+         CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id), at DATETIME);
+         INSERT INTO parent VALUES (1, 'a');
+         INSERT INTO child VALUES (1, 1, 'not a date');",
+    );
+    let (s, b) = (src.to_str().unwrap(), bad.to_str().unwrap());
+    let report = d.join("report.json");
+    let html = d.join("timeline.html");
+    let (report_s, html_s) = (report.to_str().unwrap(), html.to_str().unwrap());
+    let none: &[(&str, &str)] = &[];
+    let bad_port = format!("postgresql://{role}:{PROBE_PASSWORD}@{host}:notaport/x");
+    let bad_keywords = format!("host={host} password={PROBE_PASSWORD} dbname");
+    let closed_port = format!("postgresql://{role}:{PROBE_PASSWORD}@{host}:1/x");
+
+    // (args, environment, expected exit code)
+    let runs: Vec<(Vec<&str>, Vec<(&str, &str)>, i32)> = vec![
+        // Successes: password in the URL, in a keyword string, in the environment, in a password file.
+        (vec!["migrate", s, &with_pw, "--json", "--state-dir", state_s, "--report", report_s, "--report-html", html_s], vec![], 0),
+        (vec!["verify", s, &with_pw, "--json"], vec![], 0),
+        (vec!["migrate", s, &keywords, "--schema", "existing", "--truncate", "--json", "--state-dir", state_s], vec![], 0),
+        (vec!["verify", s, &without_pw], vec![("PGPASSWORD", PROBE_PASSWORD)], 0),
+        (vec!["verify", s], vec![("DATABASE_URL", &with_pw)], 0),
+        (vec!["verify", s, &without_pw, "--json"], vec![("HOME", home_s)], 0),
+        (vec!["verify", s, &without_pw], vec![("PGPASSFILE", passfile.to_str().unwrap()), ("HOME", "/nonexistent")], 0),
+        (vec!["plan", s, &with_pw, "--json"], vec![], 0),
+        (vec!["restore-keys", &with_pw, "--state-dir", state_s], vec![], 0),
+        // Failures: tables exist, bad value mid-load, wrong password, a URL that does not parse,
+        // an unreachable port, a missing source, verify against the wrong data.
+        (vec!["migrate", s, &with_pw, "--schema", "create", "--state-dir", state_s], vec![], 2),
+        (vec!["migrate", b, &with_pw, "--schema", "existing", "--truncate", "--json", "--state-dir", state_s], vec![], 2),
+        (vec!["verify", b, &with_pw, "--json"], vec![], 2),
+        (vec!["migrate", s, &wrong, "--state-dir", state_s], vec![], 2),
+        (vec!["verify", s, &without_pw], vec![("PGPASSWORD", WRONG_PASSWORD)], 2),
+        (vec!["verify", s, &bad_port], vec![], 2),
+        (vec!["verify", s, &bad_keywords], vec![], 2),
+        (vec!["verify", s, &closed_port], vec![], 2),
+        (vec!["migrate", "/nonexistent.db", &with_pw, "--state-dir", state_s], vec![], 2),
+    ];
+    for (args, env, code) in &runs {
+        let env = if env.is_empty() { none.to_vec() } else { env.clone() };
+        let out = crate::util::cmd::ferry_env(args, &env);
+        assert!(out.code == *code || (*code == 2 && out.code == 1), "expected exit {code}\n{out}");
+        for secret in [PROBE_PASSWORD, WRONG_PASSWORD] {
+            assert!(!out.stdout.contains(secret), "password on stdout\n{out}");
+            assert!(!out.stderr.contains(secret), "password on stderr\n{out}");
+        }
+        assert!(!out.stderr.contains("panicked"), "{out}");
+    }
+
+    // A wrong password from a password file: the failure names the file
+    // (as libpq does); a file others may read is ignored, with a warning.
+    let home2 = d.join("home2");
+    std::fs::create_dir(&home2).unwrap();
+    let pgpass2 = home2.join(".pgpass");
+    std::fs::write(&pgpass2, format!("*:*:*:{role}:{WRONG_PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(&pgpass2, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = crate::util::cmd::ferry_env(&["verify", s, &without_pw], &[("HOME", home2.to_str().unwrap())]);
+    let shown = display(&without_pw.replace(&format!("{role}@"), &format!("{role}:x@")));
+    assert_refused(
+        &out,
+        2,
+        &format!(
+            "cannot connect to PostgreSQL at {shown}: password authentication failed for user \"{role}\" (SQLSTATE 28P01) (password retrieved from file {})",
+            q(&pgpass2)
+        ),
+    );
+    std::fs::set_permissions(&pgpass2, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = crate::util::cmd::ferry_env(&["verify", s, &without_pw], &[("HOME", home2.to_str().unwrap())]);
+    assert_code(&out, 2);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "ferry: warning: password file {} has group or world access; permissions should be u=rw (0600) or less; ignored\n",
+            q(&pgpass2)
+        )),
+        "{out}"
+    );
+    std::fs::remove_file(&pgpass2).unwrap();
+
+    // Every file ferry wrote: state dir, journals, reports.
+    let mut files = Vec::new();
+    collect_files(d, &mut files);
+    let written: Vec<&PathBuf> = files.iter().filter(|f| **f != pgpass && **f != passfile).collect();
+    assert!(written.iter().any(|f| f.starts_with(&state)), "nothing in the state dir: {files:?}");
+    assert!(report.is_file() && html.is_file(), "{files:?}");
+    for f in written {
+        let bytes = std::fs::read(f).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for secret in [PROBE_PASSWORD, WRONG_PASSWORD] {
+            assert!(!text.contains(secret), "password in {}", f.display());
+        }
+    }
+
+    // The process title: ferry does not rewrite argv, so /proc/PID/cmdline
+    // is what it was started with; with PGPASSWORD, that has no password.
+    let big = db_with_rows(d, "big.db", 200_000, 20);
+    db.client().batch_execute("DROP TABLE IF EXISTS t").unwrap();
+    let args = ["migrate", big.to_str().unwrap(), without_pw.as_str(), "--state-dir", state_s, "-q"];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("PGPASSWORD", PROBE_PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut seen_connected = false;
+    let mut checks = 0;
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        if let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            if !raw.is_empty() {
+                let argv: Vec<String> =
+                    raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+                assert_eq!(&argv[1..], &args[..], "argv was rewritten");
+                assert!(!String::from_utf8_lossy(&raw).contains(PROBE_PASSWORD));
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                assert!(comm.is_empty() || comm.trim() == "ferry", "process name {comm:?}");
+                checks += 1;
+                if seen_connected {
+                    break;
+                }
+            }
+        }
+        seen_connected |= db.query_scalar_i64(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ferry' AND usename = '{role}'"
+        )) > 0;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(seen_connected && checks >= 2, "did not catch ferry while connected (checks: {checks})");
+    assert!(!stderr.contains(PROBE_PASSWORD));
+}
+
+fn host_port(url: &str) -> (String, String) {
+    let after = url.split_once('@').unwrap().1;
+    let hostport = after.split('/').next().unwrap();
+    let (h, p) = hostport.rsplit_once(':').unwrap();
+    (h.to_owned(), p.to_owned())
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            collect_files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
