@@ -12,3 +12,4 @@ mod snapshot;
 mod progress;
 mod types;
 mod hardening;
+mod tls;

@@ -7,6 +7,7 @@
 //! Not every test module uses every helper, hence `dead_code` is allowed here.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod cmd;
 pub mod pg;
 pub mod python;
