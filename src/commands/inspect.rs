@@ -23,6 +23,9 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<Outcome> {
     let conn = open::open_read_only(path)?;
     let mut schema = introspect::introspect(&conn)
         .with_context(|| format!("cannot read the schema of {path:?}"))?;
+    if let Some(out) = &args.suggest_mapping {
+        return suggest_mapping(path, &conn, &schema, &args.mapping, out);
+    }
     if args.profile {
         profile::profile_schema(&conn, &mut schema)
             .with_context(|| format!("cannot profile {path:?}"))?;
@@ -40,6 +43,52 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<Outcome> {
     stdout.write_all(out.as_bytes())?;
     stdout.flush()?;
     Ok(Outcome::Success)
+}
+
+/// `--suggest-mapping [FILE]`: the mapping to FILE (stdout for `-`), what
+/// needs a person's decision on stderr. Exit 1 when a column has no total
+/// conversion.
+fn suggest_mapping(
+    path: &std::path::Path,
+    conn: &rusqlite::Connection,
+    schema: &Schema,
+    mapping: &[std::path::PathBuf],
+    out: &std::path::Path,
+) -> anyhow::Result<Outcome> {
+    let s = crate::source::suggest::suggest(path, conn, schema, mapping)
+        .with_context(|| format!("cannot suggest a mapping for {path:?}"))?;
+    if out == std::path::Path::new("-") {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(s.text.as_bytes())?;
+        stdout.flush()?;
+    } else {
+        std::fs::write(out, &s.text).with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    let mut err = std::io::stderr().lock();
+    let rules = s.columns.len();
+    let stuck: Vec<_> = s.columns.iter().filter(|c| c.failures > 0).collect();
+    let lossy: Vec<_> = s.columns.iter().filter(|c| c.lossy).collect();
+    for c in &lossy {
+        writeln!(err, "lossy: table {:?}, column {:?}: {} ({})", c.table, c.column, c.rule, c.comment)?;
+    }
+    for c in &stuck {
+        writeln!(
+            err,
+            "no total conversion: table {:?}, column {:?}: {} value(s) cannot convert with {{ {} }}, e.g.:",
+            c.table, c.column, c.failures, c.rule
+        )?;
+        for sample in &c.samples {
+            writeln!(err, "    {sample}")?;
+        }
+    }
+    let whereto = if out == std::path::Path::new("-") { "stdout".to_string() } else { out.display().to_string() };
+    writeln!(
+        err,
+        "suggested {rules} column rule(s) to {whereto}; {} lossy, {} column(s) with no total conversion",
+        lossy.len(),
+        stuck.len()
+    )?;
+    Ok(if stuck.is_empty() { Outcome::Success } else { Outcome::Differences })
 }
 
 /// The `--json` document.

@@ -155,7 +155,15 @@ impl Layers {
     pub fn load(user_files: &[PathBuf]) -> Result<Layers, Error> {
         let mut files = vec![(PathBuf::from(BUILTIN_NAME), parse(Path::new(BUILTIN_NAME), super::DEFAULT_MAPPING)?)];
         for path in user_files {
-            let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.clone(), source })?;
+            let bundled = super::BUNDLED.iter().find(|(name, _)| Path::new(name) == path.as_path());
+            let text = match (path.exists(), bundled) {
+                (false, Some((name, text))) => {
+                    let shown = PathBuf::from(format!("<bundled {name}>"));
+                    files.push((shown.clone(), parse(&shown, text)?));
+                    continue;
+                }
+                _ => std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.clone(), source })?,
+            };
             files.push((path.clone(), parse(path, &text)?));
         }
         Ok(Layers { files })

@@ -15,3 +15,11 @@ pub mod uuid;
 
 /// The built-in mapping file, embedded so the binary needs no files.
 pub const DEFAULT_MAPPING: &str = include_str!("../../mappings/default.toml");
+
+/// Mapping files bundled in the binary, usable by name (`--mapping
+/// sqlalchemy`) when no file of that name exists.
+pub const BUNDLED: &[(&str, &str)] = &[
+    ("sqlalchemy", include_str!("../../mappings/sqlalchemy.toml")),
+    ("epoch-milliseconds", include_str!("../../mappings/examples/epoch-milliseconds.toml")),
+    ("browser-history", include_str!("../../mappings/examples/browser-history.toml")),
+];

@@ -9,4 +9,5 @@ pub mod error;
 
 pub use error::Error;
 pub mod stats;
+pub mod suggest;
 pub mod watch;
