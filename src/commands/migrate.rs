@@ -33,8 +33,8 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
     let target = Target::resolve(args.target.target.as_deref())?;
     let rt = target::runtime(2)?;
     let t0 = Instant::now();
-    let (schema, plan0, _) =
-        super::prepare_with(&args.source.source, &layers, &args.mapping, &args.pg_schema, false)?;
+    let (schema, profiles) = super::introspect_and_profile(&args.source.source)?;
+    let plan0 = super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, false)?;
     // The run journal: what an earlier, unfinished run committed.
     let journal_path = journal::path(&args.state_dir, &target.to_string(), &args.pg_schema);
     let previous = journal::read(&journal_path)?.filter(|j| !j.finished);
@@ -106,10 +106,10 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
                 args.pg_schema,
                 if args.schema == SchemaMode::Auto { " (every table already exists)" } else { "" }
             ));
-            existing(args, &rt, &target, &layers, &schema, plan0, &mut opts, &mut report, t0, &writer)
+            existing(args, &rt, &target, &layers, &schema, &profiles, plan0, &mut opts, &mut report, t0, &writer)
         }
         _ => {
-            let (schema, plan) = super::prepare(&args.source.source, &layers, &args.mapping, &args.pg_schema)?;
+            let plan = super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, true)?;
             create(args, &rt, &target, &schema, plan, &opts, &mut report, t0, &writer)
         }
     };
@@ -233,6 +233,7 @@ fn existing(
     target: &Target,
     layers: &Layers,
     schema: &crate::model::Schema,
+    profiles: &super::Profiles,
     mut plan: Plan,
     opts: &mut Options,
     report: &mut Report,
@@ -252,7 +253,7 @@ fn existing(
     let catalog = rt.block_on(Catalog::read(&client, &args.pg_schema))?;
 
     // Preflight: every misfit, before any row moves.
-    let (misfits, notes) = fit_existing(&args.source.source, layers, &catalog, &mut plan)?;
+    let (misfits, notes) = fit_existing(&args.source.source, layers, &catalog, profiles, &mut plan)?;
     super::plan_notes(report, schema, &plan);
     for n in notes {
         report.note(n);
@@ -387,12 +388,12 @@ pub(super) fn fit_existing(
     source: &std::path::Path,
     layers: &Layers,
     catalog: &Catalog,
+    profiles: &super::Profiles,
     plan: &mut Plan,
 ) -> anyhow::Result<(Vec<crate::plan::existing::Misfit>, Vec<String>)> {
     let conn = crate::source::open::open_read_only(source)?;
-    let (mut profiles, mut stats) = (HashMap::new(), HashMap::new());
+    let mut stats = HashMap::new();
     for tp in &plan.tables {
-        profiles.insert(tp.source.name.clone(), crate::source::profile::profile_table(&conn, &tp.source)?);
         stats.insert(
             tp.source.name.clone(),
             crate::source::stats::column_stats(&conn, &tp.source)
@@ -401,7 +402,7 @@ pub(super) fn fit_existing(
     }
     drop(conn);
     let mapper = Mapper::new(layers)?;
-    Ok(fit(plan, catalog, &mapper, &SourceFacts { profiles: &profiles, stats: &stats }))
+    Ok(fit(plan, catalog, &mapper, &SourceFacts { profiles, stats: &stats }))
 }
 
 /// With keys in place, a foreign-key cycle (or a self-reference) can only be

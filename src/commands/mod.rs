@@ -53,23 +53,75 @@ pub fn prepare_with(
     pg_schema: &str,
     widen: bool,
 ) -> anyhow::Result<(Schema, Plan, Profiles)> {
+    let (schema, profiles) = introspect_and_profile(src)?;
+    let plan = build_plan(&schema, &profiles, layers, mapping, pg_schema, widen)?;
+    Ok((schema, plan, profiles))
+}
+
+/// Read the schema, then profile every table (storage classes per column),
+/// tables in parallel, each reader thread on its own connection.
+pub fn introspect_and_profile(src: &Path) -> anyhow::Result<(Schema, Profiles)> {
+    use rayon::prelude::*;
     let conn = source::open::open_read_only(src)?;
     let schema = source::introspect::introspect(&conn)
         .with_context(|| format!("reading the schema of {}", src.display()))?;
-    let mut profiles = HashMap::new();
-    for t in &schema.tables {
-        profiles.insert(t.name.clone(), source::profile::profile_table(&conn, t)?);
-    }
     drop(conn);
-    let plan = crate::plan::build(PlanInput {
-        schema: &schema,
+    // Big tables are profiled in rowid ranges, so both cores share the
+    // largest table instead of one of them scanning it alone.
+    let mut work = Vec::new();
+    for (ti, t) in schema.tables.iter().enumerate() {
+        for chunk in crate::pipeline::reader::chunks(src, t, 200_000)? {
+            work.push((ti, chunk));
+        }
+    }
+    let profiled: Vec<anyhow::Result<(usize, Vec<crate::model::StorageProfile>)>> = work
+        .par_iter()
+        .map(|(ti, chunk)| {
+            let t = &schema.tables[*ti];
+            let rowid = crate::pipeline::reader::rowid_name(t);
+            let range = match (rowid, chunk.range) {
+                (Some(r), Some((lo, hi))) => Some((r, lo, hi)),
+                _ => None,
+            };
+            let p = crate::pipeline::reader::with_connection(src, |c| {
+                source::profile::profile_range(c, t, range).map_err(|e| crate::pipeline::Error::Source {
+                    location: crate::error::Location::table(&t.name),
+                    message: format!("{e:#}"),
+                })
+            })?;
+            Ok((*ti, p))
+        })
+        .collect();
+    let mut profiles: Profiles = HashMap::new();
+    for r in profiled {
+        let (ti, p) = r?;
+        let t = &schema.tables[ti];
+        let entry = profiles
+            .entry(t.name.clone())
+            .or_insert_with(|| vec![crate::model::StorageProfile::default(); t.columns.len()]);
+        source::profile::merge(entry, &p);
+    }
+    Ok((schema, profiles))
+}
+
+/// The plan from a schema and its profiles; `widen` lets the data widen
+/// declared types (create mode only).
+pub fn build_plan(
+    schema: &Schema,
+    profiles: &Profiles,
+    layers: &Layers,
+    mapping: &MappingOpts,
+    pg_schema: &str,
+    widen: bool,
+) -> anyhow::Result<Plan> {
+    Ok(crate::plan::build(PlanInput {
+        schema,
         layers,
         pg_schema,
         include: &mapping.tables,
         exclude: &mapping.exclude,
-        profiles: if widen { Some(&profiles) } else { None },
-    })?;
-    Ok((schema, plan, profiles))
+        profiles: if widen { Some(profiles) } else { None },
+    })?)
 }
 
 /// The plan's decisions worth telling: widened columns, skipped objects.

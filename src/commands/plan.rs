@@ -47,8 +47,8 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         None => None,
     };
     let rt = target::runtime(1)?;
-    let (schema, plan0, _) =
-        super::prepare_with(&args.source.source, &layers, &args.mapping, &args.pg_schema, false)?;
+    let (schema, profiles) = super::introspect_and_profile(&args.source.source)?;
+    let plan0 = super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, false)?;
     let mode = match (&target, args.schema) {
         (Some(t), asked) => rt.block_on(super::migrate::detect_mode(t, &plan0, asked))?,
         (None, SchemaMode::Existing) => anyhow::bail!("--schema existing needs a TARGET_URL to compare with"),
@@ -65,7 +65,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
             Catalog::read(&client, &args.pg_schema).await
         })?;
         let mut plan = plan0;
-        let (m, n) = super::migrate::fit_existing(&args.source.source, &layers, &catalog, &mut plan)?;
+        let (m, n) = super::migrate::fit_existing(&args.source.source, &layers, &catalog, &profiles, &mut plan)?;
         misfits = m;
         notes.extend(n);
         for tp in &plan.tables {
@@ -88,7 +88,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         }
         plan
     } else {
-        let (_, plan) = super::prepare(&args.source.source, &layers, &args.mapping, &args.pg_schema)?;
+        let plan = super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, true)?;
         for tp in &plan.tables {
             ddl_text.push(ddl::create_table(&plan.pg_schema, tp));
         }

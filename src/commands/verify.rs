@@ -6,10 +6,15 @@
 
 use std::time::Instant;
 
+use anyhow::bail;
+
 use crate::cli::VerifyArgs;
 use crate::error::Outcome;
 use crate::mapping::file::Layers;
 use crate::pipeline::{self, Options};
+use crate::model::Schema;
+use crate::plan::Plan;
+use crate::target::catalog::Catalog;
 use crate::report::{Phase, Report};
 use crate::target::{self, Target};
 use crate::verify::{self, localize, TableCheck};
@@ -20,13 +25,15 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
     let layers = Layers::load(&args.mapping.mapping)?;
     let target = Target::resolve(args.target.target.as_deref())?;
     let t0 = Instant::now();
-    let (schema, plan) = super::prepare(&args.source.source, &layers, &args.mapping, &args.pg_schema)?;
+    let (schema, profiles) = super::introspect_and_profile(&args.source.source)?;
+    let plan = super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, true)?;
+    let rt = target::runtime(verify::READ_CONNECTIONS + 1)?;
+    let plan = plan_for_target(args, &rt, &target, &layers, &schema, &profiles, plan, &mut report)?;
     super::plan_notes(&mut report, &schema, &plan);
     report.phase(Phase::Plan, t0.elapsed());
 
     let t0 = Instant::now();
     let connections = verify::READ_CONNECTIONS.min(plan.tables.len()).max(1);
-    let rt = target::runtime(connections + 1)?;
     // Source and target sides run side by side: the target read on the
     // runtime (several tables at once), the source read on the reader pool.
     let target_side = rt.spawn({
@@ -64,4 +71,51 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
     let all_ok = checks.iter().all(TableCheck::ok);
     report.finish(args.output.json, args.output.quiet, if all_ok { 0 } else { 1 })?;
     Ok(if all_ok { Outcome::Success } else { Outcome::Differences })
+}
+
+/// The plan to verify with. A target that ferry created from this plan has
+/// exactly its column types; any other target (loaded with `migrate
+/// --schema existing`, made by alembic…) is read the way such a load
+/// converts: the target's column types anchor the converters, as in
+/// `migrate --schema existing`, so both compute the same hashes.
+#[allow(clippy::too_many_arguments)]
+fn plan_for_target(
+    args: &VerifyArgs,
+    rt: &tokio::runtime::Runtime,
+    target: &Target,
+    layers: &Layers,
+    schema: &Schema,
+    profiles: &super::Profiles,
+    plan: Plan,
+    report: &mut Report,
+) -> anyhow::Result<Plan> {
+    let catalog = rt.block_on(async {
+        let client = target.connect().await?;
+        Catalog::read(&client, &plan.pg_schema).await
+    })?;
+    let as_created = plan.tables.iter().all(|tp| {
+        catalog.tables.get(&tp.map.target).is_some_and(|tt| {
+            tp.map.columns.iter().all(|cm| {
+                tt.columns.iter().any(|tc| tc.name == cm.target && tc.pg_type.as_ref().is_ok_and(|t| *t == cm.pg_type))
+            })
+        })
+    });
+    if as_created {
+        return Ok(plan);
+    }
+    let mut fitted = super::build_plan(schema, profiles, layers, &args.mapping, &args.pg_schema, false)?;
+    let (misfits, notes) = super::migrate::fit_existing(&args.source.source, layers, &catalog, profiles, &mut fitted)?;
+    if !misfits.is_empty() {
+        let list: Vec<String> = misfits.iter().map(|m| format!("  - {m}")).collect();
+        bail!(
+            "the target's tables do not match the source, so they cannot be compared. {} problem(s):\n{}",
+            misfits.len(),
+            list.join("\n")
+        );
+    }
+    report.note("the target's column types differ from those ferry would create: verified as loaded into an existing schema (the target's types decide the conversions)".into());
+    for n in notes {
+        report.note(n);
+    }
+    Ok(fitted)
 }

@@ -3,12 +3,12 @@
 //! class, so the declared type is a hint and this is the truth the mapping
 //! and the dry run check against.
 //!
-//! One aggregate query per table (`count(CASE typeof(c) WHEN ...)` per
-//! column) rather than a row loop in Rust: SQLite answers `typeof(column)`
-//! from the record header without loading the value, so large TEXT and BLOB
-//! values (overflow pages) are never read, and no row crosses into Rust.
-//! Very wide tables are split into several queries to stay under SQLite's
-//! limit of 2,000 result columns.
+//! One pass per table: `SELECT typeof(a), typeof(b), … FROM t`, counted in
+//! Rust. SQLite answers `typeof(column)` from the record header without
+//! loading the value, so large TEXT and BLOB values (overflow pages) are
+//! never read; counting the short type names in a row loop measured about
+//! ten times faster than letting SQLite evaluate four `CASE` aggregates per
+//! column (1 M FlashCase study-log rows: ~0.4 s vs ~5 s).
 
 use rusqlite::Connection;
 
@@ -16,45 +16,65 @@ use super::error::Error;
 use super::introspect::quote_ident;
 use crate::model::{Schema, StorageProfile, Table};
 
-/// Columns per query: 4 result columns each, plus the row count.
-const COLUMNS_PER_QUERY: usize = 400;
-
 /// Count storage classes per column of `table` (in `table.columns` order).
 pub fn profile_table(conn: &Connection, table: &Table) -> Result<Vec<StorageProfile>, Error> {
-    let mut out = Vec::with_capacity(table.columns.len());
-    for batch in table.columns.chunks(COLUMNS_PER_QUERY) {
-        let mut sql = String::from("SELECT count(*)");
-        for c in batch {
-            let q = quote_ident(&c.name);
-            for class in ["integer", "real", "text", "blob"] {
-                sql.push_str(&format!(
-                    ", count(CASE typeof({q}) WHEN '{class}' THEN 1 END)"
-                ));
-            }
+    profile_range(conn, table, None)
+}
+
+/// The same for the rows whose rowid (reached as `rowid_name`) lies in
+/// `lo..=hi`, so that one big table can be profiled by several threads.
+pub fn profile_range(
+    conn: &Connection,
+    table: &Table,
+    range: Option<(&str, i64, i64)>,
+) -> Result<Vec<StorageProfile>, Error> {
+    let mut out = vec![StorageProfile::default(); table.columns.len()];
+    if table.columns.is_empty() {
+        return Ok(out);
+    }
+    // SQLite allows 2,000 result columns by default; very wide tables
+    // (iOS powerlog) are read in slices.
+    for (slice_no, batch) in table.columns.chunks(COLUMNS_PER_QUERY).enumerate() {
+        let cols: Vec<String> = batch.iter().map(|c| format!("typeof({})", quote_ident(&c.name))).collect();
+        let mut sql = format!("SELECT {} FROM main.{}", cols.join(", "), quote_ident(&table.name));
+        if let Some((rowid, lo, hi)) = range {
+            sql.push_str(&format!(" WHERE {rowid} >= {lo} AND {rowid} <= {hi}"));
         }
-        sql.push_str(&format!(" FROM main.{}", quote_ident(&table.name)));
         let err = |e| Error::query("storage classes", &table.name, e);
         let mut stmt = conn.prepare(&sql).map_err(err)?;
-        let counts: Vec<u64> = stmt
-            .query_row([], |r| {
-                (0..1 + 4 * batch.len())
-                    .map(|i| r.get::<_, i64>(i).map(|n| n.max(0) as u64))
-                    .collect()
-            })
-            .map_err(err)?;
-        let total = counts[0];
-        for cls in counts[1..].chunks(4) {
-            let (integer, real, text, blob) = (cls[0], cls[1], cls[2], cls[3]);
-            out.push(StorageProfile {
-                null: total - (integer + real + text + blob),
-                integer,
-                real,
-                text,
-                blob,
-            });
+        let mut rows = stmt.query([]).map_err(err)?;
+        let base = slice_no * COLUMNS_PER_QUERY;
+        while let Some(row) = rows.next().map_err(err)? {
+            for i in 0..batch.len() {
+                let p = &mut out[base + i];
+                match row.get_ref(i).map_err(err)? {
+                    rusqlite::types::ValueRef::Text(t) => match t.first() {
+                        Some(b'i') => p.integer += 1,
+                        Some(b'r') => p.real += 1,
+                        Some(b't') => p.text += 1,
+                        Some(b'b') => p.blob += 1,
+                        _ => p.null += 1,
+                    },
+                    _ => p.null += 1,
+                }
+            }
         }
     }
     Ok(out)
+}
+
+/// Columns per query, under SQLite's default limit of 2,000.
+const COLUMNS_PER_QUERY: usize = 1_000;
+
+/// Add one profile into another (partial profiles of one table's ranges).
+pub fn merge(into: &mut [StorageProfile], from: &[StorageProfile]) {
+    for (a, b) in into.iter_mut().zip(from) {
+        a.null += b.null;
+        a.integer += b.integer;
+        a.real += b.real;
+        a.text += b.text;
+        a.blob += b.blob;
+    }
 }
 
 /// Profile every table of `schema`, filling `Column::profile`.
