@@ -42,6 +42,8 @@ use serde::Serialize;
 use super::digest::{hash_value, write_value, TableDigest};
 use super::{copy_rows, decode, decode_error, select_list, Error, RowView, TableCheck};
 use crate::mapping::convert::{Scratch, Value};
+use crate::mapping::file::BadValuePolicy;
+use crate::pipeline::reader::describe_value;
 use crate::mapping::types::PgType;
 use crate::mapping::{datetime, uuid};
 use crate::model::RowKey;
@@ -140,7 +142,8 @@ impl Key {
 }
 
 /// The key that names a table's rows: the primary key, else the first
-/// unique index over plain columns. `Err` says why there is none.
+/// unique index over plain NOT NULL columns (SQLite lets a unique index
+/// hold any number of NULLs). `Err` says why there is none.
 pub fn choose_key(tp: &TablePlan) -> Result<Key, String> {
     let find = |names: &[Option<String>]| -> Option<Vec<usize>> {
         names
@@ -157,6 +160,11 @@ pub fn choose_key(tp: &TablePlan) -> Result<Key, String> {
                 .indexes
                 .iter()
                 .filter(|ix| ix.unique && !ix.partial && !ix.columns.is_empty())
+                .filter(|ix| {
+                    ix.columns.iter().all(|c| {
+                        c.as_ref().and_then(|c| tp.source.columns.iter().find(|sc| &sc.name == c)).is_some_and(|sc| sc.not_null)
+                    })
+                })
                 .find_map(|ix| find(&ix.columns))
         })
         .ok_or_else(|| {
@@ -234,12 +242,12 @@ fn split(lo: u64, hi: u64, hint: (u64, u64), n: u64) -> Vec<u64> {
 struct KeyRows {
     text: String,
     values: Vec<serde_json::Value>,
-    rows: Vec<LeafRow>,
+    /// By row hash: each distinct content once, with its count.
+    rows: BTreeMap<[u8; 32], LeafRow>,
 }
 
 #[derive(Debug)]
 struct LeafRow {
-    hash: [u8; 32],
     /// Per column: the first 8 bytes of blake3 over its canonical encoding.
     cols: Vec<u64>,
     n: u64,
@@ -268,9 +276,10 @@ enum Got {
 }
 
 /// A row whose values are converted (source) or decoded (target) one at a
-/// time: each borrows a scratch buffer that the next one reuses.
+/// time: each borrows a scratch buffer that the next one reuses. `None`: the
+/// row is left out, as the load left it out (bad-value policy `reject`).
 trait Row {
-    fn with<T>(&mut self, col: usize, f: impl FnOnce(&PgType, &Value<'_>) -> T) -> Result<T, Error>;
+    fn with<T>(&mut self, col: usize, f: impl FnOnce(&PgType, &Value<'_>) -> T) -> Result<Option<T>, Error>;
 }
 
 struct SourceRow<'a, 'r> {
@@ -280,14 +289,23 @@ struct SourceRow<'a, 'r> {
 }
 
 impl Row for SourceRow<'_, '_> {
-    fn with<T>(&mut self, col: usize, f: impl FnOnce(&PgType, &Value<'_>) -> T) -> Result<T, Error> {
+    fn with<T>(&mut self, col: usize, f: impl FnOnce(&PgType, &Value<'_>) -> T) -> Result<Option<T>, Error> {
         let cm = &self.tp.map.columns[col];
         let v: ValueRef<'_> = self.row.get_ref(col).map_err(|e| source_error(self.tp, e))?;
-        let value = cm.converter.convert(v, self.scratch).map_err(|bad| Error::Source {
-            table: self.tp.source.name.clone(),
-            message: format!("column {:?}: {}", cm.source, bad.reason),
-        })?;
-        Ok(f(&cm.pg_type, &value))
+        // A bad value is treated as the load treats it (`pipeline::reader`).
+        let reason = match cm.converter.convert(v, self.scratch) {
+            Ok(Value::Null) if cm.not_null => "NULL in a NOT NULL column".to_string(),
+            Ok(value) => return Ok(Some(f(&cm.pg_type, &value))),
+            Err(bad) => bad.reason.to_string(),
+        };
+        match cm.on_bad_value {
+            BadValuePolicy::Null if !cm.not_null => Ok(Some(f(&cm.pg_type, &Value::Null))),
+            BadValuePolicy::Reject => Ok(None),
+            _ => Err(Error::Source {
+                table: self.tp.source.name.clone(),
+                message: format!("column {:?}: bad value {}: {reason}", cm.source, describe_value(v)),
+            }),
+        }
     }
 }
 
@@ -298,10 +316,10 @@ struct TargetRow<'a, 'b> {
 }
 
 impl Row for TargetRow<'_, '_> {
-    fn with<T>(&mut self, col: usize, f: impl FnOnce(&PgType, &Value<'_>) -> T) -> Result<T, Error> {
+    fn with<T>(&mut self, col: usize, f: impl FnOnce(&PgType, &Value<'_>) -> T) -> Result<Option<T>, Error> {
         let cm = &self.tp.map.columns[col];
         let value = decode(&cm.pg_type, self.view.field(col), self.text).map_err(|r| decode_error(self.tp, &cm.target, r))?;
-        Ok(f(&cm.pg_type, &value))
+        Ok(Some(f(&cm.pg_type, &value)))
     }
 }
 
@@ -340,18 +358,22 @@ impl<'a> Collector<'a> {
         let pos = match self.key {
             Key::Int { col, .. } => {
                 let (kb, sc) = (&mut self.key_bytes, &mut self.scratch);
-                row.with(*col, |pg, v| {
+                let pos = row.with(*col, |pg, v| {
                     write_value(kb, pg, v, sc);
                     match v {
                         Value::Int(i) => int_pos(*i),
                         _ => 0, // NULL: before every integer.
                     }
-                })?
+                })?;
+                let Some(pos) = pos else { return Ok(()) };
+                pos
             }
             Key::Hashed { cols } => {
                 for &c in cols {
                     let (kb, sc) = (&mut self.key_bytes, &mut self.scratch);
-                    row.with(c, |pg, v| write_value(kb, pg, v, sc))?;
+                    if row.with(c, |pg, v| write_value(kb, pg, v, sc))?.is_none() {
+                        return Ok(());
+                    }
                 }
                 let h = blake3::hash(&self.key_bytes);
                 u64::from_be_bytes(h.as_bytes()[..8].try_into().expect("8 bytes"))
@@ -377,6 +399,7 @@ impl<'a> Collector<'a> {
                     u64::from_le_bytes(ch.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
                 })
             })?;
+            let Some(col_hash) = col_hash else { return Ok(()) };
             cols.extend(col_hash);
         }
         let hash = h.finalize();
@@ -392,14 +415,10 @@ impl<'a> Collector<'a> {
                     std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
                     std::collections::btree_map::Entry::Vacant(v) => {
                         let (text, values) = show_key(self.tp, &self.key_cols, row)?;
-                        v.insert(KeyRows { text, values, rows: Vec::new() })
+                        v.insert(KeyRows { text, values, rows: BTreeMap::new() })
                     }
                 };
-                let hash = *hash.as_bytes();
-                match entry.rows.iter_mut().find(|r| r.hash == hash) {
-                    Some(r) => r.n += 1,
-                    None => entry.rows.push(LeafRow { hash, cols, n: 1 }),
-                }
+                entry.rows.entry(*hash.as_bytes()).or_insert(LeafRow { cols, n: 0 }).n += 1;
             }
         }
         Ok(())
@@ -411,7 +430,7 @@ fn show_key(tp: &TablePlan, cols: &[usize], row: &mut impl Row) -> Result<(Strin
     let mut text = String::new();
     let mut values = Vec::new();
     for &c in cols {
-        let (t, j) = row.with(c, |_, v| show_value(v))?;
+        let (t, j) = row.with(c, |_, v| show_value(v))?.unwrap_or_else(|| ("?".into(), serde_json::Value::Null));
         if !text.is_empty() {
             text.push_str(", ");
         }
@@ -505,7 +524,6 @@ fn source_pass(path: &Path, tp: &TablePlan, key: &Key, works: &[Work]) -> Result
             scan(&mut stmt, &[])?;
         }
     }
-    drop(scan);
     Ok(coll.out)
 }
 
@@ -589,15 +607,16 @@ fn compare_leaf(tp: &TablePlan, key_columns: &[String], src: Leaf, mut tgt: Leaf
         };
         let mut s_rows = s.as_mut().map(|r| std::mem::take(&mut r.rows)).unwrap_or_default();
         let mut t_rows = t.as_mut().map(|r| std::mem::take(&mut r.rows)).unwrap_or_default();
-        for sr in &mut s_rows {
-            if let Some(tr) = t_rows.iter_mut().find(|tr| tr.hash == sr.hash) {
+        // The same content on both sides cancels, as often as it occurs on both.
+        for (h, sr) in &mut s_rows {
+            if let Some(tr) = t_rows.get_mut(h) {
                 let m = sr.n.min(tr.n);
                 sr.n -= m;
                 tr.n -= m;
             }
         }
-        s_rows.retain(|r| r.n > 0);
-        t_rows.retain(|r| r.n > 0);
+        let mut s_rows: Vec<LeafRow> = s_rows.into_values().filter(|r| r.n > 0).collect();
+        let mut t_rows: Vec<LeafRow> = t_rows.into_values().filter(|r| r.n > 0).collect();
         let diff = |kind, columns, rows| Difference {
             table: tp.source.name.clone(),
             kind,

@@ -290,8 +290,7 @@ pub(crate) async fn copy_rows(
             header_done = true;
         }
         // Every complete row in the buffer.
-        loop {
-            let Some(row_len) = complete_row(&buf, &mut fields) else { break };
+        while let Some(row_len) = complete_row(&buf, &mut fields) {
             if row_len == 2 && fields.is_empty() && i16::from_be_bytes([buf[0], buf[1]]) < 0 {
                 // Trailer (-1 field count).
                 buf.advance(2);
