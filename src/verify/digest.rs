@@ -208,6 +208,54 @@ mod tests {
     }
 
     #[test]
+    fn representation_does_not_matter_meaning_does() {
+        let jb = PgType::Jsonb;
+        // jsonb: key order, whitespace, repeated keys (the last wins).
+        assert_eq!(
+            row(&[(&jb, Value::Json(r#"{"b": [1, 2.50], "a": {"y": 1, "x": "\u0041"}}"#))]),
+            row(&[(&jb, Value::Json(r#"{"a":{"x":"A","y":1},"b":[1,2.50],"b":[1,2.50]}"#))])
+        );
+        assert_ne!(row(&[(&jb, Value::Json(r#"{"a": 1}"#))]), row(&[(&jb, Value::Json(r#"{"A": 1}"#))]));
+        assert_ne!(row(&[(&jb, Value::Json("[1.5]"))]), row(&[(&jb, Value::Json("[1.50]"))]), "jsonb keeps the scale");
+        // json is kept verbatim by the server, so it is hashed verbatim.
+        let j = PgType::Json;
+        assert_ne!(row(&[(&j, Value::Json(r#"{"a":1}"#))]), row(&[(&j, Value::Json(r#"{"a": 1}"#))]));
+        // numeric without a scale: trailing zeros are not significant.
+        let n = PgType::Numeric { precision: None, scale: None };
+        assert_eq!(row(&[(&n, Value::Numeric("1.5"))]), row(&[(&n, Value::Numeric("1.50000000"))]));
+        assert_ne!(row(&[(&n, Value::Numeric("1.5"))]), row(&[(&n, Value::Numeric("1.51"))]));
+        // real is hashed as the double it widens to; every NaN alike; -0 is not 0.
+        let r = PgType::Real;
+        let d = PgType::Double;
+        assert_eq!(row(&[(&r, Value::Float(0.1f32 as f64))]), row(&[(&d, Value::Float(0.1f32 as f64))]));
+        assert_eq!(row(&[(&d, Value::Float(f64::NAN))]), row(&[(&d, Value::Float(-f64::NAN))]));
+        assert_ne!(row(&[(&d, Value::Float(0.0))]), row(&[(&d, Value::Float(-0.0))]));
+        let next = f64::from_bits(0.1f64.to_bits() + 1);
+        assert_ne!(row(&[(&d, Value::Float(0.1))]), row(&[(&d, Value::Float(next))]), "the last bit counts");
+        // timestamp and timestamptz of the same instant differ by tag.
+        assert_ne!(
+            row(&[(&PgType::Timestamp, Value::Timestamp(0))]),
+            row(&[(&PgType::Timestamptz, Value::Timestamp(0))])
+        );
+    }
+
+    #[test]
+    fn canonical_bytes_are_tag_length_payload() {
+        let mut out = Vec::new();
+        let mut s = Vec::new();
+        write_value(&mut out, &PgType::BigInt, &Value::Int(7), &mut s);
+        write_value(&mut out, &PgType::Text, &Value::Null, &mut s);
+        let mut want = vec![TAG_INT, 8, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0];
+        want.extend_from_slice(&[TAG_NULL, 0, 0, 0, 0]);
+        assert_eq!(out, want);
+        // The row hash is blake3 of exactly these bytes.
+        let mut h = blake3::Hasher::new();
+        hash_value(&mut h, &PgType::BigInt, &Value::Int(7), &mut s);
+        hash_value(&mut h, &PgType::Text, &Value::Null, &mut s);
+        assert_eq!(h.finalize(), blake3::hash(&want));
+    }
+
+    #[test]
     fn numeric_canonical_form() {
         assert_eq!(canonical_numeric("1.500", false), "1.5");
         assert_eq!(canonical_numeric("1.000", false), "1");
