@@ -13,3 +13,4 @@ mod progress;
 mod types;
 mod hardening;
 mod tls;
+mod memory;
