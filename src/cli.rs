@@ -169,6 +169,18 @@ pub struct MigrateArgs {
     /// Where ferry keeps its journals (keys set aside, tables finished).
     #[arg(long, env = "FERRY_STATE_DIR", default_value = ".ferry-state")]
     pub state_dir: PathBuf,
+    /// Rehearse on a throwaway local PostgreSQL: start a cluster (needs the
+    /// server binaries), migrate into it, verify, report, remove it.
+    #[arg(long, conflicts_with = "target")]
+    pub target_scratch: bool,
+    /// With --target-scratch: SQL applied to the scratch database first
+    /// (e.g. `pg_dump --schema-only` of production).
+    #[arg(long, value_name = "FILE", requires = "target_scratch")]
+    pub scratch_schema_sql: Option<PathBuf>,
+    /// With --target-scratch: a command run first with DATABASE_URL set to
+    /// the scratch database (e.g. "alembic upgrade head").
+    #[arg(long, value_name = "COMMAND", requires = "target_scratch")]
+    pub scratch_schema_cmd: Option<String>,
     /// Continue a run that failed or was interrupted: skip the tables it
     /// committed, load the rest, restore keys, verify everything.
     #[arg(long)]

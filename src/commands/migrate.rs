@@ -30,7 +30,16 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
 
     // Everything that can fail without touching the target, first.
     let layers = Layers::load(&args.mapping.mapping)?;
-    let target = Target::resolve(args.target.target.as_deref())?;
+    // A rehearsal cluster lives until the end of this function, also on error.
+    let scratch = if args.target_scratch {
+        let c = super::scratch::ScratchCluster::start()?;
+        c.apply_schema(args.scratch_schema_sql.as_deref(), args.scratch_schema_cmd.as_deref())?;
+        report.note(format!("rehearsal on a scratch cluster at {} (removed afterwards)", c.url));
+        Some(c)
+    } else {
+        None
+    };
+    let target = Target::resolve(scratch.as_ref().map(|c| c.url.as_str()).or(args.target.target.as_deref()))?;
     let rt = target::runtime(2)?;
     let t0 = Instant::now();
     let (schema, profiles) = super::introspect_and_profile(&args.source.source)?;

@@ -17,6 +17,7 @@ use crate::source;
 pub mod inspect;
 pub mod migrate;
 pub mod plan;
+pub mod scratch;
 pub mod verify;
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
