@@ -435,6 +435,11 @@ fn candidates(t: &Table, c: &crate::model::Column, s: &Shapes, base: &Layers) ->
         why_builtin.push_str("; every blob is 16 bytes: type = \"uuid\" would take them if they are UUIDs");
     }
     out.push(cand(format!("type = {}", q(&builtin)), why_builtin));
+    // A declared precision that the values exceed (SQLite never enforced
+    // it): the exact decimal without one.
+    if builtin.starts_with("numeric(") && s.text == s.text_number && s.blob == 0 {
+        out.push(cand("type = \"numeric\"", format!("{seen} ({}): numbers beyond the declared {builtin}, kept exact", s.number_range())));
+    }
     // The narrowest type that holds the classes.
     let numeric_aff = matches!(c.affinity, Affinity::Integer | Affinity::Real | Affinity::Numeric);
     if s.text == 0 && s.blob == 0 {
@@ -452,10 +457,11 @@ fn candidates(t: &Table, c: &crate::model::Column, s: &Shapes, base: &Layers) ->
         }
         out.push(cand("type = \"text\"", why));
     }
-    // For text that PostgreSQL cannot store as it is: in a column declared
-    // as text, the lossy policies first (the column stays text); else the
-    // bytes exactly, as bytea.
-    let declared_text = c.affinity == Affinity::Text;
+    // Lossy text first only where the bad values are a minority of a
+    // column declared as text (a stray Windows-1252 file name); a column of
+    // binary blobs or hashes keeps its bytes as bytea.
+    let bad_text = s.text_bad_utf8 + s.text_nul + (s.blob - s.blob_utf8);
+    let declared_text = c.affinity == Affinity::Text && bad_text * 2 < s.values();
     let lossy = lossy_candidate(c.affinity, s);
     if declared_text {
         out.extend(lossy.clone());
