@@ -17,3 +17,4 @@ mod memory;
 mod scratch;
 mod faults;
 mod corpus;
+mod mapping;
