@@ -68,7 +68,13 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
         }
         return s;
     }
-    // Not from the server (I/O, closed connection): the chain, once.
+    // The server's last words (a FATAL from pg_terminate_backend or a
+    // shutdown) go to the request that was running, which a COPY never
+    // reads back, so all tokio-postgres can say is "connection closed".
+    if e.is_closed() {
+        return "the connection to PostgreSQL was closed (the server ended the session, or the network failed)".into();
+    }
+    // Not from the server (I/O): the chain, once.
     let mut s = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(c) = src {

@@ -1,0 +1,382 @@
+//! Faults in the middle of a load (issue 8), against a real server: the
+//! writer's backend terminated, ferry killed with SIGKILL, the network
+//! connection cut, a `statement_timeout` that fires, and the server
+//! restarted. After each, nothing is reported complete that is not: the exit
+//! code is 2 (137 for SIGKILL), the table being loaded is empty in the
+//! target (its transaction never committed), and `ferry migrate --resume`
+//! then ends with every table loaded and verified.
+//!
+//! The fault is injected when `pg_stat_progress_copy` shows the COPY of
+//! the big table well under way, so it always lands mid-COPY.
+
+use std::io::Read;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::util::cluster::Cluster;
+use crate::util::cmd::{assert_code, ferry, Output};
+use crate::util::pg::server;
+
+/// Rows in the big table: enough that its COPY takes a second or more.
+const BIG_ROWS: u64 = 1_000_000;
+/// The fault is injected once the server has this many rows of it.
+const TRIGGER_ROWS: i64 = 150_000;
+
+/// The source, built once per test process and shared (ferry opens it
+/// read-only, in rollback-journal mode, so concurrent runs do not interfere).
+fn source() -> &'static Path {
+    static SOURCE: OnceLock<PathBuf> = OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        std::fs::create_dir_all(dir).unwrap();
+        let path = dir.join(format!("faults-source-v1-{BIG_ROWS}.db"));
+        if path.is_file() {
+            return path;
+        }
+        let tmp = dir.join(format!("faults-source-{}.tmp", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        let conn = rusqlite::Connection::open(&tmp).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = DELETE; PRAGMA synchronous = OFF;
+             CREATE TABLE small_a (id INTEGER PRIMARY KEY, name TEXT);
+             CREATE TABLE big (id INTEGER PRIMARY KEY, a_id INTEGER REFERENCES small_a(id), v TEXT, x REAL, at DATETIME);
+             CREATE TABLE small_b (id INTEGER PRIMARY KEY, v TEXT);
+             BEGIN;
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100)
+               INSERT INTO small_a SELECT i, 'name ' || i FROM n;
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {BIG_ROWS})
+               INSERT INTO big SELECT i, 1 + i % 100, printf('value %024d', i), i * 0.25,
+                                      datetime(1700000000 + i, 'unixepoch') FROM n;
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+               INSERT INTO small_b SELECT i, 'b' || i FROM n;
+             COMMIT;"
+        ))
+        .unwrap();
+        conn.close().unwrap();
+        // Atomic: a concurrent test process sees the whole file or none.
+        std::fs::rename(&tmp, &path).unwrap();
+        path
+    })
+}
+
+/// A `ferry migrate` running in the background.
+struct Running {
+    child: Child,
+    args: Vec<String>,
+    stdout: JoinHandle<String>,
+    stderr: JoinHandle<String>,
+}
+
+fn spawn(args: &[&str]) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("PGPASSWORD")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let read = |mut p: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut s = String::new();
+            let _ = p.read_to_string(&mut s);
+            s
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().unwrap()));
+    let stderr = read(Box::new(child.stderr.take().unwrap()));
+    Running { child, args: args.iter().map(|a| a.to_string()).collect(), stdout, stderr }
+}
+
+impl Running {
+    fn finish(mut self) -> Output {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("ferry {:?} did not finish in 300 s", self.args);
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        use std::os::unix::process::ExitStatusExt;
+        Output {
+            args: self.args,
+            code: status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+            stdout: self.stdout.join().unwrap(),
+            stderr: self.stderr.join().unwrap(),
+        }
+    }
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+/// Waits until the server shows ferry's COPY into `big` past
+/// [`TRIGGER_ROWS`] rows and returns that backend's pid.
+fn wait_for_copy(run: &mut Running, client: &mut postgres::Client) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let rows = client
+            .query(
+                "SELECT p.pid, p.tuples_processed FROM pg_stat_progress_copy p JOIN pg_stat_activity a USING (pid) \
+                 WHERE p.datname = current_database() AND a.application_name = 'ferry' \
+                   AND p.relid::regclass::text = 'big'",
+                &[],
+            )
+            .unwrap();
+        if let Some(r) = rows.first() {
+            if r.get::<_, i64>(1) >= TRIGGER_ROWS {
+                return r.get(0);
+            }
+        }
+        if !run.running() || Instant::now() > deadline {
+            let running = run.running();
+            if running {
+                let _ = run.child.kill();
+            }
+            let args = run.args.clone();
+            panic!(
+                "the COPY of big was not seen past {TRIGGER_ROWS} rows (ferry still running: {running}); \
+                 the load may have been too quick to interrupt: raise BIG_ROWS\nferry {args:?}"
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// What ferry says when the connection of the table being loaded is lost.
+const CLOSED: &str = "ferry: loading table \"big\": the connection to PostgreSQL was closed (the server ended the session, or the network failed)";
+
+/// Exit 2, and a `--json` report, if any, that claims nothing it did not do.
+fn assert_failed(out: &Output, code: i32) {
+    assert_code(out, code);
+    assert!(!out.stderr.contains("panicked"), "{out}");
+    if !out.stdout.trim().is_empty() {
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        assert_eq!(v["exit_code"], 2, "{out}");
+        let big_ok = v["tables"].as_array().into_iter().flatten().any(|t| t["table"] == "big" && t["status"] == "equal");
+        assert!(!big_ok, "big is reported loaded\n{out}");
+    }
+}
+
+/// The table being loaded stayed empty; waits for the server to have ended
+/// the dead session (its locks held the table).
+fn assert_big_empty(client: &mut postgres::Client) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'ferry'",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        > 0
+    {
+        assert!(Instant::now() < deadline, "ferry's sessions did not end");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let n: i64 = client.query_one("SELECT count(*) FROM big", &[]).unwrap().get(0);
+    assert_eq!(n, 0, "big is half loaded");
+}
+
+/// `ferry migrate --resume` finishes the job: every table loaded and verified.
+fn resume_and_verify(url: &str, state: &Path, client: &mut postgres::Client) {
+    let out = ferry(&["migrate", source().to_str().unwrap(), url, "--resume", "--state-dir", state.to_str().unwrap(), "--json"]);
+    assert_code(&out, 0);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let tables = v["tables"].as_array().unwrap();
+    let mut names: Vec<&str> = tables.iter().map(|t| t["table"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["big", "small_a", "small_b"], "{out}");
+    for t in tables {
+        assert_eq!(t["status"], "equal", "{t}\n{out}");
+    }
+    let n: i64 = client.query_one("SELECT count(*) FROM big", &[]).unwrap().get(0);
+    assert_eq!(n as u64, BIG_ROWS);
+}
+
+fn migrate_args<'a>(url: &'a str, state: &'a str) -> Vec<&'a str> {
+    vec![
+        "migrate",
+        source().to_str().unwrap(),
+        url,
+        "--state-dir",
+        state,
+        "--json",
+        "--writers",
+        "2",
+        "-j",
+        "2",
+        "--chunk-rows",
+        "100000",
+    ]
+}
+
+#[test]
+fn backend_terminated_mid_copy() {
+    let db = server().fresh_db("faults_backend_terminated");
+    let state = tempfile::tempdir().unwrap();
+    let mut client = db.client();
+    let mut run = spawn(&migrate_args(&db.url, state.path().to_str().unwrap()));
+    let pid = wait_for_copy(&mut run, &mut client);
+    let killed: bool = client.query_one("SELECT pg_terminate_backend($1)", &[&pid]).unwrap().get(0);
+    assert!(killed);
+    let out = run.finish();
+    assert_failed(&out, 2);
+    assert_eq!(out.stderr.trim_end(), CLOSED, "\n{out}");
+    assert_big_empty(&mut client);
+    resume_and_verify(&db.url, state.path(), &mut client);
+}
+
+#[test]
+fn ferry_killed_mid_load() {
+    let db = server().fresh_db("faults_sigkill");
+    let state = tempfile::tempdir().unwrap();
+    let mut client = db.client();
+    let mut run = spawn(&migrate_args(&db.url, state.path().to_str().unwrap()));
+    wait_for_copy(&mut run, &mut client);
+    run.child.kill().unwrap(); // SIGKILL: no chance to clean up
+    let out = run.finish();
+    assert_failed(&out, 137);
+    assert_big_empty(&mut client);
+    resume_and_verify(&db.url, state.path(), &mut client);
+}
+
+#[test]
+fn statement_timeout_fires_mid_copy() {
+    let db = server().fresh_db("faults_statement_timeout");
+    let state = tempfile::tempdir().unwrap();
+    let mut client = db.client();
+    client.batch_execute(&format!("ALTER DATABASE \"{}\" SET statement_timeout = '200ms'", db.name)).unwrap();
+    let out = ferry(&migrate_args(&db.url, state.path().to_str().unwrap()));
+    assert_failed(&out, 2);
+    assert!(
+        out.stderr.contains("table \"big\"")
+            && out.stderr.contains("canceling statement due to statement timeout (SQLSTATE 57014)"),
+        "{out}"
+    );
+    assert_big_empty(&mut client);
+    client.batch_execute(&format!("ALTER DATABASE \"{}\" RESET statement_timeout", db.name)).unwrap();
+    resume_and_verify(&db.url, state.path(), &mut client);
+}
+
+#[test]
+fn network_connection_cut_mid_copy() {
+    let db = server().fresh_db("faults_network_cut");
+    let state = tempfile::tempdir().unwrap();
+    let mut client = db.client();
+    let (upstream, port) = split_port(&db.url);
+    let proxy = Proxy::start(port);
+    let url = db.url.replace(&format!(":{port}/"), &format!(":{}/", proxy.port));
+    let mut run = spawn(&migrate_args(&url, state.path().to_str().unwrap()));
+    wait_for_copy(&mut run, &mut client);
+    proxy.cut();
+    let out = run.finish();
+    assert_failed(&out, 2);
+    assert_eq!(out.stderr.trim_end(), CLOSED, "\n{out}");
+    assert_big_empty(&mut client);
+    // The rerun goes through the same proxy (same target, same journal).
+    resume_and_verify(&url, state.path(), &mut client);
+    drop(upstream);
+}
+
+#[test]
+fn server_restarted_mid_copy() {
+    // A cluster of its own: restarting the shared one would fail other tests.
+    let cluster = Cluster::start("restart", |_| String::new());
+    cluster.client("postgres").batch_execute("CREATE DATABASE restart_test").unwrap();
+    let url = cluster.url("127.0.0.1", "restart_test");
+    let state = tempfile::tempdir().unwrap();
+    let mut client = cluster.client("restart_test");
+    let mut run = spawn(&migrate_args(&url, state.path().to_str().unwrap()));
+    wait_for_copy(&mut run, &mut client);
+    cluster.restart();
+    let out = run.finish();
+    assert_failed(&out, 2);
+    assert_eq!(out.stderr.trim_end(), CLOSED, "\n{out}");
+    let mut client = cluster.client("restart_test");
+    assert_big_empty(&mut client);
+    resume_and_verify(&url, state.path(), &mut client);
+}
+
+fn split_port(url: &str) -> (String, u16) {
+    let after = url.split_once('@').unwrap().1;
+    let hostport = after.split('/').next().unwrap();
+    let (h, p) = hostport.rsplit_once(':').unwrap();
+    (h.to_owned(), p.parse().unwrap())
+}
+
+/// A TCP proxy on 127.0.0.1 that forwards to `upstream` and, on
+/// [`Proxy::cut`], drops every connection it carries (both directions, as a
+/// failed link or a restarted middlebox would). New connections are still
+/// forwarded afterwards.
+struct Proxy {
+    port: u16,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(upstream: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, s) = (conns.clone(), stop.clone());
+        let accept = thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                            continue;
+                        };
+                        let mut list = c.lock().unwrap();
+                        list.push(client.try_clone().unwrap());
+                        list.push(server.try_clone().unwrap());
+                        pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+                        pipe(server, client);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(5)),
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Proxy { port, conns, stop, accept: Some(accept) }
+    }
+
+    fn cut(&self) {
+        for s in self.conns.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    thread::spawn(move || {
+        let _ = std::io::copy(&mut from, &mut to);
+        let _ = to.shutdown(Shutdown::Write);
+    });
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.cut();
+        if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+    }
+}
