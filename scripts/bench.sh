@@ -28,7 +28,8 @@
 # flatter whatever writes the most.
 #
 # Environment: FERRY_BENCH_DIR (default /tmp/ferry-bench), FERRY_BENCH_PGLOADER=0 to skip pgloader,
-# FERRY_BENCH_FLOOR_STREAMS (default 2). Needs root for apt-get when packages are missing.
+# FERRY_BENCH_PGLOADER_WITH (default "prefetch rows = 10000", see below; empty for pgloader's
+# defaults), FERRY_BENCH_FLOOR_STREAMS (default 2). Needs root for apt-get when packages are missing.
 #
 # TODO(existing schema): the target schema of the FlashCase app is made by Alembic
 # (fixtures/alembic_app), with its keys in place. Add a fourth contender here: `alembic upgrade head`
@@ -44,6 +45,9 @@ scale=${1:-1}
 bench=${FERRY_BENCH_DIR:-/tmp/ferry-bench}
 streams=${FERRY_BENCH_FLOOR_STREAMS:-2}
 want_pgloader=${FERRY_BENCH_PGLOADER:-1}
+# pgloader 3.6 reads 100,000 rows ahead per table by default and runs out of its 1 GiB SBCL heap
+# ("Heap exhausted, game over") on the 500k cards of scale 1; a smaller read-ahead lets it finish.
+pgloader_with=${FERRY_BENCH_PGLOADER_WITH-prefetch rows = 10000}
 
 ensure_packages
 extra=()
@@ -73,17 +77,32 @@ copydir=$bench/copy-$scale
 rm -rf "$out"
 mkdir -p "$out"
 
-# Wall time of a command in seconds, its peak RSS in KiB, and its exit code, into $out/NAME.time;
+# Wall time of a command in seconds, its peak RSS in KiB (/usr/bin/time), its exit code, and the
+# peaks of its anonymous and file-backed resident memory (RssAnon, RssFile, sampled every 50 ms from
+# /proc: mmap'd file pages count in RSS but are the kernel's page cache), into $out/NAME.time;
 # stdout and stderr into $out/NAME.out / .err.
 timed() {
-    local name=$1 code=0
+    local name=$1 code=0 tpid cpid anon=0 file=0 a f
     shift
-    /usr/bin/time -o "$out/$name.rusage" -v "$@" >"$out/$name.out" 2>"$out/$name.err" || code=$?
-    local wall rss
+    /usr/bin/time -o "$out/$name.rusage" -v "$@" >"$out/$name.out" 2>"$out/$name.err" &
+    tpid=$!
+    while kill -0 "$tpid" 2>/dev/null; do
+        cpid=$(cat "/proc/$tpid/task/$tpid/children" 2>/dev/null || true)
+        cpid=${cpid%% *}
+        if [ -n "$cpid" ] && [ -r "/proc/$cpid/status" ]; then
+            read -r a f < <(awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } END { print a + 0, f + 0 }' "/proc/$cpid/status" 2>/dev/null || echo "0 0")
+            [ "${a:-0}" -gt "$anon" ] && anon=$a
+            [ "${f:-0}" -gt "$file" ] && file=$f
+        fi
+        sleep 0.05
+    done
+    wait "$tpid" || code=$?
+    local wall rss cpu
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$out/$name.rusage")
     rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$out/$name.rusage")
-    echo "$wall $rss $code" >"$out/$name.time"
-    echo "bench: $name: ${wall}s, peak RSS $((rss / 1024)) MiB, exit $code" >&2
+    cpu=$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$out/$name.rusage")
+    echo "$wall $rss $code $anon $file $cpu" >"$out/$name.time"
+    echo "bench: $name: ${wall}s, peak RSS $((rss / 1024)) MiB (anonymous $((anon / 1024)), file-backed $((file / 1024))), exit $code" >&2
     return 0
 }
 now() { date +%s.%N; }
@@ -134,6 +153,8 @@ newdb() { psql "$base/postgres" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATAB
 settle() { psql "$base/postgres" -c CHECKPOINT; sync; }
 
 # ---------------------------------------------------------------- ferry migrate (create mode)
+# Other work on the machine inflates every wall time; the client CPU column does not move as much.
+load_before=$(cut -d' ' -f1 /proc/loadavg)
 newdb ferry_create
 settle
 export FERRY_STATE_DIR=$out/ferry-state
@@ -226,7 +247,9 @@ psql "$base/floor" -At -c "SELECT sum(n_live_tup) FROM pg_stat_user_tables" >"$o
 if command -v pgloader >/dev/null 2>&1 && [ "$want_pgloader" = 1 ]; then
     newdb pgl
     settle
-    timed pgloader pgloader --no-ssl-cert-verification "sqlite://$src" "$base/pgl" || true
+    pgl_args=(--no-ssl-cert-verification)
+    [ -z "$pgloader_with" ] || pgl_args+=(--with "$pgloader_with")
+    timed pgloader pgloader "${pgl_args[@]}" "sqlite://$src" "$base/pgl"
     if ! grep -q "Total import time" "$out/pgloader.out" "$out/pgloader.err" 2>/dev/null; then
         echo "bench: pgloader did not finish; see $out/pgloader.err" >&2
     fi
@@ -235,13 +258,15 @@ fi
 # ---------------------------------------------------------------- issue 6: verify against its parts
 sync
 timed read "$gen" --read "$src"
-copy_all() {
-    local t cols
-    for t in $tables; do
-        cols=$(command psql -X -At "$base/ferry_create" -c "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'public.\"$t\"'::regclass AND attnum > 0 AND NOT attisdropped")
-        command psql -X -q "$base/ferry_create" -c "COPY (SELECT $cols FROM public.\"$t\") TO STDOUT (FORMAT binary)"
-    done >/dev/null
-}
+# One session, every table, as ferry's verification reads them: the mapped columns, binary.
+psql "$base/ferry_create" -At >"$out/copy-to.sql" <<'SQL'
+SELECT 'COPY (SELECT ' || string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) || ' FROM ' || c.oid::regclass
+       || ') TO STDOUT (FORMAT binary);'
+  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
+ GROUP BY c.oid;
+SQL
+copy_all() { command psql -X -q "$base/ferry_create" -f "$out/copy-to.sql" >/dev/null; }
 t0=$(now)
 copy_all
 t1=$(now)
@@ -253,15 +278,15 @@ timed verify "$ferry" verify "$src" "$base/ferry_create" --json
 # "$src" "$base/app"`, and a floor that loads $copydir into that schema; then add its rows below. }
 
 # ---------------------------------------------------------------- report
-python3 - "$out" "$scale" "$src" "$version" "$settings" "$floor_load" "$floor_keys" "$copy_to_files" <<'PY'
+python3 - "$out" "$scale" "$src" "$version" "$settings" "$floor_load" "$floor_keys" "$copy_to_files" "$load_before" <<'PY'
 import json, os, platform, sys, datetime
-out, scale, src, version, settings, floor_load, floor_keys, copy_to_files = sys.argv[1:]
+out, scale, src, version, settings, floor_load, floor_keys, copy_to_files, load_before = sys.argv[1:]
 def t(name):
     p = f"{out}/{name}.time"
     if not os.path.exists(p):
         return None
-    wall, rss, code = open(p).read().split()
-    return float(wall), int(rss) / 1024, int(code)
+    f = open(p).read().split() + ["0", "0", "0"]
+    return float(f[0]), int(f[1]) / 1024, int(f[2]), int(f[3]) / 1024, int(f[4]) / 1024, float(f[5])
 def phases(name):
     try:
         doc = json.load(open(f"{out}/{name}.out"))
@@ -272,12 +297,15 @@ floor = t("floor")[0]
 rows = []
 def row(label, r, note=""):
     if r is None:
-        rows.append(f"| {label} | – | – | – | {note or 'not run'} |")
+        rows.append(f"| {label} | – | – | – | – | {note or 'not run'} |")
         return
-    wall, rss, code = r
+    wall, rss, code, anon, filebacked, cpu = r
     rss_s = f"{rss:.0f}" if rss else "–"
+    if anon or filebacked:
+        rss_s += f" ({anon:.0f} + {filebacked:.0f})"
     fail = "" if code == 0 else f" (exit {code})"
-    rows.append(f"| {label} | {wall:.1f} | {wall / floor:.2f}× | {rss_s} | {note}{fail} |")
+    cpu_s = f"{cpu:.1f}" if cpu else "–"
+    rows.append(f"| {label} | {wall:.1f} | {wall / floor:.2f}× | {cpu_s} | {rss_s} | {note}{fail} |")
 doc, ph = phases("ferry")
 total_rows = sum(tb.get("rows", 0) for tb in (doc or {}).get("tables", []))
 split = ", ".join(f"{k} {v:.1f}s" for k, v in ph.items())
@@ -299,9 +327,10 @@ lines = [
     f"FlashCase scale {scale} ({os.path.getsize(src) / 1e6:.0f} MB, {total_rows} rows), "
     f"{os.cpu_count()} cores, {datetime.date.today()}, PostgreSQL {version}",
     f"server: {settings}",
+    f"load average (1 min) before / after: {load_before} / {os.getloadavg()[0]:.2f}",
     "",
-    "| run | wall s | vs floor | peak RSS MiB | notes |",
-    "| --- | ---: | ---: | ---: | --- |",
+    "| run | wall s | vs floor | client CPU s | peak RSS MiB (anon + file) | notes |",
+    "| --- | ---: | ---: | ---: | ---: | --- |",
     *rows,
     "",
 ]
