@@ -325,11 +325,11 @@ fn check_counts(src: &Path, db: &TestDb) -> (usize, i64) {
     for t in &tables {
         let t = t[0].as_ref().unwrap();
         let pg = db.query_scalar_i64(&format!("SELECT count(*) FROM \"{}\"", t.replace('"', "\"\"")));
+        rows += pg;
         let Ok(sq) = c.query_row::<i64, _, _>(&format!("SELECT count(*) FROM \"{}\"", t.replace('"', "\"\"")), [], |r| r.get(0)) else {
-            continue; // a shortened name (longer than 63 bytes in SQLite)
+            continue; // a shortened name (longer than 63 bytes in SQLite): ferry's own verification covers it
         };
         assert_eq!(pg, sq, "count of {t}");
-        rows += pg;
     }
     (tables.len(), rows)
 }
