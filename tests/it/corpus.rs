@@ -542,3 +542,31 @@ fn only_virtual(src: &Path) -> bool {
     let virt: Vec<&String> = tables.iter().filter(|(_, sql)| sql.to_ascii_uppercase().starts_with("CREATE VIRTUAL TABLE")).map(|(n, _)| n).collect();
     !virt.is_empty() && tables.iter().all(|(n, _)| virt.contains(&n) || virt.iter().any(|v| n.starts_with(&format!("{v}_"))))
 }
+
+/// Safari's History.db with the browser-history example: Mac absolute
+/// time (REAL seconds since 2001) in every time column. `metadata.value`
+/// (integers next to binary plists) has no total conversion and is left
+/// out here.
+#[test]
+fn safari_with_browser_history_mapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = corpus_copy("plaso/safari_History.db", dir.path());
+    let browser = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/examples/browser-history.toml");
+    let m = write(dir.path(), "meta.toml", "[tables.metadata.columns]\nvalue = { exclude = true }\n");
+    let db = server().fresh_db("corpus_safari");
+    assert_code(&migrate(&src, &db, &[&browser, &m], &[]), 0);
+    const APPLE_2001_S: f64 = 978_307_200.0;
+    for (table, col) in [("history_visits", "visit_time"), ("history_tombstones", "start_time"), ("history_tombstones", "end_time")] {
+        let pg = pg_micros(&db, table, "id", col);
+        let rows = sqlite_rows(&src, &format!("SELECT id, \"{col}\" FROM \"{table}\""));
+        assert!(!rows.is_empty());
+        for (k, v) in rows {
+            let rusqlite::types::Value::Real(f) = v else { panic!("{table}.{col} {k}: {v:?}") };
+            let us = pg[&k].unwrap_or_else(|| panic!("{table}.{col} {k} is NULL"));
+            // Exact to the microsecond the REAL can express.
+            let want = (f + APPLE_2001_S) * 1e6;
+            assert!((us as f64 - want).abs() <= 1.0 + want.abs() * 1e-15, "{table}.{col} {k}: {f} → {us}");
+        }
+    }
+    check_counts(&src, &db);
+}
