@@ -32,11 +32,7 @@ impl Progress {
         }
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
         let overall = multi.add(ProgressBar::new(total_rows));
-        overall.set_style(
-            ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} rows  {per_sec}  eta {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
+        overall.set_style(style());
         overall.set_prefix("all tables");
         overall.enable_steady_tick(Duration::from_millis(250));
         Some(Progress { multi, overall })
@@ -45,12 +41,8 @@ impl Progress {
     /// A bar for one table, removed when the table finishes.
     pub fn table(&self, name: &str, rows: u64) -> TableBar {
         let bar = self.multi.insert_before(&self.overall, ProgressBar::new(rows));
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} rows  {per_sec}  eta {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        let shown: String = name.chars().take(24).collect();
+        bar.set_style(style());
+        let shown: String = name.chars().take(16).collect();
         bar.set_prefix(shown);
         TableBar { bar, overall: self.overall.clone() }
     }
@@ -64,6 +56,16 @@ impl Progress {
         self.overall.finish_and_clear();
         let _ = self.multi.clear();
     }
+}
+
+/// `  studylog [=====>     ] 412,000/1,000,000 rows  261,000 rows/s  eta 2s`
+fn style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix:>16} [{bar:24}] {human_pos}/{human_len} rows  {rate}  eta {eta}")
+        .expect("valid template")
+        .with_key("rate", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0} rows/s", s.per_sec());
+        })
+        .progress_chars("=> ")
 }
 
 pub struct TableBar {

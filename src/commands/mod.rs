@@ -65,7 +65,7 @@ pub fn introspect_and_profile(src: &Path) -> anyhow::Result<(Schema, Profiles)> 
     use rayon::prelude::*;
     let conn = source::open::open_read_only(src)?;
     let schema = source::introspect::introspect(&conn)
-        .with_context(|| format!("reading the schema of {}", src.display()))?;
+        .with_context(|| format!("cannot read the schema of {src:?}"))?;
     drop(conn);
     // Big tables are profiled in rowid ranges, so both cores share the
     // largest table instead of one of them scanning it alone.

@@ -201,7 +201,8 @@ fn keys_set_aside_by_a_killed_run_are_restored_by_the_next() {
     let t0 = std::time::Instant::now();
     let journal = loop {
         let found = std::fs::read_dir(state.path()).unwrap().filter_map(Result::ok).find(|e| {
-            e.file_name().to_string_lossy().ends_with(".json")
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with("keys-") && n.ends_with(".json")
         });
         if let Some(f) = found {
             break f.path();
@@ -248,7 +249,11 @@ fn restore_keys_command_repairs_without_loading() {
         .spawn()
         .unwrap();
     let t0 = std::time::Instant::now();
-    while std::fs::read_dir(state.path()).unwrap().count() == 0 {
+    while !std::fs::read_dir(state.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().starts_with("keys-"))
+    {
         assert!(t0.elapsed().as_secs() < 60, "no journal appeared");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
