@@ -700,7 +700,10 @@ mod tests {
             "CREATE TABLE t (id INTEGER PRIMARY KEY, ms DATETIME, sec TIMESTAMP, iso DATETIME, n INTEGER, b BOOLEAN, \
              mixed NUMERIC, name TEXT, visit_time INTEGER, bin, year DATETIME);
              INSERT INTO t VALUES (1, 1700000000123, 1727078780, '2024-01-15 10:30:00', 5, 0, 42, 'a', 13161017332037692, x'00ff', 2024);
-             INSERT INTO t VALUES (2, 1600000000000, 1727078781.5, '2024-01-15T10:30:00', 6, 2, 'hello', CAST(x'66696c6596' AS TEXT), 13161017332037693, 7, '2024-01-01');",
+             INSERT INTO t VALUES (2, 1600000000000, 1727078781.5, '2024-01-15T10:30:00', 6, 2, 'hello', CAST(x'66696c6596' AS TEXT), 13161017332037693, 7, '2024-01-01');
+             INSERT INTO t (id, name) VALUES (3, 'b');
+             CREATE TABLE h (id INTEGER PRIMARY KEY, hash TEXT);
+             INSERT INTO h VALUES (1, CAST(x'e084266659' AS TEXT));",
         );
         assert_eq!(rule(&s, "ms").rule, r#"type = "timestamptz", input = "epoch-milliseconds""#);
         assert!(rule(&s, "ms").comment.contains("1.60e12–1.70e12"), "{}", rule(&s, "ms").comment);
@@ -709,7 +712,10 @@ mod tests {
         assert_eq!(rule(&s, "n").rule, r#"type = "bigint""#);
         assert_eq!(rule(&s, "b").rule, r#"type = "bigint""#, "{}", rule(&s, "b").comment);
         assert_eq!(rule(&s, "mixed").rule, r#"type = "text""#);
+        // A stray non-UTF-8 text among text: lossy text, said so.
         assert!(rule(&s, "name").lossy && rule(&s, "name").rule.contains("replace-invalid"));
+        // Binary bytes in a TEXT column (a hash): bytea keeps them.
+        assert_eq!(rule(&s, "hash").rule, r#"type = "bytea""#);
         assert_eq!(rule(&s, "visit_time").rule, r#"type = "timestamptz", input = "webkit-microseconds""#);
         assert_eq!(rule(&s, "bin").rule, r#"type = "bytea""#);
         assert_eq!(rule(&s, "bin").failures, 1);
