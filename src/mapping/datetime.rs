@@ -592,7 +592,8 @@ impl Zone {
             let (sign, rest) = rest;
             let (h, m) = match rest.split_once(':') {
                 Some((h, m)) => (h, m),
-                None if rest.len() == 4 => rest.split_at(2),
+                // `is_char_boundary`: "+é3" is 4 bytes too, and must not be split inside é.
+                None if rest.len() == 4 && rest.is_char_boundary(2) => rest.split_at(2),
                 None => (rest, "0"),
             };
             let bad = || format!("time zone {tz:?}: not an offset like +02:00");

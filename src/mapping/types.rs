@@ -39,7 +39,10 @@ impl PgType {
         let s = input.trim().to_ascii_lowercase();
         let (base, params) = match s.find('(') {
             Some(open) => {
-                let close = s.rfind(')').ok_or_else(|| format!("unbalanced parenthesis in type {input:?}"))?;
+                let close = s
+                    .rfind(')')
+                    .filter(|&c| c > open)
+                    .ok_or_else(|| format!("unbalanced parenthesis in type {input:?}"))?;
                 let inner = &s[open + 1..close];
                 let mut params = Vec::new();
                 for p in inner.split(',') {
