@@ -225,7 +225,7 @@ fn corrupt_btree_page_is_refused_before_loading() {
     let out = ferry(&["inspect", s]);
     assert_refused(&out, 2, &format!("cannot read the schema of {}: {why}", q(&src)));
     let out = ferry(&["migrate", s, &db.url]);
-    assert_refused(&out, 2, &format!("reading the schema of {}: {why}", src.display()));
+    assert_refused(&out, 2, &format!("cannot read the schema of {}: {why}", q(&src)));
     assert_eq!(tables_in(&db), 0);
 }
 
@@ -758,4 +758,22 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(p);
         }
     }
+}
+
+#[test]
+fn suggest_mapping_over_a_mapping_that_excludes_a_column() {
+    // Found by the panic audit: the suggestion expected every column to be
+    // mapped and panicked on one the user's mapping excludes.
+    let dir = tempfile::tempdir().unwrap();
+    let src = db_from_sql(
+        dir.path(),
+        "src.db",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, d DATETIME, b BOOLEAN); INSERT INTO t VALUES (1, '2024-01-01', 1);",
+    );
+    let map = dir.path().join("exclude.toml");
+    std::fs::write(&map, "[tables.t.columns.d]\nexclude = true\n").unwrap();
+    let out = ferry(&["inspect", src.to_str().unwrap(), "--suggest-mapping", "--mapping", map.to_str().unwrap()]);
+    assert_code(&out, 0);
+    assert!(out.stdout.contains("\"b\" = {"), "{out}");
+    assert!(!out.stdout.contains("\"d\" = {"), "an excluded column got a rule\n{out}");
 }
