@@ -267,7 +267,15 @@ fn suggest_table(conn: &Connection, t: &Table, base: &Layers) -> anyhow::Result<
         }
     }
     // 2. Candidates, and their converters through the real resolution.
-    let cands: Vec<Vec<Candidate>> = t.columns.iter().zip(&shapes).map(|(c, s)| candidates(t, c, s, base)).collect();
+    let mut cands: Vec<Vec<Candidate>> = t.columns.iter().zip(&shapes).map(|(c, s)| candidates(t, c, s, base)).collect();
+    // A column the user's mapping excludes gets no suggestion (a suggested
+    // rule would not bring it back, and it has no converter to prove).
+    let kept = Mapper::new(base)?.table(t, None)?;
+    for (i, cs) in cands.iter_mut().enumerate() {
+        if !kept.columns.iter().any(|m| m.source_index == i) {
+            cs.clear();
+        }
+    }
     let rounds = cands.iter().map(Vec::len).max().unwrap_or(0);
     // converters[col][k]
     let mut converters: Vec<Vec<Converter>> = vec![Vec::new(); n];
@@ -284,7 +292,9 @@ fn suggest_table(conn: &Connection, t: &Table, base: &Layers) -> anyhow::Result<
         let map = Mapper::new(&layers)?.table(t, None)?;
         for (i, cs) in cands.iter().enumerate() {
             if k < cs.len() {
-                let cm = map.columns.iter().find(|m| m.source_index == i).expect("no column is excluded");
+                // Excluded columns have no candidates (cleared above), so the
+                // column is in the map.
+                let cm = map.columns.iter().find(|m| m.source_index == i).expect("candidates only for kept columns");
                 converters[i].push(cm.converter.clone());
             }
         }

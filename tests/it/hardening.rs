@@ -777,3 +777,49 @@ fn suggest_mapping_over_a_mapping_that_excludes_a_column() {
     assert!(out.stdout.contains("\"b\" = {"), "{out}");
     assert!(!out.stdout.contains("\"d\" = {"), "an excluded column got a rule\n{out}");
 }
+
+#[test]
+fn every_unwrap_and_expect_in_src_is_documented() {
+    // Issue 8: `unwrap`/`expect` only where an invariant is documented, in
+    // docs/panics.md. Test modules (from `#[cfg(test)]` on) are exempt.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/panics.md")).unwrap();
+    let mut files = Vec::new();
+    collect_files(&root.join("src"), &mut files);
+    let mut missing = Vec::new();
+    for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "rs")) {
+        let rel = f.strip_prefix(root).unwrap().display().to_string();
+        for (n, line) in std::fs::read_to_string(f).unwrap().lines().enumerate() {
+            let t = line.trim();
+            if t.starts_with("#[cfg(test)]") {
+                break;
+            }
+            if t.starts_with("//") {
+                continue;
+            }
+            let mut keys: Vec<String> = Vec::new();
+            let mut rest = t;
+            while let Some(i) = rest.find(".expect(\"") {
+                let after = &rest[i + 9..];
+                let end = after.find('"').unwrap_or(after.len());
+                keys.push(after[..end].to_owned());
+                rest = &after[end..];
+            }
+            if t.contains(".unwrap()") {
+                keys.push(t.to_owned());
+            }
+            for key in keys {
+                let documented = doc.lines().any(|l| l.contains(&format!("`{rel}`")) && l.contains(&format!("`{key}`")));
+                if !documented {
+                    missing.push(format!("{rel}:{}: `{key}`", n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "unwrap/expect without a documented invariant; handle the error, or add a line to docs/panics.md \
+         naming the file, the expect message and why it cannot fail:\n  {}",
+        missing.join("\n  ")
+    );
+}
