@@ -276,12 +276,12 @@ fn existing(
         );
     }
     // Tables a resumed run already committed are skipped, not refused.
-    let full: Vec<&str> = plan
+    let full: Vec<String> = plan
         .tables
         .iter()
         .filter(|t| !done.contains_key(&t.source.name))
         .filter(|t| catalog.tables.get(&t.map.target).is_some_and(|c| c.has_rows))
-        .map(|t| t.map.target.as_str())
+        .map(|t| t.map.target.clone())
         .collect();
     if !full.is_empty() && !args.truncate {
         bail!(
@@ -305,7 +305,7 @@ fn existing(
         keys: if keep_keys { Vec::new() } else { keys::to_set_aside(&catalog, &loaded) },
     };
     if keep_keys {
-        check_cycles_deferrable(&plan, &catalog)?;
+        check_cycles_deferrable(&mut plan, &catalog)?;
         opts.truncate = false;
         opts.ordered = true;
         if !plan.cycles.is_empty() {
@@ -417,9 +417,21 @@ pub(super) fn fit_existing(
 /// With keys in place, a foreign-key cycle (or a self-reference) can only be
 /// loaded when its constraints are DEFERRABLE: checked at the commit of the
 /// one transaction that loads the whole cycle. Otherwise stop, naming it.
-fn check_cycles_deferrable(plan: &Plan, catalog: &Catalog) -> anyhow::Result<()> {
+fn check_cycles_deferrable(plan: &mut Plan, catalog: &Catalog) -> anyhow::Result<()> {
+    // A self-reference on one column is loaded parents first instead: no
+    // deferral needed, whatever the constraint says.
+    let mut ordered = Vec::new();
+    for tp in &mut plan.tables {
+        let own = tp.source.foreign_keys.iter().find(|fk| {
+            fk.ref_table == tp.source.name && fk.columns.len() == 1 && fk.ref_columns.len() == 1
+        });
+        if let Some(fk) = own {
+            tp.parent_first = Some((fk.columns[0].clone(), fk.ref_columns[0].clone()));
+            ordered.push(tp.source.name.clone());
+        }
+    }
     let mut cycles: Vec<Vec<String>> = plan.cycles.clone();
-    cycles.extend(plan.self_references.iter().map(|t| vec![t.clone()]));
+    cycles.extend(plan.self_references.iter().filter(|t| !ordered.contains(t)).map(|t| vec![t.clone()]));
     for cycle in &cycles {
         let targets: Vec<String> = cycle
             .iter()
@@ -429,7 +441,8 @@ fn check_cycles_deferrable(plan: &Plan, catalog: &Catalog) -> anyhow::Result<()>
             let Some(tt) = catalog.tables.get(t) else { continue };
             for c in &tt.constraints {
                 let inside = c.ref_table.as_ref().is_some_and(|r| targets.contains(r));
-                if c.kind == 'f' && inside && !c.deferrable {
+                let self_ordered = targets.len() == 1 && ordered.iter().any(|o| cycle.contains(o));
+                if c.kind == 'f' && inside && !c.deferrable && !self_ordered {
                     bail!(
                         "foreign-key cycle {cycle:?}: constraint {:?} on table {t:?} is not DEFERRABLE, so the tables cannot be loaded with keys in place; drop --keep-keys (ferry then sets the keys aside and restores them), or declare the constraint DEFERRABLE",
                         c.name

@@ -340,7 +340,11 @@ async fn copy_table(
     let sink = client.copy_in::<_, Bytes>(copy_sql).await.map_err(|e| target::Error::server(&ctx, &e))?;
     let mut sink = Box::pin(sink);
 
-    let chunks = reader::chunks(source, &tp.source, opts.chunk_rows)?;
+    let chunks = if tp.parent_first.is_some() {
+        vec![Chunk { range: None }]
+    } else {
+        reader::chunks(source, &tp.source, opts.chunk_rows)?
+    };
     let bar = opts.progress.as_ref().map(|p| p.table(&tp.source.name, tp.row_count));
     let (tx, rx) = bounded::<Msg>(opts.queue_depth + chunks.len().min(opts.jobs));
     let n_chunks = chunks.len();

@@ -97,11 +97,38 @@ fn select_sql(tp: &TablePlan, chunk: &Chunk) -> String {
     if let Some(r) = rowid {
         cols.push(r.to_string());
     }
+    if let Some((child, parent)) = &tp.parent_first {
+        return parent_first_sql(tp, &cols, child, parent);
+    }
     let mut sql = format!("SELECT {} FROM {}", cols.join(", "), ident::quote(&tp.source.name));
     if let (Some(r), Some(_)) = (rowid, chunk.range) {
         sql.push_str(&format!(" WHERE {r} >= ?1 AND {r} <= ?2"));
     }
     sql
+}
+
+/// Rows ordered so that every row comes after the row its self-reference
+/// points to: depth in the tree, computed by a recursive query. Roots are
+/// rows whose reference is NULL, points to itself, or points nowhere (the
+/// server will refuse the last kind, naming the key). The depth is bounded
+/// by the row count, so a cycle in the data cannot make it run forever;
+/// rows on such a cycle are never reached, and the count check after the
+/// COPY then fails the table rather than losing them silently.
+fn parent_first_sql(tp: &TablePlan, cols: &[String], child: &str, parent: &str) -> String {
+    let t = ident::quote(&tp.source.name);
+    let (c, p) = (ident::quote(child), ident::quote(parent));
+    let select: Vec<String> = cols.iter().map(|col| format!("s.{col}")).collect();
+    format!(
+        "WITH RECURSIVE tree(k, depth) AS ( \
+           SELECT {p}, 0 FROM {t} WHERE {c} IS NULL OR {c} = {p} \
+             OR {c} NOT IN (SELECT {p} FROM {t} WHERE {p} IS NOT NULL) \
+           UNION ALL \
+           SELECT x.{p}, tree.depth + 1 FROM {t} x JOIN tree ON x.{c} = tree.k \
+            WHERE x.{c} <> x.{p} AND tree.depth < (SELECT count(*) FROM {t}) \
+         ) \
+         SELECT {} FROM {t} s JOIN (SELECT k, max(depth) AS d FROM tree GROUP BY k) o ON s.{p} = o.k ORDER BY o.d",
+        select.join(", ")
+    )
 }
 
 pub fn read_chunk(

@@ -45,6 +45,10 @@ pub struct TablePlan {
     /// Target names of the primary key, when it will be created.
     pub primary_key: Option<Vec<String>>,
     pub row_count: u64,
+    /// Keys in place and a self-referencing foreign key (child column,
+    /// parent key column, source names) that cannot be deferred: rows are
+    /// read parents first, in one chunk.
+    pub parent_first: Option<(String, String)>,
 }
 
 impl TablePlan {
@@ -129,6 +133,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Error> {
             sqlite_sequence: t.sqlite_sequence,
             primary_key,
             row_count: t.row_count,
+            parent_first: None,
             source: t.clone(),
             map,
         });

@@ -269,3 +269,19 @@ fn restore_keys_command_repairs_without_loading() {
     assert_code(&out, 0);
     assert_eq!(snapshot(&db), before);
 }
+
+#[test]
+fn keep_keys_loads_a_self_reference_parents_first() {
+    // Children before parents in rowid order, and a target FK that is not
+    // deferrable: only a parent-first order loads it.
+    let (_d, s) = src(
+        "CREATE TABLE emp (id INTEGER PRIMARY KEY, boss INTEGER REFERENCES emp(id), name TEXT);
+         INSERT INTO emp VALUES (1, 3, 'c'), (2, 1, 'd'), (3, NULL, 'root'), (4, 4, 'self'), (5, 2, 'e');",
+    );
+    let db = server().fresh_db("existing_self_ref");
+    db.query_strings("CREATE TABLE emp (id INTEGER PRIMARY KEY, boss INTEGER REFERENCES emp(id), name TEXT);");
+    let out = run(&db, &s, &["--keep-keys"]);
+    assert_code(&out, 0);
+    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM emp"), 5);
+    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND NOT condeferrable AND connamespace = 'public'::regnamespace"), 1);
+}
