@@ -410,10 +410,10 @@ fn options(src: &Src<'_>, r: RawOptions) -> Result<Options, Error> {
             return Err(src.err(list.span(), "an empty list of boolean spellings"));
         }
     }
-    if let (Some(t), Some(f)) = (&r.boolean_true, &r.boolean_false) {
-        if let Some(both) = t.get_ref().iter().find(|s| f.get_ref().iter().any(|g| g.trim().eq_ignore_ascii_case(s.trim()))) {
-            return Err(src.err(f.span(), format!("boolean spelling {both:?} is listed for both true and false")));
-        }
+    if let (Some(t), Some(f)) = (&r.boolean_true, &r.boolean_false)
+        && let Some(both) = t.get_ref().iter().find(|s| f.get_ref().iter().any(|g| g.trim().eq_ignore_ascii_case(s.trim())))
+    {
+        return Err(src.err(f.span(), format!("boolean spelling {both:?} is listed for both true and false")));
     }
     Ok(Options {
         input: r.input.map(|i| src.located(i)),
@@ -458,29 +458,29 @@ fn rule(src: &Src<'_>, raw: Spanned<RawRule>, column_rule: bool) -> Result<Rule,
         }
         None => None,
     };
-    if let Some(e) = &r.exclude {
-        if *e.get_ref() {
-            let mut others = Vec::new();
-            for (set, key) in [
-                (r.rename.is_some(), "renamed"),
-                (pg_type.is_some(), "given a type"),
-                (r.input.is_some() || r.formats.is_some() || r.timezone.is_some(), "given date/time options"),
-                (r.nul.is_some() || r.invalid_utf8.is_some() || r.on_bad_value.is_some(), "given value policies"),
-                (r.boolean_true.is_some() || r.boolean_false.is_some(), "given boolean spellings"),
-            ] {
-                if set {
-                    others.push(key);
-                }
+    if let Some(e) = &r.exclude
+        && *e.get_ref()
+    {
+        let mut others = Vec::new();
+        for (set, key) in [
+            (r.rename.is_some(), "renamed"),
+            (pg_type.is_some(), "given a type"),
+            (r.input.is_some() || r.formats.is_some() || r.timezone.is_some(), "given date/time options"),
+            (r.nul.is_some() || r.invalid_utf8.is_some() || r.on_bad_value.is_some(), "given value policies"),
+            (r.boolean_true.is_some() || r.boolean_false.is_some(), "given boolean spellings"),
+        ] {
+            if set {
+                others.push(key);
             }
-            if !others.is_empty() {
-                return Err(src.err(e.span(), format!("the column is both excluded and {}", others.join(", "))));
-            }
+        }
+        if !others.is_empty() {
+            return Err(src.err(e.span(), format!("the column is both excluded and {}", others.join(", "))));
         }
     }
-    if let Some(n) = &r.rename {
-        if n.get_ref().is_empty() {
-            return Err(src.err(n.span(), "rename to an empty name"));
-        }
+    if let Some(n) = &r.rename
+        && n.get_ref().is_empty()
+    {
+        return Err(src.err(n.span(), "rename to an empty name"));
     }
     Ok(Rule {
         at,

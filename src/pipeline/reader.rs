@@ -257,10 +257,8 @@ fn reject_record<'a>(
 ) -> Reject<'a> {
     let get = |i: usize| row.get_ref(i).unwrap_or(ValueRef::Null);
     let mut key = Vec::new();
-    if has_rowid {
-        if let Ok(r @ ValueRef::Integer(_)) = row.get_ref(ncols) {
-            key.push(("rowid", r));
-        }
+    if has_rowid && let Ok(r @ ValueRef::Integer(_)) = row.get_ref(ncols) {
+        key.push(("rowid", r));
     }
     if key.is_empty() {
         for pk in &tp.source.primary_key {

@@ -436,10 +436,8 @@ fn candidates(t: &Table, c: &crate::model::Column, s: &Shapes, base: &Layers) ->
     if builtin == "text" && s.text > 0 && s.text_json == s.text && s.numbers() + s.blob == 0 {
         why_builtin.push_str("; every text is JSON: type = \"jsonb\" would take them too");
     }
-    if builtin.starts_with("varchar") || builtin == "text" {
-        if s.text > 0 && s.text_uuid == s.text && s.numbers() + s.blob == 0 {
-            why_builtin.push_str("; every text is a UUID: type = \"uuid\" would take them too");
-        }
+    if (builtin.starts_with("varchar") || builtin == "text") && s.text > 0 && s.text_uuid == s.text && s.numbers() + s.blob == 0 {
+        why_builtin.push_str("; every text is a UUID: type = \"uuid\" would take them too");
     }
     if builtin == "bytea" && s.blob > 0 && s.blob_16 == s.blob && s.numbers() + s.text == 0 {
         why_builtin.push_str("; every blob is 16 bytes: type = \"uuid\" would take them if they are UUIDs");

@@ -211,9 +211,12 @@ const CASES: &[Case] = &[
     ("CHAR(32)", r#"type = "uuid""#, "'0b7c7bd53f5c4a4b9b1e2f1e0e6f8a11'", "0b7c7bd5-3f5c-4a4b-9b1e-2f1e0e6f8a11"),
 ];
 
-/// The group key and its table name, in the order groups first appear.
-fn groups() -> Vec<((&'static str, &'static str), Vec<(usize, &'static Case)>)> {
-    let mut out: Vec<((&str, &str), Vec<(usize, &Case)>)> = Vec::new();
+/// Cases sharing a declared type and a rule: one table.
+type Group = ((&'static str, &'static str), Vec<(usize, &'static Case)>);
+
+/// The groups, in the order they first appear.
+fn groups() -> Vec<Group> {
+    let mut out: Vec<Group> = Vec::new();
     for (i, case) in CASES.iter().enumerate() {
         let key = (case.0, case.1);
         match out.iter_mut().find(|(k, _)| *k == key) {
