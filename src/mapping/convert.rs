@@ -39,6 +39,9 @@ pub enum Value<'a> {
     /// JSON text, validated.
     Json(&'a str),
     Uuid([u8; 16]),
+    /// `text[]` in PostgreSQL's binary array format (what `array_send`
+    /// writes, so the same bytes come back when read): see [`encode_text_array`].
+    TextArray(&'a [u8]),
 }
 
 /// Why a value could not be converted. The caller adds table, column and row.
@@ -99,6 +102,10 @@ pub enum Converter {
     Time,
     Json,
     Uuid,
+    /// JSON text holding an array of strings, into `text[]`.
+    JsonTextArray,
+    /// The target wants an array but no rule said how to read one.
+    NoArrayInput,
     /// A PostgreSQL enum: the text must be one of the labels, exactly.
     Enum { labels: Vec<String> },
 }
@@ -135,6 +142,7 @@ impl Converter {
             PgType::Json | PgType::Jsonb => Converter::Json,
             PgType::Uuid => Converter::Uuid,
             PgType::Enum { labels, .. } => Converter::Enum { labels: labels.clone() },
+            PgType::TextArray => Converter::NoArrayInput,
         }
     }
 
@@ -182,7 +190,7 @@ impl Converter {
                 _ => Err(BadValue::new("a blob is not a boolean")),
             },
             Converter::Numeric { precision, scale } => {
-                let Scratch { out, tmp } = scratch;
+                let Scratch { out, tmp, .. } = scratch;
                 out.clear();
                 tmp.clear();
                 match v {
@@ -228,6 +236,16 @@ impl Converter {
                 }
                 _ => Err(BadValue::new("JSON must be stored as text")),
             },
+            Converter::JsonTextArray => match v {
+                ValueRef::Text(t) => {
+                    encode_text_array(t, &mut scratch.bytes)?;
+                    Ok(Value::TextArray(&scratch.bytes))
+                }
+                _ => Err(BadValue::new("a text[] value must be JSON text")),
+            },
+            Converter::NoArrayInput => Err(BadValue::new(
+                "a text[] column is filled from JSON arrays only when a mapping rule says input = \"json-array\"",
+            )),
             Converter::Enum { labels } => match v {
                 ValueRef::Text(t) => match labels.iter().any(|l| l.as_bytes() == t) {
                     // Equal to a label, so valid UTF-8.
@@ -292,6 +310,8 @@ impl Converter {
             },
             Converter::Time | Converter::Json | Converter::Enum { .. } => class == Text,
             Converter::Uuid => matches!(class, Text | Blob),
+            Converter::JsonTextArray => class == Text,
+            Converter::NoArrayInput => false,
         }
     }
 }
@@ -301,6 +321,44 @@ impl Converter {
 pub struct Scratch {
     pub out: String,
     pub tmp: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A JSON array of strings (and nulls) as PostgreSQL's binary `text[]`:
+/// ndim, has-nulls flag, element type (text, OID 25), then for one
+/// dimension its length and lower bound 1, then each element as a length
+/// (−1 for NULL) and its bytes. An empty array has no dimension.
+pub fn encode_text_array(json: &[u8], out: &mut Vec<u8>) -> Result<(), BadValue> {
+    let v: serde_json::Value =
+        serde_json::from_slice(json).map_err(|e| BadValue::new(format!("not valid JSON: {e}")))?;
+    let serde_json::Value::Array(items) = v else {
+        return Err(BadValue::new("not a JSON array"));
+    };
+    out.clear();
+    let ndim: i32 = if items.is_empty() { 0 } else { 1 };
+    let has_null = items.iter().any(|i| i.is_null()) as i32;
+    out.extend_from_slice(&ndim.to_be_bytes());
+    out.extend_from_slice(&has_null.to_be_bytes());
+    out.extend_from_slice(&25u32.to_be_bytes());
+    if items.is_empty() {
+        return Ok(());
+    }
+    out.extend_from_slice(&(items.len() as i32).to_be_bytes());
+    out.extend_from_slice(&1i32.to_be_bytes());
+    for item in &items {
+        match item {
+            serde_json::Value::Null => out.extend_from_slice(&(-1i32).to_be_bytes()),
+            serde_json::Value::String(s) => {
+                if s.contains('\0') {
+                    return Err(BadValue::new("an element contains a NUL character"));
+                }
+                out.extend_from_slice(&(s.len() as i32).to_be_bytes());
+                out.extend_from_slice(s.as_bytes());
+            }
+            _ => return Err(BadValue::new("a text[] element must be a JSON string or null")),
+        }
+    }
+    Ok(())
 }
 
 fn convert_int<'a>(v: ValueRef<'a>, min: i64, max: i64) -> Result<Value<'a>, BadValue> {

@@ -279,19 +279,14 @@ impl<'l> Mapper<'l> {
         let mut pg = PgType::parse(&substitute(&template, &params)).map_err(rule_err)?;
         let mut why = why;
         let mut converter = self.converter(&pg, &chain).map_err(|(at, message)| self.at_err(table, col, at, message))?;
-        if !explicit {
-            if let Some(p) = profile {
-                if let Some((fitted, reason)) = fit_converter(&pg, &converter, col.affinity, p) {
-                    notes.push(format!(
-                        "column {:?}: {} would not hold its values ({reason}); created as {fitted}",
-                        col.name, pg
-                    ));
-                    why = format!("{why}, widened to {fitted}: {reason}");
-                    pg = fitted;
-                    converter =
-                        self.converter(&pg, &chain).map_err(|(at, message)| self.at_err(table, col, at, message))?;
-                }
-            }
+        if !explicit
+            && let Some(p) = profile
+            && let Some((fitted, reason)) = fit_converter(&pg, &converter, col.affinity, p)
+        {
+            notes.push(format!("column {:?}: {} would not hold its values ({reason}); created as {fitted}", col.name, pg));
+            why = format!("{why}, widened to {fitted}: {reason}");
+            pg = fitted;
+            converter = self.converter(&pg, &chain).map_err(|(at, message)| self.at_err(table, col, at, message))?;
         }
         let s = &self.settings;
         let target = self
@@ -352,6 +347,11 @@ impl<'l> Mapper<'l> {
                 *zone = chain.iter().find_map(|l| l.options.timezone.as_ref().map(|z| z.value)).unwrap_or(s.zone);
             }
             Converter::Date { input } => *input = self.time_input(chain)?,
+            Converter::NoArrayInput => {
+                if chain.iter().find_map(|l| l.options.input.as_ref()).is_some_and(|i| i.value == "json-array") {
+                    converter = Converter::JsonTextArray;
+                }
+            }
             _ => {}
         }
         Ok(converter)
@@ -416,7 +416,7 @@ fn spellings(t: Option<&Located<Vec<String>>>, f: Option<&Located<Vec<String>>>)
 /// `input = "…"` of a date/time rule: None for text, else unit and origin.
 pub fn parse_time_input(s: &str) -> Result<Option<(EpochUnit, i64)>, String> {
     Ok(Some(match s {
-        "text" => return Ok(None),
+        "text" | "json-array" => return Ok(None),
         "epoch-seconds" => (EpochUnit::Seconds, datetime::UNIX),
         "epoch-milliseconds" => (EpochUnit::Millis, datetime::UNIX),
         "epoch-microseconds" => (EpochUnit::Micros, datetime::UNIX),
@@ -503,6 +503,7 @@ pub fn fit_to_profile(pg: &PgType, affinity: Affinity, p: &StorageProfile) -> Op
         PgType::Json | PgType::Jsonb => !(b || i || r),
         PgType::Uuid => !(i || r),
         PgType::Enum { .. } => !b,
+        PgType::TextArray => !(b || i || r),
         PgType::Text | PgType::Varchar(_) => !b,
         PgType::Bytea => !(i || r),
     };
@@ -526,10 +527,10 @@ pub fn fit_to_profile(pg: &PgType, affinity: Affinity, p: &StorageProfile) -> Op
 /// [`fit_to_profile`], knowing the converter: a date/time column read as
 /// epoch numbers takes integers and reals.
 pub fn fit_converter(pg: &PgType, conv: &Converter, affinity: Affinity, p: &StorageProfile) -> Option<(PgType, String)> {
-    if let Converter::Timestamp { input: TimeInput::Epoch { .. }, .. } | Converter::Date { input: TimeInput::Epoch { .. } } = conv {
-        if p.blob == 0 {
-            return None;
-        }
+    if let Converter::Timestamp { input: TimeInput::Epoch { .. }, .. } | Converter::Date { input: TimeInput::Epoch { .. } } = conv
+        && p.blob == 0
+    {
+        return None;
     }
     // Text told to replace invalid UTF-8 takes every storage class.
     if let Converter::Text { utf8: Utf8Policy::ReplaceInvalid, .. } = conv {

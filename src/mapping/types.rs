@@ -27,6 +27,9 @@ pub enum PgType {
     Json,
     Jsonb,
     Uuid,
+    /// `text[]`, filled from JSON arrays of strings when a mapping rule
+    /// says `input = "json-array"`.
+    TextArray,
     /// A PostgreSQL enum type of an existing schema: its (qualified,
     /// quoted) name and its labels in order.
     Enum { name: String, labels: Vec<String> },
@@ -88,6 +91,7 @@ impl PgType {
             "json" => no_params(PgType::Json),
             "jsonb" => no_params(PgType::Jsonb),
             "uuid" => no_params(PgType::Uuid),
+            "text[]" | "_text" => no_params(PgType::TextArray),
             _ => Err(format!("unsupported PostgreSQL type {input:?}")),
         }
     }
@@ -116,6 +120,7 @@ impl PgType {
             PgType::Jsonb => "jsonb".into(),
             PgType::Uuid => "uuid".into(),
             PgType::Enum { name, .. } => name.clone(),
+            PgType::TextArray => "text[]".into(),
         }
     }
 
@@ -142,6 +147,7 @@ impl PgType {
             PgType::Uuid => Type::UUID,
             // Binary COPY sends an enum as its label's text.
             PgType::Enum { .. } => Type::TEXT,
+            PgType::TextArray => Type::TEXT_ARRAY,
         }
     }
 

@@ -135,6 +135,13 @@ pub fn fit(plan: &mut Plan, catalog: &Catalog, mapper: &Mapper<'_>, facts: &Sour
                 misfits.push(mis(Some(&cm.source), e.to_string()));
                 continue;
             }
+            if matches!(cm.converter, crate::mapping::convert::Converter::NoArrayInput) {
+                misfits.push(mis(
+                    Some(&cm.source),
+                    format!("target column {:?} is text[]: say input = \"json-array\" in a mapping rule for this column if it holds JSON arrays", tc.name),
+                ));
+                continue;
+            }
             cm.not_null = tc.not_null;
             keep.push(cm);
         }

@@ -62,6 +62,7 @@ pub fn write_value(buf: &mut BytesMut, pg: &PgType, v: &Value<'_>) {
             buf.put_slice(s.as_bytes());
         }
         (PgType::Uuid, Value::Uuid(u)) => buf.put_slice(u),
+        (PgType::TextArray, Value::TextArray(a)) => buf.put_slice(a),
         (pg, v) => unreachable!("converter produced {v:?} for a {pg} column"),
     }
     let len = (buf.len() - at - 4) as i32;

@@ -27,6 +27,7 @@ pub const TAG_TIME: u8 = 10;
 pub const TAG_JSON: u8 = 11;
 pub const TAG_JSONB: u8 = 12;
 pub const TAG_UUID: u8 = 13;
+pub const TAG_TEXT_ARRAY: u8 = 14;
 
 /// The one NaN bit pattern hashed for every NaN.
 const CANONICAL_NAN: u64 = 0x7ff8_0000_0000_0000;
@@ -105,6 +106,7 @@ pub fn write_value<S: Sink>(h: &mut S, pg: &PgType, v: &Value<'_>, scratch: &mut
             }
         }
         Value::Uuid(u) => put(h, TAG_UUID, u),
+        Value::TextArray(a) => put(h, TAG_TEXT_ARRAY, a),
     }
 }
 

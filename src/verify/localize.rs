@@ -459,6 +459,7 @@ pub fn show_value(v: &Value<'_>) -> (String, serde_json::Value) {
         }
         Value::Numeric(s) => (s.to_string(), J::String(s.to_string())),
         Value::Text(s) => (format!("'{}'", clip(&s.replace('\'', "''"))), J::String(clip(s))),
+        Value::TextArray(a) => (format!("text[] ({} bytes)", a.len()), J::String(format!("text[] ({} bytes)", a.len()))),
         Value::Bytes(b) => {
             let mut hex = String::from("\\x");
             for byte in b.iter().take(MAX / 2) {

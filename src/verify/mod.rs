@@ -366,5 +366,7 @@ pub fn decode<'a>(pg: &PgType, field: Option<&'a [u8]>, text: &'a mut String) ->
             Value::Json(std::str::from_utf8(rest).map_err(|_| "jsonb is not UTF-8")?)
         }
         PgType::Uuid => Value::Uuid(f.try_into().map_err(|_| "bad uuid length")?),
+        // array_send's output is the canonical form ferry encodes.
+        PgType::TextArray => Value::TextArray(f),
     })
 }

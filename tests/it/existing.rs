@@ -285,3 +285,58 @@ fn keep_keys_loads_a_self_reference_parents_first() {
     assert_eq!(db.query_scalar_i64("SELECT count(*) FROM emp"), 5);
     assert_eq!(db.query_scalar_i64("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND NOT condeferrable AND connamespace = 'public'::regnamespace"), 1);
 }
+
+#[test]
+fn target_driven_conversion_for_each_type_pair() {
+    let (dir, s) = src(
+        "CREATE TABLE pairs (id INTEGER PRIMARY KEY, d TEXT, ms INTEGER, j TEXT, ub BLOB, ut TEXT, small INTEGER,
+                             raw BLOB, tags TEXT, v VARCHAR(10), ts_text TEXT, flag TEXT);
+         INSERT INTO pairs VALUES (1, '2024-02-29', 1700000000123, '{\"k\": [1, 2]}', x'0b7c7bd53f5c4a4b9b1e2f1e0e6f8a11',
+                                   '0B7C7BD5-3F5C-4A4B-9B1E-2F1E0E6F8A11', 32767, x'00ff', '[\"a\", null, \"b c\"]', 'short',
+                                   '2024-01-15T10:30:00+02:00', 'yes');
+         INSERT INTO pairs VALUES (2, NULL, NULL, NULL, NULL, NULL, -32768, NULL, '[]', NULL, NULL, 'f');",
+    );
+    let db = server().fresh_db("existing_type_pairs");
+    db.query_strings(
+        "CREATE TABLE pairs (id INTEGER PRIMARY KEY, d DATE, ms TIMESTAMPTZ, j JSON, ub UUID, ut UUID, small SMALLINT,
+                             raw BYTEA, tags TEXT[], v VARCHAR(10), ts_text TIMESTAMP, flag BOOLEAN);",
+    );
+    // Without a rule for the array column the preflight says what to do.
+    let out = run(&db, &s, &[]);
+    assert_code(&out, 2);
+    assert!(out.stderr.contains("input = \"json-array\""), "{}", out.stderr);
+    let mapping = dir.path().join("arrays.toml");
+    std::fs::write(&mapping, "[tables.pairs.columns.tags]\ninput = \"json-array\"\n").unwrap();
+    let out = run(&db, &s, &["--mapping", mapping.to_str().unwrap()]);
+    assert_code(&out, 0);
+    let r = db.query_strings(
+        "SELECT d::text, ms::text, j::text, ub::text, ut::text, small::text, encode(raw, 'hex'), tags::text, v, ts_text::text, flag::text \
+         FROM pairs ORDER BY id",
+    );
+    let want1 = [
+        "2024-02-29",
+        "2023-11-14 22:13:20.123+00",
+        "{\"k\": [1, 2]}",
+        "0b7c7bd5-3f5c-4a4b-9b1e-2f1e0e6f8a11",
+        "0b7c7bd5-3f5c-4a4b-9b1e-2f1e0e6f8a11",
+        "32767",
+        "00ff",
+        "{a,NULL,\"b c\"}",
+        "short",
+        "2024-01-15 08:30:00",
+        "true",
+    ];
+    for (got, want) in r[0].iter().zip(want1) {
+        assert_eq!(got.as_deref(), Some(want), "row 1: {:?}", r[0]);
+    }
+    assert_eq!(r[1][5].as_deref(), Some("-32768"));
+    assert_eq!(r[1][7].as_deref(), Some("{}"));
+    assert_eq!(r[1][10].as_deref(), Some("false"));
+    // A smallint out of range is a misfit before loading.
+    let (_d2, s2) = src("CREATE TABLE pairs2 (id INTEGER PRIMARY KEY, small INTEGER); INSERT INTO pairs2 VALUES (1, 40000);");
+    let db2 = server().fresh_db("existing_type_pairs_range");
+    db2.query_strings("CREATE TABLE pairs2 (id INTEGER PRIMARY KEY, small SMALLINT);");
+    let out = run(&db2, &s2, &[]);
+    assert_code(&out, 2);
+    assert!(out.stderr.contains("out of range for smallint"), "{}", out.stderr);
+}
