@@ -377,6 +377,11 @@ fn mapping_file_conflicting_rules() {
         "[tables.t.columns.v]\nexclude = true\nrename = \"w\"\n",
         "invalid mapping file {file}, line 2, column 11: the column is both excluded and renamed",
     );
+    mapping_refused(
+        "boolean_conflict.toml",
+        "[settings]\nboolean_true = [\"y\", \"yes\"]\nboolean_false = [\"n\", \"y\"]\n",
+        "invalid mapping file {file}, line 3, column 17: boolean spelling \"y\" is listed for both true and false",
+    );
 }
 
 #[test]
