@@ -18,4 +18,3 @@ mod scratch;
 mod faults;
 mod corpus;
 mod mapping;
-mod faults;
