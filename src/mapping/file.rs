@@ -443,15 +443,15 @@ fn rule(src: &Src<'_>, raw: Spanned<RawRule>, column_rule: bool) -> Result<Rule,
             let probe = t.get_ref().replace("$1", "10").replace("$2", "2");
             let parsed = super::types::PgType::parse(&probe).map_err(|m| src.err(t.span(), m))?;
             if let Some(i) = &r.input {
-                let temporal = matches!(
-                    parsed,
-                    super::types::PgType::Timestamp | super::types::PgType::Timestamptz | super::types::PgType::Date
-                );
-                if !temporal {
-                    return Err(src.err(
-                        i.span(),
-                        format!("input = {:?} is for timestamp, timestamptz and date columns, not {parsed}", i.get_ref()),
-                    ));
+                use super::types::PgType as T;
+                let fits = match parsed {
+                    T::Timestamp | T::Timestamptz | T::Date => i.get_ref() != "json-array",
+                    T::TextArray => i.get_ref() == "json-array",
+                    _ => false,
+                };
+                if !fits {
+                    let what = if i.get_ref() == "json-array" { "text[] columns" } else { "timestamp, timestamptz and date columns" };
+                    return Err(src.err(i.span(), format!("input = {:?} is for {what}, not {parsed}", i.get_ref())));
                 }
             }
             Some(src.located(t))
@@ -580,6 +580,7 @@ mod tests {
             ("[types]\nTEXT = { rename = \"x\" }\n", "line 2, column 19", "rename"),
             ("[tables.t]\nexclude = true\nrename = \"u\"\n", "line 2, column 11", "excluded"),
             ("[tables.t.columns.c]\ntype = \"text\"\ninput = \"epoch-seconds\"\n", "line 3, column 9", "not text"),
+            ("[tables.t.columns.c]\ntype = \"date\"\ninput = \"json-array\"\n", "line 3, column 9", "text[] columns"),
         ];
         for (text, pos, what) in cases {
             let msg = err(text);

@@ -426,7 +426,7 @@ pub fn parse_time_input(s: &str) -> Result<Option<(EpochUnit, i64)>, String> {
         "apple-seconds" => (EpochUnit::Seconds, datetime::APPLE_2001),
         other => {
             return Err(format!(
-                "unknown input {other:?} (text, epoch-seconds, epoch-milliseconds, epoch-microseconds, epoch-nanoseconds, julian-day, webkit-microseconds, apple-seconds)"
+                "unknown input {other:?} (text, epoch-seconds, epoch-milliseconds, epoch-microseconds, epoch-nanoseconds, julian-day, webkit-microseconds, apple-seconds; json-array for text[])"
             ));
         }
     }))
