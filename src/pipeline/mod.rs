@@ -346,24 +346,8 @@ async fn copy_table(
         reader::chunks(source, &tp.source, opts.chunk_rows)?
     };
     let bar = opts.progress.as_ref().map(|p| p.table(&tp.source.name, tp.row_count));
-    let (tx, rx) = bounded::<Msg>(opts.queue_depth + chunks.len().min(opts.jobs));
     let n_chunks = chunks.len();
-    for chunk in chunks {
-        let tx = tx.clone();
-        let cancel = cancel.clone();
-        let source = source.to_path_buf();
-        let tp = tp.clone();
-        let buffer_bytes = opts.buffer_bytes;
-        let bad_values = opts.bad_values.clone();
-        pool.spawn(move || {
-            let msg = match reader::read_chunk(&source, &tp, &chunk, buffer_bytes, &tx, &cancel, &bad_values) {
-                Ok(digest) => Msg::ChunkDone(digest),
-                Err(e) => Msg::Failed(e),
-            };
-            let _ = tx.send(msg);
-        });
-    }
-    drop(tx);
+    let rx = spawn_readers(pool, source, tp, chunks, opts, cancel, opts.queue_depth + n_chunks.min(opts.jobs));
 
     let mut header = BytesMut::with_capacity(32);
     encode::write_header(&mut header);
@@ -414,6 +398,32 @@ async fn recv(rx: &Receiver<Msg>) -> Option<Msg> {
     rx.recv().ok()
 }
 
+/// Put one reader job per chunk on the pool; each sends its buffers, then
+/// `ChunkDone` (or `Failed`) on the returned bounded channel.
+fn spawn_readers(
+    pool: &rayon::ThreadPool,
+    source: &Path,
+    tp: &TablePlan,
+    chunks: Vec<Chunk>,
+    opts: &Options,
+    cancel: &Arc<AtomicBool>,
+    depth: usize,
+) -> Receiver<Msg> {
+    let (tx, rx) = bounded::<Msg>(depth);
+    for chunk in chunks {
+        let (tx, cancel, source, tp) = (tx.clone(), cancel.clone(), source.to_path_buf(), tp.clone());
+        let (buffer_bytes, bad_values) = (opts.buffer_bytes, opts.bad_values.clone());
+        pool.spawn(move || {
+            let msg = match reader::read_chunk(&source, &tp, &chunk, buffer_bytes, &tx, &cancel, &bad_values) {
+                Ok(digest) => Msg::ChunkDone(digest),
+                Err(e) => Msg::Failed(e),
+            };
+            let _ = tx.send(msg);
+        });
+    }
+    rx
+}
+
 /// The canonical digest of every planned table, read from the source with
 /// the same readers the load uses, encoded output discarded. In plan order.
 pub fn source_digests(source: &Path, plan: &Plan, opts: &Options) -> Result<Vec<TableDigest>, Error> {
@@ -425,21 +435,8 @@ pub fn source_digests(source: &Path, plan: &Plan, opts: &Options) -> Result<Vec<
     let mut out = Vec::new();
     for tp in &plan.tables {
         let chunks = reader::chunks(source, &tp.source, opts.chunk_rows)?;
-        let (tx, rx) = bounded::<Msg>(opts.queue_depth);
         let n = chunks.len();
-        for chunk in chunks {
-            let (tx, cancel, source, tp) = (tx.clone(), cancel.clone(), source.to_path_buf(), tp.clone());
-            let buffer_bytes = opts.buffer_bytes;
-            let bad_values = opts.bad_values.clone();
-            pool.spawn(move || {
-                let msg = match reader::read_chunk(&source, &tp, &chunk, buffer_bytes, &tx, &cancel, &bad_values) {
-                    Ok(d) => Msg::ChunkDone(d),
-                    Err(e) => Msg::Failed(e),
-                };
-                let _ = tx.send(msg);
-            });
-        }
-        drop(tx);
+        let rx = spawn_readers(&pool, source, tp, chunks, opts, &cancel, opts.queue_depth);
         let mut digest = TableDigest::default();
         let mut done = 0;
         while done < n {
