@@ -7,6 +7,12 @@
 //! FERRY_BENCH_SCALE=0.2 cargo bench --bench rows
 //! ```
 //!
+//! Times are the CPU time of the benchmarking thread (from
+//! `/proc/thread-self/schedstat`, in nanoseconds), so "per core" means what
+//! it says even on a machine busy with other work; `FERRY_BENCH_CLOCK=wall`
+//! measures wall time instead. In `read_chunk` the thread that drains the
+//! channel (the writer's part) is not counted.
+//!
 //! The source is a FlashCase database written by the `ferry-gen` generator
 //! (the same code, `#[path]`-included) at `FERRY_BENCH_SCALE` (default 0.1:
 //! 100k study-log rows, 50k cards), planned with the built-in mapping exactly
@@ -39,7 +45,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Throughput};
 use rusqlite::types::{Value as SqlValue, ValueRef};
 
 use ferry::cli::MappingOpts;
@@ -53,6 +60,65 @@ use ferry::target::encode;
 use ferry::verify::digest::{hash_value, TableDigest};
 
 const BUFFER_BYTES: usize = 1 << 20;
+
+type Criterion = criterion::Criterion<Clock>;
+
+/// This thread's CPU time (or wall time with `FERRY_BENCH_CLOCK=wall`), in ns.
+struct Clock {
+    cpu: bool,
+    epoch: std::time::Instant,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        let wall = std::env::var("FERRY_BENCH_CLOCK").is_ok_and(|v| v == "wall");
+        let cpu = !wall && thread_cpu_ns().is_some();
+        if !wall && !cpu {
+            eprintln!("rows: /proc/thread-self/schedstat unreadable; measuring wall time");
+        }
+        Clock { cpu, epoch: std::time::Instant::now() }
+    }
+    fn now(&self) -> u64 {
+        match self.cpu {
+            true => thread_cpu_ns().expect("schedstat was readable"),
+            false => self.epoch.elapsed().as_nanos() as u64,
+        }
+    }
+}
+
+/// The first field of schedstat: time spent on a CPU, in nanoseconds.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+}
+
+static WALL: WallTime = WallTime;
+
+impl Measurement for Clock {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        self.now()
+    }
+    fn end(&self, start: u64) -> u64 {
+        self.now().saturating_sub(start)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WALL.formatter()
+    }
+}
+
+fn config() -> Criterion {
+    criterion::Criterion::default().with_measurement(Clock::new())
+}
 
 struct Source {
     _dir: tempfile::TempDir,
@@ -371,5 +437,9 @@ fn per_type(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, studylog, per_type);
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = studylog, per_type
+}
 criterion_main!(benches);
