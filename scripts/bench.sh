@@ -242,6 +242,7 @@ floor_total=$(elapsed "$t0" "$t3")
 echo "$floor_total 0 0" >"$out/floor.time"
 echo "bench: floor: load ${floor_load}s, keys+FKs ${floor_keys}s, total ${floor_total}s" >&2
 psql "$base/floor" -At -c "SELECT sum(n_live_tup) FROM pg_stat_user_tables" >"$out/floor-rows.txt" || true
+rm -rf "$copydir"   # as large as the data; made again by the next run
 
 # ---------------------------------------------------------------- pgloader
 if command -v pgloader >/dev/null 2>&1 && [ "$want_pgloader" = 1 ]; then
