@@ -26,7 +26,7 @@ use crate::model::{RowKey, Table};
 use crate::plan::TablePlan;
 use crate::source;
 use crate::target::{encode, ident};
-use crate::verify::digest::{hash_value, TableDigest};
+use crate::verify::digest::{write_value, TableDigest};
 
 /// A contiguous part of a table: a rowid range, or the whole table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +154,7 @@ pub fn read_chunk(
         let mut buf = BytesMut::with_capacity(buffer_bytes + buffer_bytes / 4);
         let mut scratch = Scratch::default();
         let mut hash_scratch = Vec::new();
+        let mut row_bytes: Vec<u8> = Vec::with_capacity(256);
         let mut digest = TableDigest::default();
         let mut n: u64 = 0;
         let mut sent: u64 = 0;
@@ -161,7 +162,9 @@ pub fn read_chunk(
         while let Some(row) = rows.next().map_err(|e| loc(e.to_string()))? {
             let row_start = buf.len();
             encode::begin_row(&mut buf, ncols as i16);
-            let mut h = blake3::Hasher::new();
+            // The row's canonical bytes, hashed in one call: blake3 over
+            // one slice is about twice as fast as many small updates.
+            row_bytes.clear();
             let mut rejected = false;
             for (i, cm) in tp.map.columns.iter().enumerate() {
                 let v = row.get_ref(i).map_err(|e| loc(e.to_string()))?;
@@ -215,7 +218,7 @@ pub fn read_chunk(
                     },
                 };
                 encode::write_value(&mut buf, &cm.pg_type, &value);
-                hash_value(&mut h, &cm.pg_type, &value, &mut hash_scratch);
+                write_value(&mut row_bytes, &cm.pg_type, &value, &mut hash_scratch);
             }
             if rejected {
                 // The row leaves no trace in the COPY data nor in the hash.
@@ -223,7 +226,7 @@ pub fn read_chunk(
                 counts.rejected += 1;
                 continue;
             }
-            digest.add_row(&h.finalize());
+            digest.add_row(&blake3::hash(&row_bytes));
             n += 1;
             if buf.len() >= buffer_bytes {
                 if crate::interrupt::requested() {

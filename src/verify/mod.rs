@@ -3,7 +3,7 @@
 //!
 //! The target side is read with `COPY (SELECT …) TO STDOUT (FORMAT binary)`
 //! and each field is decoded by its column's type into the same [`Value`]
-//! the source side produced, then hashed by `digest::hash_value`. Hashing
+//! the source side produced, then hashed by `digest::write_value`. Hashing
 //! meaning rather than bytes is what makes jsonb key order, numeric scale or
 //! the session time zone irrelevant.
 
@@ -25,7 +25,7 @@ use crate::pipeline::TableLoad;
 use crate::plan::{Plan, TablePlan};
 use crate::target::encode::PG_EPOCH_OFFSET_DAYS;
 use crate::target::{self, ident, Target};
-use digest::{hash_value, TableDigest};
+use digest::TableDigest;
 
 pub use localize::{DiffKind, Difference};
 
@@ -129,13 +129,14 @@ pub async fn target_digest(client: &tokio_postgres::Client, schema: &str, tp: &T
     let mut digest = TableDigest::default();
     let mut scratch = Vec::new();
     let mut text = String::new();
+    let mut row_bytes: Vec<u8> = Vec::with_capacity(256);
     copy_rows(client, &sql, &tp.map.target, |row| {
-        let mut h = blake3::Hasher::new();
+        row_bytes.clear();
         for (i, cm) in tp.map.columns.iter().enumerate() {
             let value = decode(&cm.pg_type, row.field(i), &mut text).map_err(|r| decode_error(tp, &cm.target, r))?;
-            hash_value(&mut h, &cm.pg_type, &value, &mut scratch);
+            digest::write_value(&mut row_bytes, &cm.pg_type, &value, &mut scratch);
         }
-        digest.add_row(&h.finalize());
+        digest.add_row(&blake3::hash(&row_bytes));
         Ok(())
     })
     .await?;
