@@ -400,16 +400,55 @@ pub(super) fn fit_existing(
     profiles: &super::Profiles,
     plan: &mut Plan,
 ) -> anyhow::Result<(Vec<crate::plan::existing::Misfit>, Vec<String>)> {
-    let conn = crate::source::open::open_read_only(source)?;
+    use crate::mapping::types::PgType;
+    use rayon::prelude::*;
+    // Value statistics only where a target type has a limit to check
+    // (lengths, integer ranges, numeric precision) or numbers may go into
+    // a date/time column (epoch unit by magnitude); tables in parallel.
+    let wanted: Vec<(usize, Vec<usize>)> = plan
+        .tables
+        .iter()
+        .enumerate()
+        .map(|(ti, tp)| {
+            let tt = catalog.find(&tp.map.target).map(|(t, _)| t);
+            let prof = profiles.get(&tp.source.name);
+            let cols = tp
+                .map
+                .columns
+                .iter()
+                .filter(|cm| {
+                    let ty = tt.and_then(|t| t.column(&cm.target)).and_then(|(c, _)| c.pg_type.as_ref().ok().cloned());
+                    let numbers = prof.and_then(|p| p.get(cm.source_index)).is_some_and(|p| p.integer + p.real > 0);
+                    match ty {
+                        Some(PgType::SmallInt | PgType::Integer | PgType::Varchar(Some(_))) => true,
+                        Some(PgType::Numeric { precision: Some(_), .. }) => true,
+                        Some(PgType::Timestamp | PgType::Timestamptz | PgType::Date) => numbers,
+                        _ => false,
+                    }
+                })
+                .map(|cm| cm.source_index)
+                .collect();
+            (ti, cols)
+        })
+        .collect();
+    let computed: Vec<anyhow::Result<(String, Vec<crate::source::stats::ColumnStats>)>> = wanted
+        .par_iter()
+        .map(|(ti, cols)| {
+            let t = &plan.tables[*ti].source;
+            let s = crate::pipeline::reader::with_connection(source, |c| {
+                crate::source::stats::column_stats_for(c, t, cols).map_err(|e| crate::pipeline::Error::Source {
+                    location: crate::error::Location::table(&t.name),
+                    message: format!("reading value statistics: {e}"),
+                })
+            })?;
+            Ok((t.name.clone(), s))
+        })
+        .collect();
     let mut stats = HashMap::new();
-    for tp in &plan.tables {
-        stats.insert(
-            tp.source.name.clone(),
-            crate::source::stats::column_stats(&conn, &tp.source)
-                .with_context(|| format!("reading value statistics of table {:?}", tp.source.name))?,
-        );
+    for r in computed {
+        let (name, s) = r?;
+        stats.insert(name, s);
     }
-    drop(conn);
     let mapper = Mapper::new(layers)?;
     Ok(fit(plan, catalog, &mapper, &SourceFacts { profiles, stats: &stats }))
 }

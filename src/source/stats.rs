@@ -20,11 +20,20 @@ pub struct ColumnStats {
 }
 
 pub fn column_stats(conn: &Connection, table: &Table) -> Result<Vec<ColumnStats>, rusqlite::Error> {
-    if table.columns.is_empty() {
-        return Ok(Vec::new());
+    let all: Vec<usize> = (0..table.columns.len()).collect();
+    column_stats_for(conn, table, &all)
+}
+
+/// Statistics of the columns at `wanted` only (the others stay empty): a
+/// check needs them for a few target types, and every column in the
+/// query costs on every row.
+pub fn column_stats_for(conn: &Connection, table: &Table, wanted: &[usize]) -> Result<Vec<ColumnStats>, rusqlite::Error> {
+    let mut out = vec![ColumnStats::default(); table.columns.len()];
+    if wanted.is_empty() {
+        return Ok(out);
     }
     let mut parts = Vec::new();
-    for c in &table.columns {
+    for c in wanted.iter().map(|&i| &table.columns[i]) {
         let q = quote(&c.name);
         parts.push(format!(
             "min(CASE WHEN typeof({q}) = 'integer' THEN {q} END), max(CASE WHEN typeof({q}) = 'integer' THEN {q} END), \
@@ -34,16 +43,15 @@ pub fn column_stats(conn: &Connection, table: &Table) -> Result<Vec<ColumnStats>
     }
     let sql = format!("SELECT {} FROM {}", parts.join(", "), quote(&table.name));
     conn.query_row(&sql, [], |r| {
-        let mut out = Vec::with_capacity(table.columns.len());
-        for i in 0..table.columns.len() {
-            let b = i * 5;
-            out.push(ColumnStats {
+        for (k, &i) in wanted.iter().enumerate() {
+            let b = k * 5;
+            out[i] = ColumnStats {
                 min_int: r.get(b)?,
                 max_int: r.get(b + 1)?,
                 min_real: r.get(b + 2)?,
                 max_real: r.get(b + 3)?,
                 max_text_chars: r.get(b + 4)?,
-            });
+            };
         }
         Ok(out)
     })
