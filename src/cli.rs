@@ -222,6 +222,14 @@ pub struct PlanArgs {
     /// PostgreSQL schema (namespace) of the tables.
     #[arg(long, env = "FERRY_PG_SCHEMA", default_value = "public")]
     pub pg_schema: String,
+    /// Also load a sample of every table (up to --calibrate-rows rows) into
+    /// a scratch schema on the target, dropped afterwards, to estimate the
+    /// load time from the server's real speed.
+    #[arg(long, requires = "target")]
+    pub calibrate: bool,
+    /// Rows per table in the calibration sample.
+    #[arg(long, default_value_t = 50_000)]
+    pub calibrate_rows: u64,
 }
 
 #[derive(Debug, Args)]

@@ -21,7 +21,7 @@ fn main() -> ExitCode {
             if ferry::interrupt::requested() {
                 let _ = writeln!(
                     stderr,
-                    "ferry: interrupted. Tables that were committed stay; run the same `ferry migrate` again with --schema existing --truncate to finish (keys set aside are restored first)."
+                    "ferry: interrupted. Tables that were committed stay; run the same `ferry migrate` again with --resume to finish (keys set aside are restored first, every table is verified)."
                 );
                 return ExitCode::from(ferry::error::EXIT_INTERRUPTED);
             }

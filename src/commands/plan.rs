@@ -36,6 +36,10 @@ struct PlanReport<'a> {
     rows: u64,
     read_convert_seconds: f64,
     rows_per_second: f64,
+    /// Estimated load time in seconds: from the read + convert rate, and,
+    /// with `--calibrate`, from the server's measured ingest rate.
+    estimated_load_seconds: f64,
+    calibration: Option<Calibration>,
     would_succeed: bool,
     exit_code: u8,
 }
@@ -117,6 +121,26 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
     // succeeds (keys are then left NOT VALID or not created), but they are
     // problems to fix before the window.
     let would_succeed = misfits.is_empty() && problems.is_empty();
+    let jobs = crate::pipeline::Options::new(args.parallel.jobs, args.parallel.writers, args.parallel.chunk_rows).jobs;
+    let calibration = match (&target, args.calibrate) {
+        // The sample load hits the same problems as the real one would;
+        // they are listed above, so a failed calibration is a note.
+        (Some(t), true) => match calibrate(&args.source.source, &plan, t, args.calibrate_rows) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                notes.push(format!("calibration failed, so no server-side estimate: {e:#}"));
+                None
+            }
+        },
+        _ => None,
+    };
+    // Readers share the cores; the slower of reading and the server's
+    // ingest (when measured) bounds the load.
+    let read_estimate = secs / jobs as f64;
+    let estimated_load_seconds = match &calibration {
+        Some(c) => read_estimate.max(c.estimated_load_seconds),
+        None => read_estimate,
+    };
     let exit_code = if would_succeed { 0 } else { 1 };
     let report = PlanReport {
         source: args.source.source.display().to_string(),
@@ -130,6 +154,8 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         rows,
         read_convert_seconds: secs,
         rows_per_second: if secs > 0.0 { rows as f64 / secs } else { 0.0 },
+        estimated_load_seconds,
+        calibration,
         would_succeed,
         exit_code,
     };
@@ -188,6 +214,22 @@ fn render(r: &PlanReport<'_>) -> String {
         }
     }
     let _ = writeln!(s, "\n== every value converted: {} rows in {:.2}s ({:.0} rows/s read + convert)", r.rows, r.read_convert_seconds, r.rows_per_second);
+    match &r.calibration {
+        Some(c) => {
+            let _ = writeln!(
+                s,
+                "== calibration: {} sample rows loaded in {:.2}s ({:.0} rows/s into the target); estimated load {:.1}s (keys and verification come on top)",
+                c.sample_rows, c.seconds, c.rows_per_second, r.estimated_load_seconds
+            );
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "== estimated load: at least {:.1}s from the read + convert rate; --calibrate measures the server's side too",
+                r.estimated_load_seconds
+            );
+        }
+    }
     if r.problems.is_empty() {
         let _ = writeln!(s, "  no problems");
     }
@@ -215,4 +257,57 @@ fn render(r: &PlanReport<'_>) -> String {
         }
     );
     s
+}
+
+#[derive(Serialize)]
+struct Calibration {
+    sample_rows: u64,
+    seconds: f64,
+    rows_per_second: f64,
+    estimated_load_seconds: f64,
+}
+
+/// Load up to `rows` rows of every table into a scratch schema of the
+/// target (dropped afterwards, also on failure) and extrapolate the load
+/// time from the measured rate of each table.
+fn calibrate(source: &std::path::Path, plan: &Plan, target: &Target, rows: u64) -> anyhow::Result<Calibration> {
+    let schema = format!("ferry_calibrate_{}", std::process::id());
+    let mut sample = plan.clone();
+    sample.pg_schema = schema.clone();
+    for tp in &mut sample.tables {
+        tp.sample = Some(rows);
+    }
+    let rt = target::runtime(1)?;
+    let client = rt.block_on(target.connect())?;
+    let quoted = crate::target::ident::quote(&schema);
+    let mut ddl_sql = format!("CREATE SCHEMA {quoted};\n");
+    for tp in &sample.tables {
+        ddl_sql.push_str(&ddl::create_table(&schema, tp));
+        ddl_sql.push_str(";\n");
+    }
+    let result = (|| -> anyhow::Result<Calibration> {
+        rt.block_on(client.batch_execute(&ddl_sql))
+            .map_err(|e| crate::target::Error::server("creating the calibration tables", &e))?;
+        let opts = crate::pipeline::Options::new(None, None, u64::MAX);
+        let t0 = Instant::now();
+        let loads = crate::pipeline::load(source, &sample, target, &opts)?;
+        let seconds = t0.elapsed().as_secs_f64();
+        let loaded: u64 = loads.iter().map(|l| l.rows).sum();
+        // Each table at its own measured rate, spread over the writers.
+        let mut total = 0.0;
+        for (tp, l) in plan.tables.iter().zip(sample.tables.iter()) {
+            let Some(load) = loads.iter().find(|x| x.table == l.source.name) else { continue };
+            if load.rows > 0 && load.seconds > 0.0 {
+                total += tp.row_count as f64 * load.seconds / load.rows as f64;
+            }
+        }
+        Ok(Calibration {
+            sample_rows: loaded,
+            seconds,
+            rows_per_second: if seconds > 0.0 { loaded as f64 / seconds } else { 0.0 },
+            estimated_load_seconds: total / opts.writers.max(1) as f64,
+        })
+    })();
+    let _ = rt.block_on(client.batch_execute(&format!("DROP SCHEMA IF EXISTS {quoted} CASCADE")));
+    result
 }

@@ -340,7 +340,7 @@ async fn copy_table(
     let sink = client.copy_in::<_, Bytes>(copy_sql).await.map_err(|e| target::Error::server(&ctx, &e))?;
     let mut sink = Box::pin(sink);
 
-    let chunks = if tp.parent_first.is_some() {
+    let chunks = if tp.parent_first.is_some() || tp.sample.is_some() {
         vec![Chunk { range: None }]
     } else {
         reader::chunks(source, &tp.source, opts.chunk_rows)?

@@ -104,6 +104,9 @@ fn select_sql(tp: &TablePlan, chunk: &Chunk) -> String {
     if let (Some(r), Some(_)) = (rowid, chunk.range) {
         sql.push_str(&format!(" WHERE {r} >= ?1 AND {r} <= ?2"));
     }
+    if let Some(n) = tp.sample {
+        sql.push_str(&format!(" LIMIT {n}"));
+    }
     sql
 }
 

@@ -49,6 +49,8 @@ pub struct TablePlan {
     /// parent key column, source names) that cannot be deferred: rows are
     /// read parents first, in one chunk.
     pub parent_first: Option<(String, String)>,
+    /// Read at most this many rows (the dry run's calibration sample).
+    pub sample: Option<u64>,
 }
 
 impl TablePlan {
@@ -134,6 +136,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Error> {
             primary_key,
             row_count: t.row_count,
             parent_first: None,
+            sample: None,
             source: t.clone(),
             map,
         });

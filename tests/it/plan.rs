@@ -105,3 +105,32 @@ fn plan_finds_duplicates_and_passes_a_clean_database() {
     // A partial unique index is not carried over, so no duplicate problem.
     assert_code(&out, 0);
 }
+
+#[test]
+fn calibrate_measures_the_server_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = db_from_sql(
+        dir.path(),
+        "cal.db",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT, at DATETIME);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+         INSERT INTO t SELECT i, 'row ' || i, '2024-01-01 00:00:00' FROM n;
+         CREATE TABLE parent (id INTEGER PRIMARY KEY);",
+    );
+    let db = server().fresh_db("plan_calibrate");
+    let before = db.query_strings(
+        "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') ORDER BY 1",
+    );
+    let out = ferry(&["plan", src.to_str().unwrap(), &db.url, "--calibrate", "--calibrate-rows", "5000", "--json"]);
+    assert_code(&out, 0);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["calibration"]["sample_rows"], 5000, "{}", out.stdout);
+    assert!(v["estimated_load_seconds"].as_f64().unwrap() > 0.0);
+    let after = db.query_strings(
+        "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') ORDER BY 1",
+    );
+    assert_eq!(after, before, "the calibration schema is dropped");
+    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'ferry_calibrate%'"), 0);
+}

@@ -143,3 +143,25 @@ fn report_files_and_timeline() {
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<svg") && page.contains("studylog") && page.contains("connection 0"), "{page}");
 }
+
+#[test]
+fn ctrl_c_rolls_back_exits_130_and_says_how_to_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = two_big_tables(dir.path());
+    let db = server().fresh_db("resume_sigint");
+    let state = dir.path().join("state");
+    let mut child = spawn(&src, &db, &state);
+    wait_committed(&state, "first_loaded", &mut child);
+    std::thread::sleep(Duration::from_millis(100));
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let t0 = Instant::now();
+    let code = child.wait().unwrap().code();
+    assert!(t0.elapsed() < Duration::from_secs(20), "stopped promptly");
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("interrupted") && err.contains("--resume"), "{err}");
+    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM second_loaded"), 0, "the table in flight is rolled back");
+    resume_and_check(&src, &db, &state);
+}
