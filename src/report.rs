@@ -209,8 +209,8 @@ impl Report {
         let mut s = String::new();
         let w = self.tables.iter().map(|t| t.table.chars().count()).max().unwrap_or(5).clamp(5, 40);
         s.push_str(&format!(
-            "{:<w$}  {:>10}  {:>10}  {:>8}  {:>10}  {}\n",
-            "table", "rows", "MB", "seconds", "rows/s", "verified"
+            "{:<w$}  {:>10}  {:>10}  {:>8}  {:>10}  {:<12}  {}\n",
+            "table", "rows", "MB", "seconds", "rows/s", "hash", "verified"
         ));
         for t in &self.tables {
             let status = match t.status {
@@ -227,12 +227,14 @@ impl Report {
             }
             let name: String = t.table.chars().take(w).collect();
             s.push_str(&format!(
-                "{:<w$}  {:>10}  {:>10.1}  {:>8.2}  {:>10.0}  {}\n",
+                "{:<w$}  {:>10}  {:>10.1}  {:>8.2}  {:>10.0}  {:<12}  {}\n",
                 name,
                 t.rows,
                 t.bytes as f64 / 1e6,
                 t.seconds,
                 t.rows_per_second,
+                // The first 12 hex digits; the whole hash is in --json.
+                t.hash.as_deref().map_or("-", |h| &h[..h.len().min(12)]),
                 status
             ));
         }
