@@ -17,6 +17,19 @@ pub enum Affinity {
     Numeric,
 }
 
+impl Affinity {
+    /// The affinity's name as SQLite's documentation writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Affinity::Integer => "INTEGER",
+            Affinity::Text => "TEXT",
+            Affinity::Blob => "BLOB",
+            Affinity::Real => "REAL",
+            Affinity::Numeric => "NUMERIC",
+        }
+    }
+}
+
 /// How a table's rows are addressed, which decides how readers split it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]

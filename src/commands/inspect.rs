@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::cli::InspectArgs;
 use crate::error::Outcome;
-use crate::model::{Affinity, Index, RowKey, Schema, Skipped, SkippedKind, Table};
+use crate::model::{Index, RowKey, Schema, Skipped, SkippedKind, Table};
 use crate::plan::topo;
 use crate::source::{introspect, open, profile};
 
@@ -155,15 +155,6 @@ fn show_list<S: AsRef<str>>(names: &[S]) -> String {
         .join(", ")
 }
 
-fn affinity_name(a: Affinity) -> &'static str {
-    match a {
-        Affinity::Integer => "INTEGER",
-        Affinity::Text => "TEXT",
-        Affinity::Blob => "BLOB",
-        Affinity::Real => "REAL",
-        Affinity::Numeric => "NUMERIC",
-    }
-}
 
 fn kind_name(k: SkippedKind) -> &'static str {
     match k {
@@ -280,7 +271,7 @@ fn render_table(o: &mut String, t: &Table, level: usize) {
     for ((c, name), decl) in t.columns.iter().zip(&names).zip(&decls) {
         let mut line = format!(
             "    {name:nw$}  {decl:dw$}  {:7}",
-            affinity_name(c.affinity)
+            c.affinity.name()
         );
         if c.pk_position > 0 {
             let _ = write!(

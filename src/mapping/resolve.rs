@@ -260,7 +260,7 @@ impl<'l> Mapper<'l> {
             let from = if l.user { format!("{} ({})", l.what, t.at) } else { l.what.clone() };
             (t.value.clone(), from, l.user, Some(t.at.clone()))
         } else {
-            let aff = affinity_key(col.affinity);
+            let aff = col.affinity.name();
             let (t, user) = self
                 .layers
                 .files
@@ -432,15 +432,6 @@ pub fn parse_time_input(s: &str) -> Result<Option<(EpochUnit, i64)>, String> {
     }))
 }
 
-fn affinity_key(a: Affinity) -> &'static str {
-    match a {
-        Affinity::Integer => "INTEGER",
-        Affinity::Text => "TEXT",
-        Affinity::Blob => "BLOB",
-        Affinity::Real => "REAL",
-        Affinity::Numeric => "NUMERIC",
-    }
-}
 
 /// Fill `$1`/`$2` from the declared parameters; a missing one drops the
 /// parenthesised part it stands in (`numeric($1,$2)` with none → `numeric`,
