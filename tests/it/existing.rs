@@ -179,28 +179,19 @@ fn non_owner_falls_back_to_keeping_keys() {
     assert_eq!(db.query_scalar_i64("SELECT count(*) FROM child"), 2);
 }
 
-#[test]
-fn keys_set_aside_by_a_killed_run_are_restored_by_the_next() {
-    // Big enough that the load takes a while after the keys are set aside.
-    let (_d, s) = src(&format!(
-        "{SOURCE}
-         WITH RECURSIVE n(i) AS (SELECT 3 UNION ALL SELECT i + 1 FROM n WHERE i < 400000)
-         INSERT INTO child SELECT i, 1 + i % 2, 'n' || (i % 1000), i % 1000, '[1, 2, 3]', NULL, 'happy' FROM n;"
-    ));
-    let db = server().fresh_db("existing_killed_restore");
-    db.query_strings(TARGET);
-    let before = snapshot(&db);
-    let state = tempfile::tempdir().unwrap();
-    let st = state.path().to_str().unwrap();
+/// Start a load into `db` and SIGKILL it once the keys are set aside
+/// (journal written, index dropped) and the load is under way. Returns the
+/// key journal's path.
+fn kill_after_keys_set_aside(src: &std::path::Path, db: &TestDb, state: &std::path::Path) -> PathBuf {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["migrate", s.to_str().unwrap(), &db.url, "--state-dir", st, "-q", "-j", "1"])
+        .args(["migrate", src.to_str().unwrap(), &db.url, "--state-dir", state.to_str().unwrap(), "-q", "-j", "1"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let t0 = std::time::Instant::now();
     let journal = loop {
-        let found = std::fs::read_dir(state.path()).unwrap().filter_map(Result::ok).find(|e| {
+        let found = std::fs::read_dir(state).into_iter().flatten().filter_map(Result::ok).find(|e| {
             let n = e.file_name().to_string_lossy().into_owned();
             n.starts_with("keys-") && n.ends_with(".json")
         });
@@ -220,6 +211,23 @@ fn keys_set_aside_by_a_killed_run_are_restored_by_the_next() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(journal.exists(), "the run finished before it was killed; make the table bigger");
+    journal
+}
+
+#[test]
+fn keys_set_aside_by_a_killed_run_are_restored_by_the_next() {
+    // Big enough that the load takes a while after the keys are set aside.
+    let (_d, s) = src(&format!(
+        "{SOURCE}
+         WITH RECURSIVE n(i) AS (SELECT 3 UNION ALL SELECT i + 1 FROM n WHERE i < 400000)
+         INSERT INTO child SELECT i, 1 + i % 2, 'n' || (i % 1000), i % 1000, '[1, 2, 3]', NULL, 'happy' FROM n;"
+    ));
+    let db = server().fresh_db("existing_killed_restore");
+    db.query_strings(TARGET);
+    let before = snapshot(&db);
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path().to_str().unwrap();
+    let journal = kill_after_keys_set_aside(&s, &db, state.path());
     assert_ne!(snapshot(&db), before, "keys were set aside when the run died");
     assert_eq!(db.query_scalar_i64("SELECT count(*) FROM child"), 0, "nothing half loaded");
     // The next run restores the keys first, then loads.
@@ -242,28 +250,7 @@ fn restore_keys_command_repairs_without_loading() {
     let before = snapshot(&db);
     let state = tempfile::tempdir().unwrap();
     let st = state.path().to_str().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["migrate", s.to_str().unwrap(), &db.url, "--state-dir", st, "-q", "-j", "1"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = std::time::Instant::now();
-    while !std::fs::read_dir(state.path())
-        .unwrap()
-        .filter_map(Result::ok)
-        .any(|e| e.file_name().to_string_lossy().starts_with("keys-"))
-    {
-        assert!(t0.elapsed().as_secs() < 60, "no journal appeared");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    while db.query_scalar_i64("SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_child_parent'") > 0 {
-        assert!(t0.elapsed().as_secs() < 60, "the keys were never set aside");
-        assert!(child.try_wait().unwrap().is_none(), "ferry ended before it was killed");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_after_keys_set_aside(&s, &db, state.path());
     assert_ne!(snapshot(&db), before, "keys were set aside when the run died");
     let out = ferry(&["restore-keys", &db.url, "--state-dir", st]);
     assert_code(&out, 0);
