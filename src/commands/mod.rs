@@ -34,33 +34,19 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
-/// Introspect and profile the source, then build the plan: the shared first
-/// half of `migrate`, `verify` and `plan`, so they all decide alike.
-pub fn prepare(src: &Path, layers: &Layers, mapping: &MappingOpts, pg_schema: &str) -> anyhow::Result<(Schema, Plan)> {
-    let (schema, plan, _) = prepare_with(src, layers, mapping, pg_schema, true)?;
-    Ok((schema, plan))
-}
-
 /// Per table name, per column: storage-class counts.
 pub type Profiles = HashMap<String, Vec<crate::model::StorageProfile>>;
 
-/// `prepare`, choosing whether the data may widen declared types (create
-/// mode) or not (existing mode, where the target's types decide), and
-/// returning the profiles.
-pub fn prepare_with(
-    src: &Path,
-    layers: &Layers,
-    mapping: &MappingOpts,
-    pg_schema: &str,
-    widen: bool,
-) -> anyhow::Result<(Schema, Plan, Profiles)> {
+/// The create-mode plan of a source in one call (the benchmarks use it).
+pub fn prepare(src: &Path, layers: &Layers, mapping: &MappingOpts, pg_schema: &str) -> anyhow::Result<(Schema, Plan)> {
     let (schema, profiles) = introspect_and_profile(src)?;
-    let plan = build_plan(&schema, &profiles, layers, mapping, pg_schema, widen)?;
-    Ok((schema, plan, profiles))
+    let plan = build_plan(&schema, &profiles, layers, mapping, pg_schema, true)?;
+    Ok((schema, plan))
 }
 
 /// Read the schema, then profile every table (storage classes per column),
-/// tables in parallel, each reader thread on its own connection.
+/// tables in parallel, each reader thread on its own connection: the shared
+/// first half of `migrate`, `verify` and `plan`, so they all decide alike.
 pub fn introspect_and_profile(src: &Path) -> anyhow::Result<(Schema, Profiles)> {
     use rayon::prelude::*;
     let conn = source::open::open_read_only(src)?;

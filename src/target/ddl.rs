@@ -8,7 +8,6 @@
 use serde::Serialize;
 
 use super::ident::{self, literal, quote};
-use crate::mapping::types::PgType;
 use crate::plan::{Plan, TablePlan};
 
 /// One post-data statement, with the table it belongs to and its kind, so
@@ -204,9 +203,4 @@ pub fn post_data(plan: &Plan) -> (Vec<Step>, Vec<String>) {
 
 fn quote_list(cols: &[String]) -> String {
     cols.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ")
-}
-
-/// Is this PostgreSQL type one whose DDL ferry writes (for `plan` output)?
-pub fn type_sql(t: &PgType) -> String {
-    t.sql()
 }
