@@ -66,7 +66,7 @@ pub fn introspect_and_profile(src: &Path) -> anyhow::Result<(Schema, Profiles)> 
         .map(|(ti, chunk)| {
             let t = &schema.tables[*ti];
             let rowid = crate::pipeline::reader::rowid_name(t);
-            let range = match (rowid, chunk.range) {
+            let range = match (rowid.as_deref(), chunk.range) {
                 (Some(r), Some((lo, hi))) => Some((r, lo, hi)),
                 _ => None,
             };

@@ -62,7 +62,7 @@ pub fn convert_all(
 fn check_table(source: &Path, tp: &TablePlan, out: &mut Vec<Problem>) -> Result<u64, Error> {
     let rowid = rowid_name(&tp.source);
     let mut cols: Vec<String> = tp.map.columns.iter().map(|c| quote(&c.source)).collect();
-    if let Some(r) = rowid {
+    if let Some(r) = &rowid {
         cols.push(r.to_string());
     }
     let sql = format!("SELECT {} FROM {}", if cols.is_empty() { "1".into() } else { cols.join(", ") }, quote(&tp.source.name));
@@ -87,8 +87,8 @@ fn check_table(source: &Path, tp: &TablePlan, out: &mut Vec<Problem>) -> Result<
                 let e = found.entry((cm.source.clone(), reason, kind)).or_default();
                 e.0 += 1;
                 if e.1.len() < SAMPLES {
-                    let at = match (rowid, row.get_ref(ncols)) {
-                        (Some(_), Ok(ValueRef::Integer(r))) => format!("rowid {r}"),
+                    let at = match (rowid.is_some(), row.get_ref(ncols)) {
+                        (true, Ok(ValueRef::Integer(r))) => format!("rowid {r}"),
                         _ => format!("row {n}"),
                     };
                     e.1.push(format!("{at}: {}", describe_value(v)));

@@ -22,7 +22,7 @@ use crate::error::{Location, RowRef};
 use super::rejects::{BadValues, Counts, Reject};
 use crate::mapping::convert::{Scratch, Value};
 use crate::mapping::file::BadValuePolicy;
-use crate::model::{RowKey, Table};
+use crate::model::Table;
 use crate::plan::TablePlan;
 use crate::source;
 use crate::target::{encode, ident};
@@ -53,15 +53,11 @@ pub fn with_connection<T>(path: &Path, f: impl FnOnce(&Connection) -> Result<T, 
     })
 }
 
-/// The name that reaches the rowid in this table: `rowid`, unless a column
-/// of that name hides it, then `_rowid_`, then `oid`.
-pub fn rowid_name(t: &Table) -> Option<&'static str> {
-    if t.row_key == RowKey::WithoutRowid {
-        return None;
-    }
-    ["rowid", "_rowid_", "oid"]
-        .into_iter()
-        .find(|n| !t.columns.iter().any(|c| c.name.eq_ignore_ascii_case(n)))
+/// What reaches the rowid in this table, as SQL: the rowid-alias column,
+/// else `rowid` unless a column of that name hides it, then `_rowid_`, then
+/// `oid`; None for WITHOUT ROWID. One rule, kept in `source::introspect`.
+pub fn rowid_name(t: &Table) -> Option<String> {
+    crate::source::introspect::rowid_expr(t)
 }
 
 /// Split a table into rowid ranges of about `chunk_rows` rows.
@@ -94,14 +90,14 @@ pub fn chunks(source: &Path, t: &Table, chunk_rows: u64) -> Result<Vec<Chunk>, E
 fn select_sql(tp: &TablePlan, chunk: &Chunk) -> String {
     let mut cols: Vec<String> = tp.map.columns.iter().map(|c| ident::quote(&c.source)).collect();
     let rowid = rowid_name(&tp.source);
-    if let Some(r) = rowid {
-        cols.push(r.to_string());
+    if let Some(r) = &rowid {
+        cols.push(r.clone());
     }
     if let Some((child, parent)) = &tp.parent_first {
         return parent_first_sql(tp, &cols, child, parent);
     }
     let mut sql = format!("SELECT {} FROM {}", cols.join(", "), ident::quote(&tp.source.name));
-    if let (Some(r), Some(_)) = (rowid, chunk.range) {
+    if let (Some(r), Some(_)) = (&rowid, chunk.range) {
         sql.push_str(&format!(" WHERE {r} >= ?1 AND {r} <= ?2"));
     }
     if let Some(n) = tp.sample {
