@@ -62,15 +62,21 @@ impl Writer {
     pub fn update(&self, f: impl FnOnce(&mut RunJournal)) -> anyhow::Result<()> {
         let mut j = self.state.lock().expect("journal lock");
         f(&mut j);
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = self.path.with_extension("tmp");
-        let mut file = std::fs::File::create(&tmp)
-            .map_err(|e| anyhow::anyhow!("cannot write the run journal {}: {e}", tmp.display()))?;
-        file.write_all(&serde_json::to_vec_pretty(&*j)?)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &self.path)?;
-        Ok(())
+        write_durably(&self.path, &serde_json::to_vec_pretty(&*j)?)
+            .map_err(|e| anyhow::anyhow!("cannot write the run journal {}: {e}", self.path.display()))
     }
+}
+
+/// Replace `path` with `bytes` so that a crash leaves the old or the new
+/// content, never a torn file: write a temporary file beside it, fsync,
+/// rename. Both journals (runs, keys set aside) are written this way.
+pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
 }

@@ -12,7 +12,6 @@
 //! `ferry restore-keys`). Primary keys and unique constraints stay: foreign
 //! keys depend on them and they catch duplicates while loading.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -165,17 +164,9 @@ pub fn read_journal(path: &Path) -> Result<Option<Journal>, Error> {
 }
 
 fn write_journal(path: &Path, journal: &Journal) -> Result<(), Error> {
-    let fail = |e: std::io::Error| Error::Server {
+    let bytes = serde_json::to_vec_pretty(journal).expect("journal serializes");
+    crate::journal::write_durably(path, &bytes).map_err(|e| Error::Server {
         context: format!("writing the key journal {}", path.display()),
         message: e.to_string(),
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(fail)?;
-    f.write_all(&serde_json::to_vec_pretty(journal).expect("journal serializes")).map_err(fail)?;
-    f.sync_all().map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)?;
-    Ok(())
+    })
 }
