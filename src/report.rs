@@ -73,8 +73,12 @@ impl Report {
         }
     }
 
+    /// Time spent in a phase; a phase entered twice adds up in one entry.
     pub fn phase(&mut self, p: Phase, d: Duration) {
-        self.phases.push((p, d.as_secs_f64()));
+        match self.phases.iter_mut().find(|(q, _)| *q == p) {
+            Some((_, s)) => *s += d.as_secs_f64(),
+            None => self.phases.push((p, d.as_secs_f64())),
+        }
     }
 
     pub fn note(&mut self, n: String) {
@@ -208,10 +212,16 @@ impl Report {
     pub fn render_text(&self) -> String {
         let mut s = String::new();
         let w = self.tables.iter().map(|t| t.table.chars().count()).max().unwrap_or(5).clamp(5, 40);
-        s.push_str(&format!(
-            "{:<w$}  {:>10}  {:>10}  {:>8}  {:>10}  {:<12}  {}\n",
-            "table", "rows", "MB", "seconds", "rows/s", "hash", "verified"
-        ));
+        // `verify` moves nothing: no size, time or rate per table.
+        let moved = self.command != "verify";
+        if moved {
+            s.push_str(&format!(
+                "{:<w$}  {:>10}  {:>10}  {:>8}  {:>10}  {:<12}  {}\n",
+                "table", "rows", "MB", "seconds", "rows/s", "hash", "verified"
+            ));
+        } else {
+            s.push_str(&format!("{:<w$}  {:>10}  {:<12}  {}\n", "table", "rows", "hash", "verified"));
+        }
         for t in &self.tables {
             let status = match t.status {
                 Status::Equal => "ok (count + hash)".to_string(),
@@ -226,6 +236,12 @@ impl Report {
                 }
             }
             let name: String = t.table.chars().take(w).collect();
+            // The first 12 hex digits; the whole hash is in --json.
+            let hash = t.hash.as_deref().map_or("-", |h| &h[..h.len().min(12)]);
+            if !moved {
+                s.push_str(&format!("{name:<w$}  {:>10}  {hash:<12}  {status}\n", t.rows));
+                continue;
+            }
             s.push_str(&format!(
                 "{:<w$}  {:>10}  {:>10.1}  {:>8.2}  {:>10.0}  {:<12}  {}\n",
                 name,
@@ -233,8 +249,7 @@ impl Report {
                 t.bytes as f64 / 1e6,
                 t.seconds,
                 t.rows_per_second,
-                // The first 12 hex digits; the whole hash is in --json.
-                t.hash.as_deref().map_or("-", |h| &h[..h.len().min(12)]),
+                hash,
                 status
             ));
         }
@@ -251,7 +266,8 @@ impl Report {
         }
         let bad = self.tables.iter().filter(|t| !matches!(t.status, Status::Equal | Status::CountEqual)).count();
         if bad == 0 {
-            s.push_str(&format!("{} tables migrated and verified\n", self.tables.len()));
+            let done = if moved { "migrated and verified" } else { "verified: source and target are equal" };
+            s.push_str(&format!("{} tables {done}\n", self.tables.len()));
         } else {
             s.push_str(&format!("{bad} of {} tables differ\n", self.tables.len()));
         }

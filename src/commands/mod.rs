@@ -48,11 +48,20 @@ pub fn prepare(src: &Path, layers: &Layers, mapping: &MappingOpts, pg_schema: &s
 /// tables in parallel, each reader thread on its own connection: the shared
 /// first half of `migrate`, `verify` and `plan`, so they all decide alike.
 pub fn introspect_and_profile(src: &Path) -> anyhow::Result<(Schema, Profiles)> {
-    use rayon::prelude::*;
+    let schema = introspect(src)?;
+    let profiles = profile(src, &schema)?;
+    Ok((schema, profiles))
+}
+
+/// The source's schema alone (no pass over the rows).
+pub fn introspect(src: &Path) -> anyhow::Result<Schema> {
     let conn = source::open::open_read_only(src)?;
-    let schema = source::introspect::introspect(&conn)
-        .with_context(|| format!("cannot read the schema of {src:?}"))?;
-    drop(conn);
+    source::introspect::introspect(&conn).with_context(|| format!("cannot read the schema of {src:?}"))
+}
+
+/// Storage classes of every column of every table: one pass over the rows.
+pub fn profile(src: &Path, schema: &Schema) -> anyhow::Result<Profiles> {
+    use rayon::prelude::*;
     // Big tables are profiled in rowid ranges, so both cores share the
     // largest table instead of one of them scanning it alone.
     let mut work = Vec::new();
@@ -88,7 +97,7 @@ pub fn introspect_and_profile(src: &Path) -> anyhow::Result<(Schema, Profiles)> 
             .or_insert_with(|| vec![crate::model::StorageProfile::default(); t.columns.len()]);
         source::profile::merge(entry, &p);
     }
-    Ok((schema, profiles))
+    Ok(profiles)
 }
 
 /// The plan from a schema and its profiles; `widen` lets the data widen

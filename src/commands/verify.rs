@@ -24,39 +24,50 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
     let t_all = Instant::now();
     let layers = Layers::load(&args.mapping.mapping)?;
     let target = Target::resolve(args.target.target.as_deref())?;
-    let t0 = Instant::now();
-    let (schema, profiles) = super::introspect_and_profile(&args.source.source)?;
-    let plan = super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, true)?;
     let rt = target::runtime(verify::READ_CONNECTIONS + 1)?;
-    let plan = plan_for_target(args, &rt, &target, &layers, &schema, &profiles, plan, &mut report)?;
-    super::plan_notes(&mut report, &schema, &plan);
-    report.phase(Phase::Plan, t0.elapsed());
-
     let t0 = Instant::now();
-    let connections = verify::READ_CONNECTIONS.min(plan.tables.len()).max(1);
-    // Source and target sides run side by side: the target read on the
-    // runtime (several tables at once), the source read on the reader pool.
-    let target_side = rt.spawn({
-        let (tables, target, schema) = (plan.tables.clone(), target.clone(), plan.pg_schema.clone());
-        async move { verify::target_digests(&target, &schema, &tables, connections).await }
-    });
-    let opts = Options::new(None, None, 250_000);
-    let source_side = pipeline::source_digests(&args.source.source, &plan, &opts);
-    let target_side = match rt.block_on(target_side) {
-        Ok(r) => r,
-        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    // First without a pass over the source: the target's column types
+    // decide the conversions. That gives the plan `migrate` used unless a
+    // date/time column of an existing schema was filled from epoch numbers,
+    // whose unit `migrate` chose from the data; such numbers fail the
+    // text conversion, so any bad value sends verify to the profiled plan.
+    let schema = super::introspect(&args.source.source)?;
+    let catalog = rt.block_on(async {
+        let client = target.connect().await?;
+        Catalog::read(&client, &args.pg_schema).await
+    })?;
+    let mut checks = None;
+    if let Some(plan) = plan_from_target(args, &layers, &schema, &catalog)? {
+        report.phase(Phase::Plan, t0.elapsed());
+        let t1 = Instant::now();
+        let opts = Options::new(None, None, 250_000);
+        match compare(args, &rt, &target, &plan, &opts)? {
+            Some(c) if !any_bad_values(&plan, &opts) => {
+                super::plan_notes(&mut report, &schema, &plan);
+                checks = Some((plan, c));
+            }
+            _ => report.note("values the target's column types cannot take as they are: verified with the source profiled, as `migrate` plans".into()),
+        }
+        report.phase(Phase::Verify, t1.elapsed());
+    }
+    let (plan, mut checks) = match checks {
+        Some(pc) => pc,
+        None => {
+            let t0 = Instant::now();
+            let profiles = super::profile(&args.source.source, &schema)?;
+            let plan = super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, true)?;
+            let plan = plan_for_target(args, &catalog, &layers, &schema, &profiles, plan, &mut report)?;
+            super::plan_notes(&mut report, &schema, &plan);
+            report.phase(Phase::Plan, t0.elapsed());
+            let t1 = Instant::now();
+            let opts = Options::new(None, None, 250_000);
+            let checks = compare(args, &rt, &target, &plan, &opts)?.ok_or(pipeline::Error::Cancelled)?;
+            report.phase(Phase::Verify, t1.elapsed());
+            (plan, checks)
+        }
     };
-    let (source_side, target_side) = (source_side?, target_side?);
-    // Counts first: `compare` makes a count mismatch the table's status,
-    // whatever the hashes say, and the target's count is the rows read.
-    let mut checks: Vec<TableCheck> = plan
-        .tables
-        .iter()
-        .zip(&source_side)
-        .zip(&target_side)
-        .map(|((tp, src), tgt)| TableCheck::compare(&tp.source.name, src, tgt))
-        .collect();
     if checks.iter().any(|c| !c.ok()) {
+        let t1 = Instant::now();
         rt.block_on(async {
             let client = target.connect().await?;
             for (tp, c) in plan.tables.iter().zip(checks.iter_mut()) {
@@ -64,13 +75,72 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
             }
             Ok::<_, anyhow::Error>(())
         })?;
+        report.phase(Phase::Verify, t1.elapsed());
     }
-    report.phase(Phase::Verify, t0.elapsed());
     report.tables(&[], &checks);
     report.total(t_all.elapsed());
     let all_ok = checks.iter().all(TableCheck::ok);
     report.finish(args.output.json, args.output.quiet, if all_ok { 0 } else { 1 })?;
     Ok(if all_ok { Outcome::Success } else { Outcome::Differences })
+}
+
+/// Hash both sides of every table of `plan` at the same time: the target
+/// read on the runtime (several tables at once), the source on the reader
+/// pool. None when the source side met a value its converter refused
+/// (the caller then plans again with the source profiled).
+fn compare(
+    args: &VerifyArgs,
+    rt: &tokio::runtime::Runtime,
+    target: &Target,
+    plan: &Plan,
+    opts: &Options,
+) -> anyhow::Result<Option<Vec<TableCheck>>> {
+    let connections = verify::READ_CONNECTIONS.min(plan.tables.len()).max(1);
+    let target_side = rt.spawn({
+        let (tables, target, schema) = (plan.tables.clone(), target.clone(), plan.pg_schema.clone());
+        async move { verify::target_digests(&target, &schema, &tables, connections).await }
+    });
+    let source_side = pipeline::source_digests(&args.source.source, plan, opts);
+    let target_side = match rt.block_on(target_side) {
+        Ok(r) => r,
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    };
+    let source_side = match source_side {
+        Err(pipeline::Error::BadValue { .. }) => return Ok(None),
+        other => other?,
+    };
+    let target_side = target_side?;
+    // Counts first: `compare` makes a count mismatch the table's status,
+    // whatever the hashes say, and the target's count is the rows read.
+    Ok(Some(
+        plan.tables
+            .iter()
+            .zip(&source_side)
+            .zip(&target_side)
+            .map(|((tp, src), tgt)| TableCheck::compare(&tp.source.name, src, tgt))
+            .collect(),
+    ))
+}
+
+/// Rows nulled or rejected by a bad-value policy in this pass.
+fn any_bad_values(plan: &Plan, opts: &Options) -> bool {
+    plan.tables.iter().any(|tp| {
+        let c = opts.bad_values.counts(&tp.source.name);
+        c.nulled + c.rejected > 0
+    })
+}
+
+/// The plan read off the target: the declared-type plan with every column
+/// retargeted to the target column's type (`Mapper::retarget`, the
+/// converter `migrate` picks for that type in either mode). None when the
+/// target does not fit it; the profiled path then says why.
+fn plan_from_target(args: &VerifyArgs, layers: &Layers, schema: &Schema, catalog: &Catalog) -> anyhow::Result<Option<Plan>> {
+    let mut plan = super::build_plan(schema, &super::Profiles::new(), layers, &args.mapping, &args.pg_schema, false)?;
+    let (none, no_stats) = (std::collections::HashMap::new(), std::collections::HashMap::new());
+    let mapper = crate::mapping::resolve::Mapper::new(layers)?;
+    let facts = crate::plan::existing::SourceFacts { profiles: &none, stats: &no_stats };
+    let (misfits, _notes) = crate::plan::existing::fit(&mut plan, catalog, &mapper, &facts);
+    Ok(if misfits.is_empty() { Some(plan) } else { None })
 }
 
 /// The plan to verify with. A target that ferry created from this plan has
@@ -81,18 +151,13 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
 #[allow(clippy::too_many_arguments)]
 fn plan_for_target(
     args: &VerifyArgs,
-    rt: &tokio::runtime::Runtime,
-    target: &Target,
+    catalog: &Catalog,
     layers: &Layers,
     schema: &Schema,
     profiles: &super::Profiles,
     plan: Plan,
     report: &mut Report,
 ) -> anyhow::Result<Plan> {
-    let catalog = rt.block_on(async {
-        let client = target.connect().await?;
-        Catalog::read(&client, &plan.pg_schema).await
-    })?;
     let as_created = plan.tables.iter().all(|tp| {
         catalog.tables.get(&tp.map.target).is_some_and(|tt| {
             tp.map.columns.iter().all(|cm| {
@@ -104,7 +169,7 @@ fn plan_for_target(
         return Ok(plan);
     }
     let mut fitted = super::build_plan(schema, profiles, layers, &args.mapping, &args.pg_schema, false)?;
-    let (misfits, notes) = super::migrate::fit_existing(&args.source.source, layers, &catalog, profiles, &mut fitted)?;
+    let (misfits, notes) = super::migrate::fit_existing(&args.source.source, layers, catalog, profiles, &mut fitted)?;
     if !misfits.is_empty() {
         let list: Vec<String> = misfits.iter().map(|m| format!("  - {m}")).collect();
         bail!(

@@ -232,7 +232,7 @@ impl Converter {
                 ValueRef::Text(t) => {
                     json::validate_jsonb(t).map_err(bad)?;
                     // validate_jsonb accepted it, so it is UTF-8.
-                    std::str::from_utf8(t).map(Value::Json).map_err(|_| BadValue::new("not UTF-8"))
+                    crate::mapping::utf8(t).map(Value::Json).map_err(|_| BadValue::new("not UTF-8"))
                 }
                 _ => Err(BadValue::new("JSON must be stored as text")),
             },
@@ -249,7 +249,7 @@ impl Converter {
             Converter::Enum { labels } => match v {
                 ValueRef::Text(t) => match labels.iter().any(|l| l.as_bytes() == t) {
                     // Equal to a label, so valid UTF-8.
-                    true => std::str::from_utf8(t).map(Value::Text).map_err(|_| BadValue::new("not UTF-8")),
+                    true => crate::mapping::utf8(t).map(Value::Text).map_err(|_| BadValue::new("not UTF-8")),
                     false => Err(BadValue::new(format!("not one of the enum's labels {labels:?}"))),
                 },
                 _ => Err(BadValue::new("an enum value must be text")),
@@ -373,7 +373,7 @@ fn convert_int<'a>(v: ValueRef<'a>, min: i64, max: i64) -> Result<Value<'a>, Bad
             }
             f as i64
         }
-        ValueRef::Text(t) => std::str::from_utf8(t)
+        ValueRef::Text(t) => crate::mapping::utf8(t)
             .ok()
             .and_then(|s| s.trim().parse::<i64>().ok())
             .ok_or_else(|| BadValue::new("text that is not an integer"))?,
@@ -399,7 +399,7 @@ fn convert_float<'a>(v: ValueRef<'a>, single: bool) -> Result<Value<'a>, BadValu
             }
             f
         }
-        ValueRef::Text(t) => std::str::from_utf8(t)
+        ValueRef::Text(t) => crate::mapping::utf8(t)
             .ok()
             .and_then(|s| parse_float_text(s.trim()))
             .ok_or_else(|| BadValue::new("text that is not a number"))?,
@@ -437,7 +437,7 @@ fn convert_text<'a>(
         ValueRef::Text(t) | ValueRef::Blob(t) => {
             let is_blob = matches!(v, ValueRef::Blob(_));
             let has_nul = memchr_nul(t);
-            match std::str::from_utf8(t) {
+            match crate::mapping::utf8(t) {
                 Ok(s) if !has_nul => s,
                 Ok(s) => match nul {
                     NulPolicy::Error => {
@@ -532,7 +532,7 @@ fn read_instant(
                         TimeInput::Text { formats } => formats,
                         TimeInput::Epoch { .. } => &[],
                     };
-                    let text = std::str::from_utf8(t).map_err(|_| BadValue::new("not UTF-8"))?;
+                    let text = crate::mapping::utf8(t).map_err(|_| BadValue::new("not UTF-8"))?;
                     let mut found = None;
                     for f in formats {
                         if let Ok(p) = datetime::parse_with_format(text, f) {

@@ -23,3 +23,12 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ("epoch-milliseconds", include_str!("../../mappings/examples/epoch-milliseconds.toml")),
     ("browser-history", include_str!("../../mappings/examples/browser-history.toml")),
 ];
+
+/// UTF-8 validation for the per-value paths (text converters, decoding the
+/// target's text): SIMD-accelerated, several times faster than
+/// `std::str::from_utf8` on the short-to-medium strings of typical rows,
+/// with the same answer (both accept exactly valid UTF-8).
+#[inline]
+pub fn utf8(bytes: &[u8]) -> Result<&str, simdutf8::basic::Utf8Error> {
+    simdutf8::basic::from_utf8(bytes)
+}

@@ -414,7 +414,7 @@ fn spawn_readers(
         let (tx, cancel, source, tp) = (tx.clone(), cancel.clone(), source.to_path_buf(), tp.clone());
         let (buffer_bytes, bad_values) = (opts.buffer_bytes, opts.bad_values.clone());
         pool.spawn(move || {
-            let msg = match reader::read_chunk(&source, &tp, &chunk, buffer_bytes, &tx, &cancel, &bad_values) {
+            let msg = match reader::read_chunk(&source, &tp, &chunk, Some(buffer_bytes), &tx, &cancel, &bad_values) {
                 Ok(digest) => Msg::ChunkDone(digest),
                 Err(e) => Msg::Failed(e),
             };
@@ -425,35 +425,52 @@ fn spawn_readers(
 }
 
 /// The canonical digest of every planned table, read from the source with
-/// the same readers the load uses, encoded output discarded. In plan order.
+/// the same readers and conversions the load uses, without encoding: the
+/// rows are only hashed. Every table's chunks go into the pool at once,
+/// biggest tables first, so no reader waits at a table's end. In plan order.
 pub fn source_digests(source: &Path, plan: &Plan, opts: &Options) -> Result<Vec<TableDigest>, Error> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs)
         .build()
         .map_err(|e| Error::Source { location: Location::table("*"), message: e.to_string() })?;
     let cancel = Arc::new(AtomicBool::new(false));
-    let mut out = Vec::new();
-    for tp in &plan.tables {
+    let mut order: Vec<usize> = (0..plan.tables.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(plan.tables[i].row_count));
+    // Only digests travel on this channel (a few per table): unbounded.
+    let (tx, rx) = crossbeam_channel::unbounded::<(usize, Result<TableDigest, Error>)>();
+    let mut pending = vec![0usize; plan.tables.len()];
+    for &ti in &order {
+        let tp = &plan.tables[ti];
         let chunks = reader::chunks(source, &tp.source, opts.chunk_rows)?;
-        let n = chunks.len();
-        let rx = spawn_readers(&pool, source, tp, chunks, opts, &cancel, opts.queue_depth);
-        let mut digest = TableDigest::default();
-        let mut done = 0;
-        while done < n {
-            match rx.recv() {
-                Ok(Msg::Data(..)) => {}
-                Ok(Msg::ChunkDone(d)) => {
-                    digest.merge(&d);
-                    done += 1;
+        pending[ti] = chunks.len();
+        for chunk in chunks {
+            let (tx, cancel, source, tp) = (tx.clone(), cancel.clone(), source.to_path_buf(), tp.clone());
+            let bad_values = opts.bad_values.clone();
+            pool.spawn(move || {
+                if cancel.load(Ordering::Relaxed) {
+                    let _ = tx.send((ti, Err(Error::Cancelled)));
+                    return;
                 }
-                Ok(Msg::Failed(e)) => {
-                    cancel.store(true, Ordering::SeqCst);
-                    return Err(e);
-                }
-                Err(_) => return Err(Error::Cancelled),
+                // No COPY data is made, so nothing is sent on this one.
+                let (data_tx, _data_rx) = bounded::<Msg>(1);
+                let r = reader::read_chunk(&source, &tp, &chunk, None, &data_tx, &cancel, &bad_values);
+                let _ = tx.send((ti, r));
+            });
+        }
+    }
+    drop(tx);
+    let mut out = vec![TableDigest::default(); plan.tables.len()];
+    let mut left: usize = pending.iter().sum();
+    while left > 0 {
+        let Ok((ti, r)) = rx.recv() else { return Err(Error::Cancelled) };
+        match r {
+            Ok(d) => out[ti].merge(&d),
+            Err(e) => {
+                cancel.store(true, Ordering::SeqCst);
+                return Err(e);
             }
         }
-        out.push(digest);
+        left -= 1;
     }
     Ok(out)
 }

@@ -130,11 +130,14 @@ fn parent_first_sql(tp: &TablePlan, cols: &[String], child: &str, parent: &str) 
     )
 }
 
+/// Read, convert and hash one chunk. With `buffer_bytes`, also encode the
+/// rows as binary COPY data and send it in buffers of about that size; with
+/// None (verification) only the digest is made.
 pub fn read_chunk(
     source: &Path,
     tp: &TablePlan,
     chunk: &Chunk,
-    buffer_bytes: usize,
+    buffer_bytes: Option<usize>,
     tx: &Sender<Msg>,
     cancel: &AtomicBool,
     bad_values: &BadValues,
@@ -150,7 +153,9 @@ pub fn read_chunk(
         .map_err(|e| loc(e.to_string()))?;
         let ncols = tp.map.columns.len();
         let has_rowid = rowid_name(&tp.source).is_some();
-        let mut buf = BytesMut::with_capacity(buffer_bytes + buffer_bytes / 4);
+        let encode = buffer_bytes.is_some();
+        let buffer_bytes = buffer_bytes.unwrap_or(usize::MAX);
+        let mut buf = if encode { BytesMut::with_capacity(buffer_bytes + buffer_bytes / 4) } else { BytesMut::new() };
         let mut scratch = Scratch::default();
         let mut hash_scratch = Vec::new();
         let mut row_bytes: Vec<u8> = Vec::with_capacity(256);
@@ -160,7 +165,9 @@ pub fn read_chunk(
         let mut counts = Counts::default();
         while let Some(row) = rows.next().map_err(|e| loc(e.to_string()))? {
             let row_start = buf.len();
-            encode::begin_row(&mut buf, ncols as i16);
+            if encode {
+                encode::begin_row(&mut buf, ncols as i16);
+            }
             // The row's canonical bytes, hashed in one call: blake3 over
             // one slice is about twice as fast as many small updates.
             row_bytes.clear();
@@ -216,7 +223,9 @@ pub fn read_chunk(
                         }
                     },
                 };
-                encode::write_value(&mut buf, &cm.pg_type, &value);
+                if encode {
+                    encode::write_value(&mut buf, &cm.pg_type, &value);
+                }
                 write_value(&mut row_bytes, &cm.pg_type, &value, &mut hash_scratch);
             }
             if rejected {
@@ -227,6 +236,9 @@ pub fn read_chunk(
             }
             digest.add_row(&blake3::hash(&row_bytes));
             n += 1;
+            if !encode && n % 16_384 == 0 && (crate::interrupt::requested() || cancel.load(Ordering::Relaxed)) {
+                return Err(if crate::interrupt::requested() { Error::Interrupted } else { Error::Cancelled });
+            }
             if buf.len() >= buffer_bytes {
                 if crate::interrupt::requested() {
                     return Err(Error::Interrupted);

@@ -349,7 +349,7 @@ pub fn decode<'a>(pg: &PgType, field: Option<&'a [u8]>, text: &'a mut String) ->
             numeric::decode_binary(f, text)?;
             Value::Numeric(text.as_str())
         }
-        PgType::Text | PgType::Varchar(_) | PgType::Enum { .. } => Value::Text(std::str::from_utf8(f).map_err(|_| "text is not UTF-8")?),
+        PgType::Text | PgType::Varchar(_) | PgType::Enum { .. } => Value::Text(crate::mapping::utf8(f).map_err(|_| "text is not UTF-8")?),
         PgType::Bytea => Value::Bytes(f),
         PgType::Timestamp | PgType::Timestamptz => {
             Value::Timestamp(i64::from_be_bytes(be8(f)?).saturating_add(PG_EPOCH_OFFSET_MICROS))
@@ -358,13 +358,13 @@ pub fn decode<'a>(pg: &PgType, field: Option<&'a [u8]>, text: &'a mut String) ->
             Value::Date(i32::from_be_bytes(f.try_into().map_err(|_| "bad length")?).saturating_add(PG_EPOCH_OFFSET_DAYS))
         }
         PgType::Time => Value::Time(i64::from_be_bytes(be8(f)?)),
-        PgType::Json => Value::Json(std::str::from_utf8(f).map_err(|_| "json is not UTF-8")?),
+        PgType::Json => Value::Json(crate::mapping::utf8(f).map_err(|_| "json is not UTF-8")?),
         PgType::Jsonb => {
             let (ver, rest) = f.split_first().ok_or("empty jsonb")?;
             if *ver != 1 {
                 return Err("unknown jsonb binary version");
             }
-            Value::Json(std::str::from_utf8(rest).map_err(|_| "jsonb is not UTF-8")?)
+            Value::Json(crate::mapping::utf8(rest).map_err(|_| "jsonb is not UTF-8")?)
         }
         PgType::Uuid => Value::Uuid(f.try_into().map_err(|_| "bad uuid length")?),
         // array_send's output is the canonical form ferry encodes.

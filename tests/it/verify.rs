@@ -494,3 +494,63 @@ fn rows_rejected_by_the_load_are_left_out_of_localization() {
     assert_eq!(d.len(), 1, "{out}");
     assert_eq!((d[0]["key"].as_str(), d[0]["kind"].as_str()), (Some("id=3"), Some("different")), "{out}");
 }
+
+/// `ferry verify` plans from the target's column types without a pass over
+/// the source, and falls back to profiling the source when a value does not
+/// take the conversion the target's type implies. Both paths must agree
+/// with what `migrate` loaded: a column create mode widened from the data
+/// (text in an INTEGER column), and epoch numbers that `--schema existing`
+/// read into a timestamp column with a unit guessed from their magnitude.
+#[test]
+fn verify_without_profiling_agrees_with_both_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = db_from_sql(
+        dir.path(),
+        "modes.db",
+        "CREATE TABLE widened (id INTEGER PRIMARY KEY, n INTEGER);
+         INSERT INTO widened VALUES (1, 5), (2, 'five'), (3, NULL);
+         CREATE TABLE stamped (id INTEGER PRIMARY KEY, at DATETIME);
+         INSERT INTO stamped VALUES (1, 1700000000), (2, 1700000001);",
+    );
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(&empty, "").unwrap();
+
+    // Create mode: `n` becomes text; verify plans from that type alone.
+    let created = server().fresh_db("verify_modes_created");
+    assert_code(&ferry(&["migrate", src.to_str().unwrap(), &created.url, "--json"]), 0);
+    assert_eq!(created.query_strings("SELECT n FROM widened ORDER BY id")[1][0].as_deref(), Some("five"));
+    let (out, json) = verify(&src, &empty, &created, &[]);
+    assert_code(&out, 0);
+    assert!(statuses(&json).iter().all(|(_, s)| s == "equal"), "{out}");
+    let notes = json["notes"].to_string();
+    assert!(!notes.contains("profiled"), "the fast path sufficed: {notes}\n{out}");
+    exec(&created, "UPDATE widened SET n = 'six' WHERE id = 2");
+    let (out, json) = verify(&src, &empty, &created, &[]);
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(differences(&json, "widened").len(), 1, "{out}");
+
+    // Existing schema: epoch seconds into `timestamp`, unit guessed by
+    // migrate from the data; verify's text conversion refuses the numbers
+    // and it profiles the source to plan as migrate did.
+    let existing = server().fresh_db("verify_modes_existing");
+    existing.query_strings(
+        "CREATE TABLE widened (id INTEGER PRIMARY KEY, n TEXT);
+         CREATE TABLE stamped (id INTEGER PRIMARY KEY, at TIMESTAMP NOT NULL);",
+    );
+    let out = ferry(&["migrate", src.to_str().unwrap(), &existing.url, "--schema", "existing", "--json"]);
+    assert_code(&out, 0);
+    assert_eq!(
+        existing.query_strings("SELECT at::text FROM stamped ORDER BY id")[0][0].as_deref(),
+        Some("2023-11-14 22:13:20")
+    );
+    let (out, json) = verify(&src, &empty, &existing, &[]);
+    assert_code(&out, 0);
+    assert!(statuses(&json).iter().all(|(_, s)| s == "equal"), "{out}");
+    assert!(json["notes"].to_string().contains("profiled"), "the fallback ran: {out}");
+    exec(&existing, "UPDATE stamped SET at = at + interval '1 second' WHERE id = 1");
+    let (out, json) = verify(&src, &empty, &existing, &[]);
+    assert_eq!(out.code, 1, "{out}");
+    let found = differences(&json, "stamped");
+    assert_eq!(found.len(), 1, "{out}");
+    assert_eq!(found[0]["kind"], "different", "{out}");
+}
