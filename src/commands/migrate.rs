@@ -42,6 +42,10 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
     let target = Target::resolve(scratch.as_ref().map(|c| c.url.as_str()).or(args.target.target.as_deref()))?;
     let rt = target::runtime(2)?;
     let t0 = Instant::now();
+    // A witness of the source's state (to catch a writer still attached),
+    // then one snapshot every source read of this run shares.
+    let watch = crate::source::watch::Watch::start(&args.source.source)?;
+    let _snapshot = crate::source::snapshot::Snapshot::take(&args.source.source)?;
     let (schema, profiles) = super::introspect_and_profile(&args.source.source)?;
     let plan0 = super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, false)?;
     // The run journal: what an earlier, unfinished run committed.
@@ -106,8 +110,6 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
             j.done.insert(l.table.clone(), l.rows);
         });
     })));
-    // A witness of the source's state, to catch a writer still attached.
-    let watch = crate::source::watch::Watch::start(&args.source.source)?;
     let outcome = match mode {
         SchemaMode::Existing => {
             report.note(format!(
@@ -128,7 +130,9 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
     let (loads, checks) = outcome?;
     let source_changed = watch.changed();
     if let Some(msg) = &source_changed {
-        report.warn(format!("{msg}; verification cannot vouch for one state of the source: stop the application and run again"));
+        report.warn(format!(
+            "{msg}; ferry loaded and verified the one state it pinned when the run started, so the target lacks the later writes: stop the application and run again"
+        ));
     }
     writer.update(|j| j.finished = true)?;
     report.tables(&loads, &checks);

@@ -55,7 +55,7 @@ pub fn introspect_and_profile(src: &Path) -> anyhow::Result<(Schema, Profiles)> 
 
 /// The source's schema alone (no pass over the rows).
 pub fn introspect(src: &Path) -> anyhow::Result<Schema> {
-    let conn = source::open::open_read_only(src)?;
+    let (conn, _) = source::snapshot::open_in_snapshot(src)?;
     source::introspect::introspect(&conn).with_context(|| format!("cannot read the schema of {src:?}"))
 }
 

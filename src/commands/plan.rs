@@ -51,6 +51,8 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         None => None,
     };
     let rt = target::runtime(1)?;
+    // Every source read of this run sees one state of the file.
+    let _snapshot = crate::source::snapshot::Snapshot::take(&args.source.source)?;
     let (schema, profiles) = super::introspect_and_profile(&args.source.source)?;
     let plan0 = super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, false)?;
     let mode = match (&target, args.schema) {

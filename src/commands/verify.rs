@@ -31,6 +31,8 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
     // date/time column of an existing schema was filled from epoch numbers,
     // whose unit `migrate` chose from the data; such numbers fail the
     // text conversion, so any bad value sends verify to the profiled plan.
+    // Every source read of this run sees one state of the file.
+    let _snapshot = crate::source::snapshot::Snapshot::take(&args.source.source)?;
     let schema = super::introspect(&args.source.source)?;
     let catalog = rt.block_on(async {
         let client = target.connect().await?;

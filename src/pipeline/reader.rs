@@ -36,19 +36,23 @@ pub struct Chunk {
 }
 
 thread_local! {
-    static CONN: RefCell<Option<(PathBuf, Connection)>> = const { RefCell::new(None) };
+    static CONN: RefCell<Option<(PathBuf, u64, Connection)>> = const { RefCell::new(None) };
 }
 
-/// Run `f` with this thread's connection to `path`, opening it once.
+/// Run `f` with this thread's connection to `path`, opening it once (per
+/// snapshot: inside the run's snapshot of the source, when there is one).
 pub fn with_connection<T>(path: &Path, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
     CONN.with(|cell| {
         let mut slot = cell.borrow_mut();
-        if slot.as_ref().is_none_or(|(p, _)| p != path) {
-            let conn = source::open::open_read_only(path)
+        let generation = source::snapshot::generation(path);
+        if slot.as_ref().is_none_or(|(p, g, _)| p != path || *g != generation) {
+            // The old connection (and its read transaction) goes first.
+            *slot = None;
+            let (conn, generation) = source::snapshot::open_in_snapshot(path)
                 .map_err(|e| Error::Source { location: Location::table("*"), message: format!("{e:#}") })?;
-            *slot = Some((path.to_path_buf(), conn));
+            *slot = Some((path.to_path_buf(), generation, conn));
         }
-        let (_, conn) = slot.as_ref().expect("connection just opened");
+        let (_, _, conn) = slot.as_ref().expect("connection just opened");
         f(conn)
     })
 }

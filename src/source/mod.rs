@@ -5,6 +5,7 @@ pub mod affinity;
 pub mod introspect;
 pub mod open;
 pub mod profile;
+pub mod snapshot;
 pub mod error;
 
 pub use error::Error;

@@ -1,12 +1,12 @@
 //! Did the source change while ferry read it?
 //!
-//! Every reader has its own connection, so a process still writing to the
-//! SQLite file during the run could give different readers different states.
-//! A witness connection opened before the first row is read remembers
-//! `PRAGMA data_version`, which SQLite changes whenever another connection
-//! commits; checked after the load, a change means the copy may mix two
-//! states, and the run must not report success. (The reliable fix is to stop
-//! the application first; a maintenance window exists for that.)
+//! Every reader reads the run's snapshot (`snapshot`), so the copy is one
+//! state of the source; but a process still writing to the file during the
+//! run means the target lacks what it wrote after the snapshot. A witness
+//! connection opened before the snapshot remembers `PRAGMA data_version`,
+//! which SQLite changes whenever another connection commits; checked after
+//! the load, a change means the run must not report success. (The fix is to
+//! stop the application first; a maintenance window exists for that.)
 
 use std::path::Path;
 
@@ -31,7 +31,7 @@ impl Watch {
         let now = data_version(&self.conn);
         if now != self.version {
             return Some(format!(
-                "the source {} changed during the run (another process committed to it): the copy may mix two states of it",
+                "the source {} changed during the run (another process committed to it)",
                 self.path.display()
             ));
         }

@@ -499,7 +499,7 @@ pub fn show_value(v: &Value<'_>) -> (String, serde_json::Value) {
 
 /// The source side of a pass, on its own read-only connection.
 fn source_pass(path: &Path, tp: &TablePlan, key: &Key, works: &[Work]) -> Result<Vec<Got>, Error> {
-    let conn = source::open::open_read_only(path).map_err(|e| source_error(tp, format!("{e:#}")))?;
+    let (conn, _) = source::snapshot::open_in_snapshot(path).map_err(|e| source_error(tp, format!("{e:#}")))?;
     let cols: Vec<String> = tp.map.columns.iter().map(|c| ident::quote(&c.source)).collect();
     let base = format!("SELECT {} FROM {}", cols.join(", "), ident::quote(&tp.source.name));
     let mut coll = Collector::new(tp, key, works);
@@ -568,7 +568,7 @@ async fn int_hint(client: &tokio_postgres::Client, source: &Path, schema: &str, 
         let (path, table, column) = (source.to_path_buf(), tp.source.name.clone(), cm.source.clone());
         let tp2 = tp.clone();
         tokio::task::spawn_blocking(move || -> Result<_, Error> {
-            let conn = source::open::open_read_only(&path).map_err(|e| source_error(&tp2, format!("{e:#}")))?;
+            let (conn, _) = source::snapshot::open_in_snapshot(&path).map_err(|e| source_error(&tp2, format!("{e:#}")))?;
             let k = ident::quote(&column);
             let sql = format!("SELECT min({k}), max({k}) FROM {} WHERE typeof({k}) = 'integer'", ident::quote(&table));
             conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| source_error(&tp2, e))
