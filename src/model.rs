@@ -58,14 +58,65 @@ pub struct Column {
     pub profile: Option<StorageProfile>,
 }
 
-/// Counts of SQLite storage classes (`typeof`) seen in one column.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// Counts of SQLite storage classes (`typeof`) seen in one column and, for
+/// columns of numeric affinity, the range of the numbers (what the
+/// existing-schema fit check needs: integer ranges, numeric precision, the
+/// epoch unit of numbers going into a date/time column).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StorageProfile {
     pub null: u64,
     pub integer: u64,
     pub real: u64,
     pub text: u64,
     pub blob: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_int: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_int: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_real: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_real: Option<f64>,
+}
+
+impl StorageProfile {
+    /// Count one value of a numeric-affinity column, read as it is stored.
+    #[inline]
+    pub fn count_value(&mut self, v: rusqlite::types::ValueRef<'_>) {
+        use rusqlite::types::ValueRef;
+        match v {
+            ValueRef::Null => self.null += 1,
+            ValueRef::Integer(i) => {
+                self.integer += 1;
+                self.min_int = Some(self.min_int.map_or(i, |m| m.min(i)));
+                self.max_int = Some(self.max_int.map_or(i, |m| m.max(i)));
+            }
+            ValueRef::Real(f) => {
+                self.real += 1;
+                self.min_real = Some(self.min_real.map_or(f, |m| m.min(f)));
+                self.max_real = Some(self.max_real.map_or(f, |m| m.max(f)));
+            }
+            ValueRef::Text(_) => self.text += 1,
+            ValueRef::Blob(_) => self.blob += 1,
+        }
+    }
+
+    /// Add another profile of the same column (another range of rows).
+    pub fn merge(&mut self, b: &StorageProfile) {
+        self.null += b.null;
+        self.integer += b.integer;
+        self.real += b.real;
+        self.text += b.text;
+        self.blob += b.blob;
+        let lo = |a: Option<i64>, b: Option<i64>| a.into_iter().chain(b).min();
+        let hi = |a: Option<i64>, b: Option<i64>| a.into_iter().chain(b).max();
+        self.min_int = lo(self.min_int, b.min_int);
+        self.max_int = hi(self.max_int, b.max_int);
+        let flo = |a: Option<f64>, b: Option<f64>| a.into_iter().chain(b).reduce(f64::min);
+        let fhi = |a: Option<f64>, b: Option<f64>| a.into_iter().chain(b).reduce(f64::max);
+        self.min_real = flo(self.min_real, b.min_real);
+        self.max_real = fhi(self.max_real, b.max_real);
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -406,9 +406,9 @@ pub(super) fn fit_existing(
 ) -> anyhow::Result<(Vec<crate::plan::existing::Misfit>, Vec<String>)> {
     use crate::mapping::types::PgType;
     use rayon::prelude::*;
-    // Value statistics only where a target type has a limit to check
-    // (lengths, integer ranges, numeric precision) or numbers may go into
-    // a date/time column (epoch unit by magnitude); tables in parallel.
+    // Number ranges come from the profile (its pass reads the numbers of
+    // numeric-affinity columns); the longest text only where a varchar(n)
+    // waits for it, with one more query over that table.
     let wanted: Vec<(usize, Vec<usize>)> = plan
         .tables
         .iter()
@@ -422,11 +422,15 @@ pub(super) fn fit_existing(
                 .iter()
                 .filter(|cm| {
                     let ty = tt.and_then(|t| t.column(&cm.target)).and_then(|(c, _)| c.pg_type.as_ref().ok().cloned());
-                    let numbers = prof.and_then(|p| p.get(cm.source_index)).is_some_and(|p| p.integer + p.real > 0);
+                    // Numbers the profile counted without their range
+                    // (a column of text affinity holding numbers).
+                    let unranged = prof.and_then(|p| p.get(cm.source_index)).is_some_and(|p| {
+                        p.integer + p.real > 0 && p.min_int.is_none() && p.min_real.is_none()
+                    });
                     match ty {
-                        Some(PgType::SmallInt | PgType::Integer | PgType::Varchar(Some(_))) => true,
-                        Some(PgType::Numeric { precision: Some(_), .. }) => true,
-                        Some(PgType::Timestamp | PgType::Timestamptz | PgType::Date) => numbers,
+                        Some(PgType::Varchar(Some(_))) => true,
+                        Some(PgType::SmallInt | PgType::Integer | PgType::Numeric { precision: Some(_), .. }) => unranged,
+                        Some(PgType::Timestamp | PgType::Timestamptz | PgType::Date) => unranged,
                         _ => false,
                     }
                 })
@@ -439,12 +443,19 @@ pub(super) fn fit_existing(
         .par_iter()
         .map(|(ti, cols)| {
             let t = &plan.tables[*ti].source;
-            let s = crate::pipeline::reader::with_connection(source, |c| {
+            let mut s = crate::pipeline::reader::with_connection(source, |c| {
                 crate::source::stats::column_stats_for(c, t, cols).map_err(|e| crate::pipeline::Error::Source {
                     location: crate::error::Location::table(&t.name),
                     message: format!("reading value statistics: {e}"),
                 })
             })?;
+            // Profiles of tables without rows are empty.
+            let ranged = |p: &crate::model::StorageProfile| p.min_int.is_some() || p.min_real.is_some();
+            for (i, p) in profiles.get(&t.name).into_iter().flatten().enumerate().filter(|(_, p)| ranged(p)) {
+                if let Some(st) = s.get_mut(i) {
+                    (st.min_int, st.max_int, st.min_real, st.max_real) = (p.min_int, p.max_int, p.min_real, p.max_real);
+                }
+            }
             Ok((t.name.clone(), s))
         })
         .collect();

@@ -581,7 +581,7 @@ mod tests {
 
     #[test]
     fn profile_fit_widens_only_when_needed() {
-        let prof = |integer, real, text, blob| StorageProfile { null: 0, integer, real, text, blob };
+        let prof = |integer, real, text, blob| StorageProfile { null: 0, integer, real, text, blob, ..Default::default() };
         assert!(fit_to_profile(&PgType::BigInt, Affinity::Integer, &prof(5, 0, 0, 0)).is_none());
         assert_eq!(fit_to_profile(&PgType::BigInt, Affinity::Integer, &prof(1, 1, 1, 0)).unwrap().0, PgType::Text);
         assert_eq!(fit_to_profile(&PgType::BigInt, Affinity::Integer, &prof(1, 1, 0, 0)).unwrap().0, PgType::Double);

@@ -14,7 +14,7 @@ use rusqlite::Connection;
 
 use super::error::Error;
 use super::introspect::quote_ident;
-use crate::model::{Schema, StorageProfile, Table};
+use crate::model::{Affinity, Schema, StorageProfile, Table};
 
 /// Count storage classes per column of `table` (in `table.columns` order).
 pub fn profile_table(conn: &Connection, table: &Table) -> Result<Vec<StorageProfile>, Error> {
@@ -34,8 +34,15 @@ pub fn profile_range(
     }
     // SQLite allows 2,000 result columns by default; very wide tables
     // (iOS powerlog) are read in slices.
+    // Columns of numeric affinity are read as stored, for the range of
+    // their numbers (values there are numbers or short text, in the page);
+    // the others by `typeof`, which never loads a large value.
+    let raw = |c: &crate::model::Column| matches!(c.affinity, Affinity::Integer | Affinity::Real | Affinity::Numeric);
     for (slice_no, batch) in table.columns.chunks(COLUMNS_PER_QUERY).enumerate() {
-        let cols: Vec<String> = batch.iter().map(|c| format!("typeof({})", quote_ident(&c.name))).collect();
+        let cols: Vec<String> = batch
+            .iter()
+            .map(|c| if raw(c) { quote_ident(&c.name) } else { format!("typeof({})", quote_ident(&c.name)) })
+            .collect();
         let mut sql = format!("SELECT {} FROM main.{}", cols.join(", "), quote_ident(&table.name));
         if let Some((rowid, lo, hi)) = range {
             sql.push_str(&format!(" WHERE {rowid} >= {lo} AND {rowid} <= {hi}"));
@@ -45,9 +52,14 @@ pub fn profile_range(
         let mut rows = stmt.query([]).map_err(err)?;
         let base = slice_no * COLUMNS_PER_QUERY;
         while let Some(row) = rows.next().map_err(err)? {
-            for i in 0..batch.len() {
+            for (i, col) in batch.iter().enumerate() {
                 let p = &mut out[base + i];
-                match row.get_ref(i).map_err(err)? {
+                let v = row.get_ref(i).map_err(err)?;
+                if raw(col) {
+                    p.count_value(v);
+                    continue;
+                }
+                match v {
                     rusqlite::types::ValueRef::Text(t) => match t.first() {
                         Some(b'i') => p.integer += 1,
                         Some(b'r') => p.real += 1,
@@ -69,11 +81,7 @@ const COLUMNS_PER_QUERY: usize = 1_000;
 /// Add one profile into another (partial profiles of one table's ranges).
 pub fn merge(into: &mut [StorageProfile], from: &[StorageProfile]) {
     for (a, b) in into.iter_mut().zip(from) {
-        a.null += b.null;
-        a.integer += b.integer;
-        a.real += b.real;
-        a.text += b.text;
-        a.blob += b.blob;
+        a.merge(b);
     }
 }
 
@@ -110,7 +118,8 @@ mod tests {
                 integer: 1,
                 real: 1,
                 text: 1,
-                blob: 1
+                blob: 1,
+                ..Default::default()
             }
         );
         assert_eq!(
@@ -120,7 +129,10 @@ mod tests {
                 integer: 3,
                 real: 0,
                 text: 1,
-                blob: 0
+                blob: 0,
+                min_int: Some(2),
+                max_int: Some(4),
+                ..Default::default()
             }
         );
         profile_schema(&c, &mut s).unwrap();

@@ -75,10 +75,11 @@ impl Snapshot {
             // SAFETY: the handle is the pin's open connection, which has a
             // read transaction open (required); `snap` receives a new object.
             let rc = unsafe { ffi::sqlite3_snapshot_get(pin.handle(), c"main".as_ptr(), &mut snap) };
-            if rc != ffi::SQLITE_OK {
-                return Err(fail(rusqlite::Error::SqliteFailure(ffi::Error::new(rc), Some("taking a snapshot".into()))));
-            }
-            Some(WalSnapshot(snap))
+            // SQLite has no snapshot of a WAL that no transaction has been
+            // written to since it was created (a copied file, a read-only
+            // directory): the readers then see the database file, and a
+            // writer that commits during the run is caught by `watch`.
+            (rc == ffi::SQLITE_OK).then_some(WalSnapshot(snap))
         } else {
             None
         };
@@ -120,7 +121,7 @@ impl Snapshot {
         Ok(())
     }
 
-    /// Whether the source is in WAL mode (writers may go on during the run).
+    /// Whether readers attach to a WAL snapshot (writers may go on).
     pub fn is_wal(&self) -> bool {
         self.wal.is_some()
     }
@@ -208,5 +209,21 @@ mod tests {
         assert_eq!(count(&r), 1);
         drop((r, snap));
         w.execute("INSERT INTO t VALUES (2)", []).unwrap();
+    }
+
+    #[test]
+    fn a_wal_file_with_no_transaction_yet_is_read_without_a_wal_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("copied.db");
+        {
+            let w = Connection::open(&path).unwrap();
+            w.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1);").unwrap();
+        }
+        // Closing the last connection checkpointed and removed the WAL.
+        assert!(!dir.path().join("copied.db-wal").exists());
+        let snap = Snapshot::take(&path).unwrap();
+        assert!(!snap.is_wal());
+        let (r, _) = open_in_snapshot(&path).unwrap();
+        assert_eq!(count(&r), 1);
     }
 }
