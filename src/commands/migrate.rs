@@ -335,7 +335,14 @@ fn existing(
     // Keys come back whatever happened to the load.
     let t0 = Instant::now();
     if !journal.keys.is_empty() {
-        match rt.block_on(keys::restore(&client, &journal_file, &journal)) {
+        // Index builds and validations on several sessions, as in create mode.
+        let restored = rt.block_on(async {
+            let steps = keys::missing_steps(&client, &journal).await?;
+            let warnings = post_data(target, &steps, true, opts.writers).await?;
+            keys::remove_journal(&journal_file);
+            Ok::<_, anyhow::Error>(warnings)
+        });
+        match restored {
             Ok(ws) => ws.into_iter().for_each(|w| report.warn(w)),
             Err(e) if loaded_result.is_err() => report.warn(format!("{e}; run `ferry restore-keys` to retry")),
             Err(e) => return Err(e.into()),

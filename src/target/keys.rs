@@ -107,16 +107,9 @@ pub async fn set_aside(client: &Client, journal_file: &Path, journal: &Journal) 
 pub async fn restore(client: &Client, journal_file: &Path, journal: &Journal) -> Result<Vec<String>, Error> {
     let mut warnings = Vec::new();
     let existing = Catalog::read(client, &journal.schema).await?;
-    let present = |k: &SetAside| {
-        existing.tables.get(&k.table).is_some_and(|t| {
-            if k.kind == "foreign_key" {
-                t.constraints.iter().any(|c| c.name == k.name)
-            } else {
-                t.indexes.iter().any(|i| i.name == k.name)
-            }
-        })
-    };
+    let present = |k: &SetAside| present(&existing, k);
     for k in journal.keys.iter().filter(|k| k.kind == "index") {
+
         if !present(k) {
             client
                 .batch_execute(&k.definition)
@@ -150,6 +143,47 @@ pub async fn restore(client: &Client, journal_file: &Path, journal: &Journal) ->
     }
     let _ = std::fs::remove_file(journal_file);
     Ok(warnings)
+}
+
+/// Whether the key `k` exists in the target (restored by an earlier run).
+fn present(existing: &Catalog, k: &SetAside) -> bool {
+    existing.tables.get(&k.table).is_some_and(|t| {
+        if k.kind == "foreign_key" {
+            t.constraints.iter().any(|c| c.name == k.name)
+        } else {
+            t.indexes.iter().any(|i| i.name == k.name)
+        }
+    })
+}
+
+/// The keys of `journal` still missing from the target, as post-data
+/// steps (indexes; foreign keys added `NOT VALID`, then validated if they
+/// were valid before), for a restore on several sessions at once.
+pub async fn missing_steps(client: &Client, journal: &Journal) -> Result<Vec<super::ddl::Step>, Error> {
+    use super::ddl::{Step, StepKind};
+    let existing = Catalog::read(client, &journal.schema).await?;
+    let mut steps = Vec::new();
+    for k in journal.keys.iter().filter(|k| !present(&existing, k)) {
+        let table = qualified(&journal.schema, &k.table);
+        steps.push(if k.kind == "foreign_key" {
+            let def = k.definition.trim_end_matches(" NOT VALID");
+            let name = quote(&k.name);
+            Step {
+                table: k.table.clone(),
+                kind: StepKind::ForeignKey,
+                sql: format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def} NOT VALID"),
+                validate: k.validated.then(|| format!("ALTER TABLE {table} VALIDATE CONSTRAINT {name}")),
+            }
+        } else {
+            Step { table: k.table.clone(), kind: StepKind::Index, sql: k.definition.clone(), validate: None }
+        });
+    }
+    Ok(steps)
+}
+
+/// The journal's keys are back: forget them.
+pub fn remove_journal(journal_file: &Path) {
+    let _ = std::fs::remove_file(journal_file);
 }
 
 pub fn read_journal(path: &Path) -> Result<Option<Journal>, Error> {
