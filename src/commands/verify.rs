@@ -43,7 +43,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
         report.phase(Phase::Plan, t0.elapsed());
         let t1 = Instant::now();
         let opts = Options::new(None, None, 250_000);
-        match compare(args, &rt, &target, &plan, &opts)? {
+        match compare(args, &rt, &target, &plan, &opts, true)? {
             Some(c) if !any_bad_values(&plan, &opts) => {
                 super::plan_notes(&mut report, &schema, &plan);
                 checks = Some((plan, c));
@@ -63,7 +63,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
             report.phase(Phase::Plan, t0.elapsed());
             let t1 = Instant::now();
             let opts = Options::new(None, None, 250_000);
-            let checks = compare(args, &rt, &target, &plan, &opts)?.ok_or(pipeline::Error::Cancelled)?;
+            let checks = compare(args, &rt, &target, &plan, &opts, false)?.ok_or(pipeline::Error::Cancelled)?;
             report.phase(Phase::Verify, t1.elapsed());
             (plan, checks)
         }
@@ -88,14 +88,16 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
 
 /// Hash both sides of every table of `plan` at the same time: the target
 /// read on the runtime (several tables at once), the source on the reader
-/// pool. None when the source side met a value its converter refused
-/// (the caller then plans again with the source profiled).
+/// pool. With `retry_bad_values`, None when the source side met a value
+/// its converter refused (the caller then plans again with the source
+/// profiled); otherwise that is the error it is, naming table, column and row.
 fn compare(
     args: &VerifyArgs,
     rt: &tokio::runtime::Runtime,
     target: &Target,
     plan: &Plan,
     opts: &Options,
+    retry_bad_values: bool,
 ) -> anyhow::Result<Option<Vec<TableCheck>>> {
     let connections = verify::READ_CONNECTIONS.min(plan.tables.len()).max(1);
     let target_side = rt.spawn({
@@ -108,7 +110,7 @@ fn compare(
         Err(join) => std::panic::resume_unwind(join.into_panic()),
     };
     let source_side = match source_side {
-        Err(pipeline::Error::BadValue { .. }) => return Ok(None),
+        Err(pipeline::Error::BadValue { .. }) if retry_bad_values => return Ok(None),
         other => other?,
     };
     let target_side = target_side?;
