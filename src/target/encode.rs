@@ -33,38 +33,60 @@ pub fn begin_row(buf: &mut BytesMut, fields: i16) {
 /// column's converter, so the pairing is known to be valid.
 #[inline]
 pub fn write_value(buf: &mut BytesMut, pg: &PgType, v: &Value<'_>) {
-    if let Value::Null = v {
-        buf.put_i32(-1);
-        return;
-    }
-    let at = buf.len();
-    buf.put_i32(0);
     match (pg, v) {
-        (PgType::Boolean, Value::Bool(b)) => buf.put_u8(*b as u8),
-        (PgType::SmallInt, Value::Int(i)) => buf.put_i16(*i as i16),
-        (PgType::Integer, Value::Int(i)) => buf.put_i32(*i as i32),
-        (PgType::BigInt, Value::Int(i)) => buf.put_i64(*i),
-        (PgType::Real, Value::Float(f)) => buf.put_f32(*f as f32),
-        (PgType::Double, Value::Float(f)) => buf.put_f64(*f),
-        (PgType::Numeric { .. }, Value::Numeric(s)) => numeric::encode_binary(s, buf),
-        (PgType::Text | PgType::Varchar(_) | PgType::Enum { .. }, Value::Text(s)) => {
-            buf.put_slice(s.as_bytes())
-        }
-        (PgType::Bytea, Value::Bytes(b)) => buf.put_slice(b),
+        (_, Value::Null) => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+        (PgType::Boolean, Value::Bool(b)) => fixed(buf, [*b as u8]),
+        (PgType::SmallInt, Value::Int(i)) => fixed(buf, (*i as i16).to_be_bytes()),
+        (PgType::Integer, Value::Int(i)) => fixed(buf, (*i as i32).to_be_bytes()),
+        (PgType::BigInt, Value::Int(i)) => fixed(buf, i.to_be_bytes()),
+        (PgType::Real, Value::Float(f)) => fixed(buf, (*f as f32).to_be_bytes()),
+        (PgType::Double, Value::Float(f)) => fixed(buf, f.to_be_bytes()),
         (PgType::Timestamp | PgType::Timestamptz, Value::Timestamp(us)) => {
-            buf.put_i64(us - PG_EPOCH_OFFSET_MICROS)
+            fixed(buf, (us - PG_EPOCH_OFFSET_MICROS).to_be_bytes())
         }
-        (PgType::Date, Value::Date(d)) => buf.put_i32(d - PG_EPOCH_OFFSET_DAYS),
-        (PgType::Time, Value::Time(us)) => buf.put_i64(*us),
-        (PgType::Json, Value::Json(s)) => buf.put_slice(s.as_bytes()),
-        (PgType::Jsonb, Value::Json(s)) => {
-            buf.put_u8(1); // jsonb binary format version
-            buf.put_slice(s.as_bytes());
+        (PgType::Date, Value::Date(d)) => fixed(buf, (d - PG_EPOCH_OFFSET_DAYS).to_be_bytes()),
+        (PgType::Time, Value::Time(us)) => fixed(buf, us.to_be_bytes()),
+        (PgType::Text | PgType::Varchar(_) | PgType::Enum { .. }, Value::Text(s)) => sized(buf, &[], s.as_bytes()),
+        (PgType::Bytea, Value::Bytes(b)) => sized(buf, &[], b),
+        (PgType::Json, Value::Json(s)) => sized(buf, &[], s.as_bytes()),
+        // jsonb's binary form: a version byte, then the text.
+        (PgType::Jsonb, Value::Json(s)) => sized(buf, &[1], s.as_bytes()),
+        (PgType::Uuid, Value::Uuid(u)) => fixed(buf, *u),
+        (PgType::TextArray, Value::TextArray(a)) => sized(buf, &[], a),
+        (PgType::Numeric { .. }, Value::Numeric(s)) => {
+            // Its length is known once written: patched in afterwards.
+            let at = buf.len();
+            buf.extend_from_slice(&0i32.to_be_bytes());
+            numeric::encode_binary(s, buf);
+            let len = (buf.len() - at - 4) as i32;
+            buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
         }
-        (PgType::Uuid, Value::Uuid(u)) => buf.put_slice(u),
-        (PgType::TextArray, Value::TextArray(a)) => buf.put_slice(a),
         (pg, v) => unreachable!("converter produced {v:?} for a {pg} column"),
     }
-    let len = (buf.len() - at - 4) as i32;
-    buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+}
+
+/// A fixed-size field: its length and bytes in one append (the row loop's
+/// most frequent case, so one capacity check instead of two).
+#[inline(always)]
+fn fixed<const N: usize>(buf: &mut BytesMut, bytes: [u8; N]) {
+    if N <= 8 {
+        let mut field = [0u8; 12];
+        field[..4].copy_from_slice(&(N as i32).to_be_bytes());
+        field[4..4 + N].copy_from_slice(&bytes);
+        buf.extend_from_slice(&field[..4 + N]);
+    } else {
+        buf.reserve(4 + N);
+        buf.extend_from_slice(&(N as i32).to_be_bytes());
+        buf.extend_from_slice(&bytes);
+    }
+}
+
+/// A variable-size field: length, an optional prefix, then the bytes.
+#[inline(always)]
+fn sized(buf: &mut BytesMut, prefix: &[u8], bytes: &[u8]) {
+    let n = prefix.len() + bytes.len();
+    buf.reserve(4 + n);
+    buf.extend_from_slice(&(n as i32).to_be_bytes());
+    buf.extend_from_slice(prefix);
+    buf.extend_from_slice(bytes);
 }
