@@ -54,9 +54,17 @@ impl Sink for Vec<u8> {
 
 #[inline]
 fn put<S: Sink>(h: &mut S, tag: u8, bytes: &[u8]) {
-    h.feed(&[tag]);
-    h.feed(&(bytes.len() as u32).to_le_bytes());
-    h.feed(bytes);
+    let mut head = [0u8; 21];
+    head[0] = tag;
+    head[1..5].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+    if bytes.len() <= 16 {
+        // Numbers, dates, uuids, short texts: one append for the value.
+        head[5..5 + bytes.len()].copy_from_slice(bytes);
+        h.feed(&head[..5 + bytes.len()]);
+    } else {
+        h.feed(&head[..5]);
+        h.feed(bytes);
+    }
 }
 
 /// Feed one value's canonical form into the row hasher. `scratch` is
