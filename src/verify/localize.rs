@@ -87,9 +87,24 @@ pub struct Difference {
     /// For `different`: the columns (source names) whose values differ.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<String>,
+    /// For `different`: each of those columns with the value the source
+    /// means and the value the target holds (bounded renderings).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
     /// Rows with this key and this kind of difference (more than one for
     /// duplicates).
     pub rows: u64,
+}
+
+/// One differing column of a row: what the source means, what the target has.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub column: String,
+    pub source: serde_json::Value,
+    pub target: serde_json::Value,
+    /// The two values as a person reads them (`source → target`).
+    #[serde(skip)]
+    pub shown: (String, String),
 }
 
 impl fmt::Display for Difference {
@@ -98,7 +113,11 @@ impl fmt::Display for Difference {
         if self.rows > 1 {
             write!(f, ", {} rows", self.rows)?;
         }
-        if !self.columns.is_empty() {
+        if !self.changes.is_empty() {
+            let shown: Vec<String> =
+                self.changes.iter().map(|c| format!("{}: {} → {}", c.column, c.shown.0, c.shown.1)).collect();
+            write!(f, ", {}", shown.join("; "))?;
+        } else if !self.columns.is_empty() {
             write!(f, ", columns {}", self.columns.join(", "))?;
         }
         Ok(())
@@ -250,6 +269,8 @@ struct KeyRows {
 struct LeafRow {
     /// Per column: the first 8 bytes of blake3 over its canonical encoding.
     cols: Vec<u64>,
+    /// Per column: the value as shown (text, JSON), for `different` rows.
+    shown: Vec<(String, serde_json::Value)>,
     n: u64,
 }
 
@@ -389,6 +410,7 @@ impl<'a> Collector<'a> {
         let leaf = matches!(self.out[w], Got::Leaf(_));
         let mut h = blake3::Hasher::new();
         let mut cols = Vec::with_capacity(if leaf { ncols } else { 0 });
+        let mut shown = Vec::with_capacity(if leaf { ncols } else { 0 });
         for i in 0..ncols {
             let sc = &mut self.scratch;
             let col_hash = row.with(i, |pg, v| {
@@ -396,11 +418,14 @@ impl<'a> Collector<'a> {
                 leaf.then(|| {
                     let mut ch = blake3::Hasher::new();
                     hash_value(&mut ch, pg, v, sc);
-                    u64::from_le_bytes(ch.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
+                    (u64::from_le_bytes(ch.finalize().as_bytes()[..8].try_into().expect("8 bytes")), show_value(v))
                 })
             })?;
             let Some(col_hash) = col_hash else { return Ok(()) };
-            cols.extend(col_hash);
+            if let Some((c, s)) = col_hash {
+                cols.push(c);
+                shown.push(s);
+            }
         }
         let hash = h.finalize();
         match &mut self.out[w] {
@@ -418,7 +443,7 @@ impl<'a> Collector<'a> {
                         v.insert(KeyRows { text, values, rows: BTreeMap::new() })
                     }
                 };
-                entry.rows.entry(*hash.as_bytes()).or_insert(LeafRow { cols, n: 0 }).n += 1;
+                entry.rows.entry(*hash.as_bytes()).or_insert(LeafRow { cols, shown, n: 0 }).n += 1;
             }
         }
         Ok(())
@@ -618,28 +643,35 @@ fn compare_leaf(tp: &TablePlan, key_columns: &[String], src: Leaf, mut tgt: Leaf
         }
         let mut s_rows: Vec<LeafRow> = s_rows.into_values().filter(|r| r.n > 0).collect();
         let mut t_rows: Vec<LeafRow> = t_rows.into_values().filter(|r| r.n > 0).collect();
-        let diff = |kind, columns, rows| Difference {
+        let diff = |kind, columns, changes, rows| Difference {
             table: tp.source.name.clone(),
             kind,
             key: text.clone(),
             key_columns: key_columns.to_vec(),
             key_values: values.clone(),
             columns,
+            changes,
             rows,
         };
         // Pair what is left on both sides: same key, other content.
         let (mut si, mut ti) = (0, 0);
         while si < s_rows.len() && ti < t_rows.len() && out.len() < limit {
             let (sr, tr) = (&mut s_rows[si], &mut t_rows[ti]);
-            let cols: Vec<String> = tp
-                .map
-                .columns
+            let differing: Vec<usize> = (0..tp.map.columns.len()).filter(|i| sr.cols.get(*i) != tr.cols.get(*i)).collect();
+            let cols: Vec<String> = differing.iter().map(|&i| tp.map.columns[i].source.clone()).collect();
+            let changes: Vec<Change> = differing
                 .iter()
-                .enumerate()
-                .filter(|(i, _)| sr.cols.get(*i) != tr.cols.get(*i))
-                .map(|(_, c)| c.source.clone())
+                .filter_map(|&i| {
+                    let (s, t) = (sr.shown.get(i)?, tr.shown.get(i)?);
+                    Some(Change {
+                        column: tp.map.columns[i].source.clone(),
+                        source: s.1.clone(),
+                        target: t.1.clone(),
+                        shown: (s.0.clone(), t.0.clone()),
+                    })
+                })
                 .collect();
-            out.push((k.clone(), diff(DiffKind::Different, cols, 1)));
+            out.push((k.clone(), diff(DiffKind::Different, cols, changes, 1)));
             sr.n -= 1;
             tr.n -= 1;
             if sr.n == 0 {
@@ -652,10 +684,10 @@ fn compare_leaf(tp: &TablePlan, key_columns: &[String], src: Leaf, mut tgt: Leaf
         let missing: u64 = s_rows[si.min(s_rows.len())..].iter().map(|r| r.n).sum();
         let extra: u64 = t_rows[ti.min(t_rows.len())..].iter().map(|r| r.n).sum();
         if missing > 0 && out.len() < limit {
-            out.push((k.clone(), diff(DiffKind::MissingInTarget, Vec::new(), missing)));
+            out.push((k.clone(), diff(DiffKind::MissingInTarget, Vec::new(), Vec::new(), missing)));
         }
         if extra > 0 && out.len() < limit {
-            out.push((k.clone(), diff(DiffKind::ExtraInTarget, Vec::new(), extra)));
+            out.push((k.clone(), diff(DiffKind::ExtraInTarget, Vec::new(), Vec::new(), extra)));
         }
     }
 }

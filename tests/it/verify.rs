@@ -303,6 +303,13 @@ fn verify_names_every_tampered_row_by_key() {
                 assert_eq!(d["key"], key, "{what}\n{out}");
                 let got: Vec<&str> = d["columns"].as_array().map_or(Vec::new(), |a| a.iter().map(|c| c.as_str().unwrap()).collect());
                 assert_eq!(got, cols, "{what}: differing columns\n{out}");
+                // Each differing column with both values, which differ.
+                let changes = d["changes"].as_array().map_or(Vec::new(), |a| a.iter().collect());
+                let changed: Vec<&str> = changes.iter().map(|c| c["column"].as_str().unwrap()).collect();
+                assert_eq!(changed, cols, "{what}: changes\n{out}");
+                for ch in &changes {
+                    assert_ne!(ch["source"], ch["target"], "{what}: the two values\n{out}");
+                }
                 // The same, for people, on stderr.
                 assert!(out.stderr.contains(&format!("table \"{}\": {key}", c.table)), "{what}: stderr\n{out}");
             }
@@ -403,7 +410,10 @@ fn migrate_localizes_what_the_target_changed() {
     assert_eq!(d[0]["kind"], "different");
     assert_eq!(d[0]["key"], "id=7");
     assert_eq!(d[0]["columns"][0], "name");
-    assert!(out.stderr.contains("table \"items\": id=7 (different), columns name"), "{out}");
+    // Both values, for people: the source's and the one the trigger made.
+    let line = out.stderr.lines().find(|l| l.contains("table \"items\": id=7 (different), name: '")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains(" → '") && line.ends_with("!'"), "{line}");
+    assert_eq!(d[0]["changes"][0]["target"].as_str().map(|t| t.ends_with('!')), Some(true), "{out}");
     // `ferry verify` reads the target as the load wrote it (integer id, not
     // the bigint it would create) and finds the same row.
     let out = ferry(&["verify", src.to_str().unwrap(), &db.url, "--json"]);
@@ -527,7 +537,16 @@ fn verify_without_profiling_agrees_with_both_modes() {
     exec(&created, "UPDATE widened SET n = 'six' WHERE id = 2");
     let (out, json) = verify(&src, &empty, &created, &[]);
     assert_eq!(out.code, 1, "{out}");
-    assert_eq!(differences(&json, "widened").len(), 1, "{out}");
+    let found = differences(&json, "widened");
+    assert_eq!(found.len(), 1, "{out}");
+    assert_eq!(found[0]["changes"][0]["column"], "n", "{out}");
+    assert_eq!(found[0]["changes"][0]["source"], "five", "{out}");
+    assert_eq!(found[0]["changes"][0]["target"], "six", "{out}");
+    assert!(out.stderr.contains("n: 'five' → 'six'"), "{out}");
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../../docs/report.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&json).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "verify report does not match docs/report.schema.json: {errors:#?}");
 
     // Existing schema: epoch seconds into `timestamp`, unit guessed by
     // migrate from the data; verify's text conversion refuses the numbers
