@@ -46,8 +46,8 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
     // then one snapshot every source read of this run shares.
     let watch = crate::source::watch::Watch::start(&args.source.source)?;
     let _snapshot = crate::source::snapshot::Snapshot::take(&args.source.source)?;
-    let (schema, profiles) = super::introspect_and_profile(&args.source.source)?;
-    let plan0 = super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, false)?;
+    let schema = super::introspect(&args.source.source)?;
+    let plan0 = super::build_plan(&schema, &super::Profiles::new(), &layers, &args.mapping, &args.pg_schema, false)?;
     // The run journal: what an earlier, unfinished run committed.
     let journal_path = journal::path(&args.state_dir, &target.to_string(), &args.pg_schema);
     let previous = journal::read(&journal_path)?.filter(|j| !j.finished);
@@ -117,11 +117,35 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
                 args.pg_schema,
                 if args.schema == SchemaMode::Auto { " (every table already exists)" } else { "" }
             ));
+            let profiles = super::profile(&args.source.source, &schema)?;
             existing(args, &rt, &target, &layers, &schema, &profiles, plan0, &mut opts, &mut report, t0, &writer)
         }
         _ => {
-            let plan = super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, true)?;
-            create(args, &rt, &target, &schema, plan, &opts, &mut report, t0, &writer)
+            // Types come from the data (create mode widens a column whose
+            // values its declared type cannot hold). Planned without a pass
+            // over the source when the load itself can find out: the load
+            // stops at the first such value and the run plans again from a
+            // profile. Profiled first: a resumed run; one that rejects rows
+            // (its reject file must not list a row twice); one whose mapping
+            // files set column types, which must not take some stored class
+            // (all such columns are listed before anything is created).
+            let typed = plan0.tables.iter().any(|t| t.map.columns.iter().any(|c| c.explicit));
+            let speculate = resumed.is_none() && !rejecting && !typed;
+            let plan = if speculate {
+                let profiles = pk_null_profiles(&args.source.source, &schema)?;
+                let mut plan = super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, true)?;
+                for tp in &mut plan.tables {
+                    for cm in tp.map.columns.iter_mut().filter(|c| !c.explicit) {
+                        let affinity = tp.source.columns[cm.source_index].affinity;
+                        cm.widen_on = crate::mapping::resolve::widening_classes(&cm.pg_type, &cm.converter, affinity);
+                    }
+                }
+                plan
+            } else {
+                let profiles = super::profile(&args.source.source, &schema)?;
+                super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, true)?
+            };
+            create(args, &rt, &target, &layers, &schema, plan, speculate, &opts, &mut report, t0, &writer)
         }
     };
     if let Some(p) = &opts.progress {
@@ -194,36 +218,59 @@ fn names(ts: &[&TablePlan]) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)]
 fn create(
     args: &MigrateArgs,
     rt: &tokio::runtime::Runtime,
     target: &Target,
+    layers: &Layers,
     schema: &crate::model::Schema,
-    plan: Plan,
+    mut plan: Plan,
+    speculative: bool,
     opts: &Options,
     report: &mut Report,
     t0: Instant,
     journal: &journal::Writer,
 ) -> anyhow::Result<Done> {
-    let (post_steps, post_notes) = ddl::post_data(&plan);
     let resuming = journal.snapshot().tables_created;
-    super::plan_notes(report, schema, &plan);
-    for n in post_notes {
-        report.note(n);
-    }
     report.phase(Phase::Plan, t0.elapsed());
 
-    // Pre-data: refuse to overwrite, then create every table in one transaction.
+    // Pre-data: refuse to overwrite, then create every table in one
+    // transaction. A resumed run first gives the tables it will load the
+    // types of this plan (an earlier run may have stopped before widening).
     let t0 = Instant::now();
     if !resuming {
         rt.block_on(create_tables(target, &plan))?;
         journal.update(|j| j.tables_created = true)?;
+    } else {
+        rt.block_on(align_types(target, &plan, &journal.snapshot().done))?;
     }
     report.phase(Phase::Schema, t0.elapsed());
 
     let t0 = Instant::now();
-    let loads = load_remaining(args, &plan, target, opts, journal)?;
+    let loads = match load_remaining(args, &plan, target, opts, journal) {
+        Err(e) if speculative && matches!(e.downcast_ref(), Some(pipeline::Error::NeedsWidening { .. })) => {
+            // The tables that committed held only values their types take;
+            // the others are empty again. Plan from the data, give the empty
+            // tables their widened types, and load them.
+            report.note(format!("{e}: planned again from a profile of the source"));
+            let profiles = super::profile(&args.source.source, schema)?;
+            plan = super::build_plan(schema, &profiles, layers, &args.mapping, &args.pg_schema, true)?;
+            let done = journal.snapshot().done;
+            rt.block_on(align_types(target, &plan, &done))?;
+            for tp in plan.tables.iter().filter(|t| !done.contains_key(&t.source.name)) {
+                opts.bad_values.forget(&tp.source.name);
+            }
+            load_remaining(args, &plan, target, opts, journal)?
+        }
+        other => other?,
+    };
     report.phase(Phase::Load, t0.elapsed());
+    let (post_steps, post_notes) = ddl::post_data(&plan);
+    super::plan_notes(report, schema, &plan);
+    for n in post_notes {
+        report.note(n);
+    }
 
     let t0 = Instant::now();
     for w in rt.block_on(post_data(target, &post_steps, resuming, opts.writers))? {
@@ -555,6 +602,59 @@ pub fn restore_keys(args: &crate::cli::RestoreKeysArgs) -> anyhow::Result<Outcom
     }
     eprintln!("restored {} keys", journal.keys.len());
     Ok(Outcome::Success)
+}
+
+/// Give the tables still to load (empty: their loads never committed) the
+/// column types of `plan`, where the target has others.
+async fn align_types(target: &Target, plan: &Plan, done: &std::collections::BTreeMap<String, u64>) -> anyhow::Result<()> {
+    let client = target.connect().await?;
+    let catalog = Catalog::read(&client, &plan.pg_schema).await?;
+    let mut sql = String::new();
+    for tp in plan.tables.iter().filter(|t| !done.contains_key(&t.source.name)) {
+        let Some(tt) = catalog.tables.get(&tp.map.target) else { continue };
+        for cm in &tp.map.columns {
+            let Some(tc) = tt.columns.iter().find(|c| c.name == cm.target) else { continue };
+            if tc.pg_type.as_ref().ok() != Some(&cm.pg_type) {
+                let ty = cm.pg_type.sql();
+                sql.push_str(&format!(
+                    "ALTER TABLE {} ALTER COLUMN {} TYPE {ty} USING NULL::{ty};\n",
+                    ident::qualified(&plan.pg_schema, &tp.map.target),
+                    ident::quote(&cm.target)
+                ));
+            }
+        }
+    }
+    if !sql.is_empty() {
+        client
+            .batch_execute(&format!("BEGIN;\n{sql}COMMIT;"))
+            .await
+            .map_err(|e| target::Error::server("changing column types to those chosen from the data", &e))?;
+    }
+    Ok(())
+}
+
+/// NULL counts of the primary-key columns SQLite lets hold NULLs (a
+/// non-INTEGER key of a rowid table, not declared NOT NULL): the one fact
+/// of the data a plan without a profile still needs (such a key is not
+/// created). Other columns get empty profiles.
+fn pk_null_profiles(src: &std::path::Path, schema: &crate::model::Schema) -> anyhow::Result<super::Profiles> {
+    let mut out = super::Profiles::new();
+    for t in &schema.tables {
+        let mut profiles = vec![crate::model::StorageProfile::default(); t.columns.len()];
+        if t.row_key == crate::model::RowKey::Rowid {
+            for (i, c) in t.columns.iter().enumerate().filter(|(_, c)| c.pk_position > 0 && !c.not_null) {
+                let sql = format!("SELECT count(*) FROM {} WHERE {} IS NULL", ident::quote(&t.name), ident::quote(&c.name));
+                profiles[i].null = crate::pipeline::reader::with_connection(src, |conn| {
+                    conn.query_row(&sql, [], |r| r.get::<_, i64>(0)).map_err(|e| crate::pipeline::Error::Source {
+                        location: crate::error::Location::table(&t.name),
+                        message: format!("counting NULLs in key column {:?}: {e}", c.name),
+                    })
+                })? as u64;
+            }
+        }
+        out.insert(t.name.clone(), profiles);
+    }
+    Ok(out)
 }
 
 async fn create_tables(target: &Target, plan: &Plan) -> anyhow::Result<()> {

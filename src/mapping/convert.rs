@@ -273,6 +273,17 @@ pub enum StorageClass {
 }
 
 impl StorageClass {
+    /// One bit per class, for class sets.
+    #[inline]
+    pub fn bit(self) -> u8 {
+        match self {
+            StorageClass::Integer => 1,
+            StorageClass::Real => 2,
+            StorageClass::Text => 4,
+            StorageClass::Blob => 8,
+        }
+    }
+
     pub fn of(v: ValueRef<'_>) -> Option<StorageClass> {
         match v {
             ValueRef::Null => None,

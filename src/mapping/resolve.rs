@@ -60,6 +60,15 @@ pub struct ColumnMap {
     /// Which rule decided, in words ("declared type DATETIME", …).
     pub why: String,
     pub not_null: bool,
+    /// A rule the user wrote chose the type (never widened from the data).
+    #[serde(skip)]
+    pub explicit: bool,
+    /// Create mode planned without a profile: the storage classes (bits of
+    /// [`StorageClass::bit`]) whose presence would make the profiled plan
+    /// widen this column. A value of such a class stops the load so that
+    /// the run plans from the data (`pipeline::Error::NeedsWidening`).
+    #[serde(skip)]
+    pub widen_on: u8,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -305,6 +314,8 @@ impl<'l> Mapper<'l> {
             on_bad_value: chain.iter().find_map(|l| l.options.on_bad_value).unwrap_or(s.on_bad_value),
             why,
             not_null: col.not_null || col.pk_position > 0 && table.row_key != crate::model::RowKey::Rowid,
+            explicit,
+            widen_on: 0,
         })
     }
 
@@ -530,6 +541,28 @@ pub fn fit_converter(pg: &PgType, conv: &Converter, affinity: Affinity, p: &Stor
     fit_to_profile(pg, affinity, p)
 }
 
+/// The storage classes whose presence alone makes [`fit_converter`] widen
+/// a column of type `pg` read by `conv`, as a bit set. Its conditions are
+/// per class, so a profile widens the column only if it holds one of these
+/// (the one exception, numbers beside blobs in a bytea column, widens less
+/// with the whole profile, never more).
+pub fn widening_classes(pg: &PgType, conv: &Converter, affinity: Affinity) -> u8 {
+    let mut bits = 0;
+    for class in [StorageClass::Integer, StorageClass::Real, StorageClass::Text, StorageClass::Blob] {
+        let mut p = StorageProfile::default();
+        match class {
+            StorageClass::Integer => p.integer = 1,
+            StorageClass::Real => p.real = 1,
+            StorageClass::Text => p.text = 1,
+            StorageClass::Blob => p.blob = 1,
+        }
+        if fit_converter(pg, conv, affinity, &p).is_some() {
+            bits |= class.bit();
+        }
+    }
+    bits
+}
+
 /// `*` and `?` globs, as in `--tables 'auth_*'`.
 ///
 /// Iterative, remembering only the last `*` (the classic wildcard matcher):
@@ -577,6 +610,25 @@ mod tests {
         assert_eq!(substitute("numeric($1,$2)", &[]), "numeric");
         assert_eq!(substitute("varchar($1)", &[]), "varchar");
         assert_eq!(substitute("bigint", &[3]), "bigint");
+    }
+
+    #[test]
+    fn widening_classes_are_those_a_profile_would_widen_for() {
+        let int = Converter::for_type(&PgType::BigInt);
+        let bits = |cs: &[StorageClass]| cs.iter().fold(0, |b, c| b | c.bit());
+        assert_eq!(
+            widening_classes(&PgType::BigInt, &int, Affinity::Integer),
+            bits(&[StorageClass::Real, StorageClass::Text, StorageClass::Blob])
+        );
+        let text = Converter::for_type(&PgType::Text);
+        assert_eq!(widening_classes(&PgType::Text, &text, Affinity::Text), bits(&[StorageClass::Blob]));
+        let ts = Converter::for_type(&PgType::Timestamp);
+        assert_eq!(
+            widening_classes(&PgType::Timestamp, &ts, Affinity::Numeric),
+            bits(&[StorageClass::Integer, StorageClass::Real, StorageClass::Blob])
+        );
+        let bytea = Converter::for_type(&PgType::Bytea);
+        assert_eq!(widening_classes(&PgType::Bytea, &bytea, Affinity::Blob), bits(&[StorageClass::Integer, StorageClass::Real]));
     }
 
     #[test]

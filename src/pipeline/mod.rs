@@ -46,6 +46,8 @@ pub enum Error {
     Source { location: Location, message: String },
     #[error(transparent)]
     Target(#[from] target::Error),
+    #[error("{location}: {value} does not fit the column's declared type; the type is chosen from the data instead")]
+    NeedsWidening { location: Location, value: String },
     #[error("stopped: another table failed first")]
     Cancelled,
     #[error("interrupted; the tables in flight were rolled back")]

@@ -20,7 +20,7 @@ use rusqlite::Connection;
 use super::{Error, Msg};
 use crate::error::{Location, RowRef};
 use super::rejects::{BadValues, Counts, Reject};
-use crate::mapping::convert::{Scratch, Value};
+use crate::mapping::convert::{Scratch, StorageClass, Value};
 use crate::mapping::file::BadValuePolicy;
 use crate::model::Table;
 use crate::plan::TablePlan;
@@ -178,6 +178,19 @@ pub fn read_chunk(
             let mut rejected = false;
             for (i, cm) in tp.map.columns.iter().enumerate() {
                 let v = row.get_ref(i).map_err(|e| loc(e.to_string()))?;
+                // Planned without a profile: a storage class that would make
+                // the profiled plan widen this column sends the run back to
+                // plan from the data (create mode).
+                if cm.widen_on != 0 && StorageClass::of(v).is_some_and(|c| cm.widen_on & c.bit() != 0) {
+                    return Err(Error::NeedsWidening {
+                        location: Location {
+                            table: tp.source.name.clone(),
+                            column: Some(cm.source.clone()),
+                            row: Some(row_ref(tp, row, ncols, has_rowid)),
+                        },
+                        value: describe_value(v),
+                    });
+                }
                 let mut altered = false;
                 let converted = match cm.converter.convert_counted(v, &mut scratch, &mut altered) {
                     Ok(Value::Null) if cm.not_null => Err("NULL in a NOT NULL column".to_string()),
@@ -189,6 +202,7 @@ pub fn read_chunk(
                         counts.altered += u64::from(altered);
                         value
                     }
+
                     // The policy of the column's rule chain (or the settings).
                     Err(reason) => match cm.on_bad_value {
                         BadValuePolicy::Null if !cm.not_null => {

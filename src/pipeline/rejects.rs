@@ -138,6 +138,11 @@ impl BadValues {
         t.entry(table.to_string()).or_default().add(counts);
     }
 
+    /// Drop a table's counts (its load is about to be redone).
+    pub fn forget(&self, table: &str) {
+        self.tables.lock().expect("counts lock").remove(table);
+    }
+
     pub fn counts(&self, table: &str) -> Counts {
         self.tables.lock().expect("counts lock").get(table).copied().unwrap_or_default()
     }

@@ -235,3 +235,58 @@ fn corpus_norowid() {
     let (src, db) = migrate_corpus_file("duckdb-sqlite/norowid.db", "migrate_norowid");
     assert_counts_equal(&src, &db, &[]);
 }
+
+/// Create mode plans without reading the rows first; a value the declared
+/// type cannot hold stops the load, the run profiles the source, widens
+/// that column and loads what did not commit, and says so. Tables whose
+/// values all fit keep their declared types; a NULL in a nullable primary
+/// key (no profile needed for it) leaves the key out; every table verifies.
+#[test]
+fn widening_found_by_the_load_replans_from_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = db_from_sql(
+        dir.path(),
+        "widen.db",
+        "CREATE TABLE clean (id INTEGER PRIMARY KEY, n INTEGER, at DATETIME);
+         WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 5000)
+         INSERT INTO clean SELECT i, i * 2, '2024-01-15 10:30:00.000000' FROM c;
+         CREATE TABLE mixed (id INTEGER PRIMARY KEY, n INTEGER, r REAL, b TEXT);
+         WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 5000)
+         INSERT INTO mixed SELECT i, i, i + 0.5, 'text ' || i FROM c;
+         UPDATE mixed SET n = 'not a number' WHERE id = 4321;
+         UPDATE mixed SET b = x'00ff' WHERE id = 17;
+         CREATE TABLE keyed (code TEXT PRIMARY KEY, v INTEGER);
+         INSERT INTO keyed VALUES ('a', 1), (NULL, 2);",
+    );
+    let db = server().fresh_db("migrate_widen_by_load");
+    let state = dir.path().join("state");
+    let out = ferry(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", state.to_str().unwrap(), "--json"]);
+    assert_code(&out, 0);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let notes = json["notes"].to_string();
+    assert!(notes.contains("planned again from a profile"), "the load found the misfit: {notes}");
+    assert!(notes.contains("mixed"), "{notes}");
+    let ty = |t: &str, c: &str| {
+        db.query_strings(&format!(
+            "SELECT data_type::text FROM information_schema.columns WHERE table_name = '{t}' AND column_name = '{c}'"
+        ))[0][0]
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(ty("clean", "n"), "bigint");
+    assert_eq!(ty("clean", "at"), "timestamp without time zone");
+    assert_eq!(ty("mixed", "n"), "text", "text in an INTEGER column widens it");
+    assert_eq!(ty("mixed", "r"), "double precision");
+    assert_eq!(ty("mixed", "b"), "bytea", "a blob in a TEXT column widens it");
+    assert_eq!(db.query_strings("SELECT n FROM mixed WHERE id = 4321")[0][0].as_deref(), Some("not a number"));
+    assert_eq!(db.query_strings("SELECT n FROM mixed WHERE id = 4320")[0][0].as_deref(), Some("4320"));
+    for (t, n) in [("clean", 5000), ("mixed", 5000), ("keyed", 2)] {
+        assert_eq!(db.query_scalar_i64(&format!("SELECT count(*) FROM {t}")), n, "rows of {t}");
+    }
+    let pk = db.query_scalar_i64("SELECT count(*) FROM pg_constraint WHERE conrelid = 'keyed'::regclass AND contype = 'p'");
+    assert_eq!(pk, 0, "a key column holding NULL is not a primary key");
+    assert!(json["tables"].as_array().unwrap().iter().all(|t| t["status"] == "equal"), "{}", out.stdout);
+    // The next run finds nothing to do differently: `verify` agrees.
+    let v = ferry(&["verify", src.to_str().unwrap(), &db.url]);
+    assert_code(&v, 0);
+}
