@@ -218,7 +218,6 @@ fn names(ts: &[&TablePlan]) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-#[allow(clippy::too_many_arguments)]
 fn create(
     args: &MigrateArgs,
     rt: &tokio::runtime::Runtime,

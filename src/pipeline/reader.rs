@@ -202,7 +202,6 @@ pub fn read_chunk(
                         counts.altered += u64::from(altered);
                         value
                     }
-
                     // The policy of the column's rule chain (or the settings).
                     Err(reason) => match cm.on_bad_value {
                         BadValuePolicy::Null if !cm.not_null => {
