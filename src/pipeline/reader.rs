@@ -178,16 +178,18 @@ pub fn read_chunk(
             let mut rejected = false;
             for (i, cm) in tp.map.columns.iter().enumerate() {
                 let v = row.get_ref(i).map_err(|e| loc(e.to_string()))?;
+                // Where a value is, for its error: table, column, row.
+                let at_value = |cm: &crate::mapping::resolve::ColumnMap| Location {
+                    table: tp.source.name.clone(),
+                    column: Some(cm.source.clone()),
+                    row: Some(row_ref(tp, row, ncols, has_rowid)),
+                };
                 // Planned without a profile: a storage class that would make
                 // the profiled plan widen this column sends the run back to
                 // plan from the data (create mode).
                 if cm.widen_on != 0 && StorageClass::of(v).is_some_and(|c| cm.widen_on & c.bit() != 0) {
                     return Err(Error::NeedsWidening {
-                        location: Location {
-                            table: tp.source.name.clone(),
-                            column: Some(cm.source.clone()),
-                            row: Some(row_ref(tp, row, ncols, has_rowid)),
-                        },
+                        location: at_value(cm),
                         value: describe_value(v),
                     });
                 }
@@ -211,11 +213,7 @@ pub fn read_chunk(
                         BadValuePolicy::Reject => {
                             let record = reject_record(tp, row, ncols, has_rowid, i, v, &reason);
                             bad_values.reject(&record).map_err(|limit| Error::BadValue {
-                                location: Location {
-                                    table: tp.source.name.clone(),
-                                    column: Some(cm.source.clone()),
-                                    row: Some(row_ref(tp, row, ncols, has_rowid)),
-                                },
+                                location: at_value(cm),
                                 value: describe_value(v),
                                 reason: format!("{reason}; {limit}"),
                             })?;
@@ -229,11 +227,7 @@ pub fn read_chunk(
                                 reason
                             };
                             return Err(Error::BadValue {
-                                location: Location {
-                                    table: tp.source.name.clone(),
-                                    column: Some(cm.source.clone()),
-                                    row: Some(row_ref(tp, row, ncols, has_rowid)),
-                                },
+                                location: at_value(cm),
                                 value: describe_value(v),
                                 reason,
                             });
