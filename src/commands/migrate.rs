@@ -482,8 +482,14 @@ pub(super) fn fit_existing(
                     });
                     match ty {
                         Some(PgType::Varchar(Some(_))) => true,
-                        Some(PgType::SmallInt | PgType::Integer | PgType::Numeric { precision: Some(_), .. }) => unranged,
-                        Some(PgType::Timestamp | PgType::Timestamptz | PgType::Date) => unranged,
+                        Some(
+                            PgType::SmallInt
+                            | PgType::Integer
+                            | PgType::Numeric { precision: Some(_), .. }
+                            | PgType::Timestamp
+                            | PgType::Timestamptz
+                            | PgType::Date,
+                        ) => unranged,
                         _ => false,
                     }
                 })

@@ -26,11 +26,6 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
     let target = Target::resolve(args.target.target.as_deref())?;
     let rt = target::runtime(verify::READ_CONNECTIONS + 1)?;
     let t0 = Instant::now();
-    // First without a pass over the source: the target's column types
-    // decide the conversions. That gives the plan `migrate` used unless a
-    // date/time column of an existing schema was filled from epoch numbers,
-    // whose unit `migrate` chose from the data; such numbers fail the
-    // text conversion, so any bad value sends verify to the profiled plan.
     // Every source read of this run sees one state of the file.
     let _snapshot = crate::source::snapshot::Snapshot::take(&args.source.source)?;
     let schema = super::introspect(&args.source.source)?;
@@ -38,11 +33,16 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
         let client = target.connect().await?;
         Catalog::read(&client, &args.pg_schema).await
     })?;
+    // First without a pass over the source: the target's column types
+    // decide the conversions. That gives the plan `migrate` used unless a
+    // date/time column of an existing schema was filled from epoch numbers,
+    // whose unit `migrate` chose from the data; such numbers fail the
+    // text conversion, so any bad value sends verify to the profiled plan.
     let mut checks = None;
     if let Some(plan) = plan_from_target(args, &layers, &schema, &catalog)? {
         report.phase(Phase::Plan, t0.elapsed());
         let t1 = Instant::now();
-        let opts = Options::new(None, None, 250_000);
+        let opts = reader_options();
         match compare(args, &rt, &target, &plan, &opts, true)? {
             Some(c) if !any_bad_values(&plan, &opts) => {
                 super::plan_notes(&mut report, &schema, &plan);
@@ -62,7 +62,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
             super::plan_notes(&mut report, &schema, &plan);
             report.phase(Phase::Plan, t0.elapsed());
             let t1 = Instant::now();
-            let opts = Options::new(None, None, 250_000);
+            let opts = reader_options();
             let checks = compare(args, &rt, &target, &plan, &opts, false)?.ok_or(pipeline::Error::Cancelled)?;
             report.phase(Phase::Verify, t1.elapsed());
             (plan, checks)
@@ -124,6 +124,11 @@ fn compare(
             .map(|((tp, src), tgt)| TableCheck::compare(&tp.source.name, src, tgt))
             .collect(),
     ))
+}
+
+/// The source readers of a verification pass: one per core, 250k-row chunks.
+fn reader_options() -> Options {
+    Options::new(None, None, 250_000)
 }
 
 /// Rows nulled or rejected by a bad-value policy in this pass.

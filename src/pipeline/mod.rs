@@ -440,11 +440,11 @@ pub fn source_digests(source: &Path, plan: &Plan, opts: &Options) -> Result<Vec<
     order.sort_by_key(|&i| std::cmp::Reverse(plan.tables[i].row_count));
     // Only digests travel on this channel (a few per table): unbounded.
     let (tx, rx) = crossbeam_channel::unbounded::<(usize, Result<TableDigest, Error>)>();
-    let mut pending = vec![0usize; plan.tables.len()];
+    let mut left = 0usize;
     for &ti in &order {
         let tp = &plan.tables[ti];
         let chunks = reader::chunks(source, &tp.source, opts.chunk_rows)?;
-        pending[ti] = chunks.len();
+        left += chunks.len();
         for chunk in chunks {
             let (tx, cancel, source, tp) = (tx.clone(), cancel.clone(), source.to_path_buf(), tp.clone());
             let bad_values = opts.bad_values.clone();
@@ -462,7 +462,6 @@ pub fn source_digests(source: &Path, plan: &Plan, opts: &Options) -> Result<Vec<
     }
     drop(tx);
     let mut out = vec![TableDigest::default(); plan.tables.len()];
-    let mut left: usize = pending.iter().sum();
     while left > 0 {
         let Ok((ti, r)) = rx.recv() else { return Err(Error::Cancelled) };
         match r {

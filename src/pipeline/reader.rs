@@ -247,7 +247,7 @@ pub fn read_chunk(
             }
             digest.add_row(&blake3::hash(&row_bytes));
             n += 1;
-            if !encode && n % 16_384 == 0 && (crate::interrupt::requested() || cancel.load(Ordering::Relaxed)) {
+            if !encode && n.is_multiple_of(16_384) && (crate::interrupt::requested() || cancel.load(Ordering::Relaxed)) {
                 return Err(if crate::interrupt::requested() { Error::Interrupted } else { Error::Cancelled });
             }
             if buf.len() >= buffer_bytes {

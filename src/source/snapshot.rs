@@ -186,13 +186,9 @@ mod tests {
         let (r2, _) = open_in_snapshot(&path).unwrap();
         assert_eq!(count(&r2), 1);
         drop((r, r2, snap));
-        assert_eq!(generation_of_none(&path), 0);
+        assert_eq!(super::generation(&path), 0);
         let (fresh, _) = open_in_snapshot(&path).unwrap();
         assert_eq!(count(&fresh), 2, "without a snapshot, the latest state");
-    }
-
-    fn generation_of_none(path: &Path) -> u64 {
-        generation(path)
     }
 
     #[test]

@@ -107,41 +107,26 @@ pub async fn set_aside(client: &Client, journal_file: &Path, journal: &Journal) 
 pub async fn restore(client: &Client, journal_file: &Path, journal: &Journal) -> Result<Vec<String>, Error> {
     let mut warnings = Vec::new();
     let existing = Catalog::read(client, &journal.schema).await?;
-    let present = |k: &SetAside| present(&existing, k);
-    for k in journal.keys.iter().filter(|k| k.kind == "index") {
-
-        if !present(k) {
-            client
-                .batch_execute(&k.definition)
-                .await
-                .map_err(|e| Error::server(format!("restoring index {:?} on table {:?}", k.name, k.table), &e))?;
-        }
-    }
-    for k in journal.keys.iter().filter(|k| k.kind == "foreign_key") {
-        if present(k) {
-            continue;
-        }
-        let table = qualified(&journal.schema, &k.table);
-        let def = k.definition.trim_end_matches(" NOT VALID");
+    let mut missing = missing(&existing, journal);
+    missing.sort_by_key(|(k, _)| k.kind == "foreign_key");
+    for (k, step) in missing {
+        let what = if k.kind == "foreign_key" { "foreign key" } else { "index" };
         client
-            .batch_execute(&format!("ALTER TABLE {table} ADD CONSTRAINT {} {def} NOT VALID", quote(&k.name)))
+            .batch_execute(&step.sql)
             .await
-            .map_err(|e| Error::server(format!("restoring foreign key {:?} on table {:?}", k.name, k.table), &e))?;
-        if k.validated {
-            if let Err(e) = client
-                .batch_execute(&format!("ALTER TABLE {table} VALIDATE CONSTRAINT {}", quote(&k.name)))
-                .await
-            {
-                warnings.push(format!(
-                    "table {:?}: foreign key {:?} restored but left NOT VALID, the data breaks it: {}",
-                    k.table,
-                    k.name,
-                    super::describe(&e)
-                ));
-            }
+            .map_err(|e| Error::server(format!("restoring {what} {:?} on table {:?}", k.name, k.table), &e))?;
+        if let Some(validate) = &step.validate
+            && let Err(e) = client.batch_execute(validate).await
+        {
+            warnings.push(format!(
+                "table {:?}: foreign key {:?} restored but left NOT VALID, the data breaks it: {}",
+                k.table,
+                k.name,
+                super::describe(&e)
+            ));
         }
     }
-    let _ = std::fs::remove_file(journal_file);
+    remove_journal(journal_file);
     Ok(warnings)
 }
 
@@ -160,25 +145,34 @@ fn present(existing: &Catalog, k: &SetAside) -> bool {
 /// steps (indexes; foreign keys added `NOT VALID`, then validated if they
 /// were valid before), for a restore on several sessions at once.
 pub async fn missing_steps(client: &Client, journal: &Journal) -> Result<Vec<super::ddl::Step>, Error> {
-    use super::ddl::{Step, StepKind};
     let existing = Catalog::read(client, &journal.schema).await?;
-    let mut steps = Vec::new();
-    for k in journal.keys.iter().filter(|k| !present(&existing, k)) {
+    Ok(missing(&existing, journal).into_iter().map(|(_, step)| step).collect())
+}
+
+/// Each key of `journal` missing from `existing`, with the step that makes
+/// it again: the one place that writes the restoring SQL.
+fn missing<'j>(existing: &Catalog, journal: &'j Journal) -> Vec<(&'j SetAside, super::ddl::Step)> {
+    use super::ddl::{Step, StepKind};
+    let mut out = Vec::new();
+    for k in journal.keys.iter().filter(|k| !present(existing, k)) {
         let table = qualified(&journal.schema, &k.table);
-        steps.push(if k.kind == "foreign_key" {
-            let def = k.definition.trim_end_matches(" NOT VALID");
-            let name = quote(&k.name);
-            Step {
-                table: k.table.clone(),
-                kind: StepKind::ForeignKey,
-                sql: format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def} NOT VALID"),
-                validate: k.validated.then(|| format!("ALTER TABLE {table} VALIDATE CONSTRAINT {name}")),
-            }
-        } else {
-            Step { table: k.table.clone(), kind: StepKind::Index, sql: k.definition.clone(), validate: None }
-        });
+        out.push((
+            k,
+            if k.kind == "foreign_key" {
+                let def = k.definition.trim_end_matches(" NOT VALID");
+                let name = quote(&k.name);
+                Step {
+                    table: k.table.clone(),
+                    kind: StepKind::ForeignKey,
+                    sql: format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def} NOT VALID"),
+                    validate: k.validated.then(|| format!("ALTER TABLE {table} VALIDATE CONSTRAINT {name}")),
+                }
+            } else {
+                Step { table: k.table.clone(), kind: StepKind::Index, sql: k.definition.clone(), validate: None }
+            },
+        ));
     }
-    Ok(steps)
+    out
 }
 
 /// The journal's keys are back: forget them.
