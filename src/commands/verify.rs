@@ -99,10 +99,9 @@ fn compare(
     opts: &Options,
     retry_bad_values: bool,
 ) -> anyhow::Result<Option<Vec<TableCheck>>> {
-    let connections = verify::READ_CONNECTIONS.min(plan.tables.len()).max(1);
     let target_side = rt.spawn({
         let (tables, target, schema) = (plan.tables.clone(), target.clone(), plan.pg_schema.clone());
-        async move { verify::target_digests(&target, &schema, &tables, connections).await }
+        async move { verify::target_digests(&target, &schema, &tables, verify::READ_CONNECTIONS).await }
     });
     let source_side = pipeline::source_digests(&args.source.source, plan, opts);
     let target_side = match rt.block_on(target_side) {

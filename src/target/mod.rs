@@ -16,6 +16,7 @@ pub mod tls;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -96,6 +97,9 @@ pub struct Target {
     /// The password file the password came from, named in an
     /// authentication failure as libpq does.
     passfile: Option<PathBuf>,
+    /// The TLS context, built at the first TLS attempt and shared by every
+    /// connection (and clone) after it.
+    tls_context: Arc<OnceLock<Result<openssl::ssl::SslConnector, String>>>,
 }
 
 impl fmt::Debug for Target {
@@ -211,7 +215,7 @@ impl Target {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
-        Ok(Target { config, tls, passfile })
+        Ok(Target { config, tls, passfile, tls_context: Arc::default() })
     }
 
     /// The TLS settings in force (for tests and reports).
@@ -261,11 +265,12 @@ impl Target {
     }
 
     async fn connect_tls(&self, mode: SslMode) -> Result<Client, Error> {
-        let (connector, refusal) = tls::connector(&self.tls).map_err(|m| Error::Connect {
+        let context = self.tls_context.get_or_init(|| tls::context(&self.tls)).as_ref().map_err(|m| Error::Connect {
             target: self.to_string(),
-            message: m,
+            message: m.clone(),
             handshake: false,
         })?;
+        let (connector, refusal) = tls::connector(&self.tls, context);
         let mut config = self.config.clone();
         config.ssl_mode(mode);
         match config.connect(connector).await {

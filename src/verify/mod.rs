@@ -9,11 +9,11 @@
 
 pub mod digest;
 pub mod localize;
+pub mod lanes;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use bytes::{Buf, BytesMut};
 use futures_util::StreamExt;
 use serde::Serialize;
 
@@ -25,7 +25,7 @@ use crate::pipeline::TableLoad;
 use crate::plan::{Plan, TablePlan};
 use crate::target::encode::PG_EPOCH_OFFSET_DAYS;
 use crate::target::{self, ident, Target};
-use digest::TableDigest;
+use digest::{DigestBuilder, TableDigest};
 
 pub use localize::{DiffKind, Difference};
 
@@ -123,49 +123,145 @@ pub(crate) fn select_list(tp: &TablePlan) -> String {
     tp.map.columns.iter().map(|c| ident::quote(&c.target)).collect::<Vec<_>>().join(", ")
 }
 
-/// Read a target table back and hash it canonically.
-pub async fn target_digest(client: &tokio_postgres::Client, schema: &str, tp: &TablePlan) -> Result<TableDigest, Error> {
-    let sql = format!("SELECT {} FROM {}", select_list(tp), ident::qualified(schema, &tp.map.target));
-    let mut digest = TableDigest::default();
+/// Read one piece of a target table back and hash it canonically.
+async fn piece_digest(client: &tokio_postgres::Client, schema: &str, tp: &TablePlan, blocks: &Blocks) -> Result<TableDigest, Error> {
+    let mut sql = format!("SELECT {} FROM {}", select_list(tp), ident::qualified(schema, &tp.map.target));
+    sql.push_str(&blocks.condition());
+    let mut digest = DigestBuilder::default();
     let mut scratch = Vec::new();
     let mut text = String::new();
-    let mut row_bytes: Vec<u8> = Vec::with_capacity(256);
     copy_rows(client, &sql, &tp.map.target, |row| {
-        row_bytes.clear();
+        let row_bytes = digest.row();
         for (i, cm) in tp.map.columns.iter().enumerate() {
-            let value = decode(&cm.pg_type, row.field(i), &mut text).map_err(|r| decode_error(tp, &cm.target, r))?;
-            digest::write_value(&mut row_bytes, &cm.pg_type, &value, &mut scratch);
+            match (&cm.pg_type, row.field(i)) {
+                // Text hashes as its bytes, unchecked: bytes that are not
+                // UTF-8 cannot equal the source's, which are.
+                (PgType::Text | PgType::Varchar(_) | PgType::Enum { .. }, Some(f)) => digest::write_text(row_bytes, f),
+                (pg, field) => {
+                    let value = decode(pg, field, &mut text).map_err(|r| decode_error(tp, &cm.target, r))?;
+                    digest::write_value(row_bytes, pg, &value, &mut scratch);
+                }
+            }
         }
-        digest.add_row(&blake3::hash(&row_bytes));
+        digest.end_row();
         Ok(())
     })
     .await?;
-    Ok(digest)
+    Ok(digest.finish())
 }
 
-/// Read every table back and hash it, on `connections` connections at once
-/// (biggest tables first). Results in the order of `tables`.
+/// Which heap blocks of a table a piece reads: `[from, to)`, open-ended
+/// when `to` is None (rows written past the size measured still count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Blocks {
+    from: u64,
+    to: Option<u64>,
+}
+
+impl Blocks {
+    const WHOLE: Blocks = Blocks { from: 0, to: None };
+
+    /// The `WHERE` clause (PostgreSQL 14's TID range scan reads only those
+    /// blocks); empty for the whole table.
+    fn condition(&self) -> String {
+        match (self.from, self.to) {
+            (0, None) => String::new(),
+            (0, Some(to)) => format!(" WHERE ctid < '({to},0)'::tid"),
+            (from, None) => format!(" WHERE ctid >= '({from},0)'::tid"),
+            (from, Some(to)) => format!(" WHERE ctid >= '({from},0)'::tid AND ctid < '({to},0)'::tid"),
+        }
+    }
+}
+
+/// Cut tables into pieces of about `piece_blocks` heap blocks (tables whose
+/// size is unknown, or that are not plain tables, stay whole). Pieces come
+/// biggest first, so that the last ones to finish are small.
+fn pieces(sizes: &[Option<u64>], piece_blocks: u64) -> Vec<(usize, Blocks)> {
+    let mut out: Vec<(u64, usize, Blocks)> = Vec::new();
+    for (t, size) in sizes.iter().enumerate() {
+        let Some(blocks) = *size else {
+            out.push((u64::MAX, t, Blocks::WHOLE));
+            continue;
+        };
+        let n = blocks.div_ceil(piece_blocks.max(1)).max(1);
+        let step = blocks.div_ceil(n).max(1);
+        for k in 0..n {
+            let from = k * step;
+            let to = if k + 1 == n { None } else { Some((k + 1) * step) };
+            out.push((step.min(blocks.saturating_sub(from)), t, Blocks { from, to }));
+        }
+    }
+    out.sort_by_key(|&(weight, t, b)| (std::cmp::Reverse(weight), t, b.from));
+    out.into_iter().map(|(_, t, b)| (t, b)).collect()
+}
+
+/// Pieces are at least this many blocks (8 MiB of 8 kB blocks): smaller
+/// ones cost more in queries than they gain in balance.
+const MIN_PIECE_BLOCKS: u64 = 1024;
+
+/// Each table's size in heap blocks, when it is a plain table on a server
+/// with TID range scans (PostgreSQL 14); None otherwise.
+async fn table_blocks(client: &tokio_postgres::Client, schema: &str, tables: &[TablePlan]) -> Result<Vec<Option<u64>>, Error> {
+    let ctx = "measuring the target tables";
+    let version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(|e| target::Error::server(ctx, &e))?
+        .get(0);
+    if version < 140_000 {
+        return Ok(vec![None; tables.len()]);
+    }
+    let names: Vec<String> = tables.iter().map(|tp| ident::qualified(schema, &tp.map.target)).collect();
+    let rows = client
+        .query(
+            "SELECT (SELECT pg_relation_size(c.oid) / current_setting('block_size')::bigint
+                       FROM pg_class c WHERE c.oid = to_regclass(n) AND c.relkind = 'r')
+               FROM unnest($1::text[]) WITH ORDINALITY AS u(n, i) ORDER BY i",
+            &[&names],
+        )
+        .await
+        .map_err(|e| target::Error::server(ctx, &e))?;
+    Ok(rows.iter().map(|r| r.get::<_, Option<i64>>(0).map(|b| b as u64)).collect())
+}
+
+/// Read every table back and hash it, on `connections` connections at once.
+/// Big tables are read in pieces (ranges of heap blocks), so that one big
+/// table does not leave the other connections idle; every connection reads
+/// in the snapshot a lead connection exports, so that the pieces and the
+/// tables are one moment of the target even while it is written to.
+/// Results in the order of `tables`.
 pub async fn target_digests(
     target: &Target,
     schema: &str,
     tables: &[TablePlan],
     connections: usize,
 ) -> Result<Vec<TableDigest>, Error> {
-    let mut order: Vec<usize> = (0..tables.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(tables[i].row_count));
-    let queue = Arc::new(Mutex::new(order.into_iter()));
+    let lead = target.connect().await?;
+    let sizes = table_blocks(&lead, schema, tables).await?;
+    let total: u64 = sizes.iter().flatten().sum();
+    let work = pieces(&sizes, (total / (connections.max(1) as u64 * 4)).max(MIN_PIECE_BLOCKS));
+    let connections = connections.clamp(1, work.len().max(1));
+    let snapshot = export_snapshot(&lead).await?;
+    let queue = Arc::new(Mutex::new(work.into_iter()));
     let tables: Arc<Vec<TablePlan>> = Arc::new(tables.to_vec());
-    let results: Arc<Mutex<Vec<Option<TableDigest>>>> = Arc::new(Mutex::new(vec![None; tables.len()]));
+    let results: Arc<Mutex<Vec<TableDigest>>> = Arc::new(Mutex::new(vec![TableDigest::default(); tables.len()]));
     let mut tasks = Vec::new();
-    for _ in 0..connections.clamp(1, tables.len().max(1)) {
-        let (queue, tables, results, target, schema) =
-            (queue.clone(), tables.clone(), results.clone(), target.clone(), schema.to_string());
+    for _ in 0..connections {
+        let (queue, tables, results, target, schema, snapshot) =
+            (queue.clone(), tables.clone(), results.clone(), target.clone(), schema.to_string(), snapshot.clone());
         tasks.push(tokio::spawn(async move {
             let client = target.connect().await?;
+            if let Some(id) = &snapshot {
+                let sql = format!(
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
+                    ident::literal(id)
+                );
+                client.batch_execute(&sql).await.map_err(|e| target::Error::server("importing the lead's snapshot", &e))?;
+            }
             loop {
-                let Some(i) = queue.lock().expect("queue lock").next() else { return Ok::<_, Error>(()) };
-                let d = target_digest(&client, &schema, &tables[i]).await?;
-                results.lock().expect("results lock")[i] = Some(d);
+                let Some((t, blocks)) = queue.lock().expect("queue lock").next() else { return Ok::<_, Error>(()) };
+                let d = piece_digest(&client, &schema, &tables[t], &blocks).await?;
+                results.lock().expect("results lock")[t].merge(&d);
             }
         }));
     }
@@ -179,11 +275,29 @@ pub async fn target_digests(
             Err(join) => std::panic::resume_unwind(join.into_panic()),
         }
     }
+    // The lead's transaction held the snapshot until every reader was done.
+    drop(lead);
     if let Some(e) = first_error {
         return Err(e);
     }
     let results = std::mem::take(&mut *results.lock().expect("results lock"));
-    Ok(results.into_iter().map(|d| d.expect("every table read")).collect())
+    Ok(results)
+}
+
+/// Open a read-only repeatable-read transaction on `lead` and export its
+/// snapshot for the readers; None where the server cannot export one (a
+/// standby before PostgreSQL 10, a pooler in transaction mode): the readers
+/// then each see the target as it is when they start.
+async fn export_snapshot(lead: &tokio_postgres::Client) -> Result<Option<String>, Error> {
+    let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+    lead.batch_execute(begin).await.map_err(|e| target::Error::server("starting the verification snapshot", &e))?;
+    match lead.query_one("SELECT pg_export_snapshot()", &[]).await {
+        Ok(row) => Ok(Some(row.get(0))),
+        Err(_) => {
+            lead.batch_execute("ROLLBACK").await.map_err(|e| target::Error::server("starting the verification snapshot", &e))?;
+            Ok(None)
+        }
+    }
 }
 
 /// Target connections reading tables side by side.
@@ -259,6 +373,10 @@ impl<'a> RowView<'a> {
 
 /// Run `COPY (select) TO STDOUT (FORMAT binary)` and call `row` with each
 /// row as it arrives; memory holds one network chunk and one row.
+///
+/// The server sends one row per `CopyData` message, so rows are read in
+/// place from the message; only a row split across messages (the header,
+/// a client that re-chunks) is gathered in `pending` first.
 pub(crate) async fn copy_rows(
     client: &tokio_postgres::Client,
     select: &str,
@@ -269,36 +387,49 @@ pub(crate) async fn copy_rows(
     let ctx = || format!("reading table {table:?} back");
     let stream = client.copy_out(&sql).await.map_err(|e| target::Error::server(ctx(), &e))?;
     let mut stream = Box::pin(stream);
-    let mut buf = BytesMut::new();
+    let mut pending: Vec<u8> = Vec::new();
     let mut header_done = false;
     let mut fields: Vec<(usize, i32)> = Vec::new();
     let bad_stream = |reason: &str| Error::Decode { table: table.to_string(), column: "*".into(), reason: reason.into() };
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| target::Error::server(ctx(), &e))?;
-        buf.extend_from_slice(&chunk);
+        let gathered = !pending.is_empty();
+        if gathered {
+            pending.extend_from_slice(&chunk);
+        }
+        let data: &[u8] = if gathered { &pending } else { &chunk };
+        let mut pos = 0;
         if !header_done {
-            if buf.len() < 19 {
+            if data.len() < 19 {
+                pending = data.to_vec();
                 continue;
             }
-            let ext = u32::from_be_bytes(buf[15..19].try_into().expect("4 bytes")) as usize;
-            if buf.len() < 19 + ext {
+            let ext = u32::from_be_bytes(data[15..19].try_into().expect("4 bytes")) as usize;
+            if data.len() < 19 + ext {
+                pending = data.to_vec();
                 continue;
             }
-            if &buf[..11] != b"PGCOPY\n\xff\r\n\0" {
+            if &data[..11] != b"PGCOPY\n\xff\r\n\0" {
                 return Err(bad_stream("not a binary COPY stream"));
             }
-            buf.advance(19 + ext);
+            pos = 19 + ext;
             header_done = true;
         }
-        // Every complete row in the buffer.
-        while let Some(row_len) = complete_row(&buf, &mut fields) {
-            if row_len == 2 && fields.is_empty() && i16::from_be_bytes([buf[0], buf[1]]) < 0 {
+        // Every complete row.
+        while let Some(row_len) = complete_row(&data[pos..], &mut fields) {
+            if row_len == 2 && fields.is_empty() && i16::from_be_bytes([data[pos], data[pos + 1]]) < 0 {
                 // Trailer (-1 field count).
-                buf.advance(2);
+                pos += 2;
                 break;
             }
-            row(&RowView { buf: &buf, fields: &fields })?;
-            buf.advance(row_len);
+            row(&RowView { buf: &data[pos..], fields: &fields })?;
+            pos += row_len;
+        }
+        // Keep what belongs to the next row.
+        if gathered {
+            pending.drain(..pos);
+        } else {
+            pending.extend_from_slice(&chunk[pos..]);
         }
     }
     Ok(())
@@ -370,4 +501,40 @@ pub fn decode<'a>(pg: &PgType, field: Option<&'a [u8]>, text: &'a mut String) ->
         // array_send's output is the canonical form ferry encodes.
         PgType::TextArray => Value::TextArray(f),
     })
+}
+
+#[cfg(test)]
+mod piece_tests {
+    use super::*;
+
+    #[test]
+    fn pieces_cover_each_table_once_biggest_first() {
+        let sizes = [Some(0), Some(5000), None, Some(1000), Some(2049)];
+        let work = pieces(&sizes, 1024);
+        for (t, size) in sizes.iter().enumerate() {
+            let mut mine: Vec<Blocks> = work.iter().filter(|(i, _)| *i == t).map(|(_, b)| *b).collect();
+            mine.sort_by_key(|b| b.from);
+            // Contiguous from block 0, the last one open-ended.
+            assert_eq!(mine[0].from, 0, "table {t}");
+            assert_eq!(mine.last().unwrap().to, None, "table {t}");
+            for w in mine.windows(2) {
+                assert_eq!(w[0].to, Some(w[1].from), "table {t}");
+            }
+            let want = match size {
+                Some(b) if *b > 1024 => b.div_ceil(1024) as usize,
+                _ => 1,
+            };
+            assert_eq!(mine.len(), want, "table {t}: {mine:?}");
+        }
+        // The table of unknown size first, then the 1000-block pieces, the
+        // 683-block ones, the empty table last.
+        assert_eq!(work[0], (2, Blocks::WHOLE));
+        assert_eq!(work[1], (1, Blocks { from: 0, to: Some(1000) }));
+        assert_eq!(work[7], (4, Blocks { from: 0, to: Some(683) }));
+        assert_eq!(work.last(), Some(&(0, Blocks::WHOLE)));
+        assert_eq!(Blocks::WHOLE.condition(), "");
+        assert_eq!(Blocks { from: 0, to: Some(7) }.condition(), " WHERE ctid < '(7,0)'::tid");
+        assert_eq!(Blocks { from: 7, to: None }.condition(), " WHERE ctid >= '(7,0)'::tid");
+        assert_eq!(Blocks { from: 7, to: Some(9) }.condition(), " WHERE ctid >= '(7,0)'::tid AND ctid < '(9,0)'::tid");
+    }
 }

@@ -1,0 +1,292 @@
+//! BLAKE3 of many short messages at once: one message per SIMD lane.
+//!
+//! Every row hash is `blake3(row's canonical bytes)`, and a row is a few
+//! hundred bytes: one BLAKE3 chunk of a handful of 64-byte blocks. The
+//! `blake3` crate is fast on long inputs because it compresses many chunks
+//! of the *same* input side by side; a short input gets one block at a time,
+//! and hashing was a quarter of a verification's CPU. Here eight rows are
+//! compressed side by side instead, lane `l` holding row `l`: each lane has
+//! its own block count, block length and flags, so the result is exactly
+//! `blake3::hash` of each row (tests compare the two on every length up to
+//! two chunks). Rows longer than one chunk (1024 bytes) go to
+//! `blake3::hash`.
+//!
+//! The lanes are AVX2 registers (eight 32-bit words), chosen at run time;
+//! without AVX2 every row goes to `blake3::hash`.
+
+/// Rows hashed side by side.
+pub const LANES: usize = 8;
+
+/// The longest row a lane takes: one BLAKE3 chunk.
+const CHUNK_LEN: usize = 1024;
+const BLOCK_LEN: usize = 64;
+
+const IV: [u32; 8] = [0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19];
+const CHUNK_START: u32 = 1;
+const CHUNK_END: u32 = 2;
+const ROOT: u32 = 8;
+
+/// BLAKE3's message word permutation, applied between rounds.
+const PERMUTATION: [usize; 16] = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8];
+
+/// Which message word each of the 16 slots of round `r` reads: the
+/// permutation applied `r` times.
+const SCHEDULE: [[usize; 16]; 7] = {
+    let mut s = [[0usize; 16]; 7];
+    let mut i = 0;
+    while i < 16 {
+        s[0][i] = i;
+        i += 1;
+    }
+    let mut r = 1;
+    while r < 7 {
+        let mut i = 0;
+        while i < 16 {
+            s[r][i] = s[r - 1][PERMUTATION[i]];
+            i += 1;
+        }
+        r += 1;
+    }
+    s
+};
+
+/// `blake3::hash` of each of `rows` (at most `LANES`) into `out`.
+pub fn hash_rows(rows: &[&[u8]], out: &mut [[u8; 32]]) {
+    assert!(rows.len() <= LANES && out.len() >= rows.len(), "at most {LANES} rows at once");
+    #[cfg(target_arch = "x86_64")]
+    if rows.iter().all(|r| r.len() <= CHUNK_LEN) && std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        unsafe { avx2::hash_short(rows, out) };
+        return;
+    }
+    // Rows of more than 1 kB (rare), or no AVX2: each on its own.
+    for (r, o) in rows.iter().zip(out.iter_mut()) {
+        *o = *blake3::hash(r).as_bytes();
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{BLOCK_LEN, CHUNK_END, CHUNK_LEN, CHUNK_START, IV, LANES, ROOT, SCHEDULE};
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn add(a: __m256i, b: __m256i) -> __m256i {
+        _mm256_add_epi32(a, b)
+    }
+
+    /// `(a ^ b)` rotated right by 16, 12, 8 or 7 bits in each lane.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn xor_rotr<const N: i32>(a: __m256i, b: __m256i) -> __m256i {
+        let x = _mm256_xor_si256(a, b);
+        match N {
+            16 => _mm256_shuffle_epi8(x, _mm256_set_epi8(
+                13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2,
+                13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2,
+            )),
+            8 => _mm256_shuffle_epi8(x, _mm256_set_epi8(
+                12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3, 2, 1,
+                12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3, 2, 1,
+            )),
+            12 => _mm256_or_si256(_mm256_srli_epi32::<12>(x), _mm256_slli_epi32::<20>(x)),
+            _ => _mm256_or_si256(_mm256_srli_epi32::<7>(x), _mm256_slli_epi32::<25>(x)),
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn g(v: &mut [__m256i; 16], a: usize, b: usize, c: usize, d: usize, mx: __m256i, my: __m256i) {
+        v[a] = add(add(v[a], v[b]), mx);
+        v[d] = xor_rotr::<16>(v[d], v[a]);
+        v[c] = add(v[c], v[d]);
+        v[b] = xor_rotr::<12>(v[b], v[c]);
+        v[a] = add(add(v[a], v[b]), my);
+        v[d] = xor_rotr::<8>(v[d], v[a]);
+        v[c] = add(v[c], v[d]);
+        v[b] = xor_rotr::<7>(v[b], v[c]);
+    }
+
+    /// 8×8 transpose of 32-bit words: row `i` of the result holds word `i`
+    /// of every input.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn transpose(r: [__m256i; 8]) -> [__m256i; 8] {
+        let t0 = _mm256_unpacklo_epi32(r[0], r[1]);
+        let t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+        let t2 = _mm256_unpacklo_epi32(r[2], r[3]);
+        let t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+        let t4 = _mm256_unpacklo_epi32(r[4], r[5]);
+        let t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+        let t6 = _mm256_unpacklo_epi32(r[6], r[7]);
+        let t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+        let u0 = _mm256_unpacklo_epi64(t0, t2);
+        let u1 = _mm256_unpackhi_epi64(t0, t2);
+        let u2 = _mm256_unpacklo_epi64(t1, t3);
+        let u3 = _mm256_unpackhi_epi64(t1, t3);
+        let u4 = _mm256_unpacklo_epi64(t4, t6);
+        let u5 = _mm256_unpackhi_epi64(t4, t6);
+        let u6 = _mm256_unpacklo_epi64(t5, t7);
+        let u7 = _mm256_unpackhi_epi64(t5, t7);
+        [
+            _mm256_permute2x128_si256::<0x20>(u0, u4),
+            _mm256_permute2x128_si256::<0x20>(u1, u5),
+            _mm256_permute2x128_si256::<0x20>(u2, u6),
+            _mm256_permute2x128_si256::<0x20>(u3, u7),
+            _mm256_permute2x128_si256::<0x31>(u0, u4),
+            _mm256_permute2x128_si256::<0x31>(u1, u5),
+            _mm256_permute2x128_si256::<0x31>(u2, u6),
+            _mm256_permute2x128_si256::<0x31>(u3, u7),
+        ]
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load8(words: &[i32; 8]) -> __m256i {
+        // SAFETY: `words` is 32 readable bytes; loadu has no alignment need.
+        unsafe { _mm256_loadu_si256(words.as_ptr() as *const __m256i) }
+    }
+
+    /// Bytes `[at, at + 64)` of `row`, zero-padded, as two halves of 8 words.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load_block(row: &[u8], at: usize) -> (__m256i, __m256i) {
+        let mut padded = [0u8; BLOCK_LEN];
+        let block: &[u8; BLOCK_LEN] = match row.get(at..at + BLOCK_LEN) {
+            Some(full) => full.try_into().expect("64 bytes"),
+            None => {
+                if at < row.len() {
+                    padded[..row.len() - at].copy_from_slice(&row[at..]);
+                }
+                &padded
+            }
+        };
+        let p = block.as_ptr() as *const __m256i;
+        // SAFETY: `block` is 64 readable bytes; loadu has no alignment need.
+        unsafe { (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1))) }
+    }
+
+    /// BLAKE3 of up to eight rows of at most one chunk each, one per lane.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn hash_short(rows: &[&[u8]], out: &mut [[u8; 32]]) {
+        debug_assert!(rows.len() <= LANES && rows.iter().all(|r| r.len() <= CHUNK_LEN));
+        // Blocks per lane (an empty row is one empty block); unused lanes
+        // hash an empty row whose result is dropped.
+        let row = |l: usize| -> &[u8] { rows.get(l).copied().unwrap_or(&[]) };
+        let mut blocks = [1i32; LANES];
+        for (l, b) in blocks.iter_mut().enumerate() {
+            *b = row(l).len().div_ceil(BLOCK_LEN).max(1) as i32;
+        }
+        let most = *blocks.iter().max().expect("eight lanes");
+        let blocks_v = load8(&blocks);
+        let mut cv = [_mm256_setzero_si256(); 8];
+        for (w, iv) in cv.iter_mut().zip(IV) {
+            *w = _mm256_set1_epi32(iv as i32);
+        }
+        for b in 0..most {
+            let at = b as usize * BLOCK_LEN;
+            let mut lo = [_mm256_setzero_si256(); 8];
+            let mut hi = [_mm256_setzero_si256(); 8];
+            let mut len = [0i32; LANES];
+            let mut flags = [0i32; LANES];
+            for l in 0..LANES {
+                let r = row(l);
+                (lo[l], hi[l]) = load_block(r, at);
+                len[l] = r.len().saturating_sub(at).min(BLOCK_LEN) as i32;
+                flags[l] = if b == 0 { CHUNK_START as i32 } else { 0 }
+                    | if b + 1 == blocks[l] { (CHUNK_END | ROOT) as i32 } else { 0 };
+            }
+            let (m_lo, m_hi) = (transpose(lo), transpose(hi));
+            let mut m = [_mm256_setzero_si256(); 16];
+            m[..8].copy_from_slice(&m_lo);
+            m[8..].copy_from_slice(&m_hi);
+            let mut v = [_mm256_setzero_si256(); 16];
+            v[..8].copy_from_slice(&cv);
+            for i in 0..4 {
+                v[8 + i] = _mm256_set1_epi32(IV[i] as i32);
+            }
+            // v[12], v[13]: the block counter, 0 (a row is the first chunk).
+            v[14] = load8(&len);
+            v[15] = load8(&flags);
+            for s in &SCHEDULE {
+                g(&mut v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
+                g(&mut v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
+                g(&mut v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
+                g(&mut v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
+                g(&mut v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
+                g(&mut v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
+                g(&mut v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
+                g(&mut v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
+            }
+            // Lanes past their last block keep their chaining value.
+            let active = _mm256_cmpgt_epi32(blocks_v, _mm256_set1_epi32(b));
+            for i in 0..8 {
+                let next = _mm256_xor_si256(v[i], v[i + 8]);
+                cv[i] = _mm256_blendv_epi8(cv[i], next, active);
+            }
+        }
+        let lanes = transpose(cv);
+        for (o, lane) in out.iter_mut().zip(lanes).take(rows.len()) {
+            // SAFETY: `o` is 32 writable bytes; storeu has no alignment need.
+            unsafe { _mm256_storeu_si256(o.as_mut_ptr() as *mut __m256i, lane) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    fn check(rows: &[Vec<u8>], f: fn(&[&[u8]], &mut [[u8; 32]])) {
+        let refs: Vec<&[u8]> = rows.iter().map(|r| r.as_slice()).collect();
+        let mut out = [[0u8; 32]; LANES];
+        f(&refs, &mut out);
+        for (r, o) in rows.iter().zip(&out) {
+            assert_eq!(o, blake3::hash(r).as_bytes(), "row of {} bytes", r.len());
+        }
+    }
+
+    #[test]
+    fn every_length_up_to_two_chunks_equals_blake3() {
+        // Each length in every lane position, next to rows of other lengths.
+        for len in 0..=2 * CHUNK_LEN + 1 {
+            let rows: Vec<Vec<u8>> = (0..LANES).map(|l| bytes((len + l * 37) % (CHUNK_LEN + 1), (len * LANES + l) as u64)).collect();
+            check(&rows, hash_rows);
+            let one = [bytes(len, len as u64)];
+            check(&one, hash_rows);
+        }
+    }
+
+    #[test]
+    fn partial_batches_and_long_rows_equal_blake3() {
+        for n in 0..=LANES {
+            let rows: Vec<Vec<u8>> = (0..n).map(|l| bytes(l * 100, l as u64)).collect();
+            check(&rows, hash_rows);
+        }
+        // One row past a chunk sends the batch to blake3 row by row.
+        let rows: Vec<Vec<u8>> = (0..LANES).map(|l| bytes(if l == 3 { 5000 } else { 64 * l }, l as u64)).collect();
+        check(&rows, hash_rows);
+    }
+
+    #[test]
+    fn block_boundaries_equal_blake3() {
+        for len in [0, 1, 63, 64, 65, 127, 128, 129, 960, 1023, 1024] {
+            let rows: Vec<Vec<u8>> = (0..LANES).map(|l| bytes(len, l as u64)).collect();
+            check(&rows, hash_rows);
+        }
+    }
+}
