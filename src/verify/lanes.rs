@@ -4,18 +4,21 @@
 //! hundred bytes: one BLAKE3 chunk of a handful of 64-byte blocks. The
 //! `blake3` crate is fast on long inputs because it compresses many chunks
 //! of the *same* input side by side; a short input gets one block at a time,
-//! and hashing was a quarter of a verification's CPU. Here eight rows are
-//! compressed side by side instead, lane `l` holding row `l`: each lane has
+//! and hashing was a quarter of a verification's CPU. Here sixteen (AVX-512)
+//! or eight (AVX2) rows are compressed side by side instead, lane `l`
+//! holding row `l`: each lane has
 //! its own block count, block length and flags, so the result is exactly
 //! `blake3::hash` of each row (tests compare the two on every length up to
 //! two chunks). Rows longer than one chunk (1024 bytes) go to
 //! `blake3::hash`.
 //!
-//! The lanes are AVX2 registers (eight 32-bit words), chosen at run time;
-//! without AVX2 every row goes to `blake3::hash`.
+//! The lanes are the 32-bit words of an AVX-512 or AVX2 register, whichever
+//! the CPU has (checked at run time); without either, every row goes to
+//! `blake3::hash`.
 
-/// Rows hashed side by side.
-pub const LANES: usize = 8;
+/// Rows hashed in one call: the AVX-512 width; AVX2 does them in two
+/// halves.
+pub const LANES: usize = 16;
 
 /// The longest row a lane takes: one BLAKE3 chunk.
 const CHUNK_LEN: usize = 1024;
@@ -53,15 +56,62 @@ const SCHEDULE: [[usize; 16]; 7] = {
 /// `blake3::hash` of each of `rows` (at most `LANES`) into `out`.
 pub fn hash_rows(rows: &[&[u8]], out: &mut [[u8; 32]]) {
     assert!(rows.len() <= LANES && out.len() >= rows.len(), "at most {LANES} rows at once");
-    #[cfg(target_arch = "x86_64")]
-    if rows.iter().all(|r| r.len() <= CHUNK_LEN) && std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        unsafe { avx2::hash_short(rows, out) };
+    let Some(lanes) = lanes() else {
+        for (r, o) in rows.iter().zip(out.iter_mut()) {
+            *o = *blake3::hash(r).as_bytes();
+        }
         return;
+    };
+    if rows.iter().all(|r| r.len() <= CHUNK_LEN) {
+        return lanes(rows, out);
     }
-    // Rows of more than 1 kB (rare), or no AVX2: each on its own.
-    for (r, o) in rows.iter().zip(out.iter_mut()) {
-        *o = *blake3::hash(r).as_bytes();
+    // Rows of more than one chunk (rare) on their own, the others in lanes.
+    let mut short: [&[u8]; LANES] = [&[]; LANES];
+    let mut at = [0usize; LANES];
+    let mut n = 0;
+    for (i, r) in rows.iter().enumerate() {
+        if r.len() > CHUNK_LEN {
+            out[i] = *blake3::hash(r).as_bytes();
+        } else {
+            (short[n], at[n]) = (r, i);
+            n += 1;
+        }
+    }
+    let mut hashes = [[0u8; 32]; LANES];
+    lanes(&short[..n], &mut hashes[..n]);
+    for (h, &i) in hashes[..n].iter().zip(&at[..n]) {
+        out[i] = *h;
+    }
+}
+
+/// Hashes up to `LANES` rows of at most one chunk each.
+type Lanes = fn(&[&[u8]], &mut [[u8; 32]]);
+
+/// The widest lane implementation this CPU runs, if any.
+fn lanes() -> Option<Lanes> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            return Some(avx512_rows);
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            return Some(avx2_rows);
+        }
+    }
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx512_rows(rows: &[&[u8]], out: &mut [[u8; 32]]) {
+    // SAFETY: only returned by `lanes()` when the CPU has AVX-512F.
+    unsafe { avx512::hash_short(rows, out) }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx2_rows(rows: &[&[u8]], out: &mut [[u8; 32]]) {
+    for (rows, out) in rows.chunks(8).zip(out.chunks_mut(8)) {
+        // SAFETY: only returned by `lanes()` when the CPU has AVX2.
+        unsafe { avx2::hash_short(rows, out) }
     }
 }
 
@@ -69,7 +119,9 @@ pub fn hash_rows(rows: &[&[u8]], out: &mut [[u8; 32]]) {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{BLOCK_LEN, CHUNK_END, CHUNK_LEN, CHUNK_START, IV, LANES, ROOT, SCHEDULE};
+    use super::{BLOCK_LEN, CHUNK_END, CHUNK_LEN, CHUNK_START, IV, ROOT, SCHEDULE};
+
+    const LANES: usize = 8;
 
     #[inline]
     #[target_feature(enable = "avx2")]
@@ -235,6 +287,149 @@ mod avx2 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{BLOCK_LEN, CHUNK_END, CHUNK_LEN, CHUNK_START, IV, LANES, ROOT, SCHEDULE};
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn g(v: &mut [__m512i; 16], a: usize, b: usize, c: usize, d: usize, mx: __m512i, my: __m512i) {
+        v[a] = _mm512_add_epi32(_mm512_add_epi32(v[a], v[b]), mx);
+        v[d] = _mm512_ror_epi32::<16>(_mm512_xor_si512(v[d], v[a]));
+        v[c] = _mm512_add_epi32(v[c], v[d]);
+        v[b] = _mm512_ror_epi32::<12>(_mm512_xor_si512(v[b], v[c]));
+        v[a] = _mm512_add_epi32(_mm512_add_epi32(v[a], v[b]), my);
+        v[d] = _mm512_ror_epi32::<8>(_mm512_xor_si512(v[d], v[a]));
+        v[c] = _mm512_add_epi32(v[c], v[d]);
+        v[b] = _mm512_ror_epi32::<7>(_mm512_xor_si512(v[b], v[c]));
+    }
+
+    /// 16×16 transpose of 32-bit words: `r[l]` is lane `l`'s block, the
+    /// result's vector `w` holds word `w` of every lane.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose(r: &[__m512i; 16]) -> [__m512i; 16] {
+        // Per group of four rows, four vectors: words (0,4,8,12), (1,5,9,13),
+        // (2,6,10,14), (3,7,11,15), each 128-bit lane one word of the four.
+        let mut q = [[_mm512_setzero_si512(); 4]; 4];
+        for (g, q) in q.iter_mut().enumerate() {
+            let [a, b, c, d] = [r[4 * g], r[4 * g + 1], r[4 * g + 2], r[4 * g + 3]];
+            let (ab_lo, ab_hi) = (_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+            let (cd_lo, cd_hi) = (_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
+            *q = [
+                _mm512_unpacklo_epi64(ab_lo, cd_lo),
+                _mm512_unpackhi_epi64(ab_lo, cd_lo),
+                _mm512_unpacklo_epi64(ab_hi, cd_hi),
+                _mm512_unpackhi_epi64(ab_hi, cd_hi),
+            ];
+        }
+        let mut out = [_mm512_setzero_si512(); 16];
+        for k in 0..4 {
+            // 128-bit lanes 0 and 2 of groups 0,1 / 2,3, and lanes 1 and 3.
+            let x01 = _mm512_shuffle_i32x4::<0x88>(q[0][k], q[1][k]);
+            let y01 = _mm512_shuffle_i32x4::<0xDD>(q[0][k], q[1][k]);
+            let x23 = _mm512_shuffle_i32x4::<0x88>(q[2][k], q[3][k]);
+            let y23 = _mm512_shuffle_i32x4::<0xDD>(q[2][k], q[3][k]);
+            out[k] = _mm512_shuffle_i32x4::<0x88>(x01, x23);
+            out[k + 8] = _mm512_shuffle_i32x4::<0xDD>(x01, x23);
+            out[k + 4] = _mm512_shuffle_i32x4::<0x88>(y01, y23);
+            out[k + 12] = _mm512_shuffle_i32x4::<0xDD>(y01, y23);
+        }
+        out
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn load16(words: &[i32; 16]) -> __m512i {
+        // SAFETY: `words` is 64 readable bytes; loadu has no alignment need.
+        unsafe { _mm512_loadu_si512(words.as_ptr() as *const __m512i) }
+    }
+
+    /// Bytes `[at, at + 64)` of `row`, zero-padded.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn load_block(row: &[u8], at: usize) -> __m512i {
+        let mut padded = [0u8; BLOCK_LEN];
+        let block: &[u8; BLOCK_LEN] = match row.get(at..at + BLOCK_LEN) {
+            Some(full) => full.try_into().expect("64 bytes"),
+            None => {
+                if at < row.len() {
+                    padded[..row.len() - at].copy_from_slice(&row[at..]);
+                }
+                &padded
+            }
+        };
+        // SAFETY: `block` is 64 readable bytes; loadu has no alignment need.
+        unsafe { _mm512_loadu_si512(block.as_ptr() as *const __m512i) }
+    }
+
+    /// BLAKE3 of up to sixteen rows of at most one chunk each, one per lane.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn hash_short(rows: &[&[u8]], out: &mut [[u8; 32]]) {
+        debug_assert!(rows.len() <= LANES && rows.iter().all(|r| r.len() <= CHUNK_LEN));
+        let row = |l: usize| -> &[u8] { rows.get(l).copied().unwrap_or(&[]) };
+        let mut blocks = [1i32; LANES];
+        for (l, b) in blocks.iter_mut().enumerate().take(rows.len()) {
+            *b = row(l).len().div_ceil(BLOCK_LEN).max(1) as i32;
+        }
+        let most = *blocks.iter().max().expect("sixteen lanes");
+        let blocks_v = load16(&blocks);
+        let mut cv = [_mm512_setzero_si512(); 8];
+        for (w, iv) in cv.iter_mut().zip(IV) {
+            *w = _mm512_set1_epi32(iv as i32);
+        }
+        for b in 0..most {
+            let at = b as usize * BLOCK_LEN;
+            let mut lane_blocks = [_mm512_setzero_si512(); 16];
+            let mut len = [0i32; LANES];
+            let mut flags = [0i32; LANES];
+            for l in 0..rows.len() {
+                let r = row(l);
+                lane_blocks[l] = load_block(r, at);
+                len[l] = r.len().saturating_sub(at).min(BLOCK_LEN) as i32;
+                flags[l] = if b == 0 { CHUNK_START as i32 } else { 0 }
+                    | if b + 1 == blocks[l] { (CHUNK_END | ROOT) as i32 } else { 0 };
+            }
+            let m = transpose(&lane_blocks);
+            let mut v = [_mm512_setzero_si512(); 16];
+            v[..8].copy_from_slice(&cv);
+            for i in 0..4 {
+                v[8 + i] = _mm512_set1_epi32(IV[i] as i32);
+            }
+            // v[12], v[13]: the block counter, 0 (a row is the first chunk).
+            v[14] = load16(&len);
+            v[15] = load16(&flags);
+            for s in &SCHEDULE {
+                g(&mut v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
+                g(&mut v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
+                g(&mut v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
+                g(&mut v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
+                g(&mut v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
+                g(&mut v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
+                g(&mut v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
+                g(&mut v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
+            }
+            // Lanes past their last block keep their chaining value.
+            let active = _mm512_cmpgt_epi32_mask(blocks_v, _mm512_set1_epi32(b));
+            for i in 0..8 {
+                cv[i] = _mm512_mask_mov_epi32(cv[i], active, _mm512_xor_si512(v[i], v[i + 8]));
+            }
+        }
+        let mut words = [[0u32; LANES]; 8];
+        for (w, v) in words.iter_mut().zip(cv) {
+            // SAFETY: `w` is 64 writable bytes; storeu has no alignment need.
+            unsafe { _mm512_storeu_si512(w.as_mut_ptr() as *mut __m512i, v) };
+        }
+        for (l, o) in out.iter_mut().enumerate().take(rows.len()) {
+            for (i, w) in words.iter().enumerate() {
+                o[4 * i..4 * i + 4].copy_from_slice(&w[l].to_le_bytes());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,12 +446,33 @@ mod tests {
             .collect()
     }
 
-    fn check(rows: &[Vec<u8>], f: fn(&[&[u8]], &mut [[u8; 32]])) {
+    /// `hash_rows` and every lane implementation this CPU can run.
+    fn implementations() -> Vec<(&'static str, Lanes)> {
+        let mut v: Vec<(&'static str, Lanes)> = vec![("hash_rows", hash_rows)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                v.push(("avx512", avx512_rows));
+            }
+            if std::is_x86_feature_detected!("avx2") {
+                v.push(("avx2", avx2_rows));
+            }
+        }
+        v
+    }
+
+    fn check(rows: &[Vec<u8>]) {
         let refs: Vec<&[u8]> = rows.iter().map(|r| r.as_slice()).collect();
-        let mut out = [[0u8; 32]; LANES];
-        f(&refs, &mut out);
-        for (r, o) in rows.iter().zip(&out) {
-            assert_eq!(o, blake3::hash(r).as_bytes(), "row of {} bytes", r.len());
+        let long = rows.iter().any(|r| r.len() > CHUNK_LEN);
+        for (name, f) in implementations() {
+            if long && name != "hash_rows" {
+                continue;
+            }
+            let mut out = [[0u8; 32]; LANES];
+            f(&refs, &mut out);
+            for (r, o) in rows.iter().zip(&out) {
+                assert_eq!(o, blake3::hash(r).as_bytes(), "{name}: row of {} bytes among {}", r.len(), rows.len());
+            }
         }
     }
 
@@ -265,28 +481,27 @@ mod tests {
         // Each length in every lane position, next to rows of other lengths.
         for len in 0..=2 * CHUNK_LEN + 1 {
             let rows: Vec<Vec<u8>> = (0..LANES).map(|l| bytes((len + l * 37) % (CHUNK_LEN + 1), (len * LANES + l) as u64)).collect();
-            check(&rows, hash_rows);
-            let one = [bytes(len, len as u64)];
-            check(&one, hash_rows);
+            check(&rows);
+            check(&[bytes(len, len as u64)]);
         }
     }
 
     #[test]
     fn partial_batches_and_long_rows_equal_blake3() {
         for n in 0..=LANES {
-            let rows: Vec<Vec<u8>> = (0..n).map(|l| bytes(l * 100, l as u64)).collect();
-            check(&rows, hash_rows);
+            let rows: Vec<Vec<u8>> = (0..n).map(|l| bytes(l * 70, l as u64)).collect();
+            check(&rows);
         }
-        // One row past a chunk sends the batch to blake3 row by row.
-        let rows: Vec<Vec<u8>> = (0..LANES).map(|l| bytes(if l == 3 { 5000 } else { 64 * l }, l as u64)).collect();
-        check(&rows, hash_rows);
+        // Rows past a chunk go to blake3 one by one, the others in lanes.
+        let rows: Vec<Vec<u8>> = (0..LANES).map(|l| bytes(if l % 5 == 3 { 5000 } else { 64 * l }, l as u64)).collect();
+        check(&rows);
     }
 
     #[test]
     fn block_boundaries_equal_blake3() {
         for len in [0, 1, 63, 64, 65, 127, 128, 129, 960, 1023, 1024] {
             let rows: Vec<Vec<u8>> = (0..LANES).map(|l| bytes(len, l as u64)).collect();
-            check(&rows, hash_rows);
+            check(&rows);
         }
     }
 }
