@@ -53,6 +53,73 @@ const SCHEDULE: [[usize; 16]; 7] = {
     s
 };
 
+/// Blocks per lane (an empty row is one empty block; so is a lane without
+/// a row, whose result is dropped).
+fn block_counts<const N: usize>(rows: &[&[u8]]) -> [i32; N] {
+    let mut blocks = [1i32; N];
+    for (b, r) in blocks.iter_mut().zip(rows) {
+        *b = r.len().div_ceil(BLOCK_LEN).max(1) as i32;
+    }
+    blocks
+}
+
+/// Block `b` of every lane: its bytes (the last block zero-padded, as
+/// BLAKE3 pads), its length, and its flags.
+struct LaneBlocks<'a, const N: usize> {
+    bytes: [&'a [u8; BLOCK_LEN]; N],
+    len: [i32; N],
+    flags: [i32; N],
+}
+
+const ZEROS: [u8; BLOCK_LEN] = [0; BLOCK_LEN];
+
+fn lane_blocks<'a, const N: usize>(
+    rows: &[&'a [u8]],
+    blocks: &[i32; N],
+    b: i32,
+    padded: &'a mut [[u8; BLOCK_LEN]; N],
+) -> LaneBlocks<'a, N> {
+    let at = b as usize * BLOCK_LEN;
+    let mut len = [0i32; N];
+    let mut flags = [0i32; N];
+    // Lanes without a row, or past their last block, read zeros.
+    let mut bytes: [&'a [u8; BLOCK_LEN]; N] = [&ZEROS; N];
+    for (l, pad) in padded.iter_mut().enumerate().take(rows.len()) {
+        let r = rows[l];
+        bytes[l] = match r.get(at..at + BLOCK_LEN) {
+            Some(full) => full.try_into().expect("64 bytes"),
+            None if at < r.len() => {
+                pad[..r.len() - at].copy_from_slice(&r[at..]);
+                pad[r.len() - at..].fill(0);
+                pad
+            }
+            None => &ZEROS,
+        };
+        len[l] = r.len().saturating_sub(at).min(BLOCK_LEN) as i32;
+    }
+    for (l, f) in flags.iter_mut().enumerate() {
+        *f = if b == 0 { CHUNK_START as i32 } else { 0 } | if b + 1 == blocks[l] { (CHUNK_END | ROOT) as i32 } else { 0 };
+    }
+    LaneBlocks { bytes, len, flags }
+}
+
+/// BLAKE3's seven rounds over state `v` and message words `m`, with the
+/// lane width's `g`.
+macro_rules! rounds {
+    ($g:ident, $v:expr, $m:expr) => {
+        for s in &SCHEDULE {
+            $g($v, 0, 4, 8, 12, $m[s[0]], $m[s[1]]);
+            $g($v, 1, 5, 9, 13, $m[s[2]], $m[s[3]]);
+            $g($v, 2, 6, 10, 14, $m[s[4]], $m[s[5]]);
+            $g($v, 3, 7, 11, 15, $m[s[6]], $m[s[7]]);
+            $g($v, 0, 5, 10, 15, $m[s[8]], $m[s[9]]);
+            $g($v, 1, 6, 11, 12, $m[s[10]], $m[s[11]]);
+            $g($v, 2, 7, 8, 13, $m[s[12]], $m[s[13]]);
+            $g($v, 3, 4, 9, 14, $m[s[14]], $m[s[15]]);
+        }
+    };
+}
+
 /// `blake3::hash` of each of `rows` (at most `LANES`) into `out`.
 pub fn hash_rows(rows: &[&[u8]], out: &mut [[u8; 32]]) {
     assert!(rows.len() <= LANES && out.len() >= rows.len(), "at most {LANES} rows at once");
@@ -119,7 +186,7 @@ fn avx2_rows(rows: &[&[u8]], out: &mut [[u8; 32]]) {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{BLOCK_LEN, CHUNK_END, CHUNK_LEN, CHUNK_START, IV, ROOT, SCHEDULE};
+    use super::{block_counts, lane_blocks, BLOCK_LEN, CHUNK_LEN, IV, SCHEDULE};
 
     const LANES: usize = 8;
 
@@ -201,20 +268,9 @@ mod avx2 {
         unsafe { _mm256_loadu_si256(words.as_ptr() as *const __m256i) }
     }
 
-    /// Bytes `[at, at + 64)` of `row`, zero-padded, as two halves of 8 words.
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn load_block(row: &[u8], at: usize) -> (__m256i, __m256i) {
-        let mut padded = [0u8; BLOCK_LEN];
-        let block: &[u8; BLOCK_LEN] = match row.get(at..at + BLOCK_LEN) {
-            Some(full) => full.try_into().expect("64 bytes"),
-            None => {
-                if at < row.len() {
-                    padded[..row.len() - at].copy_from_slice(&row[at..]);
-                }
-                &padded
-            }
-        };
+    fn load_block(block: &[u8; BLOCK_LEN]) -> (__m256i, __m256i) {
         let p = block.as_ptr() as *const __m256i;
         // SAFETY: `block` is 64 readable bytes; loadu has no alignment need.
         unsafe { (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1))) }
@@ -224,54 +280,33 @@ mod avx2 {
     #[target_feature(enable = "avx2")]
     pub(super) fn hash_short(rows: &[&[u8]], out: &mut [[u8; 32]]) {
         debug_assert!(rows.len() <= LANES && rows.iter().all(|r| r.len() <= CHUNK_LEN));
-        // Blocks per lane (an empty row is one empty block); unused lanes
-        // hash an empty row whose result is dropped.
-        let row = |l: usize| -> &[u8] { rows.get(l).copied().unwrap_or(&[]) };
-        let mut blocks = [1i32; LANES];
-        for (l, b) in blocks.iter_mut().enumerate() {
-            *b = row(l).len().div_ceil(BLOCK_LEN).max(1) as i32;
-        }
+        let blocks: [i32; LANES] = block_counts(rows);
         let most = *blocks.iter().max().expect("eight lanes");
         let blocks_v = load8(&blocks);
         let mut cv = [_mm256_setzero_si256(); 8];
         for (w, iv) in cv.iter_mut().zip(IV) {
             *w = _mm256_set1_epi32(iv as i32);
         }
+        let mut padded = [[0u8; BLOCK_LEN]; LANES];
         for b in 0..most {
-            let at = b as usize * BLOCK_LEN;
+            let lb = lane_blocks(rows, &blocks, b, &mut padded);
             let mut lo = [_mm256_setzero_si256(); 8];
             let mut hi = [_mm256_setzero_si256(); 8];
-            let mut len = [0i32; LANES];
-            let mut flags = [0i32; LANES];
             for l in 0..LANES {
-                let r = row(l);
-                (lo[l], hi[l]) = load_block(r, at);
-                len[l] = r.len().saturating_sub(at).min(BLOCK_LEN) as i32;
-                flags[l] = if b == 0 { CHUNK_START as i32 } else { 0 }
-                    | if b + 1 == blocks[l] { (CHUNK_END | ROOT) as i32 } else { 0 };
+                (lo[l], hi[l]) = load_block(lb.bytes[l]);
             }
-            let (m_lo, m_hi) = (transpose(lo), transpose(hi));
             let mut m = [_mm256_setzero_si256(); 16];
-            m[..8].copy_from_slice(&m_lo);
-            m[8..].copy_from_slice(&m_hi);
+            m[..8].copy_from_slice(&transpose(lo));
+            m[8..].copy_from_slice(&transpose(hi));
             let mut v = [_mm256_setzero_si256(); 16];
             v[..8].copy_from_slice(&cv);
             for i in 0..4 {
                 v[8 + i] = _mm256_set1_epi32(IV[i] as i32);
             }
             // v[12], v[13]: the block counter, 0 (a row is the first chunk).
-            v[14] = load8(&len);
-            v[15] = load8(&flags);
-            for s in &SCHEDULE {
-                g(&mut v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
-                g(&mut v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
-                g(&mut v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
-                g(&mut v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
-                g(&mut v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
-                g(&mut v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
-                g(&mut v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
-                g(&mut v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
-            }
+            v[14] = load8(&lb.len);
+            v[15] = load8(&lb.flags);
+            rounds!(g, &mut v, m);
             // Lanes past their last block keep their chaining value.
             let active = _mm256_cmpgt_epi32(blocks_v, _mm256_set1_epi32(b));
             for i in 0..8 {
@@ -291,7 +326,7 @@ mod avx2 {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{BLOCK_LEN, CHUNK_END, CHUNK_LEN, CHUNK_START, IV, LANES, ROOT, SCHEDULE};
+    use super::{block_counts, lane_blocks, BLOCK_LEN, CHUNK_LEN, IV, LANES, SCHEDULE};
 
     #[inline]
     #[target_feature(enable = "avx512f")]
@@ -347,20 +382,9 @@ mod avx512 {
         unsafe { _mm512_loadu_si512(words.as_ptr() as *const __m512i) }
     }
 
-    /// Bytes `[at, at + 64)` of `row`, zero-padded.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn load_block(row: &[u8], at: usize) -> __m512i {
-        let mut padded = [0u8; BLOCK_LEN];
-        let block: &[u8; BLOCK_LEN] = match row.get(at..at + BLOCK_LEN) {
-            Some(full) => full.try_into().expect("64 bytes"),
-            None => {
-                if at < row.len() {
-                    padded[..row.len() - at].copy_from_slice(&row[at..]);
-                }
-                &padded
-            }
-        };
+    fn load_block(block: &[u8; BLOCK_LEN]) -> __m512i {
         // SAFETY: `block` is 64 readable bytes; loadu has no alignment need.
         unsafe { _mm512_loadu_si512(block.as_ptr() as *const __m512i) }
     }
@@ -369,48 +393,30 @@ mod avx512 {
     #[target_feature(enable = "avx512f")]
     pub(super) fn hash_short(rows: &[&[u8]], out: &mut [[u8; 32]]) {
         debug_assert!(rows.len() <= LANES && rows.iter().all(|r| r.len() <= CHUNK_LEN));
-        let row = |l: usize| -> &[u8] { rows.get(l).copied().unwrap_or(&[]) };
-        let mut blocks = [1i32; LANES];
-        for (l, b) in blocks.iter_mut().enumerate().take(rows.len()) {
-            *b = row(l).len().div_ceil(BLOCK_LEN).max(1) as i32;
-        }
+        let blocks: [i32; LANES] = block_counts(rows);
         let most = *blocks.iter().max().expect("sixteen lanes");
         let blocks_v = load16(&blocks);
         let mut cv = [_mm512_setzero_si512(); 8];
         for (w, iv) in cv.iter_mut().zip(IV) {
             *w = _mm512_set1_epi32(iv as i32);
         }
+        let mut padded = [[0u8; BLOCK_LEN]; LANES];
         for b in 0..most {
-            let at = b as usize * BLOCK_LEN;
-            let mut lane_blocks = [_mm512_setzero_si512(); 16];
-            let mut len = [0i32; LANES];
-            let mut flags = [0i32; LANES];
-            for l in 0..rows.len() {
-                let r = row(l);
-                lane_blocks[l] = load_block(r, at);
-                len[l] = r.len().saturating_sub(at).min(BLOCK_LEN) as i32;
-                flags[l] = if b == 0 { CHUNK_START as i32 } else { 0 }
-                    | if b + 1 == blocks[l] { (CHUNK_END | ROOT) as i32 } else { 0 };
+            let lb = lane_blocks(rows, &blocks, b, &mut padded);
+            let mut lane_words = [_mm512_setzero_si512(); 16];
+            for (w, bytes) in lane_words.iter_mut().zip(lb.bytes) {
+                *w = load_block(bytes);
             }
-            let m = transpose(&lane_blocks);
+            let m = transpose(&lane_words);
             let mut v = [_mm512_setzero_si512(); 16];
             v[..8].copy_from_slice(&cv);
             for i in 0..4 {
                 v[8 + i] = _mm512_set1_epi32(IV[i] as i32);
             }
             // v[12], v[13]: the block counter, 0 (a row is the first chunk).
-            v[14] = load16(&len);
-            v[15] = load16(&flags);
-            for s in &SCHEDULE {
-                g(&mut v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
-                g(&mut v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
-                g(&mut v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
-                g(&mut v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
-                g(&mut v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
-                g(&mut v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
-                g(&mut v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
-                g(&mut v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
-            }
+            v[14] = load16(&lb.len);
+            v[15] = load16(&lb.flags);
+            rounds!(g, &mut v, m);
             // Lanes past their last block keep their chaining value.
             let active = _mm512_cmpgt_epi32_mask(blocks_v, _mm512_set1_epi32(b));
             for i in 0..8 {
