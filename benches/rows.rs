@@ -27,10 +27,10 @@
 //!   The target: `studylog/read_chunk` ≥ 2 M rows/s per core.
 //! * `studylog_memory/*`: the same rows already in memory, so SQLite is out
 //!   of the picture: `convert_encode`, `convert_encode_hash`, `row_hash`
-//!   (the blake3 row hash and table sum alone, as `verify::digest` does it:
-//!   three `Hasher::update` calls per value), and `row_hash_one_update` (the
-//!   same bytes, hence the same hashes, gathered first and hashed in one
-//!   call: what the row loop would gain).
+//!   (the row hashes and table sum alone, as `verify::digest` does it:
+//!   canonical bytes into a `DigestBuilder`, sixteen rows per SIMD call),
+//!   and `row_hash_blake3_per_row` (the same bytes, hence the same sum, with
+//!   one `blake3::hash` call per row: what the lanes gain).
 //! * `value/*`: one column type at a time (bigint, double, text of 200
 //!   characters, timestamp text, boolean), `convert_encode` and
 //!   `convert_encode_hash`, in values per second.
@@ -57,7 +57,7 @@ use ferry::pipeline::reader::{self, Chunk};
 use ferry::pipeline::rejects::BadValues;
 use ferry::plan::TablePlan;
 use ferry::target::encode;
-use ferry::verify::digest::{hash_value, TableDigest};
+use ferry::verify::digest::{write_value, DigestBuilder, TableDigest};
 
 const BUFFER_BYTES: usize = 1 << 20;
 
@@ -270,21 +270,20 @@ fn memory_group(c: &mut Criterion, s: &Source) {
         let mut hash_scratch = Vec::new();
         let mut buf = BytesMut::with_capacity(BUFFER_BYTES * 2);
         b.iter(|| {
-            let mut digest = TableDigest::default();
+            let mut digest = DigestBuilder::default();
             for row in &rows {
                 encode::begin_row(&mut buf, ncols as i16);
-                let mut h = blake3::Hasher::new();
                 for (v, cm) in row.iter().zip(&tp.map.columns) {
                     let value = cm.converter.convert(ValueRef::from(v), &mut scratch).expect("converts");
                     encode::write_value(&mut buf, &cm.pg_type, &value);
-                    hash_value(&mut h, &cm.pg_type, &value, &mut hash_scratch);
+                    write_value(digest.row(), &cm.pg_type, &value, &mut hash_scratch);
                 }
-                digest.add_row(&h.finalize());
+                digest.end_row();
                 if buf.len() >= BUFFER_BYTES {
                     buf.clear();
                 }
             }
-            digest
+            digest.finish()
         })
     });
 
@@ -305,58 +304,48 @@ fn memory_group(c: &mut Criterion, s: &Source) {
                 .collect()
         })
         .collect();
+    // As `verify::digest` does it: canonical bytes into the builder, rows
+    // hashed sixteen at a time in SIMD lanes (`verify::lanes`).
     g.bench_function("row_hash", |b| {
         let mut hash_scratch = Vec::new();
         b.iter(|| {
-            let mut digest = TableDigest::default();
+            let mut digest = DigestBuilder::default();
             for row in &converted {
-                let mut h = blake3::Hasher::new();
                 for (value, cm) in row.iter().zip(&tp.map.columns) {
-                    hash_value(&mut h, &cm.pg_type, value, &mut hash_scratch);
+                    write_value(digest.row(), &cm.pg_type, value, &mut hash_scratch);
                 }
-                digest.add_row(&h.finalize());
+                digest.end_row();
             }
-            digest
+            digest.finish()
         })
     });
-    // The same canonical bytes gathered into one buffer and hashed with one
-    // call (what the row loop could do instead of three `update`s per
-    // value): same hashes, checked on every row before timing.
-    let one_update = |row: &[Value<'_>], buf: &mut Vec<u8>| -> blake3::Hash {
-        buf.clear();
-        for (value, cm) in row.iter().zip(&tp.map.columns) {
-            let (tag, bytes) = match (value, &cm.pg_type) {
-                (Value::Int(i), _) => (2u8, i.to_le_bytes()),
-                (Value::Float(f), _) => (3, if f.is_nan() { 0x7ff8_0000_0000_0000u64 } else { f.to_bits() }.to_le_bytes()),
-                (Value::Timestamp(t), PgType::Timestamp) => (7, t.to_le_bytes()),
-                (other, pg) => panic!("unexpected {other:?} for {pg}"),
-            };
-            buf.push(tag);
-            buf.extend_from_slice(&8u32.to_le_bytes());
-            buf.extend_from_slice(&bytes);
+    // The same bytes, one `blake3::hash` call per row (before the lanes):
+    // the same table hash, checked before timing.
+    let per_row = |buf: &mut Vec<u8>, hash_scratch: &mut Vec<u8>| {
+        let mut digest = TableDigest::default();
+        for row in &converted {
+            buf.clear();
+            for (value, cm) in row.iter().zip(&tp.map.columns) {
+                write_value(buf, &cm.pg_type, value, hash_scratch);
+            }
+            digest.add_row(&blake3::hash(buf));
         }
-        blake3::hash(buf)
+        digest
     };
     {
-        let mut buf = Vec::new();
+        let mut lanes = DigestBuilder::default();
         let mut hash_scratch = Vec::new();
         for row in &converted {
-            let mut h = blake3::Hasher::new();
             for (value, cm) in row.iter().zip(&tp.map.columns) {
-                hash_value(&mut h, &cm.pg_type, value, &mut hash_scratch);
+                write_value(lanes.row(), &cm.pg_type, value, &mut hash_scratch);
             }
-            assert_eq!(h.finalize(), one_update(row, &mut buf), "the one-update row hash differs");
+            lanes.end_row();
         }
+        assert_eq!(lanes.finish(), per_row(&mut Vec::new(), &mut hash_scratch), "the per-row table hash differs");
     }
-    g.bench_function("row_hash_one_update", |b| {
-        let mut buf = Vec::with_capacity(256);
-        b.iter(|| {
-            let mut digest = TableDigest::default();
-            for row in &converted {
-                digest.add_row(&one_update(row, &mut buf));
-            }
-            digest
-        })
+    g.bench_function("row_hash_blake3_per_row", |b| {
+        let (mut buf, mut hash_scratch) = (Vec::with_capacity(256), Vec::new());
+        b.iter(|| per_row(&mut buf, &mut hash_scratch))
     });
     g.finish();
 }
@@ -420,17 +409,16 @@ fn per_type(c: &mut Criterion) {
             let mut buf = BytesMut::with_capacity(BUFFER_BYTES * 2);
             b.iter(|| {
                 buf.clear();
-                let mut digest = TableDigest::default();
+                let mut digest = DigestBuilder::default();
                 for row in values.chunks(8) {
-                    let mut h = blake3::Hasher::new();
                     for v in row {
                         let value = converter.convert(ValueRef::from(v), &mut scratch).expect("converts");
                         encode::write_value(&mut buf, pg, &value);
-                        hash_value(&mut h, pg, &value, &mut hash_scratch);
+                        write_value(digest.row(), pg, &value, &mut hash_scratch);
                     }
-                    digest.add_row(&h.finalize());
+                    digest.end_row();
                 }
-                digest
+                digest.finish()
             })
         });
     }
