@@ -53,6 +53,17 @@ impl Sink for Vec<u8> {
     }
 }
 
+/// Where a row's canonical bytes go in a [`DigestBuilder`]: append-only, so
+/// that no writer can disturb the rows gathered before it.
+pub struct RowBytes(Vec<u8>);
+
+impl Sink for RowBytes {
+    #[inline]
+    fn feed(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+}
+
 #[inline]
 fn put<S: Sink>(h: &mut S, tag: u8, bytes: &[u8]) {
     let mut head = [0u8; 21];
@@ -192,7 +203,7 @@ impl TableDigest {
 pub struct DigestBuilder {
     digest: TableDigest,
     /// The canonical bytes of the rows not hashed yet, back to back.
-    buf: Vec<u8>,
+    buf: RowBytes,
     /// Where each of them ends in `buf`.
     ends: [usize; BATCH],
     rows: usize,
@@ -205,14 +216,14 @@ const BATCH: usize = 4 * LANES;
 
 impl Default for DigestBuilder {
     fn default() -> Self {
-        DigestBuilder { digest: TableDigest::default(), buf: Vec::with_capacity(BATCH * 256), ends: [0; BATCH], rows: 0 }
+        DigestBuilder { digest: TableDigest::default(), buf: RowBytes(Vec::with_capacity(BATCH * 256)), ends: [0; BATCH], rows: 0 }
     }
 }
 
 impl DigestBuilder {
     /// Where the current row's canonical bytes are appended.
     #[inline]
-    pub fn row(&mut self) -> &mut Vec<u8> {
+    pub fn row(&mut self) -> &mut RowBytes {
         &mut self.buf
     }
 
@@ -220,13 +231,13 @@ impl DigestBuilder {
     #[inline]
     pub fn discard_row(&mut self) {
         let start = if self.rows == 0 { 0 } else { self.ends[self.rows - 1] };
-        self.buf.truncate(start);
+        self.buf.0.truncate(start);
     }
 
     /// The current row is complete.
     #[inline]
     pub fn end_row(&mut self) {
-        self.ends[self.rows] = self.buf.len();
+        self.ends[self.rows] = self.buf.0.len();
         self.rows += 1;
         if self.rows == BATCH {
             self.flush();
@@ -237,7 +248,7 @@ impl DigestBuilder {
         let mut rows: [&[u8]; BATCH] = [&[]; BATCH];
         let mut start = 0;
         for (slot, &end) in rows.iter_mut().zip(&self.ends[..self.rows]) {
-            *slot = &self.buf[start..end];
+            *slot = &self.buf.0[start..end];
             start = end;
         }
         let rows = &mut rows[..self.rows];
@@ -250,7 +261,7 @@ impl DigestBuilder {
                 self.digest.add_hash(h);
             }
         }
-        self.buf.clear();
+        self.buf.0.clear();
         self.rows = 0;
     }
 
@@ -282,7 +293,7 @@ mod tests {
             let mut b = DigestBuilder::default();
             for i in 0..n {
                 let bytes: Vec<u8> = (0..(i * 41) % 300).map(|k| (k * 7 + i) as u8).collect();
-                b.row().extend_from_slice(&bytes);
+                b.row().feed(&bytes);
                 if i % 3 == 2 {
                     b.discard_row();
                     continue;

@@ -260,8 +260,14 @@ pub async fn target_digests(
             }
             loop {
                 let Some((t, blocks)) = queue.lock().expect("queue lock").next() else { return Ok::<_, Error>(()) };
-                let d = piece_digest(&client, &schema, &tables[t], &blocks).await?;
-                results.lock().expect("results lock")[t].merge(&d);
+                match piece_digest(&client, &schema, &tables[t], &blocks).await {
+                    Ok(d) => results.lock().expect("results lock")[t].merge(&d),
+                    Err(e) => {
+                        // The others stop after their current piece.
+                        queue.lock().expect("queue lock").by_ref().for_each(drop);
+                        return Err(e);
+                    }
+                }
             }
         }));
     }
@@ -373,10 +379,6 @@ impl<'a> RowView<'a> {
 
 /// Run `COPY (select) TO STDOUT (FORMAT binary)` and call `row` with each
 /// row as it arrives; memory holds one network chunk and one row.
-///
-/// The server sends one row per `CopyData` message, so rows are read in
-/// place from the message; only a row split across messages (the header,
-/// a client that re-chunks) is gathered in `pending` first.
 pub(crate) async fn copy_rows(
     client: &tokio_postgres::Client,
     select: &str,
@@ -387,52 +389,70 @@ pub(crate) async fn copy_rows(
     let ctx = || format!("reading table {table:?} back");
     let stream = client.copy_out(&sql).await.map_err(|e| target::Error::server(ctx(), &e))?;
     let mut stream = Box::pin(stream);
-    let mut pending: Vec<u8> = Vec::new();
-    let mut header_done = false;
-    let mut fields: Vec<(usize, i32)> = Vec::new();
-    let bad_stream = |reason: &str| Error::Decode { table: table.to_string(), column: "*".into(), reason: reason.into() };
+    let mut parser = CopyParser::default();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| target::Error::server(ctx(), &e))?;
-        let gathered = !pending.is_empty();
+        parser.feed(&chunk, table, &mut row)?;
+    }
+    Ok(())
+}
+
+/// The rows of a binary COPY stream, whatever its chunking. The server
+/// sends one row per `CopyData` message, so rows are read in place from the
+/// message; only what a message leaves unfinished (a header or a row split
+/// across messages) is kept in `pending` until the rest arrives.
+#[derive(Default)]
+struct CopyParser {
+    pending: Vec<u8>,
+    header_done: bool,
+    fields: Vec<(usize, i32)>,
+}
+
+impl CopyParser {
+    fn feed(&mut self, chunk: &[u8], table: &str, row: &mut impl FnMut(&RowView<'_>) -> Result<(), Error>) -> Result<(), Error> {
+        let gathered = !self.pending.is_empty();
         if gathered {
-            pending.extend_from_slice(&chunk);
+            self.pending.extend_from_slice(chunk);
         }
-        let data: &[u8] = if gathered { &pending } else { &chunk };
+        let data: &[u8] = if gathered { &self.pending } else { chunk };
         let mut pos = 0;
-        if !header_done {
-            if data.len() < 19 {
-                pending = data.to_vec();
-                continue;
+        if !self.header_done {
+            let ext = data.get(15..19).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")) as usize);
+            match ext {
+                Some(ext) if data.len() >= 19 + ext => {
+                    if &data[..11] != b"PGCOPY\n\xff\r\n\0" {
+                        let reason = "not a binary COPY stream".into();
+                        return Err(Error::Decode { table: table.to_string(), column: "*".into(), reason });
+                    }
+                    pos = 19 + ext;
+                    self.header_done = true;
+                }
+                _ => {
+                    if !gathered {
+                        self.pending.extend_from_slice(chunk);
+                    }
+                    return Ok(());
+                }
             }
-            let ext = u32::from_be_bytes(data[15..19].try_into().expect("4 bytes")) as usize;
-            if data.len() < 19 + ext {
-                pending = data.to_vec();
-                continue;
-            }
-            if &data[..11] != b"PGCOPY\n\xff\r\n\0" {
-                return Err(bad_stream("not a binary COPY stream"));
-            }
-            pos = 19 + ext;
-            header_done = true;
         }
         // Every complete row.
-        while let Some(row_len) = complete_row(&data[pos..], &mut fields) {
-            if row_len == 2 && fields.is_empty() && i16::from_be_bytes([data[pos], data[pos + 1]]) < 0 {
+        while let Some(row_len) = complete_row(&data[pos..], &mut self.fields) {
+            if row_len == 2 && self.fields.is_empty() && i16::from_be_bytes([data[pos], data[pos + 1]]) < 0 {
                 // Trailer (-1 field count).
                 pos += 2;
                 break;
             }
-            row(&RowView { buf: &data[pos..], fields: &fields })?;
+            row(&RowView { buf: &data[pos..], fields: &self.fields })?;
             pos += row_len;
         }
         // Keep what belongs to the next row.
         if gathered {
-            pending.drain(..pos);
+            self.pending.drain(..pos);
         } else {
-            pending.extend_from_slice(&chunk[pos..]);
+            self.pending.extend_from_slice(&chunk[pos..]);
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// If `buf` starts with a complete row (or the trailer), its length, with
@@ -504,8 +524,55 @@ pub fn decode<'a>(pg: &PgType, field: Option<&'a [u8]>, text: &'a mut String) ->
 }
 
 #[cfg(test)]
-mod piece_tests {
+mod tests {
     use super::*;
+
+    /// A binary COPY stream: header (with a 4-byte extension), `rows` of
+    /// fields (None is NULL), trailer.
+    fn copy_stream(rows: &[Vec<Option<Vec<u8>>>]) -> Vec<u8> {
+        let mut s = b"PGCOPY\n\xff\r\n\0".to_vec();
+        s.extend_from_slice(&0u32.to_be_bytes());
+        s.extend_from_slice(&4u32.to_be_bytes());
+        s.extend_from_slice(b"ext!");
+        for r in rows {
+            s.extend_from_slice(&(r.len() as i16).to_be_bytes());
+            for f in r {
+                match f {
+                    Some(b) => {
+                        s.extend_from_slice(&(b.len() as i32).to_be_bytes());
+                        s.extend_from_slice(b);
+                    }
+                    None => s.extend_from_slice(&(-1i32).to_be_bytes()),
+                }
+            }
+        }
+        s.extend_from_slice(&(-1i16).to_be_bytes());
+        s
+    }
+
+    #[test]
+    fn copy_rows_are_the_same_whatever_the_chunking() {
+        let rows: Vec<Vec<Option<Vec<u8>>>> = (0..50u8)
+            .map(|i| vec![Some(vec![i; i as usize % 7]), None, Some((0..i).collect()), Some(Vec::new())])
+            .collect();
+        let stream = copy_stream(&rows);
+        for size in [1, 2, 3, 5, 18, 19, 20, 23, 64, 1000, stream.len()] {
+            let mut parser = CopyParser::default();
+            let mut seen: Vec<Vec<Option<Vec<u8>>>> = Vec::new();
+            let mut collect = |r: &RowView<'_>| {
+                seen.push((0..4).map(|i| r.field(i).map(<[u8]>::to_vec)).collect());
+                Ok(())
+            };
+            for chunk in stream.chunks(size) {
+                parser.feed(chunk, "t", &mut collect).unwrap();
+            }
+            assert_eq!(seen, rows, "chunks of {size} bytes");
+            assert!(parser.pending.is_empty(), "chunks of {size} bytes: {} bytes left", parser.pending.len());
+        }
+        let mut parser = CopyParser::default();
+        let err = parser.feed(b"PGCOPZ\n\xff\r\n\0\0\0\0\0\0\0\0\0", "t", &mut |_| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("not a binary COPY stream"), "{err}");
+    }
 
     #[test]
     fn pieces_cover_each_table_once_biggest_first() {
