@@ -526,7 +526,7 @@ fn float_from(b: &[u8]) -> f64 {
         return f;
     }
     let i = int_from(b);
-    if b.len() % 3 == 0 { f64::from_bits(i as u64) } else { i as f64 / 1000.0 }
+    if b.len().is_multiple_of(3) { f64::from_bits(i as u64) } else { i as f64 / 1000.0 }
 }
 
 // ---------------------------------------------------------------------------

@@ -391,7 +391,7 @@ fn existing(
         match restored {
             Ok(ws) => ws.into_iter().for_each(|w| report.warn(w)),
             Err(e) if loaded_result.is_err() => report.warn(format!("{e}; run `ferry restore-keys` to retry")),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
     let loads = loaded_result?;

@@ -379,7 +379,7 @@ fn convert_int<'a>(v: ValueRef<'a>, min: i64, max: i64) -> Result<Value<'a>, Bad
             if f.fract() != 0.0 || !f.is_finite() {
                 return Err(BadValue::new("a real with a fraction is not an integer"));
             }
-            if f < -9.223_372_036_854_776e18 || f >= 9.223_372_036_854_776e18 {
+            if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
                 return Err(BadValue::new("out of range for a 64-bit integer"));
             }
             f as i64

@@ -599,18 +599,13 @@ pub fn days_of(micros: i64) -> i64 {
 
 /// The zone a naive date/time text is read in (`timezone` in a mapping
 /// file): UTC, a fixed offset, or a named IANA zone with its DST rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Zone {
+    #[default]
     Utc,
     /// Seconds east of UTC.
     Fixed(i32),
     Named(chrono_tz::Tz),
-}
-
-impl Default for Zone {
-    fn default() -> Self {
-        Zone::Utc
-    }
 }
 
 impl std::fmt::Display for Zone {

@@ -358,10 +358,10 @@ impl<'l> Mapper<'l> {
                 *zone = chain.iter().find_map(|l| l.options.timezone.as_ref().map(|z| z.value)).unwrap_or(s.zone);
             }
             Converter::Date { input } => *input = self.time_input(chain)?,
-            Converter::NoArrayInput => {
-                if chain.iter().find_map(|l| l.options.input.as_ref()).is_some_and(|i| i.value == "json-array") {
-                    converter = Converter::JsonTextArray;
-                }
+            Converter::NoArrayInput
+                if chain.iter().find_map(|l| l.options.input.as_ref()).is_some_and(|i| i.value == "json-array") =>
+            {
+                converter = Converter::JsonTextArray;
             }
             _ => {}
         }
@@ -499,7 +499,7 @@ pub fn fit_to_profile(pg: &PgType, affinity: Affinity, p: &StorageProfile) -> Op
     let numeric_affinity = matches!(affinity, Affinity::Integer | Affinity::Real | Affinity::Numeric);
     let fits = match pg {
         PgType::SmallInt | PgType::Integer | PgType::BigInt => !b && !((r || t) && numeric_affinity),
-        PgType::Real | PgType::Double | PgType::Numeric { .. } => !b && !(t && numeric_affinity),
+        PgType::Real | PgType::Double | PgType::Numeric { .. } => !(b || (t && numeric_affinity)),
         PgType::Boolean => !b,
         PgType::Timestamp | PgType::Timestamptz | PgType::Date | PgType::Time => !(b || i || r),
         PgType::Json | PgType::Jsonb => !(b || i || r),

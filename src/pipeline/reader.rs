@@ -303,10 +303,8 @@ fn reject_record<'a>(
 
 /// The row as a person can find it: rowid, else the primary key values.
 fn row_ref(tp: &TablePlan, row: &rusqlite::Row<'_>, ncols: usize, has_rowid: bool) -> RowRef {
-    if has_rowid {
-        if let Ok(ValueRef::Integer(r)) = row.get_ref(ncols) {
-            return RowRef::Rowid(r);
-        }
+    if has_rowid && let Ok(ValueRef::Integer(r)) = row.get_ref(ncols) {
+        return RowRef::Rowid(r);
     }
     let mut parts = String::new();
     for pk in &tp.source.primary_key {

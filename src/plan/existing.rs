@@ -181,10 +181,8 @@ fn epoch_unit_for(max_abs: f64) -> EpochUnit {
 fn fit_values(pg: &PgType, s: &ColumnStats, problem: &mut dyn FnMut(String)) {
     match pg {
         PgType::Varchar(Some(n)) => {
-            if let Some(len) = s.max_text_chars {
-                if len > *n as i64 {
-                    problem(format!("text up to {len} characters does not fit varchar({n})"));
-                }
+            if let Some(len) = s.max_text_chars && len > *n as i64 {
+                problem(format!("text up to {len} characters does not fit varchar({n})"));
             }
         }
         PgType::SmallInt | PgType::Integer => {

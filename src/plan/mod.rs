@@ -123,7 +123,7 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Error> {
             c.target = short;
         }
         let (identity, primary_key) = keys(t, &map, profiles);
-        if t.primary_key.len() > 0 && primary_key.is_none() {
+        if !t.primary_key.is_empty() && primary_key.is_none() {
             map.notes.push(format!(
                 "primary key ({}) not created: its columns hold NULLs or were excluded",
                 t.primary_key.join(", ")

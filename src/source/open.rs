@@ -153,10 +153,8 @@ fn beside(path: &Path, suffix: &str) -> PathBuf {
 fn wal_side_file_problem(path: &Path) -> Option<Error> {
     let owned = || path.to_path_buf();
     let wal = beside(path, "-wal");
-    if wal.exists() {
-        if let Err(e) = std::fs::File::open(&wal) {
-            return Some(Error::WalUnreadable { path: owned(), wal, source: e });
-        }
+    if wal.exists() && let Err(e) = std::fs::File::open(&wal) {
+        return Some(Error::WalUnreadable { path: owned(), wal, source: e });
     }
     let shm = beside(path, "-shm");
     let is_wal_mode = {

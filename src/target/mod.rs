@@ -164,20 +164,16 @@ impl Target {
                 }
             }
         }
-        if config.get_ports().is_empty() {
-            if let Some(p) = env("PGPORT") {
-                let port = p.parse().map_err(|_| Error::BadUrl(format!("PGPORT={p:?} is not a port")))?;
-                config.port(port);
-            }
+        if config.get_ports().is_empty() && let Some(p) = env("PGPORT") {
+            let port = p.parse().map_err(|_| Error::BadUrl(format!("PGPORT={p:?} is not a port")))?;
+            config.port(port);
         }
         if config.get_user().is_none() {
             let user = env("PGUSER").or_else(|| env("USER")).unwrap_or_else(|| "postgres".into());
             config.user(&user);
         }
-        if config.get_dbname().is_none() {
-            if let Some(d) = env("PGDATABASE") {
-                config.dbname(&d);
-            }
+        if config.get_dbname().is_none() && let Some(d) = env("PGDATABASE") {
+            config.dbname(&d);
         }
         let home = env("HOME").map(PathBuf::from);
         let get = |k: &str| split.get(k).map(str::to_string);
@@ -301,10 +297,10 @@ impl Target {
         } else if message.contains("server does not support TLS") {
             message = format!("the server does not accept TLS connections, and sslmode={} requires TLS", self.tls.mode);
         }
-        if let (Some(path), Some(db)) = (&self.passfile, e.as_db_error()) {
-            if db.code() == &tokio_postgres::error::SqlState::INVALID_PASSWORD {
-                message.push_str(&format!(" (password retrieved from file {:?})", path.display().to_string()));
-            }
+        if let (Some(path), Some(db)) = (&self.passfile, e.as_db_error())
+            && db.code() == &tokio_postgres::error::SqlState::INVALID_PASSWORD
+        {
+            message.push_str(&format!(" (password retrieved from file {:?})", path.display().to_string()));
         }
         Error::Connect { target: self.to_string(), message, handshake }
     }
@@ -313,10 +309,8 @@ impl Target {
 /// `postgresql+psycopg2://…` (SQLAlchemy's URL form) → `postgresql://…`.
 fn strip_sqlalchemy_driver(url: &str) -> String {
     for scheme in ["postgresql+", "postgres+"] {
-        if let Some(rest) = url.strip_prefix(scheme) {
-            if let Some(i) = rest.find("://") {
-                return format!("{}{}", &scheme[..scheme.len() - 1], &rest[i..]);
-            }
+        if let Some(rest) = url.strip_prefix(scheme) && let Some(i) = rest.find("://") {
+            return format!("{}{}", &scheme[..scheme.len() - 1], &rest[i..]);
         }
     }
     url.to_string()
@@ -330,13 +324,11 @@ pub fn redact(message: &str, source: &str) -> String {
     if let Some(p) = conninfo::password(source) {
         out = out.replace(&p, "********");
     }
-    if let Ok(c) = Config::from_str(source) {
-        if let Some(p) = c.get_password().and_then(|p| std::str::from_utf8(p).ok()) {
-            if !p.is_empty() {
+    if let Ok(c) = Config::from_str(source)
+        && let Some(p) = c.get_password().and_then(|p| std::str::from_utf8(p).ok())
+            && !p.is_empty() {
                 out = out.replace(p, "********");
             }
-        }
-    }
     out
 }
 

@@ -203,10 +203,8 @@ impl Refusal {
     }
 
     fn set(&self, why: String) {
-        if let Ok(mut s) = self.0.lock() {
-            if s.is_none() {
-                *s = Some(why);
-            }
+        if let Ok(mut s) = self.0.lock() && s.is_none() {
+            *s = Some(why);
         }
     }
 }

@@ -134,10 +134,8 @@ fn wait_for_copy(run: &mut Running, client: &mut postgres::Client) -> i32 {
                 &[],
             )
             .unwrap();
-        if let Some(r) = rows.first() {
-            if r.get::<_, i64>(1) >= TRIGGER_ROWS {
-                return r.get(0);
-            }
+        if let Some(r) = rows.first() && r.get::<_, i64>(1) >= TRIGGER_ROWS {
+            return r.get(0);
         }
         if !run.running() || Instant::now() > deadline {
             let running = run.running();

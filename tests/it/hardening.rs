@@ -625,7 +625,8 @@ fn password_never_appears_in_output_files_or_process_title() {
     let closed_port = format!("postgresql://{role}:{PROBE_PASSWORD}@{host}:1/x");
 
     // (args, environment, expected exit code)
-    let runs: Vec<(Vec<&str>, Vec<(&str, &str)>, i32)> = vec![
+    type Run<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, i32);
+    let runs: Vec<Run> = vec![
         // Successes: password in the URL, in a keyword string, in the environment, in a password file.
         (vec!["migrate", s, &with_pw, "--json", "--state-dir", state_s, "--report", report_s, "--report-html", html_s], vec![], 0),
         (vec!["verify", s, &with_pw, "--json"], vec![], 0),
@@ -720,18 +721,16 @@ fn password_never_appears_in_output_files_or_process_title() {
     let mut seen_connected = false;
     let mut checks = 0;
     while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
-        if let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) {
-            if !raw.is_empty() {
-                let argv: Vec<String> =
-                    raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-                assert_eq!(&argv[1..], &args[..], "argv was rewritten");
-                assert!(!String::from_utf8_lossy(&raw).contains(PROBE_PASSWORD));
-                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-                assert!(comm.is_empty() || comm.trim() == "ferry", "process name {comm:?}");
-                checks += 1;
-                if seen_connected {
-                    break;
-                }
+        if let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) && !raw.is_empty() {
+            let argv: Vec<String> =
+                raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+            assert_eq!(&argv[1..], &args[..], "argv was rewritten");
+            assert!(!String::from_utf8_lossy(&raw).contains(PROBE_PASSWORD));
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            assert!(comm.is_empty() || comm.trim() == "ferry", "process name {comm:?}");
+            checks += 1;
+            if seen_connected {
+                break;
             }
         }
         seen_connected |= db.query_scalar_i64(&format!(
