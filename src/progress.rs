@@ -6,6 +6,7 @@
 //! (machines read stdout; a terminal full of bars helps nobody there).
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -44,7 +45,7 @@ impl Progress {
         bar.set_style(style());
         let shown: String = name.chars().take(16).collect();
         bar.set_prefix(shown);
-        TableBar { bar, overall: self.overall.clone() }
+        TableBar { bar, overall: self.overall.clone(), counted: AtomicU64::new(0), kept: false }
     }
 
     /// Print a line above the bars.
@@ -68,20 +69,63 @@ fn style() -> ProgressStyle {
         .progress_chars("=> ")
 }
 
+/// A table's bar. Its rows count in the overall bar only once the table's
+/// load has succeeded ([`TableBar::loaded`]); a bar dropped without it (the
+/// table rolled back: an error, or create mode going back to widen a
+/// column) takes its rows out of the overall bar again, so that a table
+/// loaded a second time is not counted twice.
 pub struct TableBar {
     bar: ProgressBar,
     overall: ProgressBar,
+    counted: AtomicU64,
+    kept: bool,
 }
 
 impl TableBar {
     pub fn inc(&self, rows: u64) {
         self.bar.inc(rows);
         self.overall.inc(rows);
+        self.counted.fetch_add(rows, Ordering::Relaxed);
+    }
+
+    /// The table's rows are in the target: they stay counted.
+    pub fn loaded(mut self) {
+        self.kept = true;
     }
 }
 
 impl Drop for TableBar {
     fn drop(&mut self) {
+        if !self.kept {
+            self.overall.dec(self.counted.load(Ordering::Relaxed));
+        }
         self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rolled_back_tables_leave_the_overall_count() {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
+        let overall = multi.add(ProgressBar::new(300));
+        let p = Progress { multi, overall };
+        // Loaded, then rolled back (an error, or create mode widening).
+        let first = p.table("t", 200);
+        first.inc(120);
+        assert_eq!(p.overall.position(), 120);
+        drop(first);
+        assert_eq!(p.overall.position(), 0, "the rolled-back rows are taken out");
+        // Loaded again, and committed; another table committed.
+        let again = p.table("t", 200);
+        again.inc(150);
+        again.inc(50);
+        again.loaded();
+        let other = p.table("u", 100);
+        other.inc(100);
+        other.loaded();
+        assert_eq!(p.overall.position(), 300, "each row once");
     }
 }

@@ -33,6 +33,7 @@ use serde::Serialize;
 
 use crate::error::Location;
 use crate::plan::{Plan, TablePlan};
+use crate::progress::TableBar;
 use crate::target::{self, encode, ident, Target};
 use crate::verify::digest::TableDigest;
 
@@ -273,10 +274,15 @@ async fn load_group(
         .await
         .map_err(|e| target::Error::server(format!("starting to load table {first:?}"), &e))?;
     let mut loads = Vec::new();
+    // The tables' progress bars, whose rows stay counted once they commit.
+    let mut bars = Vec::new();
     for &i in group {
         let tp = &plan.tables[i];
         let t0 = Instant::now();
-        match load_table(client, source, plan, tp, opts, pool, cancel).await {
+        let bar = opts.progress.as_ref().map(|p| p.table(&tp.source.name, tp.row_count));
+        let loaded = load_table(client, source, plan, tp, opts, pool, cancel, bar.as_ref()).await;
+        bars.extend(bar);
+        match loaded {
             Ok((rows, bytes, digest)) => loads.push(TableLoad {
                 table: tp.source.name.clone(),
                 target: tp.map.target.clone(),
@@ -300,6 +306,7 @@ async fn load_group(
         let _ = client.batch_execute("ROLLBACK").await;
         return Err(target::Error::server(format!("committing table {first:?}"), &e).into());
     }
+    bars.into_iter().for_each(TableBar::loaded);
     if let Some(f) = &opts.on_commit {
         loads.iter().for_each(|l| (f.0)(l));
     }
@@ -307,6 +314,7 @@ async fn load_group(
 }
 
 /// Inside the group's transaction: empty the table if asked, then COPY.
+#[allow(clippy::too_many_arguments)]
 async fn load_table(
     client: &tokio_postgres::Client,
     source: &Path,
@@ -315,6 +323,7 @@ async fn load_table(
     opts: &Options,
     pool: &rayon::ThreadPool,
     cancel: &Arc<AtomicBool>,
+    bar: Option<&TableBar>,
 ) -> Result<(u64, u64, TableDigest), Error> {
     let table = ident::qualified(&plan.pg_schema, &tp.map.target);
     let cols: Vec<String> = tp.map.columns.iter().map(|c| ident::quote(&c.target)).collect();
@@ -326,9 +335,10 @@ async fn load_table(
     }
     let freeze = if opts.truncate { ", FREEZE" } else { "" };
     let copy_sql = format!("COPY {table} ({}) FROM STDIN (FORMAT binary{freeze})", cols.join(", "));
-    copy_table(client, &copy_sql, source, tp, opts, pool, cancel).await
+    copy_table(client, &copy_sql, source, tp, opts, pool, cancel, bar).await
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn copy_table(
     client: &tokio_postgres::Client,
     copy_sql: &str,
@@ -337,6 +347,7 @@ async fn copy_table(
     opts: &Options,
     pool: &rayon::ThreadPool,
     cancel: &Arc<AtomicBool>,
+    bar: Option<&TableBar>,
 ) -> Result<(u64, u64, TableDigest), Error> {
     let ctx = format!("loading table {:?}", tp.source.name);
     let sink = client.copy_in::<_, Bytes>(copy_sql).await.map_err(|e| target::Error::server(&ctx, &e))?;
@@ -347,7 +358,6 @@ async fn copy_table(
     } else {
         reader::chunks(source, &tp.source, opts.chunk_rows)?
     };
-    let bar = opts.progress.as_ref().map(|p| p.table(&tp.source.name, tp.row_count));
     let n_chunks = chunks.len();
     let rx = spawn_readers(pool, source, tp, chunks, opts, cancel, opts.queue_depth + n_chunks.min(opts.jobs));
 
