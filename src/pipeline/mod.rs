@@ -313,7 +313,9 @@ async fn load_group(
     Ok(loads)
 }
 
-/// Inside the group's transaction: empty the table if asked, then COPY.
+/// Inside the group's transaction: empty the table if asked, then COPY the
+/// readers' buffers in; the rows the server stored, the bytes sent and the
+/// table's digest.
 #[allow(clippy::too_many_arguments)]
 async fn load_table(
     client: &tokio_postgres::Client,
@@ -335,22 +337,8 @@ async fn load_table(
     }
     let freeze = if opts.truncate { ", FREEZE" } else { "" };
     let copy_sql = format!("COPY {table} ({}) FROM STDIN (FORMAT binary{freeze})", cols.join(", "));
-    copy_table(client, &copy_sql, source, tp, opts, pool, cancel, bar).await
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn copy_table(
-    client: &tokio_postgres::Client,
-    copy_sql: &str,
-    source: &Path,
-    tp: &TablePlan,
-    opts: &Options,
-    pool: &rayon::ThreadPool,
-    cancel: &Arc<AtomicBool>,
-    bar: Option<&TableBar>,
-) -> Result<(u64, u64, TableDigest), Error> {
     let ctx = format!("loading table {:?}", tp.source.name);
-    let sink = client.copy_in::<_, Bytes>(copy_sql).await.map_err(|e| target::Error::server(&ctx, &e))?;
+    let sink = client.copy_in::<_, Bytes>(&copy_sql).await.map_err(|e| target::Error::server(&ctx, &e))?;
     let mut sink = Box::pin(sink);
 
     let chunks = if tp.parent_first.is_some() || tp.sample.is_some() {
