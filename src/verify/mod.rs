@@ -237,11 +237,13 @@ pub async fn target_digests(
     connections: usize,
 ) -> Result<Vec<TableDigest>, Error> {
     let lead = target.connect().await?;
+    // The moment first: sizes are measured inside it (a table's last piece
+    // is open-ended, so rows in blocks added since still count).
+    let snapshot = export_snapshot(&lead).await?;
     let sizes = table_blocks(&lead, schema, tables).await?;
     let total: u64 = sizes.iter().flatten().sum();
     let work = pieces(&sizes, (total / (connections.max(1) as u64 * 4)).max(MIN_PIECE_BLOCKS));
     let connections = connections.clamp(1, work.len().max(1));
-    let snapshot = export_snapshot(&lead).await?;
     let queue = Arc::new(Mutex::new(work.into_iter()));
     let tables: Arc<Vec<TablePlan>> = Arc::new(tables.to_vec());
     let results: Arc<Mutex<Vec<TableDigest>>> = Arc::new(Mutex::new(vec![TableDigest::default(); tables.len()]));

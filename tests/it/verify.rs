@@ -574,14 +574,12 @@ fn verify_without_profiling_agrees_with_both_modes() {
     assert_eq!(found[0]["kind"], "different", "{out}");
 }
 
-/// A table of more than 2 × 1024 heap blocks is read back in pieces (ranges
-/// of blocks, `verify::pieces`): the pieces together are the table, and a
-/// change in any of them is found and named.
-#[test]
-fn big_tables_read_back_in_pieces_are_whole() {
-    let dir = tempfile::tempdir().unwrap();
+/// A source with a table of more than 2 × 1024 heap blocks once in
+/// PostgreSQL (read back in pieces, `verify::pieces`) and a small one;
+/// migrated.
+fn migrated_big(dir: &Path, db_name: &str) -> (PathBuf, TestDb) {
     let src = db_from_sql(
-        dir.path(),
+        dir,
         "big.db",
         "CREATE TABLE big (id INTEGER PRIMARY KEY, v TEXT, n REAL);
          WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 200000)
@@ -589,12 +587,21 @@ fn big_tables_read_back_in_pieces_are_whole() {
          CREATE TABLE small (id INTEGER PRIMARY KEY, v TEXT);
          INSERT INTO small VALUES (1, 'x');",
     );
-    let db = server().fresh_db("verify_pieces");
+    let db = server().fresh_db(db_name);
     let out = ferry(&["migrate", src.to_str().unwrap(), &db.url, "--json"]);
     assert_code(&out, 0);
     let blocks = db.query_strings("SELECT (pg_relation_size('big') / current_setting('block_size')::bigint)::text");
     let blocks: u64 = blocks[0][0].as_deref().unwrap().parse().unwrap();
     assert!(blocks > 2 * 1024, "big has {blocks} blocks: too few to be read in pieces");
+    (src, db)
+}
+
+/// The pieces of a big table together are the table, and a change in any
+/// of them is found and named.
+#[test]
+fn big_tables_read_back_in_pieces_are_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, db) = migrated_big(dir.path(), "verify_pieces");
     let verify = |extra: &[&str]| {
         let mut args = vec!["verify", src.to_str().unwrap(), &db.url, "--json"];
         args.extend_from_slice(extra);
@@ -624,4 +631,48 @@ fn big_tables_read_back_in_pieces_are_whole() {
         "{out}"
     );
     assert_eq!(statuses(&json)[1], ("small".into(), "equal".into()));
+}
+
+/// Every connection reading the target back imports one snapshot, taken
+/// before anything is measured or read: rows committed after it are not
+/// seen, by any piece. A session inserts rows at the end of the big table
+/// and commits them as soon as `ferry verify` has taken its snapshot (its
+/// lead connection has gone on to measure the tables, or a piece is being
+/// read), while the four connections are still reading the pieces. With
+/// the shared snapshot the rows are never seen (deterministically); without
+/// it, the pieces started after the commit, the open-ended last one first,
+/// would see them and the counts would differ.
+#[test]
+fn verify_reads_the_target_as_of_one_moment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, db) = migrated_big(dir.path(), "verify_one_moment");
+    let mut writer = db.client();
+    writer.batch_execute("BEGIN; INSERT INTO big SELECT i, 'late', 0 FROM generate_series(300001, 300500) i").unwrap();
+    let (src_s, url) = (src.to_str().unwrap().to_string(), db.url.clone());
+    let run = std::thread::spawn(move || ferry(&["verify", &src_s, &url, "--json"]));
+    let mut watch = db.client();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let past_the_snapshot = watch
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+                   AND (query LIKE '%pg_relation_size%' OR query LIKE 'COPY (%'
+                        OR (query LIKE '%pg_export_snapshot%' AND state = 'idle in transaction'))",
+                &[],
+            )
+            .unwrap()
+            .get::<_, i64>(0);
+        if past_the_snapshot > 0 {
+            break;
+        }
+        assert!(!run.is_finished() && std::time::Instant::now() < deadline, "verify never got past its snapshot");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    writer.batch_execute("COMMIT").unwrap();
+    let out = run.join().unwrap();
+    assert_eq!(out.code, 0, "rows committed after the snapshot were seen\n{out}");
+    // They are there for the next verification.
+    let out = ferry(&["verify", src.to_str().unwrap(), &db.url, "--json"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(statuses(&report(&out))[0], ("big".into(), "count_differs".into()), "{out}");
 }
