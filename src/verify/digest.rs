@@ -199,7 +199,9 @@ impl TableDigest {
 /// A table digest being built: each row's canonical bytes are written to
 /// [`DigestBuilder::row`], and rows are hashed [`LANES`] at a time
 /// ([`lanes`]); [`DigestBuilder::finish`] hashes the rest and is the only
-/// way to the digest, so no row is left out.
+/// way to the digest, so no row is left out. It holds at most a batch of
+/// rows of up to 1 kB (longer rows are hashed as they end), so its memory
+/// is bounded by the longest row, as with one row at a time.
 pub struct DigestBuilder {
     digest: TableDigest,
     /// The canonical bytes of the rows not hashed yet, back to back.
@@ -237,6 +239,15 @@ impl DigestBuilder {
     /// The current row is complete.
     #[inline]
     pub fn end_row(&mut self) {
+        let start = if self.rows == 0 { 0 } else { self.ends[self.rows - 1] };
+        if self.buf.0.len() - start > lanes::CHUNK_LEN {
+            // A row longer than a chunk gains nothing from the lanes (blake3
+            // hashes its chunks side by side), and gathering such rows
+            // would hold up to a batch of large values: hashed now.
+            self.digest.add_hash(blake3::hash(&self.buf.0[start..]).as_bytes());
+            self.buf.0.truncate(start);
+            return;
+        }
         self.ends[self.rows] = self.buf.0.len();
         self.rows += 1;
         if self.rows == BATCH {
@@ -292,7 +303,9 @@ mod tests {
             let mut want = TableDigest::default();
             let mut b = DigestBuilder::default();
             for i in 0..n {
-                let bytes: Vec<u8> = (0..(i * 41) % 300).map(|k| (k * 7 + i) as u8).collect();
+                // Some rows longer than a chunk, hashed as they end.
+                let len = if i % 11 == 5 { 3000 + i } else { (i * 41) % 300 };
+                let bytes: Vec<u8> = (0..len).map(|k| (k * 7 + i) as u8).collect();
                 b.row().feed(&bytes);
                 if i % 3 == 2 {
                     b.discard_row();

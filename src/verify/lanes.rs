@@ -6,11 +6,10 @@
 //! of the *same* input side by side; a short input gets one block at a time,
 //! and hashing was a quarter of a verification's CPU. Here sixteen (AVX-512)
 //! or eight (AVX2) rows are compressed side by side instead, lane `l`
-//! holding row `l`: each lane has
-//! its own block count, block length and flags, so the result is exactly
-//! `blake3::hash` of each row (tests compare the two on every length up to
-//! two chunks). Rows longer than one chunk (1024 bytes) go to
-//! `blake3::hash`.
+//! holding row `l`: each lane has its own block count, block length and
+//! flags, so the result is exactly `blake3::hash` of each row (tests compare
+//! the two on every length up to two chunks). Rows longer than one chunk
+//! (1024 bytes) go to `blake3::hash`.
 //!
 //! The lanes are the 32-bit words of an AVX-512 or AVX2 register, whichever
 //! the CPU has (checked at run time); without either, every row goes to
@@ -21,7 +20,7 @@
 pub const LANES: usize = 16;
 
 /// The longest row a lane takes: one BLAKE3 chunk.
-const CHUNK_LEN: usize = 1024;
+pub const CHUNK_LEN: usize = 1024;
 const BLOCK_LEN: usize = 64;
 
 const IV: [u32; 8] = [0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19];
@@ -55,6 +54,7 @@ const SCHEDULE: [[usize; 16]; 7] = {
 
 /// Blocks per lane (an empty row is one empty block; so is a lane without
 /// a row, whose result is dropped).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn block_counts<const N: usize>(rows: &[&[u8]]) -> [i32; N] {
     let mut blocks = [1i32; N];
     for (b, r) in blocks.iter_mut().zip(rows) {
@@ -65,14 +65,17 @@ fn block_counts<const N: usize>(rows: &[&[u8]]) -> [i32; N] {
 
 /// Block `b` of every lane: its bytes (the last block zero-padded, as
 /// BLAKE3 pads), its length, and its flags.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 struct LaneBlocks<'a, const N: usize> {
     bytes: [&'a [u8; BLOCK_LEN]; N],
     len: [i32; N],
     flags: [i32; N],
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const ZEROS: [u8; BLOCK_LEN] = [0; BLOCK_LEN];
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn lane_blocks<'a, const N: usize>(
     rows: &[&'a [u8]],
     blocks: &[i32; N],
