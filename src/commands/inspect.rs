@@ -15,7 +15,7 @@ use crate::cli::InspectArgs;
 use crate::error::Outcome;
 use crate::model::{Index, RowKey, Schema, Skipped, SkippedKind, Table};
 use crate::plan::topo;
-use crate::source::{introspect, open, profile};
+use crate::source::{introspect, open};
 
 pub fn run(args: &InspectArgs) -> anyhow::Result<Outcome> {
     let path = &args.source.source;
@@ -27,8 +27,15 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<Outcome> {
         return suggest_mapping(path, &conn, &schema, &args.mapping, out);
     }
     if args.profile {
-        profile::profile_schema(&conn, &mut schema)
-            .with_context(|| format!("cannot profile {path:?}"))?;
+        // The same parallel pass `migrate` and `plan` make.
+        let profiles = super::profile(path, &schema).with_context(|| format!("cannot profile {path:?}"))?;
+        for t in &mut schema.tables {
+            if let Some(ps) = profiles.get(&t.name) {
+                for (c, p) in t.columns.iter_mut().zip(ps) {
+                    c.profile = Some(p.clone());
+                }
+            }
+        }
     }
     let order = topo::order(&schema.tables);
     let source = path.display().to_string();

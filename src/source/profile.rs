@@ -14,7 +14,7 @@ use rusqlite::Connection;
 
 use super::error::Error;
 use super::introspect::quote_ident;
-use crate::model::{Affinity, Schema, StorageProfile, Table};
+use crate::model::{Affinity, StorageProfile, Table};
 
 /// Count storage classes per column of `table` (in `table.columns` order).
 pub fn profile_table(conn: &Connection, table: &Table) -> Result<Vec<StorageProfile>, Error> {
@@ -85,17 +85,6 @@ pub fn merge(into: &mut [StorageProfile], from: &[StorageProfile]) {
     }
 }
 
-/// Profile every table of `schema`, filling `Column::profile`.
-pub fn profile_schema(conn: &Connection, schema: &mut Schema) -> Result<(), Error> {
-    for table in &mut schema.tables {
-        let profiles = profile_table(conn, table)?;
-        for (col, p) in table.columns.iter_mut().zip(profiles) {
-            col.profile = Some(p);
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,7 +98,7 @@ mod tests {
              INSERT INTO \"we\"\"ird\" VALUES (1, 'x'), (1.5, NULL), ('t', 2), (x'00', 3), (NULL, 4);",
         )
         .unwrap();
-        let mut s = introspect(&c).unwrap();
+        let s = introspect(&c).unwrap();
         let p = profile_table(&c, &s.tables[0]).unwrap();
         assert_eq!(
             p[0],
@@ -135,8 +124,6 @@ mod tests {
                 ..Default::default()
             }
         );
-        profile_schema(&c, &mut s).unwrap();
-        assert_eq!(s.tables[0].columns[1].profile.as_ref(), Some(&p[1]));
     }
 
     #[test]
