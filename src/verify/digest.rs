@@ -229,17 +229,22 @@ impl DigestBuilder {
         &mut self.buf
     }
 
+    /// Where the current row starts in `buf`.
+    #[inline]
+    fn row_start(&self) -> usize {
+        if self.rows == 0 { 0 } else { self.ends[self.rows - 1] }
+    }
+
     /// Forget what was written of the current row.
     #[inline]
     pub fn discard_row(&mut self) {
-        let start = if self.rows == 0 { 0 } else { self.ends[self.rows - 1] };
-        self.buf.0.truncate(start);
+        self.buf.0.truncate(self.row_start());
     }
 
     /// The current row is complete.
     #[inline]
     pub fn end_row(&mut self) {
-        let start = if self.rows == 0 { 0 } else { self.ends[self.rows - 1] };
+        let start = self.row_start();
         if self.buf.0.len() - start > lanes::CHUNK_LEN {
             // A row longer than a chunk gains nothing from the lanes (blake3
             // hashes its chunks side by side), and gathering such rows
