@@ -123,34 +123,18 @@ macro_rules! rounds {
     };
 }
 
-/// `blake3::hash` of each of `rows` (at most `LANES`) into `out`.
+/// `blake3::hash` of each of `rows` (at most `LANES`) into `out`. Rows of
+/// more than one chunk are not for lanes (`DigestBuilder` hashes those as
+/// they end); a batch with one is hashed row by row.
 pub fn hash_rows(rows: &[&[u8]], out: &mut [[u8; 32]]) {
     assert!(rows.len() <= LANES && out.len() >= rows.len(), "at most {LANES} rows at once");
-    let Some(lanes) = lanes() else {
-        for (r, o) in rows.iter().zip(out.iter_mut()) {
-            *o = *blake3::hash(r).as_bytes();
+    match lanes() {
+        Some(lanes) if rows.iter().all(|r| r.len() <= CHUNK_LEN) => lanes(rows, out),
+        _ => {
+            for (r, o) in rows.iter().zip(out.iter_mut()) {
+                *o = *blake3::hash(r).as_bytes();
+            }
         }
-        return;
-    };
-    if rows.iter().all(|r| r.len() <= CHUNK_LEN) {
-        return lanes(rows, out);
-    }
-    // Rows of more than one chunk (rare) on their own, the others in lanes.
-    let mut short: [&[u8]; LANES] = [&[]; LANES];
-    let mut at = [0usize; LANES];
-    let mut n = 0;
-    for (i, r) in rows.iter().enumerate() {
-        if r.len() > CHUNK_LEN {
-            out[i] = *blake3::hash(r).as_bytes();
-        } else {
-            (short[n], at[n]) = (r, i);
-            n += 1;
-        }
-    }
-    let mut hashes = [[0u8; 32]; LANES];
-    lanes(&short[..n], &mut hashes[..n]);
-    for (h, &i) in hashes[..n].iter().zip(&at[..n]) {
-        out[i] = *h;
     }
 }
 
@@ -501,7 +485,7 @@ mod tests {
             let rows: Vec<Vec<u8>> = (0..n).map(|l| bytes(l * 70, l as u64)).collect();
             check(&rows);
         }
-        // Rows past a chunk go to blake3 one by one, the others in lanes.
+        // A batch with rows past a chunk goes to blake3 row by row.
         let rows: Vec<Vec<u8>> = (0..LANES).map(|l| bytes(if l % 5 == 3 { 5000 } else { 64 * l }, l as u64)).collect();
         check(&rows);
     }

@@ -288,8 +288,7 @@ pub async fn target_digests(
     if let Some(e) = first_error {
         return Err(e);
     }
-    let results = std::mem::take(&mut *results.lock().expect("results lock"));
-    Ok(results)
+    Ok(std::mem::take(&mut *results.lock().expect("results lock")))
 }
 
 /// Open a read-only repeatable-read transaction on `lead` and export its
