@@ -48,6 +48,9 @@ ensure_packages() {
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
     [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    # The ActiveRecord app of the framework matrix (tests/it/fw_activerecord.rs).
+    ruby -e 'require "active_record"; require "sqlite3"; require "pg"' >/dev/null 2>&1 ||
+        missing+=(ruby ruby-activerecord ruby-sqlite3 ruby-pg)
     if [ "${#missing[@]}" -gt 0 ]; then
         echo "ferry: installing ${missing[*]}" >&2
         if [ -z "$_ferry_apt_updated" ]; then
