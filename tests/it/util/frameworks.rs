@@ -6,7 +6,7 @@
 //!   `ruby-activerecord`, `ruby-sqlite3`, `ruby-pg`, installed with apt-get
 //!   when `ruby` cannot load them ([`ruby`]).
 //! - Node packages from npm, installed from the app's `package-lock.json`
-//!   with `npm ci` once under `target/ferry-node/<app>` and reused while the
+//!   with `npm ci` once under `target/ferry-node-<app>` and reused while the
 //!   lock file and the Node version stay the same ([`node_modules`]).
 //!
 //! Both installs go through [`cached`]: a file lock serialises the
@@ -179,7 +179,7 @@ pub fn run_ruby(args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> Output {
     run(command, text, timeout())
 }
 
-/// `target/ferry-node/<app>/node_modules` with the packages of
+/// `target/ferry-node-<app>/node_modules` with the packages of
 /// `fixtures/frameworks/<app>/package-lock.json`, installed on first use.
 ///
 /// # Panics
@@ -208,7 +208,7 @@ fn install_node_modules(app: &str) -> Result<PathBuf, String> {
         node.stdout.trim()
     );
     let cache = target_dir().join("ferry-npm-cache");
-    let dir = cached(&format!("ferry-node/{app}"), &stamp, |dir| {
+    let dir = cached(&format!("ferry-node-{app}"), &stamp, |dir| {
         for name in ["package.json", "package-lock.json"] {
             fs::copy(src.join(name), dir.join(name))
                 .map_err(|e| format!("copying {name} to {}: {e}", dir.display()))?;
