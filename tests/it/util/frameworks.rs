@@ -151,7 +151,11 @@ fn ensure_ruby() -> Result<String, String> {
     eprintln!("ferry-frameworks: installing {}", RUBY_PACKAGES.join(" "));
     let apt = |args: &[&str]| {
         let mut command = Command::new("apt-get");
-        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        // Wait for another apt-get (a second checkout's tests) instead of failing.
+        command
+            .args(["-o", "DPkg::Lock::Timeout=300"])
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive");
         checked(command, format!("apt-get {}", args.join(" ")))
     };
     let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
