@@ -9,9 +9,10 @@
 //!   with `npm ci` once under `target/ferry-node-<app>` and reused while the
 //!   lock file and the Node version stay the same ([`node_modules`]).
 //!
-//! Both installs go through [`cached`]: a file lock serialises the
+//! npm installs go through [`cached`]: a file lock serialises the
 //! check-then-build across test processes, and a stamp written last records
-//! what was built, so an interrupted build is redone. The children get none
+//! what was built, so an interrupted build is redone; apt-get runs under a
+//! lock of its own (`target/ferry-apt.lock`). The children get none
 //! of the caller's `FERRY_*`, `PG*`, `DATABASE_URL` (ActiveRecord would merge
 //! it into every connection), `RUBY*`, `GEM_*`, `BUNDLE_*` or `NODE_*`
 //! variables. Nothing here skips: an install that fails is a panic with the
