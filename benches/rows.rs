@@ -56,7 +56,7 @@ use ferry::mapping::types::PgType;
 use ferry::pipeline::reader::{self, Chunk};
 use ferry::pipeline::rejects::BadValues;
 use ferry::plan::TablePlan;
-use ferry::target::encode;
+use ferry::postgres::encode;
 use ferry::verify::digest::{write_value, DigestBuilder, TableDigest};
 
 const BUFFER_BYTES: usize = 1 << 20;
@@ -163,7 +163,7 @@ fn scan(conn: &rusqlite::Connection, tp: &TablePlan, mut per_row: impl FnMut(&ru
 
 fn table_group(c: &mut Criterion, s: &Source, name: &str) {
     let tp = table(s, name);
-    let conn = ferry::source::open::open_read_only(&s.path).expect("open");
+    let conn = ferry::sqlite::open::open_read_only(&s.path).expect("open");
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(tp.row_count));
     g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
@@ -240,7 +240,7 @@ fn studylog(c: &mut Criterion) {
 /// after the read are measured without SQLite.
 fn memory_group(c: &mut Criterion, s: &Source) {
     let tp = table(s, "studylog");
-    let conn = ferry::source::open::open_read_only(&s.path).expect("open");
+    let conn = ferry::sqlite::open::open_read_only(&s.path).expect("open");
     let mut rows: Vec<Vec<SqlValue>> = Vec::new();
     let ncols = tp.map.columns.len();
     scan(&conn, tp, |row| rows.push((0..ncols).map(|i| owned(row.get_ref(i).expect("value"))).collect()));

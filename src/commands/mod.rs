@@ -12,7 +12,7 @@ use crate::mapping::file::Layers;
 use crate::model::Schema;
 use crate::plan::{Plan, PlanInput};
 use crate::report::Report;
-use crate::source;
+use crate::sqlite;
 
 pub mod inspect;
 pub mod migrate;
@@ -55,8 +55,8 @@ pub fn introspect_and_profile(src: &Path) -> anyhow::Result<(Schema, Profiles)> 
 
 /// The source's schema alone (no pass over the rows).
 pub fn introspect(src: &Path) -> anyhow::Result<Schema> {
-    let (conn, _) = source::snapshot::open_in_snapshot(src)?;
-    source::introspect::introspect(&conn).with_context(|| format!("cannot read the schema of {src:?}"))
+    let (conn, _) = sqlite::snapshot::open_in_snapshot(src)?;
+    sqlite::introspect::introspect(&conn).with_context(|| format!("cannot read the schema of {src:?}"))
 }
 
 /// Storage classes of every column of every table: one pass over the rows.
@@ -80,7 +80,7 @@ pub fn profile(src: &Path, schema: &Schema) -> anyhow::Result<Profiles> {
                 _ => None,
             };
             let p = crate::pipeline::reader::with_connection(src, |c| {
-                source::profile::profile_range(c, t, range).map_err(|e| crate::pipeline::Error::Source {
+                sqlite::profile::profile_range(c, t, range).map_err(|e| crate::pipeline::Error::Source {
                     location: crate::error::Location::table(&t.name),
                     message: format!("{e:#}"),
                 })
@@ -95,7 +95,7 @@ pub fn profile(src: &Path, schema: &Schema) -> anyhow::Result<Profiles> {
         let entry = profiles
             .entry(t.name.clone())
             .or_insert_with(|| vec![crate::model::StorageProfile::default(); t.columns.len()]);
-        source::profile::merge(entry, &p);
+        sqlite::profile::merge(entry, &p);
     }
     Ok(profiles)
 }

@@ -61,13 +61,13 @@ impl ScratchCluster {
             "pg_ctl start",
         )?;
         let admin = format!("postgresql://ferry@127.0.0.1:{port}/postgres");
-        let rt = crate::target::runtime(1)?;
+        let rt = crate::postgres::runtime(1)?;
         rt.block_on(async {
-            let t = crate::target::Target::resolve(Some(&admin))?;
+            let t = crate::postgres::Target::resolve(Some(&admin))?;
             let c = t.connect().await?;
             c.batch_execute("CREATE DATABASE scratch")
                 .await
-                .map_err(|e| crate::target::Error::server("creating the scratch database", &e))?;
+                .map_err(|e| crate::postgres::Error::server("creating the scratch database", &e))?;
             Ok::<_, anyhow::Error>(())
         })?;
         Ok(cluster)
@@ -77,13 +77,13 @@ impl ScratchCluster {
     pub fn apply_schema(&self, sql_file: Option<&Path>, command: Option<&str>) -> anyhow::Result<()> {
         if let Some(f) = sql_file {
             let sql = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-            let rt = crate::target::runtime(1)?;
+            let rt = crate::postgres::runtime(1)?;
             rt.block_on(async {
-                let t = crate::target::Target::resolve(Some(&self.url))?;
+                let t = crate::postgres::Target::resolve(Some(&self.url))?;
                 let c = t.connect().await?;
                 c.batch_execute(&sql)
                     .await
-                    .map_err(|e| crate::target::Error::server(format!("applying {}", f.display()), &e))?;
+                    .map_err(|e| crate::postgres::Error::server(format!("applying {}", f.display()), &e))?;
                 Ok::<_, anyhow::Error>(())
             })?;
         }

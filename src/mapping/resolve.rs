@@ -261,7 +261,7 @@ impl<'l> Mapper<'l> {
         notes: &mut Vec<String>,
     ) -> Result<ColumnMap, Error> {
         let chain = self.chain(&table.name, col);
-        let (_, params) = crate::source::affinity::parse_type_params(&col.decl_type);
+        let (_, params) = crate::sqlite::affinity::parse_type_params(&col.decl_type);
 
         let decided = chain.iter().find(|l| l.pg_type.is_some());
         let (template, why, explicit, at) = if let Some(l) = decided {

@@ -15,7 +15,7 @@ use super::Error;
 use crate::error::Location;
 use crate::mapping::convert::{Scratch, Value};
 use crate::plan::{Plan, TablePlan};
-use crate::target::ident::quote;
+use crate::postgres::ident::quote;
 
 /// How many sample rows to keep per problem.
 const SAMPLES: usize = 5;

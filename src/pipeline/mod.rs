@@ -34,7 +34,7 @@ use serde::Serialize;
 use crate::error::Location;
 use crate::plan::{Plan, TablePlan};
 use crate::progress::TableBar;
-use crate::target::{self, encode, ident, Target};
+use crate::postgres::{self, encode, ident, Target};
 use crate::verify::digest::TableDigest;
 
 pub use reader::Chunk;
@@ -46,7 +46,7 @@ pub enum Error {
     #[error("reading {location}: {message}")]
     Source { location: Location, message: String },
     #[error(transparent)]
-    Target(#[from] target::Error),
+    Target(#[from] postgres::Error),
     #[error("{location}: {value} does not fit the column's declared type; the type is chosen from the data instead")]
     NeedsWidening { location: Location, value: String },
     #[error("stopped: another table failed first")]
@@ -175,7 +175,7 @@ pub fn load(source: &Path, plan: &Plan, target: &Target, opts: &Options) -> Resu
     let first_error: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
     let start = Instant::now();
     let source: PathBuf = source.to_path_buf();
-    let rt = target::runtime(2).map_err(|e| Error::Source { location: Location::table("*"), message: e.to_string() })?;
+    let rt = postgres::runtime(2).map_err(|e| Error::Source { location: Location::table("*"), message: e.to_string() })?;
     let rt = &rt;
 
     std::thread::scope(|scope| {
@@ -272,7 +272,7 @@ async fn load_group(
     client
         .batch_execute(begin)
         .await
-        .map_err(|e| target::Error::server(format!("starting to load table {first:?}"), &e))?;
+        .map_err(|e| postgres::Error::server(format!("starting to load table {first:?}"), &e))?;
     let mut loads = Vec::new();
     // The tables' progress bars, whose rows stay counted once they commit.
     let mut bars = Vec::new();
@@ -304,7 +304,7 @@ async fn load_group(
     }
     if let Err(e) = client.batch_execute("COMMIT").await {
         let _ = client.batch_execute("ROLLBACK").await;
-        return Err(target::Error::server(format!("committing table {first:?}"), &e).into());
+        return Err(postgres::Error::server(format!("committing table {first:?}"), &e).into());
     }
     bars.into_iter().for_each(TableBar::loaded);
     if let Some(f) = &opts.on_commit {
@@ -333,12 +333,12 @@ async fn load_table(
         client
             .batch_execute(&format!("TRUNCATE {table}"))
             .await
-            .map_err(|e| target::Error::server(format!("emptying table {:?}", tp.source.name), &e))?;
+            .map_err(|e| postgres::Error::server(format!("emptying table {:?}", tp.source.name), &e))?;
     }
     let freeze = if opts.truncate { ", FREEZE" } else { "" };
     let copy_sql = format!("COPY {table} ({}) FROM STDIN (FORMAT binary{freeze})", cols.join(", "));
     let ctx = format!("loading table {:?}", tp.source.name);
-    let sink = client.copy_in::<_, Bytes>(&copy_sql).await.map_err(|e| target::Error::server(&ctx, &e))?;
+    let sink = client.copy_in::<_, Bytes>(&copy_sql).await.map_err(|e| postgres::Error::server(&ctx, &e))?;
     let mut sink = Box::pin(sink);
 
     let chunks = if tp.parent_first.is_some() || tp.sample.is_some() {
@@ -352,7 +352,7 @@ async fn load_table(
     let mut header = BytesMut::with_capacity(32);
     encode::write_header(&mut header);
     let mut bytes = header.len() as u64;
-    sink.send(header.freeze()).await.map_err(|e| target::Error::server(&ctx, &e))?;
+    sink.send(header.freeze()).await.map_err(|e| postgres::Error::server(&ctx, &e))?;
     let mut digest = TableDigest::default();
     let mut done = 0;
     while done < n_chunks {
@@ -362,7 +362,7 @@ async fn load_table(
                 if let Some(bar) = &bar {
                     bar.inc(rows);
                 }
-                sink.send(b).await.map_err(|e| target::Error::server(&ctx, &e))?;
+                sink.send(b).await.map_err(|e| postgres::Error::server(&ctx, &e))?;
             }
             Some(Msg::ChunkDone(d)) => {
                 digest.merge(&d);
@@ -378,10 +378,10 @@ async fn load_table(
     let mut trailer = BytesMut::with_capacity(2);
     encode::write_trailer(&mut trailer);
     bytes += 2;
-    sink.send(trailer.freeze()).await.map_err(|e| target::Error::server(&ctx, &e))?;
-    let rows = sink.as_mut().finish().await.map_err(|e| target::Error::server(&ctx, &e))?;
+    sink.send(trailer.freeze()).await.map_err(|e| postgres::Error::server(&ctx, &e))?;
+    let rows = sink.as_mut().finish().await.map_err(|e| postgres::Error::server(&ctx, &e))?;
     if rows != digest.rows {
-        return Err(target::Error::Server {
+        return Err(postgres::Error::Server {
             context: ctx,
             message: format!("PostgreSQL stored {rows} rows, ferry sent {}", digest.rows),
         }

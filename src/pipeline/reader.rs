@@ -24,8 +24,8 @@ use crate::mapping::convert::{Scratch, StorageClass, Value};
 use crate::mapping::file::BadValuePolicy;
 use crate::model::Table;
 use crate::plan::TablePlan;
-use crate::source;
-use crate::target::{encode, ident};
+use crate::sqlite;
+use crate::postgres::{encode, ident};
 use crate::verify::digest::{write_value, DigestBuilder, TableDigest};
 
 /// A contiguous part of a table: a rowid range, or the whole table.
@@ -44,11 +44,11 @@ thread_local! {
 pub fn with_connection<T>(path: &Path, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
     CONN.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let generation = source::snapshot::generation(path);
+        let generation = sqlite::snapshot::generation(path);
         if slot.as_ref().is_none_or(|(p, g, _)| p != path || *g != generation) {
             // The old connection (and its read transaction) goes first.
             *slot = None;
-            let (conn, generation) = source::snapshot::open_in_snapshot(path)
+            let (conn, generation) = sqlite::snapshot::open_in_snapshot(path)
                 .map_err(|e| Error::Source { location: Location::table("*"), message: format!("{e:#}") })?;
             *slot = Some((path.to_path_buf(), generation, conn));
         }
@@ -59,9 +59,9 @@ pub fn with_connection<T>(path: &Path, f: impl FnOnce(&Connection) -> Result<T, 
 
 /// What reaches the rowid in this table, as SQL: the rowid-alias column,
 /// else `rowid` unless a column of that name hides it, then `_rowid_`, then
-/// `oid`; None for WITHOUT ROWID. One rule, kept in `source::introspect`.
+/// `oid`; None for WITHOUT ROWID. One rule, kept in `sqlite::introspect`.
 pub fn rowid_name(t: &Table) -> Option<String> {
-    crate::source::introspect::rowid_expr(t)
+    crate::sqlite::introspect::rowid_expr(t)
 }
 
 /// Split a table into rowid ranges of about `chunk_rows` rows.

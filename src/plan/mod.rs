@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::mapping::file::Layers;
 use crate::mapping::resolve::{self, Mapper, TableMap};
 use crate::model::{RowKey, Schema, StorageProfile, Table};
-use crate::target::ident;
+use crate::postgres::ident;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

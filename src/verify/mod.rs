@@ -23,8 +23,8 @@ use crate::mapping::numeric;
 use crate::mapping::types::PgType;
 use crate::pipeline::TableLoad;
 use crate::plan::{Plan, TablePlan};
-use crate::target::encode::PG_EPOCH_OFFSET_DAYS;
-use crate::target::{self, ident, Target};
+use crate::postgres::encode::PG_EPOCH_OFFSET_DAYS;
+use crate::postgres::{self, ident, Target};
 use digest::{DigestBuilder, TableDigest};
 
 pub use localize::{DiffKind, Difference};
@@ -32,7 +32,7 @@ pub use localize::{DiffKind, Difference};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Target(#[from] target::Error),
+    Target(#[from] postgres::Error),
     #[error("table {table:?}, column {column:?}: cannot decode the value PostgreSQL sent: {reason}")]
     Decode { table: String, column: String, reason: String },
     #[error("reading table {table:?} from the source: {message}")]
@@ -110,7 +110,7 @@ pub async fn target_count(client: &tokio_postgres::Client, schema: &str, tp: &Ta
     let row = client
         .query_one(&sql, &[])
         .await
-        .map_err(|e| target::Error::server(format!("counting rows of table {:?}", tp.map.target), &e))?;
+        .map_err(|e| postgres::Error::server(format!("counting rows of table {:?}", tp.map.target), &e))?;
     Ok(row.get::<_, i64>(0) as u64)
 }
 
@@ -206,7 +206,7 @@ async fn table_blocks(client: &tokio_postgres::Client, schema: &str, tables: &[T
     let version: i32 = client
         .query_one("SELECT current_setting('server_version_num')::int", &[])
         .await
-        .map_err(|e| target::Error::server(ctx, &e))?
+        .map_err(|e| postgres::Error::server(ctx, &e))?
         .get(0);
     if version < 140_000 {
         return Ok(vec![None; tables.len()]);
@@ -220,7 +220,7 @@ async fn table_blocks(client: &tokio_postgres::Client, schema: &str, tables: &[T
             &[&names],
         )
         .await
-        .map_err(|e| target::Error::server(ctx, &e))?;
+        .map_err(|e| postgres::Error::server(ctx, &e))?;
     Ok(rows.iter().map(|r| r.get::<_, Option<i64>>(0).map(|b| b as u64)).collect())
 }
 
@@ -258,7 +258,7 @@ pub async fn target_digests(
                     "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
                     ident::literal(id)
                 );
-                client.batch_execute(&sql).await.map_err(|e| target::Error::server("importing the lead's snapshot", &e))?;
+                client.batch_execute(&sql).await.map_err(|e| postgres::Error::server("importing the lead's snapshot", &e))?;
             }
             loop {
                 let Some((t, blocks)) = queue.lock().expect("queue lock").next() else { return Ok::<_, Error>(()) };
@@ -297,11 +297,11 @@ pub async fn target_digests(
 /// then each see the target as it is when they start.
 async fn export_snapshot(lead: &tokio_postgres::Client) -> Result<Option<String>, Error> {
     let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-    lead.batch_execute(begin).await.map_err(|e| target::Error::server("starting the verification snapshot", &e))?;
+    lead.batch_execute(begin).await.map_err(|e| postgres::Error::server("starting the verification snapshot", &e))?;
     match lead.query_one("SELECT pg_export_snapshot()", &[]).await {
         Ok(row) => Ok(Some(row.get(0))),
         Err(_) => {
-            lead.batch_execute("ROLLBACK").await.map_err(|e| target::Error::server("starting the verification snapshot", &e))?;
+            lead.batch_execute("ROLLBACK").await.map_err(|e| postgres::Error::server("starting the verification snapshot", &e))?;
             Ok(None)
         }
     }
@@ -388,11 +388,11 @@ pub(crate) async fn copy_rows(
 ) -> Result<(), Error> {
     let sql = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
     let ctx = || format!("reading table {table:?} back");
-    let stream = client.copy_out(&sql).await.map_err(|e| target::Error::server(ctx(), &e))?;
+    let stream = client.copy_out(&sql).await.map_err(|e| postgres::Error::server(ctx(), &e))?;
     let mut stream = Box::pin(stream);
     let mut parser = CopyParser::default();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| target::Error::server(ctx(), &e))?;
+        let chunk = chunk.map_err(|e| postgres::Error::server(ctx(), &e))?;
         parser.feed(&chunk, table, &mut row)?;
     }
     Ok(())

@@ -5,7 +5,7 @@
 use rusqlite::Connection;
 
 use crate::model::Table;
-use crate::target::ident::quote;
+use crate::postgres::ident::quote;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ColumnStats {

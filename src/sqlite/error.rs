@@ -1,4 +1,4 @@
-//! `source::Error`: everything that can go wrong on the SQLite side, each
+//! `sqlite::Error`: everything that can go wrong on the SQLite side, each
 //! variant naming the object (the file, or the table via [`Location`]).
 //!
 //! Display is a lowercase phrase without the cause; the cause (an
