@@ -19,7 +19,10 @@ use std::path::{Path, PathBuf};
 type Graph = BTreeMap<String, BTreeMap<String, String>>;
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = fs::read_dir(dir).expect("read src").map(|e| e.expect("dir entry").path()).collect();
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .expect("read src")
+        .map(|e| e.expect("dir entry").path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -62,13 +65,20 @@ fn heads_after(code: &str, prefix: &str) -> Vec<String> {
             }
             items.push(item);
             for it in items {
-                let head: String = it.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let head: String = it
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
                 if !head.is_empty() && head != "self" {
                     out.push(head);
                 }
             }
         } else {
-            let head: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let head: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
             if !head.is_empty() {
                 out.push(head);
             }
@@ -89,14 +99,21 @@ fn code_of(line: &str) -> &str {
 
 fn add(graph: &mut Graph, from: &str, to: &str, at: String) {
     if from != to {
-        graph.entry(from.to_string()).or_default().entry(to.to_string()).or_insert(at);
+        graph
+            .entry(from.to_string())
+            .or_default()
+            .entry(to.to_string())
+            .or_insert(at);
     }
 }
 
 /// One cycle per strongly connected component of more than one node, as
 /// the list of its nodes in order (the last points back to the first).
 fn cycles(graph: &Graph) -> Vec<Vec<String>> {
-    let nodes: BTreeSet<&String> = graph.keys().chain(graph.values().flat_map(|m| m.keys())).collect();
+    let nodes: BTreeSet<&String> = graph
+        .keys()
+        .chain(graph.values().flat_map(|m| m.keys()))
+        .collect();
     let mut found = Vec::new();
     let mut reported: BTreeSet<String> = BTreeSet::new();
     for start in nodes {
@@ -155,13 +172,18 @@ fn module_arrows_point_one_way() {
     let mut edges = 0;
     for path in &files {
         let rel = path.strip_prefix(&src).expect("under src");
-        let parts: Vec<String> = rel.iter().map(|p| p.to_string_lossy().into_owned()).collect();
-        if parts[0] == "bin" || parts.len() == 1 && (parts[0] == "lib.rs" || parts[0] == "main.rs") {
+        let parts: Vec<String> = rel
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        if parts[0] == "bin" || parts.len() == 1 && (parts[0] == "lib.rs" || parts[0] == "main.rs")
+        {
             continue;
         }
         let top = parts[0].trim_end_matches(".rs").to_string();
         // `src/a/b.rs` is file `a/b`; siblings are the other files of `a/`.
-        let file = (parts.len() == 2 && parts[1] != "mod.rs").then(|| parts[1].trim_end_matches(".rs").to_string());
+        let file = (parts.len() == 2 && parts[1] != "mod.rs")
+            .then(|| parts[1].trim_end_matches(".rs").to_string());
         let text = fs::read_to_string(path).expect("read source");
         for (n, line) in text.lines().enumerate() {
             let code = code_of(line);
@@ -176,22 +198,46 @@ fn module_arrows_point_one_way() {
                 heads.extend(heads_after(code, &format!("crate::{top}::")));
                 for head in heads {
                     if sibling_dir.join(format!("{head}.rs")).exists() {
-                        add(&mut siblings, &format!("{top}/{file}"), &format!("{top}/{head}"), at.clone());
+                        add(
+                            &mut siblings,
+                            &format!("{top}/{file}"),
+                            &format!("{top}/{head}"),
+                            at.clone(),
+                        );
                     }
                 }
             }
         }
     }
-    assert!(edges > 50, "found only {edges} `crate::` paths in {}: is the parser broken?", src.display());
+    assert!(
+        edges > 50,
+        "found only {edges} `crate::` paths in {}: is the parser broken?",
+        src.display()
+    );
     let mut report = String::new();
     for (what, graph) in [("folders", &folders), ("files of one folder", &siblings)] {
         for cycle in cycles(graph) {
-            report.push_str(&format!("cycle between {what}: {}\n{}", cycle.join(" → "), describe(graph, &cycle)));
+            report.push_str(&format!(
+                "cycle between {what}: {}\n{}",
+                cycle.join(" → "),
+                describe(graph, &cycle)
+            ));
         }
     }
-    let map: Vec<String> =
-        folders.iter().map(|(from, to)| format!("  {from} → {}", to.keys().cloned().collect::<Vec<_>>().join(", "))).collect();
-    assert!(report.is_empty(), "import cycles in src/:\n{report}\nthe whole folder graph:\n{}", map.join("\n"));
+    let map: Vec<String> = folders
+        .iter()
+        .map(|(from, to)| {
+            format!(
+                "  {from} → {}",
+                to.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+        .collect();
+    assert!(
+        report.is_empty(),
+        "import cycles in src/:\n{report}\nthe whole folder graph:\n{}",
+        map.join("\n")
+    );
     println!("folder graph (no cycles):\n{}", map.join("\n"));
 }
 
@@ -202,13 +248,22 @@ fn the_cycle_finder_finds_cycles() {
     add(&mut g, "b", "c", "x:2".into());
     add(&mut g, "c", "a", "x:3".into());
     add(&mut g, "c", "d", "x:4".into());
-    assert_eq!(cycles(&g), vec![vec!["a".to_string(), "b".into(), "c".into()]]);
+    assert_eq!(
+        cycles(&g),
+        vec![vec!["a".to_string(), "b".into(), "c".into()]]
+    );
     add(&mut g, "c", "a", "x:3".into());
     let mut acyclic = Graph::new();
     add(&mut acyclic, "a", "b", "x:1".into());
     add(&mut acyclic, "a", "c", "x:1".into());
     add(&mut acyclic, "b", "c", "x:1".into());
     assert!(cycles(&acyclic).is_empty());
-    assert_eq!(heads_after("use crate::{a::x, b, self};", "crate::"), vec!["a", "b"]);
-    assert_eq!(heads_after("my_crate::z + crate::q::r", "crate::"), vec!["q"]);
+    assert_eq!(
+        heads_after("use crate::{a::x, b, self};", "crate::"),
+        vec!["a", "b"]
+    );
+    assert_eq!(
+        heads_after("my_crate::z + crate::q::r", "crate::"),
+        vec!["q"]
+    );
 }

@@ -46,7 +46,7 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
     // then one snapshot every source read of this run shares.
     let watch = crate::sqlite::watch::Watch::start(&args.source.source)?;
     let _snapshot = crate::sqlite::snapshot::Snapshot::take(&args.source.source)?;
-    let schema = super::introspect(&args.source.source)?;
+    let schema = super::read_schema(&args.source.source)?;
     let plan0 = super::build_plan(&schema, &super::Profiles::new(), &layers, &args.mapping, &args.pg_schema, false)?;
     // The run journal: what an earlier, unfinished run committed.
     let journal_path = journal::path(&args.state_dir, &target.to_string(), &args.pg_schema);
@@ -265,14 +265,14 @@ fn create(
         other => other?,
     };
     report.phase(Phase::Load, t0.elapsed());
-    let (post_steps, post_notes) = ddl::post_data(&plan);
+    let (post_steps, post_notes) = crate::plan::post_data::post_data_steps(&plan);
     super::plan_notes(report, schema, &plan);
     for n in post_notes {
         report.note(n);
     }
 
     let t0 = Instant::now();
-    for w in rt.block_on(post_data(target, &post_steps, resuming, opts.writers))? {
+    for w in rt.block_on(execute_post_data(target, &post_steps, resuming, opts.writers))? {
         report.warn(w);
     }
     report.phase(Phase::Keys, t0.elapsed());
@@ -384,7 +384,7 @@ fn existing(
         // Index builds and validations on several sessions, as in create mode.
         let restored = rt.block_on(async {
             let steps = keys::missing_steps(&client, &journal).await?;
-            let warnings = post_data(target, &steps, true, opts.writers).await?;
+            let warnings = execute_post_data(target, &steps, true, opts.writers).await?;
             keys::remove_journal(&journal_file);
             Ok::<_, anyhow::Error>(warnings)
         });
@@ -502,8 +502,8 @@ pub(super) fn fit_existing(
         .par_iter()
         .map(|(ti, cols)| {
             let t = &plan.tables[*ti].source;
-            let mut s = crate::pipeline::reader::with_connection(source, |c| {
-                crate::sqlite::stats::column_stats_for(c, t, cols).map_err(|e| crate::pipeline::Error::Source {
+            let mut s = crate::sqlite::pool::with_connection(source, |c| {
+                crate::sqlite::stats::column_stats_for(c, t, cols).map_err(|e| crate::sqlite::Error::Read {
                     location: crate::error::Location::table(&t.name),
                     message: format!("reading value statistics: {e}"),
                 })
@@ -649,8 +649,8 @@ fn pk_null_profiles(src: &std::path::Path, schema: &crate::model::Schema) -> any
         if t.row_key == crate::model::RowKey::Rowid {
             for (i, c) in t.columns.iter().enumerate().filter(|(_, c)| c.pk_position > 0 && !c.not_null) {
                 let sql = format!("SELECT count(*) FROM {} WHERE {} IS NULL", ident::quote(&t.name), ident::quote(&c.name));
-                profiles[i].null = crate::pipeline::reader::with_connection(src, |conn| {
-                    conn.query_row(&sql, [], |r| r.get::<_, i64>(0)).map_err(|e| crate::pipeline::Error::Source {
+                profiles[i].null = crate::sqlite::pool::with_connection(src, |conn| {
+                    conn.query_row(&sql, [], |r| r.get::<_, i64>(0)).map_err(|e| crate::sqlite::Error::Read {
                         location: crate::error::Location::table(&t.name),
                         message: format!("counting NULLs in key column {:?}: {e}", c.name),
                     })
@@ -684,7 +684,7 @@ async fn create_tables(target: &Target, plan: &Plan) -> anyhow::Result<()> {
     let mut sql = String::from("BEGIN;\n");
     sql.push_str(&format!("CREATE SCHEMA IF NOT EXISTS {};\n", ident::quote(&plan.pg_schema)));
     for tp in &plan.tables {
-        sql.push_str(&ddl::create_table(&plan.pg_schema, tp));
+        sql.push_str(&ddl::create_table(&plan.pg_schema, &tp.map, tp.identity.as_deref()));
         sql.push_str(";\n");
     }
     sql.push_str("COMMIT;");
@@ -704,7 +704,7 @@ async fn create_tables(target: &Target, plan: &Plan) -> anyhow::Result<()> {
 /// at once, one table per session at a time (two builds on one table would
 /// only queue on its lock): keys, then foreign keys added `NOT VALID` (cheap,
 /// one session), then validated in parallel, then sequences.
-async fn post_data(
+async fn execute_post_data(
     target: &Target,
     steps: &[ddl::Step],
     resuming: bool,
@@ -811,5 +811,9 @@ async fn check_target(
     source: &std::path::Path,
     max_diffs: usize,
 ) -> anyhow::Result<Vec<TableCheck>> {
-    Ok(verify::check_loaded(target, plan, loads, hash, source, max_diffs).await?)
+    let sent: Vec<verify::Sent<'_>> = loads
+        .iter()
+        .map(|l| verify::Sent { table: &l.table, rows: l.rows, rejected: l.bad.rejected, digest: &l.digest, hash: &l.hash })
+        .collect();
+    Ok(verify::check_loaded(target, plan, &sent, hash, source, max_diffs).await?)
 }

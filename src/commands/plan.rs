@@ -13,8 +13,8 @@ use serde::Serialize;
 use crate::cli::{PlanArgs, SchemaMode};
 use crate::error::Outcome;
 use crate::mapping::file::Layers;
-use crate::pipeline::check::{self, Problem};
-use crate::pipeline::reader;
+use crate::pipeline::dry_run::{self, Problem};
+use crate::sqlite::pool as reader;
 use crate::plan::existing::Misfit;
 use crate::plan::Plan;
 use crate::postgres::catalog::Catalog;
@@ -96,9 +96,9 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
     } else {
         let plan = super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, true)?;
         for tp in &plan.tables {
-            ddl_text.push(ddl::create_table(&plan.pg_schema, tp));
+            ddl_text.push(ddl::create_table(&plan.pg_schema, &tp.map, tp.identity.as_deref()));
         }
-        let (steps, post_notes) = ddl::post_data(&plan);
+        let (steps, post_notes) = crate::plan::post_data::post_data_steps(&plan);
         ddl_text.extend(steps.iter().map(|s| s.sql.clone()));
         ddl_text.extend(steps.iter().filter_map(|s| s.validate.clone()));
         notes.extend(post_notes);
@@ -116,7 +116,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
     }
 
     let t0 = Instant::now();
-    let (problems, checked) = check::convert_all(&args.source.source, &plan, &unique)?;
+    let (problems, checked) = dry_run::convert_all(&args.source.source, &plan, &unique)?;
     let secs = t0.elapsed().as_secs_f64();
     let rows: u64 = checked.iter().map(|c| c.rows).sum();
     // Orphans and duplicates break keys, not the load: the load still
@@ -284,7 +284,7 @@ fn calibrate(source: &std::path::Path, plan: &Plan, target: &Target, rows: u64) 
     let quoted = crate::postgres::ident::quote(&schema);
     let mut ddl_sql = format!("CREATE SCHEMA {quoted};\n");
     for tp in &sample.tables {
-        ddl_sql.push_str(&ddl::create_table(&schema, tp));
+        ddl_sql.push_str(&ddl::create_table(&schema, &tp.map, tp.identity.as_deref()));
         ddl_sql.push_str(";\n");
     }
     let result = (|| -> anyhow::Result<Calibration> {

@@ -145,29 +145,12 @@ fn run(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The newest installed server: Debian's `/usr/lib/postgresql/N/bin`, else
-/// wherever `pg_ctl` is on the PATH.
+/// The newest installed server's programs (`postgres::server::bin_dir`).
 fn bin_dir() -> anyhow::Result<PathBuf> {
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let v = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").is_file().then_some((v, bin))
-        })
-        .collect();
-    found.sort();
-    if let Some((_, b)) = found.pop() {
-        return Ok(b);
+    match crate::postgres::server::bin_dir() {
+        Some(b) => Ok(b),
+        None => bail!(
+            "--target-scratch needs PostgreSQL's server binaries (initdb, pg_ctl); install them (Debian: apt-get install postgresql)"
+        ),
     }
-    if let Some(path) = std::env::var_os("PATH") {
-        for d in std::env::split_paths(&path) {
-            if d.join("initdb").is_file() && d.join("pg_ctl").is_file() {
-                return Ok(d);
-            }
-        }
-    }
-    bail!("--target-scratch needs PostgreSQL's server binaries (initdb, pg_ctl); install them (Debian: apt-get install postgresql)")
 }

@@ -28,7 +28,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
     let t0 = Instant::now();
     // Every source read of this run sees one state of the file.
     let _snapshot = crate::sqlite::snapshot::Snapshot::take(&args.source.source)?;
-    let schema = super::introspect(&args.source.source)?;
+    let schema = super::read_schema(&args.source.source)?;
     let catalog = rt.block_on(async {
         let client = target.connect().await?;
         Catalog::read(&client, &args.pg_schema).await

@@ -17,7 +17,7 @@
 //! holds a few of them, so peak memory is bounded by
 //! `writers × (queue depth + readers) × buffer size` whatever the database size.
 
-pub mod check;
+pub mod dry_run;
 pub mod reader;
 pub mod rejects;
 
@@ -35,9 +35,9 @@ use crate::error::Location;
 use crate::plan::{Plan, TablePlan};
 use crate::progress::TableBar;
 use crate::postgres::{self, encode, ident, Target};
-use crate::verify::digest::TableDigest;
+use crate::hash::digest::TableDigest;
 
-pub use reader::Chunk;
+pub use crate::sqlite::pool::Chunk;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -47,6 +47,8 @@ pub enum Error {
     Source { location: Location, message: String },
     #[error(transparent)]
     Target(#[from] postgres::Error),
+    #[error(transparent)]
+    Sqlite(#[from] crate::sqlite::Error),
     #[error("{location}: {value} does not fit the column's declared type; the type is chosen from the data instead")]
     NeedsWidening { location: Location, value: String },
     #[error("stopped: another table failed first")]
@@ -344,7 +346,7 @@ async fn load_table(
     let chunks = if tp.parent_first.is_some() || tp.sample.is_some() {
         vec![Chunk { range: None }]
     } else {
-        reader::chunks(source, &tp.source, opts.chunk_rows)?
+        crate::sqlite::pool::chunks(source, &tp.source, opts.chunk_rows)?
     };
     let n_chunks = chunks.len();
     let rx = spawn_readers(pool, source, tp, chunks, opts, cancel, opts.queue_depth + n_chunks.min(opts.jobs));
@@ -441,7 +443,7 @@ pub fn source_digests(source: &Path, plan: &Plan, opts: &Options) -> Result<Vec<
     let mut left = 0usize;
     for &ti in &order {
         let tp = &plan.tables[ti];
-        let chunks = reader::chunks(source, &tp.source, opts.chunk_rows)?;
+        let chunks = crate::sqlite::pool::chunks(source, &tp.source, opts.chunk_rows)?;
         left += chunks.len();
         for chunk in chunks {
             let (tx, cancel, source, tp) = (tx.clone(), cancel.clone(), source.to_path_buf(), tp.clone());

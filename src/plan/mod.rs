@@ -7,7 +7,8 @@
 //! all work from the same plan, so what was checked is what runs.
 
 pub mod existing;
-pub mod topo;
+pub mod post_data;
+pub mod suggest;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -15,6 +16,7 @@ use serde::Serialize;
 
 use crate::mapping::file::Layers;
 use crate::mapping::resolve::{self, Mapper, TableMap};
+use crate::model::topo;
 use crate::model::{RowKey, Schema, StorageProfile, Table};
 use crate::postgres::ident;
 

@@ -104,6 +104,11 @@ pub enum Error {
         #[source]
         source: Sqlite,
     },
+
+    /// Reading rows of one table failed (or opening the connection that
+    /// reads them, then the location is `*`); `message` is the cause.
+    #[error("reading {location}: {message}")]
+    Read { location: Location, message: String },
 }
 
 impl Error {

@@ -39,11 +39,12 @@ use std::sync::Arc;
 use rusqlite::types::ValueRef;
 use serde::Serialize;
 
-use super::digest::{hash_value, write_value, TableDigest};
-use super::{copy_rows, decode, decode_error, select_list, Error, RowView, TableCheck};
+use crate::hash::digest::{hash_value, write_value, TableDigest};
+use super::{decode_error, select_list, Error, TableCheck};
+use crate::postgres::decode::{copy_rows, decode, RowView};
 use crate::mapping::convert::{Scratch, Value};
 use crate::mapping::file::BadValuePolicy;
-use crate::pipeline::reader::describe_value;
+use crate::sqlite::pool::describe_value;
 use crate::mapping::types::PgType;
 use crate::mapping::{datetime, uuid};
 use crate::model::RowKey;

@@ -3,6 +3,8 @@
 //! (mapping, plan, target DDL, verify) reads this model instead of asking
 //! SQLite again, so that every stage sees the same facts.
 
+pub mod topo;
+
 use serde::Serialize;
 
 /// SQLite column affinity, decided from the declared type by the rules of
@@ -196,7 +198,7 @@ pub enum SkippedKind {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Schema {
-    /// Tables in FK-topological order (parents first), see `plan::topo`.
+    /// Tables in FK-topological order (parents first), see `model::topo`.
     pub tables: Vec<Table>,
     pub skipped: Vec<Skipped>,
 }

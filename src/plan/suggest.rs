@@ -31,8 +31,8 @@ use rusqlite::Connection;
 
 use crate::mapping::convert::{Converter, Scratch};
 use crate::mapping::datetime::{self, EpochUnit};
-use crate::mapping::file::{self, normalize_type_name, Layers};
-use crate::mapping::resolve::{parse_time_input, Mapper};
+use crate::mapping::file::{self, normalize_type_name, parse_time_input, Layers};
+use crate::mapping::resolve::Mapper;
 use crate::mapping::{boolean, json, numeric, uuid};
 use crate::model::{Affinity, Schema, Table};
 use crate::sqlite::introspect::quote_ident;
@@ -328,7 +328,7 @@ fn suggest_table(conn: &Connection, t: &Table, base: &Layers) -> anyhow::Result<
                                 (true, Ok(ValueRef::Integer(r))) => format!("rowid {r}"),
                                 _ => format!("row {rowno}"),
                             };
-                            f.1.push(format!("{at}: {} ({})", crate::pipeline::reader::describe_value(v), bad.reason));
+                            f.1.push(format!("{at}: {} ({})", crate::sqlite::pool::describe_value(v), bad.reason));
                         }
                     }
                 }
