@@ -176,6 +176,9 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
         if c.altered > 0 {
             report.note(format!("table {table:?}: {} value(s) altered by strip-nul / replace-invalid", c.altered));
         }
+        if c.rounded > 0 {
+            report.warn(crate::pipeline::rejects::rounding_warning(&table, c.rounded, c.max_rounding));
+        }
     }
     let all_ok = checks.iter().all(TableCheck::ok) && source_changed.is_none() && rejected == 0;
     report.finish(args.output.json, args.output.quiet, if all_ok { 0 } else { 1 })?;
@@ -481,7 +484,7 @@ pub(super) fn fit_existing(
                         p.integer + p.real > 0 && p.min_int.is_none() && p.min_real.is_none()
                     });
                     match ty {
-                        Some(PgType::Varchar(Some(_))) => true,
+                        Some(PgType::Varchar(Some(_)) | PgType::Char(Some(_))) => true,
                         Some(
                             PgType::SmallInt
                             | PgType::Integer

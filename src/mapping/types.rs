@@ -27,6 +27,14 @@ pub enum PgType {
     Json,
     Jsonb,
     Uuid,
+    /// `interval` without a field restriction or precision: months, days
+    /// and microseconds, as PostgreSQL keeps them.
+    Interval,
+    Inet,
+    Cidr,
+    /// `character(n)` (`bpchar`): PostgreSQL pads to `n` with blanks;
+    /// `None` is `bpchar` without a length, which pads nothing.
+    Char(Option<u32>),
     /// `text[]`, filled from JSON arrays of strings when a mapping rule
     /// says `input = "json-array"`.
     TextArray,
@@ -91,6 +99,21 @@ impl PgType {
             "json" => no_params(PgType::Json),
             "jsonb" => no_params(PgType::Jsonb),
             "uuid" => no_params(PgType::Uuid),
+            // `interval(p)` and field restrictions (`interval day to
+            // second`) would round or cut values on input: not written.
+            "interval" => no_params(PgType::Interval),
+            "inet" => no_params(PgType::Inet),
+            "cidr" => no_params(PgType::Cidr),
+            "character" | "char" => match params.as_slice() {
+                [] => Ok(PgType::Char(Some(1))),
+                [n] if *n >= 1 => Ok(PgType::Char(Some(*n))),
+                _ => Err(format!("bad character length in {input:?}")),
+            },
+            "bpchar" => match params.as_slice() {
+                [] => Ok(PgType::Char(None)),
+                [n] if *n >= 1 => Ok(PgType::Char(Some(*n))),
+                _ => Err(format!("bad character length in {input:?}")),
+            },
             "text[]" | "_text" => no_params(PgType::TextArray),
             _ => Err(format!("unsupported PostgreSQL type {input:?}")),
         }
@@ -119,6 +142,11 @@ impl PgType {
             PgType::Json => "json".into(),
             PgType::Jsonb => "jsonb".into(),
             PgType::Uuid => "uuid".into(),
+            PgType::Interval => "interval".into(),
+            PgType::Inet => "inet".into(),
+            PgType::Cidr => "cidr".into(),
+            PgType::Char(Some(n)) => format!("character({n})"),
+            PgType::Char(None) => "bpchar".into(),
             PgType::Enum { name, .. } => name.clone(),
             PgType::TextArray => "text[]".into(),
         }
@@ -145,6 +173,10 @@ impl PgType {
             PgType::Json => Type::JSON,
             PgType::Jsonb => Type::JSONB,
             PgType::Uuid => Type::UUID,
+            PgType::Interval => Type::INTERVAL,
+            PgType::Inet => Type::INET,
+            PgType::Cidr => Type::CIDR,
+            PgType::Char(_) => Type::BPCHAR,
             // Binary COPY sends an enum as its label's text.
             PgType::Enum { .. } => Type::TEXT,
             PgType::TextArray => Type::TEXT_ARRAY,
@@ -185,6 +217,13 @@ mod tests {
             ("timestamp without time zone", PgType::Timestamp),
             ("timestamp with time zone", PgType::Timestamptz),
             ("jsonb", PgType::Jsonb),
+            ("interval", PgType::Interval),
+            ("inet", PgType::Inet),
+            ("cidr", PgType::Cidr),
+            ("character(10)", PgType::Char(Some(10))),
+            ("char(3)", PgType::Char(Some(3))),
+            ("character", PgType::Char(Some(1))),
+            ("bpchar", PgType::Char(None)),
         ];
         for (input, want) in cases {
             assert_eq!(PgType::parse(input).unwrap(), want, "{input}");
@@ -193,5 +232,7 @@ mod tests {
         assert!(PgType::parse("geometry").is_err());
         assert!(PgType::parse("numeric(2,5)").is_err());
         assert!(PgType::parse("bigint(3)").is_err());
+        assert!(PgType::parse("interval(3)").is_err());
+        assert!(PgType::parse("interval day to second").is_err());
     }
 }

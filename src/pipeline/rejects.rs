@@ -29,7 +29,7 @@ use rusqlite::types::ValueRef;
 use serde::Serialize;
 
 /// What the policies did to one table.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Counts {
     /// Rows left out and written to the reject file.
     pub rejected: u64,
@@ -37,6 +37,10 @@ pub struct Counts {
     pub nulled: u64,
     /// Values changed by `nul = "strip-nul"` or `invalid_utf8 = "replace-invalid"`.
     pub altered: u64,
+    /// Values rounded to `real` (float4), as PostgreSQL's assignment cast
+    /// rounds them, and the largest relative change among them.
+    pub rounded: u64,
+    pub max_rounding: f64,
 }
 
 impl Counts {
@@ -44,11 +48,24 @@ impl Counts {
         self.rejected += o.rejected;
         self.nulled += o.nulled;
         self.altered += o.altered;
+        self.add_rounded(o.rounded, o.max_rounding);
+    }
+
+    pub fn add_rounded(&mut self, n: u64, max_relative_change: f64) {
+        self.rounded += n;
+        self.max_rounding = self.max_rounding.max(max_relative_change);
     }
 
     pub fn is_zero(&self) -> bool {
         *self == Counts::default()
     }
+}
+
+/// What `migrate` and `plan` say about values rounded to float4.
+pub fn rounding_warning(table: &str, rounded: u64, max_relative_change: f64) -> String {
+    format!(
+        "table {table:?}: {rounded} value(s) rounded to real (float4), as PostgreSQL's own cast stores them; largest relative change {max_relative_change:.3e} (a double precision column would keep them exact)"
+    )
 }
 
 /// Shared by the readers of one run.

@@ -180,9 +180,9 @@ fn epoch_unit_for(max_abs: f64) -> EpochUnit {
 /// Values that will not fit the target type, from the statistics.
 fn fit_values(pg: &PgType, s: &ColumnStats, problem: &mut dyn FnMut(String)) {
     match pg {
-        PgType::Varchar(Some(n)) => {
+        PgType::Varchar(Some(n)) | PgType::Char(Some(n)) => {
             if let Some(len) = s.max_text_chars && len > *n as i64 {
-                problem(format!("text up to {len} characters does not fit varchar({n})"));
+                problem(format!("text up to {len} characters does not fit {pg}"));
             }
         }
         PgType::SmallInt | PgType::Integer => {

@@ -137,6 +137,7 @@ async fn piece_digest(client: &tokio_postgres::Client, schema: &str, tp: &TableP
                 // Text hashes as its bytes, unchecked: bytes that are not
                 // UTF-8 cannot equal the source's, which are.
                 (PgType::Text | PgType::Varchar(_) | PgType::Enum { .. }, Some(f)) => digest::write_text(row_bytes, f),
+                (PgType::Char(_), Some(f)) => digest::write_text(row_bytes, digest::bpchar_significant(f)),
                 (pg, field) => {
                     let value = decode(pg, field, &mut text).map_err(|r| decode_error(tp, &cm.target, r))?;
                     digest::write_value(row_bytes, pg, &value, &mut scratch);
@@ -501,7 +502,14 @@ pub fn decode<'a>(pg: &PgType, field: Option<&'a [u8]>, text: &'a mut String) ->
             numeric::decode_binary(f, text)?;
             Value::Numeric(text.as_str())
         }
-        PgType::Text | PgType::Varchar(_) | PgType::Enum { .. } => Value::Text(crate::mapping::utf8(f).map_err(|_| "text is not UTF-8")?),
+        PgType::Text | PgType::Varchar(_) | PgType::Char(_) | PgType::Enum { .. } => {
+            Value::Text(crate::mapping::utf8(f).map_err(|_| "text is not UTF-8")?)
+        }
+        PgType::Interval => Value::Interval(crate::mapping::interval::from_send_bytes(f)?),
+        PgType::Inet | PgType::Cidr => {
+            crate::mapping::inet::check_send_bytes(f)?;
+            Value::Net(f)
+        }
         PgType::Bytea => Value::Bytes(f),
         PgType::Timestamp | PgType::Timestamptz => {
             Value::Timestamp(i64::from_be_bytes(be8(f)?).saturating_add(PG_EPOCH_OFFSET_MICROS))
