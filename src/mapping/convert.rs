@@ -114,6 +114,10 @@ pub enum Converter {
     Enum { labels: Vec<String> },
     Interval,
     Inet { cidr: bool },
+    /// A `timestamp(p)` / `timestamptz(p)` / `time(p)` column (p < 6) of an
+    /// existing schema: `inner` converts, and a value finer than `unit`
+    /// microseconds is a bad value, since the server would round it.
+    Fraction { inner: Box<Converter>, unit: i64 },
 }
 
 /// What a conversion did beyond converting, for the report's counts. Set
@@ -282,6 +286,13 @@ impl Converter {
                 }
                 ValueRef::Null => Ok(Value::Null),
             },
+            Converter::Fraction { inner, unit } => match inner.convert_counted(v, scratch, change)? {
+                Value::Timestamp(us) | Value::Time(us) if us.rem_euclid(*unit) != 0 => Err(BadValue::new(format!(
+                    "finer than the column's precision ({} fraction digits): PostgreSQL would round it",
+                    6 - unit.ilog10()
+                ))),
+                value => Ok(value),
+            },
             Converter::Interval => match v {
                 ValueRef::Integer(us) => Ok(Value::Interval(interval::from_micros(us))),
                 ValueRef::Text(t) => interval::parse_text(t).map(Value::Interval).map_err(bad),
@@ -384,6 +395,7 @@ impl Converter {
             // Numbers are JSON documents; blobs may be SQLite's JSONB.
             Converter::Json => true,
             Converter::Interval => matches!(class, Integer | Text),
+            Converter::Fraction { inner, .. } => inner.takes(class),
             Converter::Uuid => matches!(class, Text | Blob),
             Converter::JsonTextArray => class == Text,
             Converter::NoArrayInput => false,

@@ -70,6 +70,11 @@ impl PgType {
         let no_params = |t: PgType| {
             if params.is_empty() { Ok(t) } else { Err(format!("type {input:?} takes no parameters")) }
         };
+        let with_precision = |t: PgType| match params.as_slice() {
+            [] => Ok(t),
+            [p] if *p <= 6 => Ok(t),
+            _ => Err(format!("bad fractional-seconds precision in {input:?}")),
+        };
         match base.as_str() {
             "boolean" | "bool" => no_params(PgType::Boolean),
             "smallint" | "int2" => no_params(PgType::SmallInt),
@@ -92,10 +97,13 @@ impl PgType {
                 _ => Err(format!("bad varchar length in {input:?}")),
             },
             "bytea" => no_params(PgType::Bytea),
-            "timestamp" | "timestamp without time zone" => no_params(PgType::Timestamp),
-            "timestamptz" | "timestamp with time zone" => no_params(PgType::Timestamptz),
+            // A fractional-seconds precision `(p)`, 0 ≤ p ≤ 6, is the same
+            // type; a column of an existing schema with p < 6 gets a
+            // converter that refuses finer values ([`fraction_digits`]).
+            "timestamp" | "timestamp without time zone" => with_precision(PgType::Timestamp),
+            "timestamptz" | "timestamp with time zone" => with_precision(PgType::Timestamptz),
             "date" => no_params(PgType::Date),
-            "time" | "time without time zone" => no_params(PgType::Time),
+            "time" | "time without time zone" => with_precision(PgType::Time),
             "json" => no_params(PgType::Json),
             "jsonb" => no_params(PgType::Jsonb),
             "uuid" => no_params(PgType::Uuid),
@@ -188,6 +196,20 @@ impl PgType {
     }
 }
 
+/// The fractional-seconds precision of `timestamp(p)`, `timestamptz(p)`,
+/// `time(p)` as `format_type` prints them, when it is below 6 (the
+/// server rounds finer fractions of such a column on input); None for
+/// every other type name.
+pub fn fraction_digits(type_name: &str) -> Option<u32> {
+    let s = type_name.trim().to_ascii_lowercase();
+    if !(s.starts_with("timestamp") || s.starts_with("time")) {
+        return None;
+    }
+    let open = s.find('(')?;
+    let close = s[open..].find(')')? + open;
+    s[open + 1..close].trim().parse::<u32>().ok().filter(|&p| p < 6)
+}
+
 impl fmt::Display for PgType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.sql())
@@ -233,6 +255,15 @@ mod tests {
         assert!(PgType::parse("numeric(2,5)").is_err());
         assert!(PgType::parse("bigint(3)").is_err());
         assert!(PgType::parse("interval(3)").is_err());
+        assert_eq!(PgType::parse("timestamp(6) without time zone").unwrap(), PgType::Timestamp);
+        assert_eq!(PgType::parse("timestamp(3) with time zone").unwrap(), PgType::Timestamptz);
+        assert_eq!(PgType::parse("time(0) without time zone").unwrap(), PgType::Time);
+        assert!(PgType::parse("timestamp(7)").is_err());
+        assert_eq!(fraction_digits("timestamp(3) with time zone"), Some(3));
+        assert_eq!(fraction_digits("time(0) without time zone"), Some(0));
+        assert_eq!(fraction_digits("timestamp(6) without time zone"), None);
+        assert_eq!(fraction_digits("timestamp without time zone"), None);
+        assert_eq!(fraction_digits("numeric(3,1)"), None);
         assert!(PgType::parse("interval day to second").is_err());
     }
 }

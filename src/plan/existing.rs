@@ -142,6 +142,10 @@ pub fn fit(plan: &mut Plan, catalog: &Catalog, mapper: &Mapper<'_>, facts: &Sour
                 ));
                 continue;
             }
+            if let Some(p) = crate::mapping::types::fraction_digits(&tc.type_name) {
+                let inner = Box::new(std::mem::replace(&mut cm.converter, crate::mapping::convert::Converter::Bytea));
+                cm.converter = crate::mapping::convert::Converter::Fraction { inner, unit: 10i64.pow(6 - p) };
+            }
             cm.not_null = tc.not_null;
             keep.push(cm);
         }
