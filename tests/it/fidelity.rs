@@ -379,6 +379,9 @@ fn real_targets_store_the_rounded_value_and_say_so() {
         let rel = row["max_relative_change"].as_f64().unwrap();
         assert!((rel - 0.401298464324817).abs() < 1e-9, "{rel}");
         assert!(report["warnings"].to_string().contains("rounded to real"), "{report}");
+        let schema: serde_json::Value = serde_json::from_str(include_str!("../../docs/report.schema.json")).unwrap();
+        let errors: Vec<String> = jsonschema::validator_for(&schema).unwrap().iter_errors(&report).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "report does not match docs/report.schema.json: {errors:#?}");
         check(&db);
         let v = if existing { verify(&src, &db, &[]) } else { verify(&src, &db, &["--mapping", map.to_str().unwrap()]) };
         assert_code(&v, 0);
