@@ -177,7 +177,7 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
             report.note(format!("table {table:?}: {} value(s) altered by strip-nul / replace-invalid", c.altered));
         }
         if c.rounded > 0 {
-            report.warn(crate::pipeline::rejects::rounding_warning(&table, c.rounded, c.max_rounding));
+            report.warn(crate::pipeline::rejects::rounding_warning(&table, &c));
         }
     }
     let all_ok = checks.iter().all(TableCheck::ok) && source_changed.is_none() && rejected == 0;
@@ -488,6 +488,7 @@ pub(super) fn fit_existing(
                         Some(
                             PgType::SmallInt
                             | PgType::Integer
+                            | PgType::Byte
                             | PgType::Numeric { precision: Some(_), .. }
                             | PgType::Timestamp
                             | PgType::Timestamptz

@@ -129,6 +129,8 @@ pub struct Change {
     /// Rounded to float4 as PostgreSQL's assignment cast rounds: the
     /// relative change |rounded − value| / |value| (> 0).
     pub rounded: Option<f64>,
+    /// With `rounded`: the value before rounding.
+    pub rounded_from: f64,
 }
 
 impl Converter {
@@ -166,6 +168,7 @@ impl Converter {
             PgType::Enum { labels, .. } => Converter::Enum { labels: labels.clone() },
             PgType::TextArray => Converter::NoArrayInput,
             PgType::Interval => Converter::Interval,
+            PgType::Byte => Converter::Int { min: i8::MIN as i64, max: i8::MAX as i64 },
             PgType::Inet => Converter::Inet { cidr: false },
             PgType::Cidr => Converter::Inet { cidr: true },
         }
@@ -530,6 +533,7 @@ fn convert_float4<'a>(v: ValueRef<'a>, change: &mut Change) -> Result<Value<'a>,
     if changed {
         let rel = ((widened - exact) / exact).abs();
         change.rounded = Some(if rel > 0.0 { rel } else { f64::MIN_POSITIVE });
+        change.rounded_from = exact;
     }
     Ok(Value::Float(widened))
 }

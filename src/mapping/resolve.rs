@@ -498,7 +498,7 @@ pub fn fit_to_profile(pg: &PgType, affinity: Affinity, p: &StorageProfile) -> Op
     // text is not a number, and what stays real is not an integer.
     let numeric_affinity = matches!(affinity, Affinity::Integer | Affinity::Real | Affinity::Numeric);
     let fits = match pg {
-        PgType::SmallInt | PgType::Integer | PgType::BigInt => !b && !((r || t) && numeric_affinity),
+        PgType::SmallInt | PgType::Integer | PgType::BigInt | PgType::Byte => !b && !((r || t) && numeric_affinity),
         PgType::Real | PgType::Double | PgType::Numeric { .. } => !(b || (t && numeric_affinity)),
         PgType::Boolean => !b,
         PgType::Timestamp | PgType::Timestamptz | PgType::Date | PgType::Time => !(b || i || r),

@@ -35,6 +35,9 @@ pub enum PgType {
     /// `character(n)` (`bpchar`): PostgreSQL pads to `n` with blanks;
     /// `None` is `bpchar` without a length, which pads nothing.
     Char(Option<u32>),
+    /// PostgreSQL's one-byte internal `"char"`, which clients such as sqlx
+    /// use for an 8-bit integer: integers −128…127, one byte on the wire.
+    Byte,
     /// `text[]`, filled from JSON arrays of strings when a mapping rule
     /// says `input = "json-array"`.
     TextArray,
@@ -111,6 +114,7 @@ impl PgType {
             // second`) would round or cut values on input: not written.
             "interval" => no_params(PgType::Interval),
             "inet" => no_params(PgType::Inet),
+            "\"char\"" => no_params(PgType::Byte),
             "cidr" => no_params(PgType::Cidr),
             "character" | "char" => match params.as_slice() {
                 [] => Ok(PgType::Char(Some(1))),
@@ -155,6 +159,7 @@ impl PgType {
             PgType::Cidr => "cidr".into(),
             PgType::Char(Some(n)) => format!("character({n})"),
             PgType::Char(None) => "bpchar".into(),
+            PgType::Byte => "\"char\"".into(),
             PgType::Enum { name, .. } => name.clone(),
             PgType::TextArray => "text[]".into(),
         }
@@ -185,6 +190,7 @@ impl PgType {
             PgType::Inet => Type::INET,
             PgType::Cidr => Type::CIDR,
             PgType::Char(_) => Type::BPCHAR,
+            PgType::Byte => Type::CHAR,
             // Binary COPY sends an enum as its label's text.
             PgType::Enum { .. } => Type::TEXT,
             PgType::TextArray => Type::TEXT_ARRAY,
@@ -246,6 +252,7 @@ mod tests {
             ("char(3)", PgType::Char(Some(3))),
             ("character", PgType::Char(Some(1))),
             ("bpchar", PgType::Char(None)),
+            ("\"char\"", PgType::Byte),
         ];
         for (input, want) in cases {
             assert_eq!(PgType::parse(input).unwrap(), want, "{input}");

@@ -174,7 +174,7 @@ pub fn read_chunk(
             // The row's canonical bytes, hashed with the next few rows'.
             let mut rejected = false;
             // Values of this row rounded to float4, counted if it loads.
-            let (mut row_rounded, mut row_max_rounding) = (0u64, 0f64);
+            let (mut row_rounded, mut row_max_rounding) = (0u64, (0f64, 0f64));
             for (i, cm) in tp.map.columns.iter().enumerate() {
                 let v = row.get_ref(i).map_err(|e| loc(e.to_string()))?;
                 // Where a value is, for its error: table, column, row.
@@ -203,7 +203,9 @@ pub fn read_chunk(
                         counts.altered += u64::from(change.altered);
                         if let Some(rel) = change.rounded {
                             row_rounded += 1;
-                            row_max_rounding = row_max_rounding.max(rel);
+                            if rel > row_max_rounding.0 {
+                                row_max_rounding = (rel, change.rounded_from);
+                            }
                         }
                         value
                     }
@@ -250,7 +252,7 @@ pub fn read_chunk(
                 continue;
             }
             digest.end_row();
-            counts.add_rounded(row_rounded, row_max_rounding);
+            counts.add_rounded(row_rounded, row_max_rounding.0, row_max_rounding.1);
             n += 1;
             if !encode && n.is_multiple_of(16_384) && (crate::interrupt::requested() || cancel.load(Ordering::Relaxed)) {
                 return Err(if crate::interrupt::requested() { Error::Interrupted } else { Error::Cancelled });

@@ -41,6 +41,8 @@ pub struct Counts {
     /// rounds them, and the largest relative change among them.
     pub rounded: u64,
     pub max_rounding: f64,
+    /// The source value of that largest change.
+    pub max_rounding_value: f64,
 }
 
 impl Counts {
@@ -48,12 +50,15 @@ impl Counts {
         self.rejected += o.rejected;
         self.nulled += o.nulled;
         self.altered += o.altered;
-        self.add_rounded(o.rounded, o.max_rounding);
+        self.add_rounded(o.rounded, o.max_rounding, o.max_rounding_value);
     }
 
-    pub fn add_rounded(&mut self, n: u64, max_relative_change: f64) {
+    pub fn add_rounded(&mut self, n: u64, max_relative_change: f64, value: f64) {
         self.rounded += n;
-        self.max_rounding = self.max_rounding.max(max_relative_change);
+        if max_relative_change > self.max_rounding {
+            self.max_rounding = max_relative_change;
+            self.max_rounding_value = value;
+        }
     }
 
     pub fn is_zero(&self) -> bool {
@@ -62,9 +67,13 @@ impl Counts {
 }
 
 /// What `migrate` and `plan` say about values rounded to float4.
-pub fn rounding_warning(table: &str, rounded: u64, max_relative_change: f64) -> String {
+pub fn rounding_warning(table: &str, c: &Counts) -> String {
     format!(
-        "table {table:?}: {rounded} value(s) rounded to real (float4), as PostgreSQL's own cast stores them; largest relative change {max_relative_change:.3e} (a double precision column would keep them exact)"
+        "table {table:?}: {} value(s) rounded to real (float4), as PostgreSQL's own cast stores them; largest relative change {:.3e} ({:?} stored as {:?}; a double precision column would keep them exact)",
+        c.rounded,
+        c.max_rounding,
+        c.max_rounding_value,
+        c.max_rounding_value as f32
     )
 }
 

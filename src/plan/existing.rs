@@ -189,11 +189,11 @@ fn fit_values(pg: &PgType, s: &ColumnStats, problem: &mut dyn FnMut(String)) {
                 problem(format!("text up to {len} characters does not fit {pg}"));
             }
         }
-        PgType::SmallInt | PgType::Integer => {
-            let (lo, hi) = if matches!(pg, PgType::SmallInt) {
-                (i16::MIN as i64, i16::MAX as i64)
-            } else {
-                (i32::MIN as i64, i32::MAX as i64)
+        PgType::SmallInt | PgType::Integer | PgType::Byte => {
+            let (lo, hi) = match pg {
+                PgType::SmallInt => (i16::MIN as i64, i16::MAX as i64),
+                PgType::Byte => (i8::MIN as i64, i8::MAX as i64),
+                _ => (i32::MIN as i64, i32::MAX as i64),
             };
             for v in [s.min_int, s.max_int].into_iter().flatten() {
                 if v < lo || v > hi {

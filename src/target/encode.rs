@@ -39,6 +39,7 @@ pub fn write_value(buf: &mut BytesMut, pg: &PgType, v: &Value<'_>) {
         (PgType::SmallInt, Value::Int(i)) => fixed(buf, (*i as i16).to_be_bytes()),
         (PgType::Integer, Value::Int(i)) => fixed(buf, (*i as i32).to_be_bytes()),
         (PgType::BigInt, Value::Int(i)) => fixed(buf, i.to_be_bytes()),
+        (PgType::Byte, Value::Int(i)) => fixed(buf, [*i as i8 as u8]),
         (PgType::Real, Value::Float(f)) => fixed(buf, (*f as f32).to_be_bytes()),
         (PgType::Double, Value::Float(f)) => fixed(buf, f.to_be_bytes()),
         (PgType::Timestamp | PgType::Timestamptz, Value::Timestamp(us)) => {

@@ -495,6 +495,7 @@ pub fn decode<'a>(pg: &PgType, field: Option<&'a [u8]>, text: &'a mut String) ->
         PgType::SmallInt => Value::Int(i16::from_be_bytes(f.try_into().map_err(|_| "bad length")?) as i64),
         PgType::Integer => Value::Int(i32::from_be_bytes(f.try_into().map_err(|_| "bad length")?) as i64),
         PgType::BigInt => Value::Int(i64::from_be_bytes(be8(f)?)),
+        PgType::Byte => Value::Int(i64::from(i8::from_be_bytes(f.try_into().map_err(|_| "bad length")?))),
         PgType::Real => Value::Float(f32::from_be_bytes(f.try_into().map_err(|_| "bad length")?) as f64),
         PgType::Double => Value::Float(f64::from_be_bytes(be8(f)?)),
         PgType::Numeric { .. } => {

@@ -220,6 +220,10 @@ const CASES: &[Case] = &[
     ("", r#"type = "cidr""#, "'10.0.0.1/8'", "!bits set right"),
     ("", r#"type = "char(3)""#, "'ab'", "ab"),
     ("", r#"type = "char(3)""#, "'abcd'", "!too long"),
+    // PostgreSQL's one-byte "char", sqlx's type for an i8.
+    ("TINYINT", r#"type = "\"char\"""#, "65", "A"),
+    ("TINYINT", r#"type = "\"char\"""#, "-128", "\\200"),
+    ("TINYINT", r#"type = "\"char\"""#, "128", "!out of range"),
     // --- real (float4): PostgreSQL's rounding, reported; overflow refused --------
     ("", r#"type = "real""#, "0.1", "0.1"),
     ("", r#"type = "real""#, "16777217", "1.6777216e+07"),
