@@ -104,7 +104,9 @@ pub enum Converter {
     Timestamp { input: TimeInput, zoned: bool, zone: Zone },
     Date { input: TimeInput },
     Time,
-    Json,
+    /// `jsonb`: what PostgreSQL's jsonb input takes (no `\u0000`, numbers
+    /// within numeric's range); else `json`, which keeps any valid JSON text.
+    Json { jsonb: bool },
     Uuid,
     /// JSON text holding an array of strings, into `text[]`.
     JsonTextArray,
@@ -163,7 +165,8 @@ impl Converter {
             }
             PgType::Date => Converter::Date { input: text_input },
             PgType::Time => Converter::Time,
-            PgType::Json | PgType::Jsonb => Converter::Json,
+            PgType::Json => Converter::Json { jsonb: false },
+            PgType::Jsonb => Converter::Json { jsonb: true },
             PgType::Uuid => Converter::Uuid,
             PgType::Enum { labels, .. } => Converter::Enum { labels: labels.clone() },
             PgType::TextArray => Converter::NoArrayInput,
@@ -262,9 +265,9 @@ impl Converter {
                 ValueRef::Text(t) => timeofday::parse(t).map(Value::Time).map_err(bad),
                 _ => Err(BadValue::new("a time of day must be text HH:MM[:SS[.ffffff]]")),
             },
-            Converter::Json => match v {
+            Converter::Json { jsonb } => match v {
                 ValueRef::Text(t) => {
-                    json::validate_jsonb(t).map_err(bad)?;
+                    if *jsonb { json::validate_jsonb(t) } else { json::validate(t) }.map_err(bad)?;
                     // validate_jsonb accepted it, so it is UTF-8.
                     crate::mapping::utf8(t).map(Value::Json).map_err(|_| BadValue::new("not UTF-8"))
                 }
@@ -278,13 +281,13 @@ impl Converter {
                     let Scratch { out, tmp, .. } = scratch;
                     out.clear();
                     json_sqlite::write_real(f, out, tmp).map_err(bad)?;
-                    json::validate_jsonb(out.as_bytes()).map_err(bad)?;
                     Ok(Value::Json(out.as_str()))
                 }
                 ValueRef::Blob(b) => {
                     scratch.out.clear();
                     json_sqlite::render_jsonb(b, &mut scratch.out).map_err(bad)?;
-                    json::validate_jsonb(scratch.out.as_bytes()).map_err(bad)?;
+                    let out = scratch.out.as_bytes();
+                    if *jsonb { json::validate_jsonb(out) } else { json::validate(out) }.map_err(bad)?;
                     Ok(Value::Json(scratch.out.as_str()))
                 }
                 ValueRef::Null => Ok(Value::Null),
@@ -396,7 +399,7 @@ impl Converter {
             },
             Converter::Time | Converter::Enum { .. } | Converter::Inet { .. } => class == Text,
             // Numbers are JSON documents; blobs may be SQLite's JSONB.
-            Converter::Json => true,
+            Converter::Json { .. } => true,
             Converter::Interval => matches!(class, Integer | Text),
             Converter::Fraction { inner, .. } => inner.takes(class),
             Converter::Uuid => matches!(class, Text | Blob),

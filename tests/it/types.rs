@@ -237,6 +237,9 @@ const CASES: &[Case] = &[
     ("TEXT", r#"type = "time""#, "'2024-01-01 10:30:00'", "!real date"),
     ("TEXT", r#"type = "json""#, r#"'{"b":1,  "a":2}'"#, r#"{"b":1,  "a":2}"#),
     ("TEXT", r#"type = "json""#, "'{'", "!"),
+    // json keeps any valid JSON text; only jsonb refuses \u0000.
+    ("TEXT", r#"type = "json""#, r#"'["nul\u0000char"]'"#, r#"["nul\u0000char"]"#),
+    ("TEXT", r#"type = "jsonb""#, r#"'["nul\u0000char"]'"#, "!valid JSON that jsonb cannot hold"),
     // --- uuid -------------------------------------------------------------------
     ("UUID", "", "'0b7c7bd5-3f5c-4a4b-9b1e-2f1e0e6f8a11'", "0b7c7bd5-3f5c-4a4b-9b1e-2f1e0e6f8a11"),
     ("UUID", "", "'0B7C7BD53F5C4A4B9B1E2F1E0E6F8A11'", "0b7c7bd5-3f5c-4a4b-9b1e-2f1e0e6f8a11"),
