@@ -25,7 +25,9 @@ pub fn parse(s: &[u8], cidr: bool, out: &mut Vec<u8>) -> Result<(), String> {
         Some((a, p)) => (a, Some(p)),
         None => (text, None),
     };
-    let ip: IpAddr = addr.parse().map_err(|_| format!("not an IP address{}", if cidr { " (cidr)" } else { "" }))?;
+    let ip: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("not an IP address{}", if cidr { " (cidr)" } else { "" }))?;
     let mut octets = [0u8; 16];
     let (family, max_bits, len): (u8, u8, usize) = match ip {
         IpAddr::V4(v4) => {
@@ -43,14 +45,18 @@ pub fn parse(s: &[u8], cidr: bool, out: &mut Vec<u8>) -> Result<(), String> {
         Some(p) if !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()) => {
             let b: u8 = p.parse().map_err(|_| "bad prefix length".to_string())?;
             if b > max_bits {
-                return Err(format!("prefix /{b} is longer than the address's {max_bits} bits"));
+                return Err(format!(
+                    "prefix /{b} is longer than the address's {max_bits} bits"
+                ));
             }
             b
         }
         Some(_) => return Err("bad prefix length".to_string()),
     };
     if cidr && host_bits_set(bytes, bits) {
-        return Err(format!("bits set right of the /{bits} prefix: a cidr value is a network, not a host"));
+        return Err(format!(
+            "bits set right of the /{bits} prefix: a cidr value is a network, not a host"
+        ));
     }
     out.clear();
     out.extend_from_slice(&[family, bits, u8::from(cidr), bytes.len() as u8]);
@@ -71,12 +77,21 @@ fn host_bits_set(addr: &[u8], bits: u8) -> bool {
 /// The binary form as PostgreSQL prints it (`10.0.0.1`, `10.0.0.0/8`), for messages.
 pub fn display(b: &[u8]) -> String {
     let (addr, max) = match b {
-        [2, _, _, 4, a @ ..] if a.len() == 4 => (IpAddr::from(<[u8; 4]>::try_from(a).expect("4 bytes")), 32),
-        [3, _, _, 16, a @ ..] if a.len() == 16 => (IpAddr::from(<[u8; 16]>::try_from(a).expect("16 bytes")), 128),
+        [2, _, _, 4, a @ ..] if a.len() == 4 => {
+            (IpAddr::from(<[u8; 4]>::try_from(a).expect("4 bytes")), 32)
+        }
+        [3, _, _, 16, a @ ..] if a.len() == 16 => (
+            IpAddr::from(<[u8; 16]>::try_from(a).expect("16 bytes")),
+            128,
+        ),
         _ => return format!("{b:02x?}"),
     };
     let (bits, cidr) = (b[1], b[2] == 1);
-    if bits == max && !cidr { addr.to_string() } else { format!("{addr}/{bits}") }
+    if bits == max && !cidr {
+        addr.to_string()
+    } else {
+        format!("{addr}/{bits}")
+    }
 }
 
 /// Check a binary value read back from PostgreSQL (for the verification).
@@ -99,7 +114,10 @@ mod tests {
 
     #[test]
     fn parses_v4_v6_with_and_without_prefix() {
-        assert_eq!(p("192.168.0.1", false).unwrap(), [2, 32, 0, 4, 192, 168, 0, 1]);
+        assert_eq!(
+            p("192.168.0.1", false).unwrap(),
+            [2, 32, 0, 4, 192, 168, 0, 1]
+        );
         assert_eq!(p("10.1.2.3/8", false).unwrap(), [2, 8, 0, 4, 10, 1, 2, 3]);
         assert_eq!(p("10.0.0.0/8", true).unwrap(), [2, 8, 1, 4, 10, 0, 0, 0]);
         let v6 = p("2001:db8::1", false).unwrap();
@@ -107,9 +125,23 @@ mod tests {
         assert_eq!(v6[4..6], [0x20, 0x01]);
         assert_eq!(p("2001:db8::/32", true).unwrap()[..4], [3, 32, 1, 16]);
         assert_eq!(p("::ffff:1.2.3.4", false).unwrap()[..4], [3, 128, 0, 16]);
-        assert!(p("10.1.2.3/8", true).unwrap_err().contains("bits set right"));
+        assert!(
+            p("10.1.2.3/8", true)
+                .unwrap_err()
+                .contains("bits set right")
+        );
         assert!(p("2001:db8::1/32", true).is_err());
-        for bad in ["10", "10.1.2", "1.2.3.4/33", "::1/129", "1.2.3.4/", "1.2.3.4/x", " 1.2.3.4", "fe80::1%eth0", "example.com"] {
+        for bad in [
+            "10",
+            "10.1.2",
+            "1.2.3.4/33",
+            "::1/129",
+            "1.2.3.4/",
+            "1.2.3.4/x",
+            " 1.2.3.4",
+            "fe80::1%eth0",
+            "example.com",
+        ] {
             assert!(p(bad, false).is_err(), "{bad}");
         }
         assert!(check_send_bytes(&p("1.2.3.4", false).unwrap()).is_ok());

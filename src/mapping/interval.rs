@@ -35,7 +35,11 @@ const MICROS_PER_SECOND: i64 = 1_000_000;
 /// Microseconds as a `timedelta` splits them.
 pub fn from_micros(us: i64) -> Interval {
     // |us| / 86 400e6 < 1.1e8: fits i32.
-    Interval { months: 0, days: us.div_euclid(MICROS_PER_DAY) as i32, micros: us.rem_euclid(MICROS_PER_DAY) }
+    Interval {
+        months: 0,
+        days: us.div_euclid(MICROS_PER_DAY) as i32,
+        micros: us.rem_euclid(MICROS_PER_DAY),
+    }
 }
 
 /// Text in one of the forms of the module docs.
@@ -54,7 +58,9 @@ pub fn parse_text(s: &[u8]) -> Result<Interval, &'static str> {
     if t.len() >= 10 && t[4] == b'-' {
         let p = datetime::parse_iso(t)?;
         if p.offset_secs.is_some() {
-            return Err("a date/time with a UTC offset is an instant, not a duration since 1970-01-01");
+            return Err(
+                "a date/time with a UTC offset is an instant, not a duration since 1970-01-01",
+            );
         }
         return Ok(from_micros(p.micros));
     }
@@ -99,8 +105,14 @@ fn parse_timedelta(t: &[u8]) -> Option<Interval> {
         Some(f) => fraction_micros(f)?,
         None => 0,
     };
-    let micros = ((h * 60 + m) * 60 + s).checked_mul(MICROS_PER_SECOND)?.checked_add(frac)?;
-    Some(Interval { months: 0, days, micros: if neg { -micros } else { micros } })
+    let micros = ((h * 60 + m) * 60 + s)
+        .checked_mul(MICROS_PER_SECOND)?
+        .checked_add(frac)?;
+    Some(Interval {
+        months: 0,
+        days,
+        micros: if neg { -micros } else { micros },
+    })
 }
 
 /// ASCII digits as a number (at most 12 of them).
@@ -169,7 +181,10 @@ fn parse_iso8601(t: &[u8]) -> Result<Interval, &'static str> {
                     Some(f) => fraction_micros(f).ok_or(E_SYNTAX)?,
                     None => 0,
                 };
-                micros += n.checked_mul(MICROS_PER_SECOND).and_then(|s| s.checked_add(f)).ok_or(E_RANGE)?;
+                micros += n
+                    .checked_mul(MICROS_PER_SECOND)
+                    .and_then(|s| s.checked_add(f))
+                    .ok_or(E_RANGE)?;
             }
             _ => return Err(E_SYNTAX),
         }
@@ -190,7 +205,11 @@ fn parse_iso8601(t: &[u8]) -> Result<Interval, &'static str> {
 pub fn display(i: &Interval) -> String {
     let mut parts = Vec::new();
     let (y, m) = (i.months / 12, i.months % 12);
-    for (n, one, many) in [(y, "year", "years"), (m, "mon", "mons"), (i.days, "day", "days")] {
+    for (n, one, many) in [
+        (y, "year", "years"),
+        (m, "mon", "mons"),
+        (i.days, "day", "days"),
+    ] {
         if n != 0 {
             parts.push(format!("{n} {}", if n == 1 { one } else { many }));
         }
@@ -198,7 +217,13 @@ pub fn display(i: &Interval) -> String {
     if i.micros != 0 || parts.is_empty() {
         let us = i.micros.unsigned_abs();
         let secs = us / 1_000_000;
-        let mut t = format!("{}{:02}:{:02}:{:02}", if i.micros < 0 { "-" } else { "" }, secs / 3600, secs / 60 % 60, secs % 60);
+        let mut t = format!(
+            "{}{:02}:{:02}:{:02}",
+            if i.micros < 0 { "-" } else { "" },
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        );
         if us % 1_000_000 != 0 {
             t.push_str(format!(".{:06}", us % 1_000_000).trim_end_matches('0'));
         }
@@ -232,7 +257,11 @@ mod tests {
     use super::*;
 
     fn iv(months: i32, days: i32, micros: i64) -> Interval {
-        Interval { months, days, micros }
+        Interval {
+            months,
+            days,
+            micros,
+        }
     }
 
     #[test]
@@ -245,17 +274,41 @@ mod tests {
 
     #[test]
     fn text_forms() {
-        assert_eq!(parse_text(b"1 day, 2:03:04.000005").unwrap(), iv(0, 1, 7_384_000_005));
-        assert_eq!(parse_text(b"-1 day, 23:59:59.999999").unwrap(), iv(0, -1, 86_399_999_999));
+        assert_eq!(
+            parse_text(b"1 day, 2:03:04.000005").unwrap(),
+            iv(0, 1, 7_384_000_005)
+        );
+        assert_eq!(
+            parse_text(b"-1 day, 23:59:59.999999").unwrap(),
+            iv(0, -1, 86_399_999_999)
+        );
         assert_eq!(parse_text(b"3 days, 0:00:00").unwrap(), iv(0, 3, 0));
         assert_eq!(parse_text(b"0:00:01.5").unwrap(), iv(0, 0, 1_500_000));
         assert_eq!(parse_text(b"-0:00:01").unwrap(), iv(0, 0, -1_000_000));
-        assert_eq!(parse_text(b"P1Y2M3DT4H5M6.5S").unwrap(), iv(14, 3, 14_706_500_000));
+        assert_eq!(
+            parse_text(b"P1Y2M3DT4H5M6.5S").unwrap(),
+            iv(14, 3, 14_706_500_000)
+        );
         assert_eq!(parse_text(b"P2W").unwrap(), iv(0, 14, 0));
         assert_eq!(parse_text(b"-PT1S").unwrap(), iv(0, 0, -1_000_000));
-        assert_eq!(parse_text(b"1970-01-02 02:03:04.000005").unwrap(), iv(0, 1, 7_384_000_005));
-        assert_eq!(parse_text(b"1969-12-31 23:59:59").unwrap(), iv(0, -1, 86_399_000_000));
-        for bad in [&b""[..], b"soon", b"P", b"P1.5D", b"1 week, 0:00:00", b"0:60:00", b"1:00:00.1234567", b"2024-01-01T00:00:00Z"] {
+        assert_eq!(
+            parse_text(b"1970-01-02 02:03:04.000005").unwrap(),
+            iv(0, 1, 7_384_000_005)
+        );
+        assert_eq!(
+            parse_text(b"1969-12-31 23:59:59").unwrap(),
+            iv(0, -1, 86_399_000_000)
+        );
+        for bad in [
+            &b""[..],
+            b"soon",
+            b"P",
+            b"P1.5D",
+            b"1 week, 0:00:00",
+            b"0:60:00",
+            b"1:00:00.1234567",
+            b"2024-01-01T00:00:00Z",
+        ] {
             assert!(parse_text(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
     }

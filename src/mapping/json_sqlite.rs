@@ -69,7 +69,12 @@ pub fn write_real(f: f64, out: &mut String, tmp: &mut String) -> Result<(), &'st
             out.push('.');
             out.push_str(rest);
         }
-        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.unsigned_abs());
+        let _ = write!(
+            out,
+            "e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.unsigned_abs()
+        );
     }
     Ok(())
 }
@@ -84,7 +89,10 @@ pub fn render_jsonb(blob: &[u8], out: &mut String) -> Result<(), String> {
     }
     let end = element(blob, 0, out, 0)?;
     if end != blob.len() {
-        return Err(format!("not SQLite JSONB: {} byte(s) after the value", blob.len() - end));
+        return Err(format!(
+            "not SQLite JSONB: {} byte(s) after the value",
+            blob.len() - end
+        ));
     }
     Ok(())
 }
@@ -100,11 +108,18 @@ fn header(b: &[u8], at: usize) -> Result<(u8, usize, usize), String> {
         12..=15 => {
             let n = 1usize << (sz - 12);
             let bytes = b.get(at + 1..at + 1 + n).ok_or(NOT_JSONB)?;
-            (bytes.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x)), at + 1 + n)
+            (
+                bytes.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x)),
+                at + 1 + n,
+            )
         }
         _ => unreachable!("four bits"),
     };
-    let end = usize::try_from(len).ok().and_then(|l| start.checked_add(l)).filter(|&e| e <= b.len()).ok_or(NOT_JSONB)?;
+    let end = usize::try_from(len)
+        .ok()
+        .and_then(|l| start.checked_add(l))
+        .filter(|&e| e <= b.len())
+        .ok_or(NOT_JSONB)?;
     Ok((ty, start, end))
 }
 
@@ -120,7 +135,9 @@ fn element(b: &[u8], at: usize, out: &mut String, depth: usize) -> Result<usize,
         2 => out.push_str("false"),
         // SQLite writes JSON5's Infinity as the float 9e999.
         5 if matches!(payload, b"9e999" | b"-9e999") => {
-            return Err("JSON5 Infinity (SQLite's 9e999) has no JSON form that PostgreSQL keeps".into());
+            return Err(
+                "JSON5 Infinity (SQLite's 9e999) has no JSON form that PostgreSQL keeps".into(),
+            );
         }
         3 | 5 => out.push_str(text()?),
         4 => int5(text()?, out)?,
@@ -245,7 +262,8 @@ fn int5(s: &str, out: &mut String) -> Result<(), String> {
     }
     match body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
         Some(hex) => {
-            let v = u128::from_str_radix(hex, 16).map_err(|_| format!("JSON5 integer {s:?} out of range"))?;
+            let v = u128::from_str_radix(hex, 16)
+                .map_err(|_| format!("JSON5 integer {s:?} out of range"))?;
             let _ = write!(out, "{v}");
         }
         None => out.push_str(body),
@@ -261,8 +279,13 @@ fn float5(s: &str, out: &mut String) -> Result<(), String> {
         Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
-    if body.eq_ignore_ascii_case("infinity") || body.eq_ignore_ascii_case("inf") || body.eq_ignore_ascii_case("nan") {
-        return Err(format!("JSON5 {s} has no JSON form (PostgreSQL's json cannot hold it)"));
+    if body.eq_ignore_ascii_case("infinity")
+        || body.eq_ignore_ascii_case("inf")
+        || body.eq_ignore_ascii_case("nan")
+    {
+        return Err(format!(
+            "JSON5 {s} has no JSON form (PostgreSQL's json cannot hold it)"
+        ));
     }
     if neg {
         out.push('-');
@@ -342,16 +365,26 @@ mod tests {
             // JSON5 input, which jsonb() keeps in JSON5 element types.
             r#"{a: 0x1F, b: .5, c: 'it\'s', d: +7, e: 5., f: "\x41\v"}"#,
         ] {
-            let (blob, json): (Vec<u8>, String) =
-                db.query_row("SELECT jsonb(?1), json(?1)", [doc], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+            let (blob, json): (Vec<u8>, String) = db
+                .query_row("SELECT jsonb(?1), json(?1)", [doc], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .unwrap();
             let mine = render(&blob).unwrap_or_else(|e| panic!("{doc}: {e}"));
-            let a: serde_json::Value = serde_json::from_str(&mine).unwrap_or_else(|e| panic!("{doc} → {mine}: {e}"));
+            let a: serde_json::Value =
+                serde_json::from_str(&mine).unwrap_or_else(|e| panic!("{doc} → {mine}: {e}"));
             let b: serde_json::Value = serde_json::from_str(&json).unwrap();
             assert_eq!(a, b, "{doc}");
         }
         for bad in ["Infinity", "[-Infinity]"] {
-            let blob: Vec<u8> = db.query_row("SELECT jsonb(?1)", [bad], |r| r.get(0)).unwrap();
-            assert!(render(&blob).is_err(), "{bad}: {blob:02x?} → {:?}", render(&blob));
+            let blob: Vec<u8> = db
+                .query_row("SELECT jsonb(?1)", [bad], |r| r.get(0))
+                .unwrap();
+            assert!(
+                render(&blob).is_err(),
+                "{bad}: {blob:02x?} → {:?}",
+                render(&blob)
+            );
         }
         for bad in [&b""[..], b"\x13", b"\x0d", b"\x33", b"hello", b"\x0b\x13"] {
             assert!(render(bad).is_err(), "{bad:?}");

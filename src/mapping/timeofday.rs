@@ -15,8 +15,12 @@
 use super::datetime;
 
 /// The placeholder dates, as days since 1970-01-01.
-const DUMMY_DATES: [(i64, &str); 4] =
-    [(10_957, "2000-01-01"), (0, "1970-01-01"), (-25_567, "1900-01-01"), (-25_569, "1899-12-30")];
+const DUMMY_DATES: [(i64, &str); 4] = [
+    (10_957, "2000-01-01"),
+    (0, "1970-01-01"),
+    (-25_567, "1900-01-01"),
+    (-25_569, "1899-12-30"),
+];
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -57,13 +61,28 @@ mod tests {
         assert_eq!(parse(b"2000-01-01 10:30:00").unwrap(), 37_800_000_000);
         assert_eq!(parse(b"1970-01-01T10:30:00.5").unwrap(), 37_800_500_000);
         assert_eq!(parse(b"1900-01-01 00:00:01").unwrap(), 1_000_000);
-        assert_eq!(parse(b"1899-12-30 23:59:59.999999").unwrap(), MICROS_PER_DAY - 1);
-        assert!(parse(b"2024-05-03 10:30:00").unwrap_err().contains("real date"));
-        assert!(parse(b"2000-01-01 10:30:00+02:00").unwrap_err().contains("offset"));
+        assert_eq!(
+            parse(b"1899-12-30 23:59:59.999999").unwrap(),
+            MICROS_PER_DAY - 1
+        );
+        assert!(
+            parse(b"2024-05-03 10:30:00")
+                .unwrap_err()
+                .contains("real date")
+        );
+        assert!(
+            parse(b"2000-01-01 10:30:00+02:00")
+                .unwrap_err()
+                .contains("offset")
+        );
         assert!(parse(b"2000-01-01").is_err());
         assert!(parse(b"later").is_err());
         for (d, text) in DUMMY_DATES {
-            assert_eq!(datetime::parse_iso(text.as_bytes()).unwrap().micros, d * MICROS_PER_DAY, "{text}");
+            assert_eq!(
+                datetime::parse_iso(text.as_bytes()).unwrap().micros,
+                d * MICROS_PER_DAY,
+                "{text}"
+            );
         }
     }
 }
