@@ -73,7 +73,9 @@ pub fn rounding_warning(table: &str, c: &Counts) -> String {
         c.rounded,
         c.max_rounding,
         c.max_rounding_value,
-        c.max_rounding_value as f32
+        // As the double it reads back as: float4's own shortest text
+        // (`1e-45`) would hide the change.
+        f64::from(c.max_rounding_value as f32)
     )
 }
 
