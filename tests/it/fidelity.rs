@@ -765,3 +765,40 @@ fn times_on_placeholder_dates_load_as_times_and_real_dates_are_refused() {
         );
     }
 }
+
+/// PostgreSQL's one-byte `"char"`, which sqlx uses for an `i8`: the
+/// integer is the byte.
+#[test]
+fn one_byte_char_loads_into_an_existing_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = source(
+        dir.path(),
+        "CREATE TABLE b (id INTEGER PRIMARY KEY, v TINYINT NOT NULL);
+         INSERT INTO b VALUES (1, 65), (2, 127), (3, -128), (4, 0), (5, -1);",
+    );
+    let db = server().fresh_db("fidelity_one_byte_char");
+    db.query_strings("CREATE TABLE b (id bigint PRIMARY KEY, v \"char\" NOT NULL)");
+    assert_code(&migrate(&src, &db, &["--schema", "existing"]), 0);
+    // PostgreSQL's own "char"-to-integer cast reads the byte as signed, as sqlx does.
+    let got = column(&db, "SELECT v::int::text FROM b ORDER BY id");
+    let want: Vec<Option<String>> = [65, 127, -128, 0, -1]
+        .iter()
+        .map(|i: &i32| Some(i.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    assert_code(&verify(&src, &db, &[]), 0);
+    let out = migrate(
+        &source(
+            dir.path(),
+            "CREATE TABLE b (id INTEGER PRIMARY KEY, v TINYINT NOT NULL); INSERT INTO b VALUES (1, 200);",
+        ),
+        &db,
+        &["--schema", "existing", "--truncate"],
+    );
+    assert_code(&out, 2);
+    assert!(
+        out.stderr.contains("out of range for \"char\""),
+        "{}",
+        out.stderr
+    );
+}
