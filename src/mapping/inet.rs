@@ -76,15 +76,19 @@ fn host_bits_set(addr: &[u8], bits: u8) -> bool {
 
 /// The binary form as PostgreSQL prints it (`10.0.0.1`, `10.0.0.0/8`), for messages.
 pub fn display(b: &[u8]) -> String {
-    let (addr, max) = match b {
-        [2, _, _, 4, a @ ..] if a.len() == 4 => {
-            (IpAddr::from(<[u8; 4]>::try_from(a).expect("4 bytes")), 32)
+    let addr = |a: &[u8]| -> Option<IpAddr> {
+        match a.len() {
+            4 => <[u8; 4]>::try_from(a).ok().map(IpAddr::from),
+            _ => <[u8; 16]>::try_from(a).ok().map(IpAddr::from),
         }
-        [3, _, _, 16, a @ ..] if a.len() == 16 => (
-            IpAddr::from(<[u8; 16]>::try_from(a).expect("16 bytes")),
-            128,
-        ),
-        _ => return format!("{b:02x?}"),
+    };
+    let (addr, max) = match b {
+        [2, _, _, 4, a @ ..] if a.len() == 4 => (addr(a), 32),
+        [3, _, _, 16, a @ ..] if a.len() == 16 => (addr(a), 128),
+        _ => (None, 0),
+    };
+    let Some(addr) = addr else {
+        return format!("{b:02x?}");
     };
     let (bits, cidr) = (b[1], b[2] == 1);
     if bits == max && !cidr {

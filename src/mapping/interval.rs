@@ -244,11 +244,28 @@ pub fn send_bytes(i: &Interval) -> [u8; 16] {
 
 /// The inverse of [`send_bytes`].
 pub fn from_send_bytes(b: &[u8]) -> Result<Interval, &'static str> {
-    let b: &[u8; 16] = b.try_into().map_err(|_| "bad interval length")?;
+    let [
+        m0,
+        m1,
+        m2,
+        m3,
+        m4,
+        m5,
+        m6,
+        m7,
+        d0,
+        d1,
+        d2,
+        d3,
+        n0,
+        n1,
+        n2,
+        n3,
+    ] = <[u8; 16]>::try_from(b).map_err(|_| "bad interval length")?;
     Ok(Interval {
-        micros: i64::from_be_bytes(b[..8].try_into().expect("8 bytes")),
-        days: i32::from_be_bytes(b[8..12].try_into().expect("4 bytes")),
-        months: i32::from_be_bytes(b[12..].try_into().expect("4 bytes")),
+        micros: i64::from_be_bytes([m0, m1, m2, m3, m4, m5, m6, m7]),
+        days: i32::from_be_bytes([d0, d1, d2, d3]),
+        months: i32::from_be_bytes([n0, n1, n2, n3]),
     })
 }
 

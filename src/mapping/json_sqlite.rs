@@ -31,8 +31,12 @@ pub fn write_real(f: f64, out: &mut String, tmp: &mut String) -> Result<(), &'st
     tmp.clear();
     // Rust's `{:e}` writes the shortest round-trip digits: `1.5e300`, `1e-5`, `-0e0`.
     let _ = write!(tmp, "{f:e}");
-    let (mantissa, exp) = tmp.split_once('e').expect("{:e} writes an exponent");
-    let exp: i32 = exp.parse().expect("{:e} writes a decimal exponent");
+    let Some((mantissa, exp)) = tmp.split_once('e') else {
+        return Err("a real without a decimal exponent");
+    };
+    let Ok(exp) = exp.parse::<i32>() else {
+        return Err("a real without a decimal exponent");
+    };
     let (neg, mantissa) = match mantissa.strip_prefix('-') {
         Some(m) => (true, m),
         None => (false, mantissa),
