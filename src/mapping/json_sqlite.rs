@@ -213,11 +213,15 @@ fn text5(s: &str, out: &mut String) -> Result<(), String> {
                 Some('v') => out.push_str("\\u000b"),
                 Some('0') => out.push_str("\\u0000"),
                 Some('x') => {
-                    let hex: String = chars.by_ref().take(2).collect();
-                    if hex.len() != 2 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    let (Some(a), Some(b)) = (chars.next(), chars.next()) else {
+                        return Err("bad \\x escape in a SQLite JSONB string".into());
+                    };
+                    if !a.is_ascii_hexdigit() || !b.is_ascii_hexdigit() {
                         return Err("bad \\x escape in a SQLite JSONB string".into());
                     }
-                    let _ = write!(out, "\\u00{}", hex.to_ascii_lowercase());
+                    out.push_str("\\u00");
+                    out.push(a.to_ascii_lowercase());
+                    out.push(b.to_ascii_lowercase());
                 }
                 Some('\r') => {
                     if chars.peek() == Some(&'\n') {
