@@ -10,6 +10,8 @@
 //!   `-1 days +23:59:59.999999`;
 //! * text as Python prints a `timedelta`: `[-]D day[s], H:MM:SS[.ffffff]`
 //!   or `H:MM:SS[.ffffff]` (PostgreSQL reads it to the same fields);
+//! * PostgreSQL's own output (`1 year 2 mons 3 days 04:05:06.5`,
+//!   `-1 days +23:59:59.999999`), as a copy of PostgreSQL data holds it;
 //! * an ISO 8601 duration `[-]P[nY][nM][nW][nD][T[nH][nM][n[.f]S]]`, with a
 //!   fraction only on the seconds: years and months go to the months field,
 //!   weeks and days to days, as in PostgreSQL;
@@ -53,6 +55,9 @@ pub fn parse_text(s: &[u8]) -> Result<Interval, &'static str> {
         return parse_iso8601(t);
     }
     if let Some(i) = parse_timedelta(t) {
+        return Ok(i);
+    }
+    if let Some(i) = parse_postgres(t) {
         return Ok(i);
     }
     if t.len() >= 10 && t[4] == b'-' {
@@ -112,6 +117,59 @@ fn parse_timedelta(t: &[u8]) -> Option<Interval> {
         months: 0,
         days,
         micros: if neg { -micros } else { micros },
+    })
+}
+
+/// PostgreSQL's `postgres` interval style: `N year[s]`, `N mon[s]`,
+/// `N day[s]` (each optional, signed) and an optional signed clock
+/// `[+-]HH:MM:SS[.ffffff]`, separated by blanks.
+fn parse_postgres(t: &[u8]) -> Option<Interval> {
+    let text = std::str::from_utf8(t).ok()?;
+    let mut words = text.split_ascii_whitespace().peekable();
+    let (mut months, mut days, mut micros) = (0i64, 0i64, 0i64);
+    let mut seen = false;
+    while let Some(w) = words.next() {
+        if w.contains(':') {
+            let (neg, clock) = match w.as_bytes()[0] {
+                b'-' => (true, &w.as_bytes()[1..]),
+                b'+' => (false, &w.as_bytes()[1..]),
+                _ => (false, w.as_bytes()),
+            };
+            let mut f = clock.splitn(3, |&b| b == b':');
+            let h = digits(f.next()?)?;
+            let m = digits(f.next()?)?;
+            let sec = f.next()?;
+            let (whole, frac) = match sec.iter().position(|&b| b == b'.') {
+                Some(k) => (&sec[..k], fraction_micros(&sec[k + 1..])?),
+                None => (sec, 0),
+            };
+            let s = digits(whole)?;
+            if m > 59 || s > 59 || whole.len() != 2 || words.peek().is_some() {
+                return None;
+            }
+            let us = ((h * 60 + m) * 60 + s)
+                .checked_mul(MICROS_PER_SECOND)?
+                .checked_add(frac)?;
+            micros = if neg { -us } else { us };
+            seen = true;
+            break;
+        }
+        let n: i64 = w.strip_prefix('+').unwrap_or(w).parse().ok()?;
+        match words.next()? {
+            "year" | "years" => months = months.checked_add(n.checked_mul(12)?)?,
+            "mon" | "mons" => months = months.checked_add(n)?,
+            "day" | "days" => days = days.checked_add(n)?,
+            _ => return None,
+        }
+        seen = true;
+    }
+    if !seen {
+        return None;
+    }
+    Some(Interval {
+        months: i32::try_from(months).ok()?,
+        days: i32::try_from(days).ok()?,
+        micros,
     })
 }
 
@@ -316,12 +374,30 @@ mod tests {
             parse_text(b"1969-12-31 23:59:59").unwrap(),
             iv(0, -1, 86_399_000_000)
         );
+        // PostgreSQL's own output, read back as the same fields.
+        assert_eq!(
+            parse_text(b"1 year 2 mons 3 days 04:05:06.5").unwrap(),
+            iv(14, 3, 14_706_500_000)
+        );
+        assert_eq!(
+            parse_text(b"-1 days +23:59:59.999999").unwrap(),
+            iv(0, -1, 86_399_999_999)
+        );
+        assert_eq!(
+            parse_text(b"100000000 days").unwrap(),
+            iv(0, 100_000_000, 0)
+        );
+        assert_eq!(parse_text(b"-00:00:01").unwrap(), iv(0, 0, -1_000_000));
+        assert_eq!(parse_text(b"2 mons -3 days").unwrap(), iv(2, -3, 0));
         for bad in [
             &b""[..],
             b"soon",
             b"P",
             b"P1.5D",
             b"1 week, 0:00:00",
+            b"3 weeks",
+            b"1 day 00:00:00 extra",
+            b"5",
             b"0:60:00",
             b"1:00:00.1234567",
             b"2024-01-01T00:00:00Z",

@@ -211,6 +211,7 @@ const CASES: &[Case] = &[
     ("", r#"type = "interval""#, "-1", "-1 days +23:59:59.999999"),
     ("", r#"type = "interval""#, "'P1M2W'", "1 mon 14 days"),
     ("", r#"type = "interval""#, "'2 days, 0:00:01'", "2 days 00:00:01"),
+    ("", r#"type = "interval""#, "'1 year 2 mons -3 days +04:05:06.5'", "1 year 2 mons -3 days +04:05:06.5"),
     ("", r#"type = "interval""#, "'x'", "!not a duration"),
     ("", r#"type = "interval""#, "1.5", "!no stated unit"),
     ("", r#"type = "inet""#, "'2001:db8::1'", "2001:db8::1/128"),
