@@ -225,7 +225,7 @@ impl Converter {
                 Ok(Value::Date(days))
             }
             Converter::Time => match v {
-                ValueRef::Text(t) => datetime::parse_time(t).map(Value::Time).map_err(bad),
+                ValueRef::Text(t) => datetime::parse_time_or_datetime(t).map(Value::Time).map_err(bad),
                 _ => Err(BadValue::new("a time of day must be text HH:MM[:SS[.ffffff]]")),
             },
             Converter::Json => match v {

@@ -9,6 +9,7 @@ pub mod datetime;
 pub mod file;
 pub mod json;
 pub mod numeric;
+pub mod reading;
 pub mod resolve;
 pub mod types;
 pub mod uuid;

@@ -62,6 +62,11 @@ impl PgType {
         let no_params = |t: PgType| {
             if params.is_empty() { Ok(t) } else { Err(format!("type {input:?} takes no parameters")) }
         };
+        let fractional = |t: PgType| match params.as_slice() {
+            [] => Ok(t),
+            [p] if *p <= 6 => Ok(t),
+            _ => Err(format!("bad fractional-seconds precision in {input:?} (0 to 6)")),
+        };
         match base.as_str() {
             "boolean" | "bool" => no_params(PgType::Boolean),
             "smallint" | "int2" => no_params(PgType::SmallInt),
@@ -84,10 +89,14 @@ impl PgType {
                 _ => Err(format!("bad varchar length in {input:?}")),
             },
             "bytea" => no_params(PgType::Bytea),
-            "timestamp" | "timestamp without time zone" => no_params(PgType::Timestamp),
-            "timestamptz" | "timestamp with time zone" => no_params(PgType::Timestamptz),
+            // A fractional-seconds precision (Rails' `datetime(6)`) takes
+            // the same values: ferry writes microseconds, and PostgreSQL
+            // rounds a finer value to `p` digits on the way in, which
+            // verification then reports as a difference (never silent).
+            "timestamp" | "timestamp without time zone" => fractional(PgType::Timestamp),
+            "timestamptz" | "timestamp with time zone" => fractional(PgType::Timestamptz),
             "date" => no_params(PgType::Date),
-            "time" | "time without time zone" => no_params(PgType::Time),
+            "time" | "time without time zone" => fractional(PgType::Time),
             "json" => no_params(PgType::Json),
             "jsonb" => no_params(PgType::Jsonb),
             "uuid" => no_params(PgType::Uuid),
@@ -184,6 +193,9 @@ mod tests {
             ("character varying(255)", PgType::Varchar(Some(255))),
             ("timestamp without time zone", PgType::Timestamp),
             ("timestamp with time zone", PgType::Timestamptz),
+            ("timestamp(6) without time zone", PgType::Timestamp),
+            ("timestamp(0) with time zone", PgType::Timestamptz),
+            ("time(3) without time zone", PgType::Time),
             ("jsonb", PgType::Jsonb),
         ];
         for (input, want) in cases {
