@@ -223,7 +223,7 @@ pub fn choose(n: &Numbers, pg: &PgType) -> Option<Choice> {
                 unit,
                 input,
                 Basis::Convention,
-                "Unix time in seconds (SQLite's convention for INTEGER dates)".to_string(),
+                "Unix time, seconds since 1970 (SQLite's convention for INTEGER dates)".to_string(),
             )
         } else {
             (
@@ -231,7 +231,7 @@ pub fn choose(n: &Numbers, pg: &PgType) -> Option<Choice> {
                 input,
                 Basis::Magnitude,
                 format!(
-                    "Unix time in {words}, guessed from the magnitude of the values (largest {max_abs:.3e})"
+                    "Unix time, {words} since 1970, guessed from the magnitude of the values (largest {max_abs:.3e})"
                 ),
             )
         }

@@ -125,6 +125,8 @@ pub fn fit(plan: &mut Plan, catalog: &Catalog, mapper: &Mapper<'_>, facts: &Sour
             // unless a rule says; an implausible one is a misfit.
             let mut guess = None;
             if let Some(p) = profile
+                && p.text == 0
+                && p.blob == 0
                 && !mapper.input_rule(&tp.source, cm.source_index)
             {
                 let range = stat.map(|s| (s.min_int, s.max_int, s.min_real, s.max_real));

@@ -464,3 +464,31 @@ fn time_of_day_from_date_and_time_text_is_what_sqlite_time_says() {
         "SQLite reads an offset at UTC"
     );
 }
+
+/// Rails' schemas: `timestamp(6)` for every `t.timestamps` column, `time(0)`
+/// for `t.time precision: 0` (values written on the dummy date). They load
+/// like the plain types; a value finer than the column's precision is
+/// rounded by PostgreSQL, and verification names that row instead of
+/// passing it.
+#[test]
+fn fractional_precision_targets_load_and_rounding_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = db_from_sql(
+        dir.path(),
+        "rails.db",
+        "CREATE TABLE samples (id INTEGER PRIMARY KEY, created_at datetime(6) NOT NULL, t time(0), coarse datetime(3));
+         INSERT INTO samples VALUES (1, '2024-02-29 23:59:59.999999', '2000-01-01 12:34:56', '2024-01-01 00:00:00.123'),
+                                    (2, '2000-01-01 00:00:00', '2000-01-01 00:00:00', '2024-01-01 00:00:00.1234');",
+    );
+    let db = server().fresh_db("readings_precision");
+    db.query_strings("CREATE TABLE samples (id bigint PRIMARY KEY, created_at timestamp(6) NOT NULL, t time(0), coarse timestamp(3))");
+    let out = migrate(&src, &db, &["--schema", "existing", "--json"]);
+    assert_eq!(out.code, 1, "row 2's coarse value is rounded by PostgreSQL and found by the verification\n{out}");
+    let rows = db.query_strings("SELECT created_at::text, t::text, coarse::text FROM samples ORDER BY id");
+    assert_eq!(rows[0], vec![Some("2024-02-29 23:59:59.999999".into()), Some("12:34:56".into()), Some("2024-01-01 00:00:00.123".into())]);
+    assert_eq!(rows[1][0].as_deref(), Some("2000-01-01 00:00:00"));
+    let v = json(&out);
+    let diffs = v["differences"].as_array().unwrap();
+    assert_eq!(diffs.len(), 1, "{out}");
+    assert_eq!((diffs[0]["key"].as_str(), diffs[0]["columns"][0].as_str()), (Some("id=2"), Some("coarse")), "{out}");
+}
