@@ -446,6 +446,26 @@ mod tests {
     }
 
     #[test]
+    fn extremes_never_panic() {
+        // The whole i64 range as nanoseconds is 1677 to 2262: a reading.
+        assert!(matches!(choose(&ints(i64::MIN, i64::MAX), &PgType::Date), Some(Choice::Read(_))));
+        let both = Numbers { integers: 1, min_int: Some(-1), max_int: Some(i64::MAX), ..reals(0.5, 5e6) };
+        assert!(matches!(choose(&both, &PgType::Timestamp), Some(Choice::Read(r)) if r.input == "epoch-nanoseconds"));
+        for n in [
+            reals(-1e308, 1e308),
+            reals(f64::NEG_INFINITY, f64::INFINITY),
+            reals(f64::NAN, f64::NAN),
+            reals(-0.0, 0.0),
+        ] {
+            for pg in [PgType::Timestamp, PgType::Timestamptz, PgType::Date] {
+                if let Some(Choice::Read(r)) = choose(&n, &pg) {
+                    panic!("{n:?} has no plausible reading, got {r:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn nothing_to_choose() {
         assert_eq!(choose(&Numbers::default(), &PgType::Timestamp), None);
         assert_eq!(choose(&ints(1, 2), &PgType::Text), None);
