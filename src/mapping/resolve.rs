@@ -327,6 +327,9 @@ impl<'l> Mapper<'l> {
             pg = fitted;
             converter = self.converter(&pg, &chain).map_err(|(at, message)| self.at_err(table, col, at, message))?;
         }
+        if let Some(r) = &chosen {
+            why.push_str(&format!("; numbers read as {} (chosen from the data)", r.input));
+        }
         let s = &self.settings;
         let target = self
             .layers
@@ -415,6 +418,9 @@ impl<'l> Mapper<'l> {
             cm.reading = Some(r);
         }
         cm.why = format!("target column type {pg}");
+        if let Some(r) = &cm.reading {
+            cm.why.push_str(&format!("; numbers read as {} (chosen from the data)", r.input));
+        }
         cm.pg_type = pg;
         cm.converter = converter;
         Ok(())
