@@ -302,8 +302,9 @@ pub fn rule_toml(table: &str, column: &str, input: &str) -> String {
     )
 }
 
+/// A TOML string for a table or column name (quoted, escaped as needed).
 fn toml_quote(s: &str) -> String {
-    crate::source::suggest::toml_key(s)
+    toml::Value::String(s.to_string()).to_string()
 }
 
 /// The one-line warning for a reading chosen from the data (stderr,
@@ -484,6 +485,10 @@ mod tests {
 
     #[test]
     fn messages_name_the_rule() {
+        // Odd names are quoted so the rule parses as TOML.
+        let rule = rule_toml("order \"items\"", "at\\n", "julian-day");
+        let v: toml::Value = toml::from_str(&rule.replacen("] ", "]\n", 1)).unwrap();
+        assert_eq!(v["tables"]["order \"items\""]["columns"]["at\\n"]["input"].as_str(), Some("julian-day"), "{rule}");
         let r = read(reals(2_460_000.5, 2_460_311.25));
         let w = warning("events", "at", &r);
         assert!(
