@@ -492,3 +492,46 @@ fn fractional_precision_targets_load_and_rounding_is_caught() {
     assert_eq!(diffs.len(), 1, "{out}");
     assert_eq!((diffs[0]["key"].as_str(), diffs[0]["columns"][0].as_str()), (Some("id=2"), Some("coarse")), "{out}");
 }
+
+/// Every ISO 8601 form SQLite's date functions accept (and a few more
+/// that ferry reads the same way), into `timestamptz` and `timestamp`: the
+/// instant SQLite's `strftime` gives, at its millisecond precision.
+#[test]
+fn iso_text_in_every_form_sqlite_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let forms = [
+        "2024-01-15",
+        "2024-01-15 10:30",
+        "2024-01-15 10:30:45",
+        "2024-01-15 10:30:45.5",
+        "2024-01-15 10:30:45.123",
+        "2024-01-15 10:30:45.123456",
+        "2024-01-15T10:30",
+        "2024-01-15T10:30:45",
+        "2024-01-15T10:30:45.123",
+        "2024-01-15T10:30:45Z",
+        "2024-01-15 10:30:45z",
+        "2024-01-15T10:30:45.250+02:00",
+        "2024-01-15 10:30:45 +02:00",
+        "2024-01-15 01:30:45-05:30",
+        "2024-01-15T23:30Z",
+        "1969-12-31 23:59:59.999",
+        "0001-01-01 00:00:00",
+        "9999-12-31 23:59:59.999",
+    ];
+    let mut sql = String::from("CREATE TABLE events (id INTEGER PRIMARY KEY, a DATETIME, b TEXT);\n");
+    for (i, f) in forms.iter().enumerate() {
+        sql.push_str(&format!("INSERT INTO events VALUES ({}, '{f}', '{f}');\n", i + 1));
+    }
+    let src = db_from_sql(dir.path(), "iso.db", &sql);
+    let db = server().fresh_db("readings_iso");
+    db.query_strings("CREATE TABLE events (id bigint PRIMARY KEY, a timestamptz, b timestamp)");
+    let out = migrate(&src, &db, &["--schema", "existing"]);
+    assert_code(&out, 0);
+    assert!(!out.stderr.contains("numbers read as"), "text is never a guess\n{out}");
+    let want = sqlite_times(&src, "a");
+    assert!(want.values().all(Option::is_some), "SQLite reads every form: {want:?}");
+    assert_eq!(pg_times(&db, "a", true), want);
+    // Into `timestamp` an offset is an instant too, kept as its UTC wall-clock time.
+    assert_eq!(pg_times(&db, "b", false), sqlite_times(&src, "b"));
+}
