@@ -97,9 +97,11 @@ pub enum Converter {
     Text { max_chars: Option<u32>, nul: NulPolicy, utf8: Utf8Policy },
     Bytea,
     /// `zone`: where naive values are read (timestamptz only).
-    Timestamp { input: TimeInput, zoned: bool, zone: Zone },
+    /// `precision`: fractional-second digits the column keeps
+    /// (`timestamp(3)`); a finer value is a bad value, never rounded.
+    Timestamp { input: TimeInput, zoned: bool, zone: Zone, precision: u8 },
     Date { input: TimeInput },
-    Time,
+    Time { precision: u8 },
     Json,
     Uuid,
     /// JSON text holding an array of strings, into `text[]`.
@@ -132,13 +134,13 @@ impl Converter {
             }
             PgType::Bytea => Converter::Bytea,
             PgType::Timestamp => {
-                Converter::Timestamp { input: text_input, zoned: false, zone: Zone::Utc }
+                Converter::Timestamp { input: text_input, zoned: false, zone: Zone::Utc, precision: 6 }
             }
             PgType::Timestamptz => {
-                Converter::Timestamp { input: text_input, zoned: true, zone: Zone::Utc }
+                Converter::Timestamp { input: text_input, zoned: true, zone: Zone::Utc, precision: 6 }
             }
             PgType::Date => Converter::Date { input: text_input },
-            PgType::Time => Converter::Time,
+            PgType::Time => Converter::Time { precision: 6 },
             PgType::Json | PgType::Jsonb => Converter::Json,
             PgType::Uuid => Converter::Uuid,
             PgType::Enum { labels, .. } => Converter::Enum { labels: labels.clone() },
@@ -209,9 +211,10 @@ impl Converter {
                 }
                 Ok(Value::Numeric(out.as_str()))
             }
-            Converter::Timestamp { input, zoned, zone } => {
+            Converter::Timestamp { input, zoned, zone, precision } => {
                 let micros = read_instant(v, input, *zoned, *zone)?;
                 datetime::check_pg_timestamp(micros).map_err(bad)?;
+                datetime::check_precision(micros, *precision).map_err(bad)?;
                 Ok(Value::Timestamp(micros))
             }
             Converter::Date { input } => {
@@ -224,8 +227,12 @@ impl Converter {
                 datetime::check_pg_date(days).map_err(bad)?;
                 Ok(Value::Date(days))
             }
-            Converter::Time => match v {
-                ValueRef::Text(t) => datetime::parse_time_or_datetime(t).map(Value::Time).map_err(bad),
+            Converter::Time { precision } => match v {
+                ValueRef::Text(t) => {
+                    let us = datetime::parse_time_or_datetime(t).map_err(bad)?;
+                    datetime::check_precision(us, *precision).map_err(bad)?;
+                    Ok(Value::Time(us))
+                }
                 _ => Err(BadValue::new("a time of day must be text HH:MM[:SS[.ffffff]]")),
             },
             Converter::Json => match v {
@@ -319,7 +326,7 @@ impl Converter {
                 TimeInput::Text { .. } => class == Text,
                 TimeInput::Epoch { .. } => class != Blob,
             },
-            Converter::Time | Converter::Json | Converter::Enum { .. } => class == Text,
+            Converter::Time { .. } | Converter::Json | Converter::Enum { .. } => class == Text,
             Converter::Uuid => matches!(class, Text | Blob),
             Converter::JsonTextArray => class == Text,
             Converter::NoArrayInput => false,

@@ -399,6 +399,32 @@ pub fn parse_time_or_datetime(s: &[u8]) -> Result<i64, &'static str> {
     }
 }
 
+/// Does a value in microseconds fit a column that keeps `precision`
+/// fractional-second digits (`timestamp(3)`, `time(0)`)? PostgreSQL would
+/// round a finer one on the way in, so it is refused instead. One branch
+/// for the usual precision 6.
+#[inline]
+pub fn check_precision(micros: i64, precision: u8) -> Result<(), String> {
+    if precision >= 6 {
+        return Ok(());
+    }
+    let step = 10i64.pow(u32::from(6 - precision));
+    if micros.rem_euclid(step) != 0 {
+        return Err(format!(
+            "has more than {precision} fractional digit(s) of a second, which the column keeps (PostgreSQL would round it)"
+        ));
+    }
+    Ok(())
+}
+
+/// The fractional-seconds precision of a catalog type name such as
+/// `timestamp(3) without time zone` or `time(0)`; None when it has none.
+pub fn type_precision(type_name: &str) -> Option<u8> {
+    let (_, rest) = type_name.split_once('(')?;
+    let (p, _) = rest.split_once(')')?;
+    p.trim().parse::<u8>().ok().filter(|p| *p <= 6)
+}
+
 // ---------------------------------------------------------------------------
 // User formats (chrono), not on the hot path.
 
@@ -939,6 +965,17 @@ mod tests {
         for s in ["", "1:30", "10:30:", "24:00:01", "24:00:00.000001", "25:00", "10:61", "10:30:60", "10:30+01:00", "10:30:00.1234567", "T10:30"] {
             assert!(parse_time(s.as_bytes()).is_err(), "{s:?}");
         }
+    }
+
+    #[test]
+    fn fractional_precision() {
+        assert_eq!(type_precision("timestamp(3) without time zone"), Some(3));
+        assert_eq!(type_precision("time(0) without time zone"), Some(0));
+        assert_eq!(type_precision("timestamp with time zone"), None);
+        assert!(check_precision(1_500_000, 0).is_err());
+        assert!(check_precision(2_000_000, 0).is_ok());
+        assert!(check_precision(-1_000, 3).is_ok() && check_precision(-1, 3).is_err());
+        assert!(check_precision(123, 6).is_ok());
     }
 
     #[test]

@@ -90,9 +90,9 @@ impl PgType {
             },
             "bytea" => no_params(PgType::Bytea),
             // A fractional-seconds precision (Rails' `datetime(6)`) takes
-            // the same values: ferry writes microseconds, and PostgreSQL
-            // rounds a finer value to `p` digits on the way in, which
-            // verification then reports as a difference (never silent).
+            // the same values; the converter refuses one finer than `p`
+            // digits (`datetime::type_precision`, set by the existing-schema
+            // fit), which PostgreSQL would round.
             "timestamp" | "timestamp without time zone" => fractional(PgType::Timestamp),
             "timestamptz" | "timestamp with time zone" => fractional(PgType::Timestamptz),
             "date" => no_params(PgType::Date),

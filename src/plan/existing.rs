@@ -146,6 +146,13 @@ pub fn fit(plan: &mut Plan, catalog: &Catalog, mapper: &Mapper<'_>, facts: &Sour
                 misfits.push(mis(Some(&cm.source), e.to_string()));
                 continue;
             }
+            // `timestamp(3)`, `time(0)`: the digits the column keeps.
+            if let Some(p) = crate::mapping::datetime::type_precision(&tc.type_name) {
+                use crate::mapping::convert::Converter;
+                if let Converter::Timestamp { precision, .. } | Converter::Time { precision } = &mut cm.converter {
+                    *precision = p;
+                }
+            }
             if matches!(cm.converter, crate::mapping::convert::Converter::NoArrayInput) {
                 misfits.push(mis(
                     Some(&cm.source),

@@ -467,11 +467,10 @@ fn time_of_day_from_date_and_time_text_is_what_sqlite_time_says() {
 
 /// Rails' schemas: `timestamp(6)` for every `t.timestamps` column, `time(0)`
 /// for `t.time precision: 0` (values written on the dummy date). They load
-/// like the plain types; a value finer than the column's precision is
-/// rounded by PostgreSQL, and verification names that row instead of
-/// passing it.
+/// like the plain types; a value finer than the column's precision, which
+/// PostgreSQL would round, is a bad value named by its row.
 #[test]
-fn fractional_precision_targets_load_and_rounding_is_caught() {
+fn fractional_precision_targets_load_and_finer_values_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let src = db_from_sql(
         dir.path(),
@@ -482,15 +481,25 @@ fn fractional_precision_targets_load_and_rounding_is_caught() {
     );
     let db = server().fresh_db("readings_precision");
     db.query_strings("CREATE TABLE samples (id bigint PRIMARY KEY, created_at timestamp(6) NOT NULL, t time(0), coarse timestamp(3))");
-    let out = migrate(&src, &db, &["--schema", "existing", "--json"]);
-    assert_eq!(out.code, 1, "row 2's coarse value is rounded by PostgreSQL and found by the verification\n{out}");
+    let out = migrate(&src, &db, &["--schema", "existing"]);
+    assert_code(&out, 2);
+    for needle in ["\"coarse\"", "rowid 2", "more than 3 fractional digit"] {
+        assert!(out.stderr.contains(needle), "missing {needle:?}\n{out}");
+    }
+    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM samples"), 0);
+    let p = ferry(&["plan", src.to_str().unwrap(), &db.url]);
+    assert_code(&p, 1);
+    assert!(p.stdout.contains("more than 3 fractional digit"), "{p}");
+    // The value as Rails would have written it (truncated to the precision).
+    let c = rusqlite::Connection::open(&src).unwrap();
+    c.execute("UPDATE samples SET coarse = '2024-01-01 00:00:00.123' WHERE id = 2", []).unwrap();
+    drop(c);
+    let out = migrate(&src, &db, &["--schema", "existing"]);
+    assert_code(&out, 0);
     let rows = db.query_strings("SELECT created_at::text, t::text, coarse::text FROM samples ORDER BY id");
     assert_eq!(rows[0], vec![Some("2024-02-29 23:59:59.999999".into()), Some("12:34:56".into()), Some("2024-01-01 00:00:00.123".into())]);
-    assert_eq!(rows[1][0].as_deref(), Some("2000-01-01 00:00:00"));
-    let v = json(&out);
-    let diffs = v["differences"].as_array().unwrap();
-    assert_eq!(diffs.len(), 1, "{out}");
-    assert_eq!((diffs[0]["key"].as_str(), diffs[0]["columns"][0].as_str()), (Some("id=2"), Some("coarse")), "{out}");
+    assert_eq!(rows[1], vec![Some("2000-01-01 00:00:00".into()), Some("00:00:00".into()), Some("2024-01-01 00:00:00.123".into())]);
+    assert_code(&ferry(&["verify", src.to_str().unwrap(), &db.url]), 0);
 }
 
 /// Every ISO 8601 form SQLite's date functions accept (and a few more
