@@ -25,7 +25,8 @@
 //! samples, raw and converted, and a reading that lands the column
 //! somewhere implausible is refused instead of loaded: every value within a
 //! year of 1970-01-01 (small numbers read as Unix time), any value after
-//! 9999-12-31 or before year 1.
+//! 9999-12-31 or before year 1, or reals and integers that point to
+//! different readings (two encodings in one column).
 //!
 //! Decided from the column's count of integers and reals and the smallest
 //! and largest of each (the storage-class profile), never per row: the
@@ -278,6 +279,18 @@ pub fn choose(n: &Numbers, pg: &PgType) -> Option<Choice> {
         origin_micros: UNIX,
     };
     let [first, last] = converted;
+    // Reals inside the Julian range beside integers outside it (or the
+    // reverse): two encodings in one column, which no one reading fits.
+    let in_julian = |lo: Option<f64>, hi: Option<f64>| {
+        lo.zip(hi).is_some_and(|(l, h)| l >= 0.0 && h < JULIAN_MAX)
+    };
+    if n.integers > 0
+        && n.reals > 0
+        && in_julian(n.min_real, n.max_real)
+            != in_julian(n.min_int.map(|v| v as f64), n.max_int.map(|v| v as f64))
+    {
+        problem = Some("its reals and its integers point to different readings (one inside SQLite's Julian-day range, the other outside it)".to_string());
+    }
     if problem.is_none() {
         if last >= YEAR_10000 {
             problem = Some(format!("{} would be after the year 9999", hi.show()));
@@ -444,14 +457,32 @@ mod tests {
         );
         assert!(refused(ints(-99_000_000_000, 1_700_000_000)).contains("before the year 1"));
         assert!(refused(ints(-100, 2024)).contains("within a year"));
+        // Julian-day reals beside Unix-second integers.
+        let two = Numbers {
+            integers: 1,
+            min_int: Some(1_700_000_000),
+            max_int: Some(1_700_000_000),
+            ..reals(2_460_000.5, 2_460_001.5)
+        };
+        assert!(refused(two).contains("different readings"));
     }
 
     #[test]
     fn extremes_never_panic() {
         // The whole i64 range as nanoseconds is 1677 to 2262: a reading.
-        assert!(matches!(choose(&ints(i64::MIN, i64::MAX), &PgType::Date), Some(Choice::Read(_))));
-        let both = Numbers { integers: 1, min_int: Some(-1), max_int: Some(i64::MAX), ..reals(0.5, 5e6) };
-        assert!(matches!(choose(&both, &PgType::Timestamp), Some(Choice::Read(r)) if r.input == "epoch-nanoseconds"));
+        assert!(matches!(
+            choose(&ints(i64::MIN, i64::MAX), &PgType::Date),
+            Some(Choice::Read(_))
+        ));
+        let both = Numbers {
+            integers: 1,
+            min_int: Some(-1),
+            max_int: Some(i64::MAX),
+            ..reals(0.5, 5e6)
+        };
+        assert!(
+            matches!(choose(&both, &PgType::Timestamp), Some(Choice::Implausible { reading, .. }) if reading.input == "epoch-nanoseconds")
+        );
         for n in [
             reals(-1e308, 1e308),
             reals(f64::NEG_INFINITY, f64::INFINITY),
@@ -488,7 +519,11 @@ mod tests {
         // Odd names are quoted so the rule parses as TOML.
         let rule = rule_toml("order \"items\"", "at\\n", "julian-day");
         let v: toml::Value = toml::from_str(&rule.replacen("] ", "]\n", 1)).unwrap();
-        assert_eq!(v["tables"]["order \"items\""]["columns"]["at\\n"]["input"].as_str(), Some("julian-day"), "{rule}");
+        assert_eq!(
+            v["tables"]["order \"items\""]["columns"]["at\\n"]["input"].as_str(),
+            Some("julian-day"),
+            "{rule}"
+        );
         let r = read(reals(2_460_000.5, 2_460_311.25));
         let w = warning("events", "at", &r);
         assert!(
