@@ -401,11 +401,14 @@ fn candidates(t: &Table, c: &crate::model::Column, s: &Shapes, base: &Layers) ->
     let core_data = t.name.starts_with('Z') && c.name.starts_with('Z');
     // Numbers alone in a column that `migrate` makes a date/time: the
     // reading it would choose itself (`mapping::reading`), written out.
-    let builtin_pg = crate::mapping::types::PgType::parse(&builtin).ok();
-    let migrate_reads = s.text == 0
-        && s.blob == 0
-        && matches!(builtin_pg, Some(crate::mapping::types::PgType::Timestamp | crate::mapping::types::PgType::Timestamptz | crate::mapping::types::PgType::Date));
-    if migrate_reads && s.numbers() > 0 {
+    use crate::mapping::types::PgType;
+    let temporal_pg = PgType::parse(&builtin)
+        .ok()
+        .filter(|pg| s.text == 0 && s.blob == 0 && matches!(pg, PgType::Timestamp | PgType::Timestamptz | PgType::Date));
+    let migrate_reads = temporal_pg.is_some();
+    if let Some(pg) = temporal_pg.as_ref()
+        && s.numbers() > 0
+    {
         let n = Numbers {
             integers: s.integer,
             reals: s.real,
@@ -414,11 +417,10 @@ fn candidates(t: &Table, c: &crate::model::Column, s: &Shapes, base: &Layers) ->
             min_real: s.real_min,
             max_real: s.real_max,
         };
-        let pg = builtin_pg.as_ref().expect("checked above");
         let samples = |r: &reading::Reading| r.samples.iter().map(|x| format!("{} → {}", x.raw, x.converted)).collect::<Vec<_>>().join(", ");
         match reading::choose(&n, pg) {
             Some(Choice::Read(r)) => {
-                let ty = if matches!(pg, crate::mapping::types::PgType::Date) { "date" } else { "timestamptz" };
+                let ty = if matches!(pg, PgType::Date) { "date" } else { "timestamptz" };
                 let mut comment = format!("{} {}: {}, as migrate reads them without a rule ({})", number_words(s), s.number_range(), r.why, samples(&r));
                 if core_data && r.input == "epoch-seconds" {
                     comment.push_str("; if these are Core Data times (seconds since 2001), write input = \"apple-seconds\" instead");
