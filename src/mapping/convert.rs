@@ -101,7 +101,9 @@ pub enum Converter {
     /// (`timestamp(3)`); a finer value is a bad value, never rounded.
     Timestamp { input: TimeInput, zoned: bool, zone: Zone, precision: u8 },
     Date { input: TimeInput },
-    Time { precision: u8 },
+    /// Text is read as a time of day (or a date and time, whose time of
+    /// day it takes); numbers, when `input` says how, as the instant's.
+    Time { input: TimeInput, precision: u8 },
     Json,
     Uuid,
     /// JSON text holding an array of strings, into `text[]`.
@@ -140,7 +142,7 @@ impl Converter {
                 Converter::Timestamp { input: text_input, zoned: true, zone: Zone::Utc, precision: 6 }
             }
             PgType::Date => Converter::Date { input: text_input },
-            PgType::Time => Converter::Time { precision: 6 },
+            PgType::Time => Converter::Time { input: text_input, precision: 6 },
             PgType::Json | PgType::Jsonb => Converter::Json,
             PgType::Uuid => Converter::Uuid,
             PgType::Enum { labels, .. } => Converter::Enum { labels: labels.clone() },
@@ -227,9 +229,14 @@ impl Converter {
                 datetime::check_pg_date(days).map_err(bad)?;
                 Ok(Value::Date(days))
             }
-            Converter::Time { precision } => match v {
+            Converter::Time { input, precision } => match v {
                 ValueRef::Text(t) => {
                     let us = datetime::parse_time_or_datetime(t).map_err(bad)?;
+                    datetime::check_precision(us, *precision).map_err(bad)?;
+                    Ok(Value::Time(us))
+                }
+                ValueRef::Integer(_) | ValueRef::Real(_) if matches!(input, TimeInput::Epoch { .. }) => {
+                    let us = datetime::time_of_day_micros(read_instant(v, input, false, Zone::Utc)?);
                     datetime::check_precision(us, *precision).map_err(bad)?;
                     Ok(Value::Time(us))
                 }
@@ -326,6 +333,7 @@ impl Converter {
                 TimeInput::Text { .. } => class == Text,
                 TimeInput::Epoch { .. } => class != Blob,
             },
+            Converter::Time { input: TimeInput::Epoch { .. }, .. } => class != Blob,
             Converter::Time { .. } | Converter::Json | Converter::Enum { .. } => class == Text,
             Converter::Uuid => matches!(class, Text | Blob),
             Converter::JsonTextArray => class == Text,

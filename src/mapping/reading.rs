@@ -168,10 +168,11 @@ impl Raw {
 }
 
 /// The reading of the numbers of a column going into `pg` (a
-/// `timestamp`, `timestamptz` or `date`), or None when it holds no numbers,
+/// `timestamp`, `timestamptz`, `date` or `time`: the instant's time of
+/// day, as SQLite's `time()`), or None when it holds no numbers,
 /// their range is unknown, or `pg` is not such a type.
 pub fn choose(n: &Numbers, pg: &PgType) -> Option<Choice> {
-    if !matches!(pg, PgType::Timestamp | PgType::Timestamptz | PgType::Date)
+    if !matches!(pg, PgType::Timestamp | PgType::Timestamptz | PgType::Date | PgType::Time)
         || n.integers + n.reals == 0
         || !n.ranged()
     {
@@ -241,6 +242,9 @@ pub fn choose(n: &Numbers, pg: &PgType) -> Option<Choice> {
         why.push_str("; the integers among them are whole Julian days");
     }
     let date = matches!(pg, PgType::Date);
+    // A `time` column keeps the time of day; small numbers there are
+    // seconds of the day, not a sign of a wrong unit.
+    let time = matches!(pg, PgType::Time);
     let mut samples = Vec::new();
     let mut problem = None;
     let mut converted = [0i64; 2];
@@ -256,6 +260,9 @@ pub fn choose(n: &Numbers, pg: &PgType) -> Option<Choice> {
                 datetime::format_micros(us, &mut s);
                 if date && us.rem_euclid(MICROS_PER_DAY) == 0 {
                     s.truncate(s.len() - " 00:00:00".len());
+                }
+                if time && let Some((_, clock)) = s.split_once(' ') {
+                    s = clock.to_string();
                 }
                 s
             }
@@ -296,7 +303,7 @@ pub fn choose(n: &Numbers, pg: &PgType) -> Option<Choice> {
             problem = Some(format!("{} would be after the year 9999", hi.show()));
         } else if first < YEAR_1 {
             problem = Some(format!("{} would be before the year 1", lo.show()));
-        } else if !julian && first > -YEAR && last < YEAR {
+        } else if !julian && !time && first > -YEAR && last < YEAR {
             problem = Some("every value would fall within a year of 1970-01-01: these are small numbers, not Unix times".to_string());
         }
     }
@@ -495,6 +502,16 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn time_of_day_of_numbers() {
+        // Seconds of the day read as Unix time are that time of day, as
+        // SQLite's time(v, 'unixepoch') says.
+        let Some(Choice::Read(r)) = choose(&ints(0, 86_399), &PgType::Time) else { panic!() };
+        assert_eq!((r.input, r.samples[1].converted.as_str()), ("epoch-seconds", "23:59:59"));
+        let Some(Choice::Read(r)) = choose(&reals(2_460_000.25, 2_460_000.75), &PgType::Time) else { panic!() };
+        assert_eq!((r.input, r.samples[0].converted.as_str()), ("julian-day", "18:00:00"));
     }
 
     #[test]

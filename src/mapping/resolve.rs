@@ -391,7 +391,7 @@ impl<'l> Mapper<'l> {
                 *input = self.time_input(chain)?;
                 *zone = chain.iter().find_map(|l| l.options.timezone.as_ref().map(|z| z.value)).unwrap_or(s.zone);
             }
-            Converter::Date { input } => *input = self.time_input(chain)?,
+            Converter::Date { input } | Converter::Time { input, .. } => *input = self.time_input(chain)?,
             Converter::NoArrayInput
                 if chain.iter().find_map(|l| l.options.input.as_ref()).is_some_and(|i| i.value == "json-array") =>
             {
@@ -451,7 +451,7 @@ impl<'l> Mapper<'l> {
 /// converter is not a date/time one.
 fn set_epoch_input(converter: &mut Converter, r: &Reading) -> bool {
     match converter {
-        Converter::Timestamp { input, .. } | Converter::Date { input } => {
+        Converter::Timestamp { input, .. } | Converter::Date { input } | Converter::Time { input, .. } => {
             *input = TimeInput::Epoch { unit: r.unit, origin_micros: r.origin_micros };
             true
         }
@@ -557,7 +557,9 @@ pub fn fit_to_profile(pg: &PgType, affinity: Affinity, p: &StorageProfile) -> Op
 /// [`fit_to_profile`], knowing the converter: a date/time column read as
 /// epoch numbers takes integers and reals.
 pub fn fit_converter(pg: &PgType, conv: &Converter, affinity: Affinity, p: &StorageProfile) -> Option<(PgType, String)> {
-    if let Converter::Timestamp { input: TimeInput::Epoch { .. }, .. } | Converter::Date { input: TimeInput::Epoch { .. } } = conv
+    if let Converter::Timestamp { input: TimeInput::Epoch { .. }, .. }
+    | Converter::Date { input: TimeInput::Epoch { .. } }
+    | Converter::Time { input: TimeInput::Epoch { .. }, .. } = conv
         && p.blob == 0
     {
         return None;

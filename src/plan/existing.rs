@@ -114,7 +114,7 @@ pub fn fit(plan: &mut Plan, catalog: &Catalog, mapper: &Mapper<'_>, facts: &Sour
                 if let Some((_, reason)) = fit_to_profile(&pg, col.affinity, p) {
                     // Numbers into a date/time column are fine when their
                     // unit can be inferred (below) or is set by a rule.
-                    let temporal = matches!(pg, PgType::Timestamp | PgType::Timestamptz | PgType::Date);
+                    let temporal = matches!(pg, PgType::Timestamp | PgType::Timestamptz | PgType::Date | PgType::Time);
                     if !(temporal && p.blob == 0 && (p.text == 0 || p.integer + p.real == 0)) {
                         misfits.push(mis(Some(&cm.source), format!("{pg} cannot hold its values: {reason}")));
                     }
@@ -149,7 +149,7 @@ pub fn fit(plan: &mut Plan, catalog: &Catalog, mapper: &Mapper<'_>, facts: &Sour
             // `timestamp(3)`, `time(0)`: the digits the column keeps.
             if let Some(p) = crate::mapping::datetime::type_precision(&tc.type_name) {
                 use crate::mapping::convert::Converter;
-                if let Converter::Timestamp { precision, .. } | Converter::Time { precision } = &mut cm.converter {
+                if let Converter::Timestamp { precision, .. } | Converter::Time { precision, .. } = &mut cm.converter {
                     *precision = p;
                 }
             }

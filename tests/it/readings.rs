@@ -426,43 +426,43 @@ fn every_command_chooses_the_same_reading() {
 
 /// A `time` column filled from text holding a date and a time (Rails
 /// writes `time` values on the dummy date 2000-01-01): the time of day, as
-/// SQLite's `time()` reads it.
+/// SQLite's `time()` reads it. Numbers too: seconds of the day as Unix time
+/// and Julian days give the instant's time of day, with the warning.
 #[test]
 fn time_of_day_from_date_and_time_text_is_what_sqlite_time_says() {
     let dir = tempfile::tempdir().unwrap();
     let src = db_from_sql(
         dir.path(),
         "times.db",
-        "CREATE TABLE events (id INTEGER PRIMARY KEY, t time);
-         INSERT INTO events VALUES (1, '2000-01-01 23:59:59.999'), (2, '2000-01-01 12:34:56.001'), (3, '2000-01-01 00:00:00'),
-                                   (4, '07:08:09'), (5, '2024-01-15T01:30:00+02:00'), (6, NULL);",
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, t time, secs INTEGER, jd REAL);
+         INSERT INTO events VALUES (1, '2000-01-01 23:59:59.999', 0, julianday('2024-01-15 10:30:00.123')),
+                                   (2, '2000-01-01 12:34:56.001', 3600, julianday('2024-01-15 23:59:59')),
+                                   (3, '2000-01-01 00:00:00', 86399, julianday('2024-01-16')),
+                                   (4, '07:08:09', 45296, NULL),
+                                   (5, '2024-01-15T01:30:00+02:00', NULL, 2460000.25), (6, NULL, 1, 2460000.0);",
     );
     let db = server().fresh_db("readings_time");
-    db.query_strings("CREATE TABLE events (id bigint PRIMARY KEY, t time)");
-    let out = migrate(&src, &db, &["--schema", "existing"]);
+    db.query_strings("CREATE TABLE events (id bigint PRIMARY KEY, t time, secs time, jd time)");
+    let out = migrate(&src, &db, &["--schema", "existing", "--json"]);
     assert_code(&out, 0);
     let c = rusqlite::Connection::open(&src).unwrap();
-    let mut s = c
-        .prepare("SELECT id, strftime('%H:%M:%f', t) FROM events")
-        .unwrap();
-    let want: HashMap<i64, Option<String>> = s
-        .query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
-        })
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let got: HashMap<i64, Option<String>> = db
-        .query_strings("SELECT id::text, to_char(t, 'HH24:MI:SS.MS') FROM events")
-        .into_iter()
-        .map(|r| (r[0].as_deref().unwrap().parse().unwrap(), r[1].clone()))
-        .collect();
-    assert_eq!(got, want);
-    assert_eq!(
-        want[&5].as_deref(),
-        Some("23:30:00.000"),
-        "SQLite reads an offset at UTC"
-    );
+    for (col, expr) in [("t", "t"), ("secs", "secs, 'unixepoch'"), ("jd", "jd")] {
+        let mut s = c.prepare(&format!("SELECT id, strftime('%H:%M:%f', {expr}) FROM events")).unwrap();
+        let want: HashMap<i64, Option<String>> =
+            s.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))).unwrap().map(Result::unwrap).collect();
+        let got: HashMap<i64, Option<String>> = db
+            .query_strings(&format!("SELECT id::text, to_char({col}, 'HH24:MI:SS.MS') FROM events"))
+            .into_iter()
+            .map(|r| (r[0].as_deref().unwrap().parse().unwrap(), r[1].clone()))
+            .collect();
+        assert_eq!(got, want, "{col}");
+        if col == "t" {
+            assert_eq!(want[&5].as_deref(), Some("23:30:00.000"), "SQLite reads an offset at UTC");
+        }
+    }
+    let want: HashMap<String, String> = [("secs", "epoch-seconds"), ("jd", "julian-day")].iter().map(|(c, i)| (c.to_string(), i.to_string())).collect();
+    assert_eq!(readings_of(&json(&out)), want);
+    assert!(out.stderr.contains("86399 → 23:59:59"), "{out}");
 }
 
 /// Rails' schemas: `timestamp(6)` for every `t.timestamps` column, `time(0)`
