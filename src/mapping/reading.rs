@@ -298,6 +298,9 @@ pub fn choose(n: &Numbers, pg: &PgType) -> Option<Choice> {
     {
         problem = Some("its reals and its integers point to different readings (one inside SQLite's Julian-day range, the other outside it)".to_string());
     }
+    if problem.is_none() && date && (first.rem_euclid(MICROS_PER_DAY) != 0 || last.rem_euclid(MICROS_PER_DAY) != 0) {
+        problem = Some("its values have a time of day, which a date column would lose".to_string());
+    }
     if problem.is_none() {
         if last >= YEAR_10000 {
             problem = Some(format!("{} would be after the year 9999", hi.show()));
@@ -478,7 +481,7 @@ mod tests {
     fn extremes_never_panic() {
         // The whole i64 range as nanoseconds is 1677 to 2262: a reading.
         assert!(matches!(
-            choose(&ints(i64::MIN, i64::MAX), &PgType::Date),
+            choose(&ints(i64::MIN, i64::MAX), &PgType::Timestamp),
             Some(Choice::Read(_))
         ));
         let both = Numbers {
@@ -502,6 +505,13 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_date_column_takes_whole_days_only() {
+        let Some(Choice::Implausible { problem, .. }) = choose(&reals(2_460_000.5, 2_460_001.25), &PgType::Date) else { panic!() };
+        assert!(problem.contains("time of day"), "{problem}");
+        assert!(matches!(choose(&ints(1_705_276_800, 1_705_363_200), &PgType::Date), Some(Choice::Read(_))));
     }
 
     #[test]
