@@ -260,7 +260,8 @@ pub fn fit_to_target(
                             | PgType::Numeric { precision: Some(_), .. }
                             | PgType::Timestamp
                             | PgType::Timestamptz
-                            | PgType::Date,
+                            | PgType::Date
+                            | PgType::Time,
                         ) => unranged,
                         _ => false,
                     }

@@ -544,3 +544,34 @@ fn iso_text_in_every_form_sqlite_reads() {
     // Into `timestamp` an offset is an instant too, kept as its UTC wall-clock time.
     assert_eq!(pg_times(&db, "b", false), sqlite_times(&src, "b"));
 }
+
+/// Columns without a declared type (BLOB affinity: the profile counts their
+/// classes but not their range, which a query over the table then gives)
+/// get the same readings.
+#[test]
+fn untyped_columns_get_the_same_readings() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = db_from_sql(
+        dir.path(),
+        "untyped.db",
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, jd, secs, tod);
+         INSERT INTO events VALUES (1, julianday('2024-01-15 10:30:00.123'), 1705314600, 3600),
+                                   (2, julianday('1999-12-31 23:59:59.999'), 946684799, 86399),
+                                   (3, NULL, NULL, NULL);",
+    );
+    let db = server().fresh_db("readings_untyped");
+    db.query_strings("CREATE TABLE events (id bigint PRIMARY KEY, jd timestamptz, secs timestamptz, tod time)");
+    let out = migrate(&src, &db, &["--schema", "existing", "--json"]);
+    assert_code(&out, 0);
+    assert_eq!(
+        readings_of(&json(&out)),
+        [("jd", "julian-day"), ("secs", "epoch-seconds"), ("tod", "epoch-seconds")].iter().map(|(c, i)| (c.to_string(), i.to_string())).collect()
+    );
+    let want = sqlite_times(&src, "jd");
+    assert_eq!(pg_times(&db, "jd", true), want);
+    assert_eq!(pg_times(&db, "secs", true), sqlite_times(&src, "secs, 'unixepoch'"));
+    assert_eq!(
+        db.query_strings("SELECT tod::text FROM events ORDER BY id"),
+        vec![vec![Some("01:00:00".into())], vec![Some("23:59:59".into())], vec![None]]
+    );
+}
