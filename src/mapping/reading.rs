@@ -308,6 +308,13 @@ pub fn choose(n: &Numbers, pg: &PgType) -> Option<Choice> {
             problem = Some(format!("{} would be before the year 1", lo.show()));
         } else if !julian && !time && first > -YEAR && last < YEAR {
             problem = Some("every value would fall within a year of 1970-01-01: these are small numbers, not Unix times".to_string());
+        } else if reading.unit == EpochUnit::Seconds && !julian && lo.f() >= 1e8 && hi.f() < 1e9 {
+            // 1e8–1e9 seconds: 1973–2001 since 1970, or 2004–2032 since
+            // 2001 (Mac absolute time, which Core Data writes). Nothing in
+            // the numbers tells the two apart, and 31 years is no rounding.
+            problem = Some(
+                "every value lies between 1e8 and 1e9 seconds: 1973 to 2001 counted from 1970, or 2004 to 2032 counted from 2001 (Mac absolute time, input = \"apple-seconds\"), and the numbers cannot tell which".to_string(),
+            );
         }
     }
     Some(match problem {
@@ -360,7 +367,7 @@ pub fn refusal(table: &str, column: &str, reading: &Reading, problem: &str) -> S
         .map(|x| format!("{} → {}", x.raw, x.converted))
         .collect();
     format!(
-        "its numbers have no plausible date/time reading: read as {} ({}), {problem}. If they are dates, say how they are stored, e.g. {} (or \"epoch-seconds\", \"epoch-milliseconds\", \"julian-day\", …); otherwise exclude the column or load it into a numeric column",
+        "its numbers have no plausible date/time reading: read as {} ({}), {problem}. If they are dates, say how they are stored, e.g. {} (or \"epoch-seconds\", \"epoch-milliseconds\", \"julian-day\", \"apple-seconds\", …); otherwise exclude the column or load it into a numeric column",
         reading.why,
         samples.join(", "),
         rule_toml(table, column, reading.input)
@@ -505,6 +512,15 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn seconds_that_fit_two_epochs_are_refused() {
+        let p = refused(reals(632_604_217.411826, 635_462_077.446715));
+        assert!(p.contains("apple-seconds") && p.contains("1973 to 2001"), "{p}");
+        assert!(refused(ints(635_317_200, 635_403_600)).contains("cannot tell"));
+        // Reaching past 2001 as Unix time settles it.
+        assert_eq!(read(ints(635_317_200, 1_700_000_000)).input, "epoch-seconds");
     }
 
     #[test]

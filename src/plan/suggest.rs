@@ -405,7 +405,8 @@ fn candidates(t: &Table, c: &crate::model::Column, s: &Shapes, base: &Layers) ->
     let temporal_pg = PgType::parse(&builtin)
         .ok()
         .filter(|pg| s.text == 0 && s.blob == 0 && matches!(pg, PgType::Timestamp | PgType::Timestamptz | PgType::Date));
-    let migrate_reads = temporal_pg.is_some();
+    // Whether a rule with migrate's own reading was written.
+    let mut migrate_reads = false;
     if let Some(pg) = temporal_pg.as_ref()
         && s.numbers() > 0
     {
@@ -420,6 +421,7 @@ fn candidates(t: &Table, c: &crate::model::Column, s: &Shapes, base: &Layers) ->
         let samples = |r: &reading::Reading| r.samples.iter().map(|x| format!("{} → {}", x.raw, x.converted)).collect::<Vec<_>>().join(", ");
         match reading::choose(&n, pg) {
             Some(Choice::Read(r)) => {
+                migrate_reads = true;
                 let ty = if matches!(pg, PgType::Date) { "date" } else { "timestamptz" };
                 let mut comment = format!("{} {}: {}, as migrate reads them without a rule ({})", number_words(s), s.number_range(), r.why, samples(&r));
                 if core_data && r.input == "epoch-seconds" {
@@ -427,7 +429,9 @@ fn candidates(t: &Table, c: &crate::model::Column, s: &Shapes, base: &Layers) ->
                 }
                 out.push(cand(format!("type = {}, input = {}", q(ty), q(r.input)), comment));
             }
-            // No date rule: the numbers stay numbers, as in migrate.
+            // migrate takes no reading (it keeps the numbers, or refuses
+            // in an existing schema); the broader guesses below may still
+            // propose one, as an explicit rule.
             Some(Choice::Implausible { .. }) | None => {}
         }
     }
