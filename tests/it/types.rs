@@ -100,8 +100,8 @@ const CASES: &[Case] = &[
     ("TEXT", r#"type = "time""#, "'25:00'", "!hour out of range"),
     // A date and time: its time of day, as SQLite's time() reads it (Rails' dummy date).
     ("TEXT", r#"type = "time""#, "'2000-01-01 12:34:56.000001'", "12:34:56.000001"),
-    ("TEXT", r#"type = "time""#, "'2024-01-15T01:30:00+02:00'", "23:30:00"),
-    ("TEXT", r#"type = "time""#, "'2000-01-01'", "!date without a time of day"),
+    ("TEXT", r#"type = "time""#, "'2024-01-15T01:30:00+02:00'", "!UTC offset"),
+    ("TEXT", r#"type = "time""#, "'2000-01-01'", "!not a time of day"),
     ("", r#"type = "time""#, "5", "!must be text"),
     // --- booleans -------------------------------------------------------------
     ("BOOLEAN", "", "0", "false"),
