@@ -20,3 +20,5 @@ mod corpus;
 mod mapping;
 mod fw_activerecord;
 mod fw_typeorm;
+mod fidelity;
+mod readings;
