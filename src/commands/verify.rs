@@ -173,11 +173,10 @@ fn plan_for_target(
     }
     let (fitted, misfits, notes) = planner.fitted(source, catalog, profiles)?;
     if !misfits.is_empty() {
-        let list: Vec<String> = misfits.iter().map(|m| format!("  - {m}")).collect();
         bail!(
             "the target's tables do not match the source, so they cannot be compared. {} problem(s):\n{}",
             misfits.len(),
-            list.join("\n")
+            crate::plan::existing::misfit_list(&misfits)
         );
     }
     report.note("the target's column types differ from those ferry would create: verified as loaded into an existing schema (the target's types decide the conversions)".into());

@@ -37,6 +37,11 @@ impl std::fmt::Display for Misfit {
     }
 }
 
+/// Misfits as a list for an error message, one a line.
+pub fn misfit_list(misfits: &[Misfit]) -> String {
+    misfits.iter().map(|m| format!("  - {m}")).collect::<Vec<_>>().join("\n")
+}
+
 /// Per table: storage-class profile and value statistics, per source column.
 pub struct SourceFacts<'a> {
     pub profiles: &'a HashMap<String, Vec<StorageProfile>>,
