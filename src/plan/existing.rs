@@ -37,6 +37,28 @@ impl std::fmt::Display for Misfit {
     }
 }
 
+/// Per source table, the target's unique keys in source column names (the
+/// dry run looks for duplicates on them); keys naming a column the plan
+/// does not load are left out.
+pub fn unique_keys_by_source(plan: &Plan, catalog: &Catalog) -> std::collections::BTreeMap<String, Vec<Vec<String>>> {
+    let mut unique = std::collections::BTreeMap::new();
+    for tp in &plan.tables {
+        if let Some(tt) = catalog.tables.get(&tp.map.target) {
+            let keys: Vec<Vec<String>> = tt
+                .unique_keys
+                .iter()
+                .filter_map(|k| {
+                    k.iter()
+                        .map(|c| tp.map.columns.iter().find(|m| &m.target == c).map(|m| m.source.clone()))
+                        .collect::<Option<Vec<String>>>()
+                })
+                .collect();
+            unique.insert(tp.source.name.clone(), keys);
+        }
+    }
+    unique
+}
+
 /// Misfits as a list for an error message, one a line.
 pub fn misfit_list(misfits: &[Misfit]) -> String {
     misfits.iter().map(|m| format!("  - {m}")).collect::<Vec<_>>().join("\n")
