@@ -15,7 +15,6 @@ use crate::cli::{PlanArgs, SchemaMode};
 use crate::error::Outcome;
 use crate::mapping::file::Layers;
 use crate::pipeline::dry_run::{self, Problem};
-use crate::sqlite::pool as reader;
 use crate::plan::existing::{self, Misfit};
 use crate::plan::{Plan, Planner};
 use crate::sqlite::profile::Profiles;
@@ -56,7 +55,8 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
     // Every source read of this run sees one state of the file.
     let _snapshot = crate::sqlite::snapshot::Snapshot::take(&args.source.source)?;
     let (schema, profiles) = super::introspect_and_profile(&args.source.source)?;
-    let planner = super::planner(&schema, &layers, &args.mapping, &args.pg_schema);
+    let chunking = Some((args.source.source.as_path(), args.parallel.chunk_rows));
+    let planner = super::planner(&schema, &layers, &args.mapping, &args.pg_schema, chunking);
     let plan0 = planner.declared()?;
     let mode = match (&target, args.schema) {
         (Some(t), asked) => rt.block_on(super::detect_mode(t, &plan0, asked))?,
@@ -71,10 +71,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
     for s in &schema.skipped {
         notes.push(format!("not migrated: {:?} {:?}: {}", s.kind, s.name, s.reason));
     }
-    let mut chunks = Vec::new();
-    for tp in &plan.tables {
-        chunks.push((tp.source.name.clone(), reader::chunks(&args.source.source, &tp.source, args.parallel.chunk_rows)?.len()));
-    }
+    let chunks: Vec<(String, usize)> = plan.tables.iter().map(|tp| (tp.source.name.clone(), tp.chunks.len())).collect();
 
     let t0 = Instant::now();
     let (problems, checked) = dry_run::convert_all(&args.source.source, &plan, &unique)?;

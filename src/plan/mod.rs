@@ -19,6 +19,7 @@ use crate::mapping::resolve::{self, Mapper, TableMap};
 use crate::model::topo;
 use crate::model::{RowKey, Schema, StorageProfile, Table};
 use crate::postgres::ddl::NewTable;
+use crate::sqlite::pool::Chunk;
 use crate::sqlite::profile::Profiles;
 use crate::postgres::ident;
 
@@ -61,6 +62,9 @@ pub struct TablePlan {
     pub parent_first: Option<(String, String)>,
     /// Read at most this many rows (the dry run's calibration sample).
     pub sample: Option<u64>,
+    /// The rowid ranges the readers take, when the planner chunked.
+    #[serde(skip)]
+    pub chunks: Vec<Chunk>,
 }
 
 impl Plan {
@@ -81,6 +85,19 @@ impl Plan {
 }
 
 impl TablePlan {
+    /// The chunks the readers take: the whole table when it is read parents
+    /// first or sampled, else the planned rowid ranges, else (a plan made
+    /// without chunking) ranges of `chunk_rows` rows computed now.
+    pub fn read_chunks(&self, source: &std::path::Path, chunk_rows: u64) -> Result<Vec<Chunk>, crate::sqlite::Error> {
+        if self.parent_first.is_some() || self.sample.is_some() {
+            Ok(vec![Chunk { range: None }])
+        } else if !self.chunks.is_empty() {
+            Ok(self.chunks.clone())
+        } else {
+            crate::sqlite::pool::chunks(source, &self.source, chunk_rows)
+        }
+    }
+
     /// Source column name → target column name.
     pub fn target_column(&self, source: &str) -> Option<&str> {
         self.map.columns.iter().find(|c| c.source == source).map(|c| c.target.as_str())
@@ -116,6 +133,9 @@ pub struct Planner<'a> {
     pub pg_schema: &'a str,
     pub include: &'a [String],
     pub exclude: &'a [String],
+    /// The source and the rows per chunk: when given, every table's rowid
+    /// ranges are part of the plan (`TablePlan::chunks`).
+    pub chunking: Option<(&'a std::path::Path, u64)>,
 }
 
 impl<'a> Planner<'a> {
@@ -231,6 +251,10 @@ fn build(input: &Planner<'_>, profiles: Option<&Profiles>, speculative: bool) ->
             row_count: t.row_count,
             parent_first: None,
             sample: None,
+            chunks: match input.chunking {
+                Some((source, rows)) => crate::sqlite::pool::chunks(source, t, rows)?,
+                None => Vec::new(),
+            },
             source: t.clone(),
             map,
         });
