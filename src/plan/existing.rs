@@ -131,33 +131,17 @@ pub fn fit(plan: &mut Plan, catalog: &Catalog, mapper: &Mapper<'_>, facts: &Sour
             let stat = stats.and_then(|s| s.get(cm.source_index));
             let col = &tp.source.columns[cm.source_index];
             if let Some(p) = profile {
-                if p.null > 0 && tc.not_null {
-                    misfits.push(mis(
-                        Some(&cm.source),
-                        format!("{} NULL values, but target column {:?} is NOT NULL", p.null, tc.name),
-                    ));
-                }
-                if let Some((_, reason)) = fit_to_profile(&pg, col.affinity, p) {
-                    // Numbers into a date/time column are fine when their
-                    // unit can be inferred (below) or is set by a rule.
-                    let temporal = matches!(pg, PgType::Timestamp | PgType::Timestamptz | PgType::Date);
-                    if !(temporal && p.blob == 0 && (p.text == 0 || p.integer + p.real == 0)) {
-                        misfits.push(mis(Some(&cm.source), format!("{pg} cannot hold its values: {reason}")));
-                    }
+                for problem in profile_misfits(&pg, col.affinity, p, tc) {
+                    misfits.push(mis(Some(&cm.source), problem));
                 }
             }
-            let mut guess = None;
-            if let (Some(s), PgType::Timestamp | PgType::Timestamptz | PgType::Date) = (stat, &pg) {
-                let max = s.max_int.map(|v| v.unsigned_abs() as f64).into_iter().chain(s.max_real.map(f64::abs)).fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
-                if let Some(max) = max {
-                    let unit = epoch_unit_for(max);
-                    notes.push(format!(
-                        "table {:?}, column {:?}: numbers (largest {max:.0}) read as {unit:?} since 1970 unless a mapping rule sets `input`",
-                        tp.source.name, cm.source
-                    ));
-                    guess = Some((unit, datetime::UNIX));
-                }
-            }
+            let guess = stat.and_then(|s| epoch_guess(&pg, s)).map(|(unit, max)| {
+                notes.push(format!(
+                    "table {:?}, column {:?}: numbers (largest {max:.0}) read as {unit:?} since 1970 unless a mapping rule sets `input`",
+                    tp.source.name, cm.source
+                ));
+                (unit, datetime::UNIX)
+            });
             if let Some(s) = stat {
                 fit_values(&pg, s, &mut |problem| misfits.push(mis(Some(&cm.source), problem)));
             }
@@ -191,6 +175,35 @@ pub fn fit(plan: &mut Plan, catalog: &Catalog, mapper: &Mapper<'_>, facts: &Sour
         tp.primary_key = None;
     }
     (misfits, notes)
+}
+
+/// What the storage-class profile `p` of a column says will not fit the
+/// target column `tc` of type `pg`.
+fn profile_misfits(pg: &PgType, affinity: crate::model::Affinity, p: &StorageProfile, tc: &crate::postgres::catalog::TargetColumn) -> Vec<String> {
+    let mut out = Vec::new();
+    if p.null > 0 && tc.not_null {
+        out.push(format!("{} NULL values, but target column {:?} is NOT NULL", p.null, tc.name));
+    }
+    if let Some((_, reason)) = fit_to_profile(pg, affinity, p) {
+        // Numbers into a date/time column are fine when their
+        // unit can be inferred (`epoch_guess`) or is set by a rule.
+        let temporal = matches!(pg, PgType::Timestamp | PgType::Timestamptz | PgType::Date);
+        if !(temporal && p.blob == 0 && (p.text == 0 || p.integer + p.real == 0)) {
+            out.push(format!("{pg} cannot hold its values: {reason}"));
+        }
+    }
+    out
+}
+
+/// For a date/time target, the epoch unit its numbers are read in (from
+/// the largest of them), and that largest magnitude; None when the column
+/// holds no numbers or the target is not a date/time.
+fn epoch_guess(pg: &PgType, s: &ColumnStats) -> Option<(EpochUnit, f64)> {
+    if !matches!(pg, PgType::Timestamp | PgType::Timestamptz | PgType::Date) {
+        return None;
+    }
+    let max = s.max_int.map(|v| v.unsigned_abs() as f64).into_iter().chain(s.max_real.map(f64::abs)).fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))))?;
+    Some((epoch_unit_for(max), max))
 }
 
 /// Epoch unit from the magnitude of the largest value: seconds reach 1e11
