@@ -310,6 +310,12 @@ fn existing(
         report.note(format!("restored {} keys set aside by an earlier run that did not finish", j.keys.len()));
     }
     let catalog = rt.block_on(Catalog::read(&client, &args.pg_schema))?;
+    // Migration-history tables are compared, not loaded; different
+    // revisions stop the run here.
+    let history = rt.block_on(crate::plan::history::check(&args.source.source, &plan, &catalog, &client))?;
+    for n in crate::plan::history::settle(&mut plan, &history)? {
+        report.note(n);
+    }
 
     // Preflight: every misfit, before any row moves.
     let (misfits, notes) = fit_existing(&args.source.source, layers, &catalog, profiles, &mut plan)?;
@@ -405,7 +411,8 @@ fn existing(
     report.phase(Phase::Keys, t0.elapsed());
 
     let t0 = Instant::now();
-    let checks = rt.block_on(check_target(target, &plan, &loads, !args.no_verify, &args.source.source, args.max_diffs))?;
+    let mut checks = rt.block_on(check_target(target, &plan, &loads, !args.no_verify, &args.source.source, args.max_diffs))?;
+    checks.extend(history.iter().filter(|h| !h.loads()).map(|h| h.table_check()));
     report.phase(if args.no_verify { Phase::Count } else { Phase::Verify }, t0.elapsed());
     Ok((loads, checks))
 }

@@ -29,6 +29,8 @@ struct PlanReport<'a> {
     ddl: Vec<String>,
     /// Existing mode: why the target does not fit (empty: it fits).
     misfits: Vec<Misfit>,
+    /// Existing mode: migration-history tables compared with the target's.
+    history: Vec<crate::plan::history::HistoryCheck>,
     notes: Vec<String>,
     /// Per table: chunks (rowid ranges) the readers will take.
     chunks: Vec<(String, usize)>,
@@ -62,6 +64,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
     };
     let mut notes = Vec::new();
     let mut misfits = Vec::new();
+    let mut history = Vec::new();
     let mut ddl_text = Vec::new();
     let mut unique = std::collections::BTreeMap::new();
     let plan = if mode == SchemaMode::Existing {
@@ -71,6 +74,11 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
             Catalog::read(&client, &args.pg_schema).await
         })?;
         let mut plan = plan0;
+        history = rt.block_on(async {
+            let client = t.connect().await?;
+            crate::plan::history::check(&args.source.source, &plan, &catalog, &client).await
+        })?;
+        crate::plan::history::without(&mut plan, &history);
         let (m, n) = super::migrate::fit_existing(&args.source.source, &layers, &catalog, &profiles, &mut plan)?;
         misfits = m;
         notes.extend(n);
@@ -122,7 +130,8 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
     // Orphans and duplicates break keys, not the load: the load still
     // succeeds (keys are then left NOT VALID or not created), but they are
     // problems to fix before the window.
-    let would_succeed = misfits.is_empty() && problems.is_empty();
+    let refused = history.iter().filter(|h| h.refuses()).count();
+    let would_succeed = misfits.is_empty() && problems.is_empty() && refused == 0;
     let jobs = crate::pipeline::Options::new(args.parallel.jobs, args.parallel.writers, args.parallel.chunk_rows).jobs;
     let calibration = match (&target, args.calibrate) {
         // The sample load hits the same problems as the real one would;
@@ -150,6 +159,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         plan: &plan,
         ddl: ddl_text,
         misfits,
+        history,
         notes,
         chunks,
         problems,
@@ -209,6 +219,12 @@ fn render(r: &PlanReport<'_>) -> String {
             let _ = writeln!(s, "  MISFIT {m}");
         }
     }
+    if !r.history.is_empty() {
+        let _ = writeln!(s, "\n== migration history (compared, not loaded)");
+        for h in &r.history {
+            let _ = writeln!(s, "  {}{}", if h.refuses() { "DIFFERENT VERSIONS " } else { "" }, h.describe());
+        }
+    }
     if !r.notes.is_empty() {
         let _ = writeln!(s, "\n== notes");
         for n in &r.notes {
@@ -255,7 +271,12 @@ fn render(r: &PlanReport<'_>) -> String {
         if r.would_succeed {
             "the real run would succeed".to_string()
         } else {
-            format!("the real run would NOT succeed: {} misfit(s), {} problem(s)", r.misfits.len(), r.problems.len())
+            format!(
+                "the real run would NOT succeed: {} misfit(s), {} problem(s), {} migration history table(s) at another version",
+                r.misfits.len(),
+                r.problems.len(),
+                r.history.iter().filter(|h| h.refuses()).count()
+            )
         }
     );
     s

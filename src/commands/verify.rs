@@ -33,6 +33,19 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
         let client = target.connect().await?;
         Catalog::read(&client, &args.pg_schema).await
     })?;
+    // Migration-history tables are compared by their revisions, as
+    // `migrate` does, and left out of the hashed comparison.
+    let mut history = rt.block_on(async {
+        let plan = super::build_plan(&schema, &super::Profiles::new(), &layers, &args.mapping, &args.pg_schema, false)?;
+        let client = target.connect().await?;
+        crate::plan::history::check(&args.source.source, &plan, &catalog, &client).await
+    })?;
+    // An empty history table on the target is a difference here: verify
+    // compares, it never loads.
+    history.iter_mut().for_each(|h| h.target_empty = false);
+    let mut narrowed = args.clone();
+    narrowed.mapping.exclude.extend(history.iter().map(|h| h.table.replace(['*', '?'], "?")));
+    let args = &narrowed;
     // First without a pass over the source: the target's column types
     // decide the conversions. That gives the plan `migrate` used unless a
     // date/time column of an existing schema was filled from epoch numbers,
@@ -79,6 +92,14 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
         })?;
         report.phase(Phase::Verify, t1.elapsed());
     }
+    for h in &history {
+        if h.kind == crate::plan::history::Kind::Revisions && !h.same() {
+            report.warn(h.describe());
+        } else {
+            report.note(h.describe());
+        }
+    }
+    checks.extend(history.iter().map(|h| h.table_check()));
     report.tables(&[], &checks);
     report.total(t_all.elapsed());
     let all_ok = checks.iter().all(TableCheck::ok);

@@ -7,6 +7,7 @@
 //! all work from the same plan, so what was checked is what runs.
 
 pub mod existing;
+pub mod history;
 pub mod topo;
 
 use std::collections::{BTreeMap, HashMap};
