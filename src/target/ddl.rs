@@ -29,6 +29,8 @@ pub enum StepKind {
     Index,
     ForeignKey,
     Sequence,
+    /// `ALTER COLUMN … SET DEFAULT`, from the SQLite schema (`plan::defaults`).
+    Default,
 }
 
 /// `CREATE TABLE` without keys or indexes; identity on the rowid alias.
@@ -60,6 +62,16 @@ pub fn post_data(plan: &Plan) -> (Vec<Step>, Vec<String>) {
 
     for tp in &plan.tables {
         let table = ident::qualified(schema, &tp.map.target);
+        let (defaults, default_notes) = crate::plan::defaults::table_defaults(tp);
+        notes.extend(default_notes);
+        for (col, expr) in defaults {
+            steps.push(Step {
+                table: tp.source.name.clone(),
+                kind: StepKind::Default,
+                sql: format!("ALTER TABLE {table} ALTER COLUMN {} SET DEFAULT {expr}", quote(&col)),
+                validate: None,
+            });
+        }
         if let Some(pk) = &tp.primary_key {
             steps.push(Step {
                 table: tp.source.name.clone(),

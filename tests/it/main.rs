@@ -19,3 +19,4 @@ mod faults;
 mod corpus;
 mod mapping;
 mod history;
+mod defaults;
