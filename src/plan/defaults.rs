@@ -119,8 +119,17 @@ fn stored(
     col: &Column,
     default: &str,
 ) -> rusqlite::Result<rusqlite::types::Value> {
+    // SQLite's pragma gives an expression without its parentheses; a
+    // double-quoted string is a string only where no parentheses make it
+    // an expression (a column name).
+    let default = default.trim();
+    let clause = if default.starts_with('"') {
+        default.to_string()
+    } else {
+        format!("({default})")
+    };
     conn.execute_batch(&format!(
-        "DROP TABLE IF EXISTS temp.ferry_default; CREATE TEMP TABLE ferry_default (c {} DEFAULT ({default})); INSERT INTO ferry_default DEFAULT VALUES;",
+        "DROP TABLE IF EXISTS temp.ferry_default; CREATE TEMP TABLE ferry_default (c {} DEFAULT {clause}); INSERT INTO ferry_default DEFAULT VALUES;",
         col.decl_type
     ))?;
     conn.query_row("SELECT c FROM temp.ferry_default", [], |r| r.get(0))
@@ -178,7 +187,13 @@ fn is_literal(s: &str) -> bool {
             && q.ends_with('\'')
             && !q[1..q.len() - 1].replace("''", "").contains('\'')
     };
-    if quoted(s) || (lower.starts_with("x'") && quoted(&s[1..])) {
+    // SQLite still reads a double-quoted default as a string (its legacy
+    // rule); it is evaluated by SQLite like any constant.
+    let dquoted = s.len() >= 2
+        && s.starts_with('"')
+        && s.ends_with('"')
+        && !s[1..s.len() - 1].replace("\"\"", "").contains('"');
+    if quoted(s) || dquoted || (lower.starts_with("x'") && quoted(&s[1..])) {
         return true;
     }
     !body.is_empty()
@@ -281,7 +296,8 @@ impl Now {
             _ => return None,
         };
         let (first, modifiers) = rest.split_first()?;
-        if !first.eq_ignore_ascii_case("now") {
+        // `datetime(CURRENT_TIMESTAMP, 'localtime')` is 'now' too.
+        if !first.eq_ignore_ascii_case("now") && !first.eq_ignore_ascii_case("current_timestamp") {
             return None;
         }
         let mut local = false;
@@ -371,12 +387,28 @@ impl Now {
     }
 }
 
-/// `('a', 'b')` → `["a", "b"]`: only string-literal arguments.
+/// `('a', 'b')` → `["a", "b"]`: string-literal arguments, and the bare
+/// keyword `CURRENT_TIMESTAMP`.
 fn string_args(s: &str) -> Option<Vec<String>> {
     let inner = s.strip_prefix('(')?.strip_suffix(')')?.trim();
     let mut out = Vec::new();
     let mut rest = inner;
     while !rest.is_empty() {
+        let keyword = "current_timestamp";
+        if rest
+            .get(..keyword.len())
+            .is_some_and(|k| k.eq_ignore_ascii_case(keyword))
+        {
+            out.push(keyword.to_string());
+            rest = rest[keyword.len()..].trim_start();
+            match rest.strip_prefix(',') {
+                Some(r) if !r.trim().is_empty() => rest = r.trim_start(),
+                Some(_) => return None,
+                None if rest.is_empty() => {}
+                None => return None,
+            }
+            continue;
+        }
         let body = rest.strip_prefix('\'')?;
         let mut value = String::new();
         let mut chars = body.char_indices().peekable();
@@ -517,6 +549,10 @@ mod tests {
             Ok(Some("'\\x00ff'::bytea".into()))
         );
         assert_eq!(carry("TEXT", "NULL", PgType::Text), Ok(None));
+        assert_eq!(
+            carry("TEXT", "\"draft\"", PgType::Text),
+            Ok(Some("'draft'::text".into()))
+        );
         let n = PgType::Numeric {
             precision: Some(10),
             scale: Some(2),
@@ -599,6 +635,28 @@ mod tests {
         );
         assert_eq!(string_args("('a''b')"), Some(vec!["a'b".to_string()]));
         assert_eq!(string_args("(x)"), None);
+        assert_eq!(
+            string_args("(CURRENT_TIMESTAMP, 'localtime')"),
+            Some(vec![
+                "current_timestamp".to_string(),
+                "localtime".to_string()
+            ])
+        );
+        assert_eq!(
+            Now::parse("STRFTIME('%Y-%m-%d %H:%M:%f', 'NOW')"),
+            Some(Now {
+                format: "%Y-%m-%d %H:%M:%f".into(),
+                local: false
+            }),
+            "Rails 7 writes it in capitals"
+        );
+        assert_eq!(
+            Now::parse("datetime(CURRENT_TIMESTAMP, 'localtime')"),
+            Some(Now {
+                format: "%Y-%m-%d %H:%M:%S".into(),
+                local: true
+            })
+        );
         assert_eq!(
             to_char_pattern("%Y-%m-%dT%H:%M:%fZ").as_deref(),
             Some("YYYY\"-\"MM\"-\"DD\"T\"HH24\":\"MI\":\"SS.MS\"Z\"")
