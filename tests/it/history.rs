@@ -260,3 +260,31 @@ fn a_table_only_called_migrations_is_an_ordinary_table() {
     assert_code(&out, 2);
     assert!(out.stderr.contains("already hold rows"), "{}", out.stderr);
 }
+
+#[test]
+fn a_source_of_nothing_but_its_history_migrates_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = db_from_sql(
+        dir.path(),
+        "fresh.db",
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY); INSERT INTO alembic_version VALUES ('0001abc');",
+    );
+    let db = server().fresh_db("history_only");
+    db.query_strings("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY); INSERT INTO alembic_version VALUES ('0001abc');");
+    let out = migrate(&db, &src, &["--json"]);
+    assert_code(&out, 0);
+    assert_eq!(status_of(&json(&out), "alembic_version"), "same_revisions");
+    let v = ferry(&["verify", src.to_str().unwrap(), db.url.as_str()]);
+    assert_code(&v, 0);
+    db.query_strings("UPDATE alembic_version SET version_num = '0002def'");
+    let out = migrate(&db, &src, &[]);
+    assert_code(&out, 2);
+    assert!(
+        out.stderr.contains("version_num=\"0001abc\"")
+            && out.stderr.contains("version_num=\"0002def\""),
+        "{}",
+        out.stderr
+    );
+    let v = ferry(&["verify", src.to_str().unwrap(), db.url.as_str()]);
+    assert_code(&v, 1);
+}
