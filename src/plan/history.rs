@@ -445,15 +445,15 @@ async fn target_revisions(
             }
         })
         .collect();
+    // The target's name of a listed column (`targets` is in list order).
     let name_of = |c: &str| {
-        let i = known
+        let listed = known
             .key
             .iter()
             .chain(known.null_when_applied)
-            .chain(known.set_when_applied)
-            .position(|k| *k == c)
-            .expect("listed column");
-        ident::quote(&targets[i].name)
+            .chain(known.set_when_applied);
+        let i = listed.zip(targets).find(|(k, _)| **k == c);
+        ident::quote(i.map_or(c, |(_, tc)| tc.name.as_str()))
     };
     let sql = format!(
         "SELECT {} FROM {}{}",
