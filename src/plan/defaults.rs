@@ -36,7 +36,7 @@ use crate::mapping::resolve::ColumnMap;
 use crate::mapping::types::PgType;
 use crate::model::Column;
 use crate::plan::TablePlan;
-use crate::target::ident;
+use crate::postgres::ident;
 
 /// The defaults of one table: `(target column, PostgreSQL expression)` for
 /// those carried, and a note for each one that is not.
@@ -489,7 +489,7 @@ mod tests {
         Column {
             name: "c".into(),
             decl_type: decl.into(),
-            affinity: crate::source::affinity::affinity(decl),
+            affinity: crate::sqlite::affinity::affinity(decl),
             not_null: false,
             default: Some(default.into()),
             pk_position: 0,

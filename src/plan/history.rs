@@ -33,8 +33,8 @@ use serde::Serialize;
 
 use crate::mapping::types::PgType;
 use crate::plan::{Plan, TablePlan};
-use crate::target::catalog::Catalog;
-use crate::target::ident;
+use crate::postgres::catalog::Catalog;
+use crate::postgres::ident;
 use crate::verify::{Status, TableCheck};
 
 /// What a known bookkeeping table holds.
@@ -405,8 +405,8 @@ fn source_revisions(
         ident::quote(&tp.source.name),
         applied_filter(known, ident::quote)
     );
-    let set = crate::pipeline::reader::with_connection(source, |conn| {
-        let err = |e: rusqlite::Error| crate::pipeline::Error::Source {
+    let set = crate::sqlite::pool::with_connection(source, |conn| {
+        let err = |e: rusqlite::Error| crate::sqlite::Error::Read {
             location: crate::error::Location::table(&tp.source.name),
             message: format!("reading the migration history: {e}"),
         };
@@ -421,7 +421,7 @@ fn source_revisions(
             }
             set.insert(rev);
         }
-        Ok(set)
+        Ok::<_, crate::sqlite::Error>(set)
     })?;
     Ok(set)
 }
@@ -431,7 +431,7 @@ async fn target_revisions(
     schema: &str,
     table: &str,
     known: &Known,
-    targets: &[&crate::target::catalog::TargetColumn],
+    targets: &[&crate::postgres::catalog::TargetColumn],
     boolean: &[bool],
 ) -> anyhow::Result<BTreeSet<Revision>> {
     let list: Vec<String> = targets[..known.key.len()]
@@ -462,7 +462,7 @@ async fn target_revisions(
         applied_filter(known, name_of)
     );
     let rows = client.query(&sql, &[]).await.map_err(|e| {
-        crate::target::Error::server(
+        crate::postgres::Error::server(
             format!("reading the migration history in table {table:?}"),
             &e,
         )

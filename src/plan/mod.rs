@@ -9,7 +9,8 @@
 pub mod defaults;
 pub mod existing;
 pub mod history;
-pub mod topo;
+pub mod post_data;
+pub mod suggest;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -17,8 +18,9 @@ use serde::Serialize;
 
 use crate::mapping::file::Layers;
 use crate::mapping::resolve::{self, Mapper, TableMap};
+use crate::model::topo;
 use crate::model::{RowKey, Schema, StorageProfile, Table};
-use crate::target::ident;
+use crate::postgres::ident;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
