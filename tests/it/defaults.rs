@@ -56,15 +56,21 @@ const COLUMNS: &[&str] = &[
 ];
 
 fn migrate(db: &TestDb, src: &std::path::Path) -> crate::util::cmd::Output {
+    migrate_with(db, src, &[])
+}
+
+fn migrate_with(db: &TestDb, src: &std::path::Path, extra: &[&str]) -> crate::util::cmd::Output {
     let state = tempfile::tempdir().unwrap().keep();
-    ferry(&[
+    let mut args = vec![
         "migrate",
         src.to_str().unwrap(),
         db.url.as_str(),
         "--state-dir",
         state.to_str().unwrap(),
         "--json",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    ferry(&args)
 }
 
 fn row(db: &TestDb, name: &str) -> HashMap<&'static str, Option<String>> {
@@ -153,6 +159,15 @@ fn inserts_without_defaulted_columns_get_what_sqlite_gives() {
         }
         assert!(seconds_apart(ty, g, w) < 5.0, "column {c}: {g} vs {w}");
     }
+    // … and near now, in UTC as SQLite's 'now' is.
+    let now = db.query_strings("SELECT (now() AT TIME ZONE 'UTC')::text")[0][0]
+        .clone()
+        .unwrap();
+    let created = got["created_at"].as_deref().unwrap();
+    assert!(
+        seconds_apart("timestamp", created, &now) < 5.0,
+        "{created} vs {now}"
+    );
     assert_eq!(
         shape(got["created_txt"].as_deref().unwrap()),
         "9999-99-99 99:99:99",
@@ -197,4 +212,58 @@ fn plan_shows_the_defaults_and_lists_the_rest() {
         "{}",
         out.stdout
     );
+}
+
+#[test]
+fn a_clock_default_into_timestamptz_is_read_in_the_mapping_s_zone_as_the_load_reads_it() {
+    // SQLite writes UTC text without an offset; a mapping that reads naive
+    // text as Kolkata time (+05:30) loads such text 5.5 hours earlier, and
+    // the default must give what the load would.
+    let dir = tempfile::tempdir().unwrap();
+    let src = db_from_sql(
+        dir.path(),
+        "tz.db",
+        "CREATE TABLE ev (id INTEGER PRIMARY KEY, name TEXT NOT NULL, at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                          at_ms DATETIME DEFAULT (STRFTIME('%Y-%m-%d %H:%M:%f', 'NOW')));
+         INSERT INTO ev (name) VALUES ('seed');",
+    );
+    let mapping = dir.path().join("tz.toml");
+    std::fs::write(&mapping, "[settings]\ntimezone = \"Asia/Kolkata\"\n\n[types]\nDATETIME = { type = \"timestamptz\" }\n").unwrap();
+    let m = mapping.to_str().unwrap();
+    let db = server().fresh_db("defaults_tz");
+    assert_code(&migrate_with(&db, &src, &["--mapping", m]), 0);
+    db.query_strings("INSERT INTO ev (name) VALUES ('app')");
+    let conn = rusqlite::Connection::open(&src).unwrap();
+    conn.execute("INSERT INTO ev (name) VALUES ('app')", [])
+        .unwrap();
+    drop(conn);
+    let reference = server().fresh_db("defaults_tz_reference");
+    assert_code(&migrate_with(&reference, &src, &["--mapping", m]), 0);
+    let number = |db: &TestDb, sql: String| -> f64 {
+        db.query_strings(&sql)[0][0]
+            .as_deref()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    for c in ["at", "at_ms"] {
+        let sql = format!("SELECT {c}::text FROM ev WHERE name = 'app'");
+        let got = db.query_strings(&sql)[0][0].clone().unwrap();
+        let want = reference.query_strings(&sql)[0][0].clone().unwrap();
+        let apart = number(
+            &db,
+            format!(
+                "SELECT abs(extract(epoch FROM ('{got}'::timestamptz - '{want}'::timestamptz)))::float8::text"
+            ),
+        );
+        assert!(apart < 5.0, "column {c}: {got} vs {want}");
+        let behind = number(
+            &db,
+            format!("SELECT extract(epoch FROM (now() - '{got}'::timestamptz))::float8::text"),
+        );
+        assert!(
+            (behind - 19_800.0).abs() < 5.0,
+            "column {c}: {got} is {behind} s before now, not 5.5 h"
+        );
+    }
 }
