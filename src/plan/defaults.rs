@@ -292,6 +292,7 @@ impl Now {
             "time" => ("%H:%M:%S".to_string(), &args[..]),
             "unixepoch" if args.is_empty() => return simple("%s"),
             "unixepoch" => ("%s".to_string(), &args[..]),
+            "julianday" => ("%J".to_string(), &args[..]),
             "strftime" => (args.first()?.clone(), args.get(1..)?),
             _ => return None,
         };
@@ -321,6 +322,18 @@ impl Now {
             "(statement_timestamp() AT TIME ZONE 'UTC')"
         };
         let ty = cm.pg_type.sql();
+        if self.format == "%J" {
+            // The Julian day number, a REAL (days since noon of 4714 BC).
+            return match &cm.pg_type {
+                PgType::Double | PgType::Real | PgType::Numeric { .. } => Ok(format!(
+                    "(extract(epoch FROM {base}) / 86400.0 + 2440587.5)::{ty}"
+                )),
+                _ => Err(format!(
+                    "a Julian day number into {} is not carried",
+                    cm.pg_type
+                )),
+            };
+        }
         if self.format == "%s" {
             let epoch = format!("floor(extract(epoch FROM {base}))");
             return match (&cm.pg_type, sample) {
@@ -612,6 +625,24 @@ mod tests {
                 .unwrap_err()
                 .contains("cannot hold")
         );
+    }
+
+    #[test]
+    fn julian_day_now_into_a_double() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let expr = carry("REAL", "(julianday('now'))", PgType::Double)
+            .unwrap()
+            .unwrap();
+        assert!(
+            expr.contains("2440587.5") && expr.ends_with("::double precision"),
+            "{expr}"
+        );
+        // The constant is right: 1970-01-01 00:00 UTC is Julian day 2440587.5.
+        let jd: f64 = conn
+            .query_row("SELECT julianday('1970-01-01 00:00:00')", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(jd, 2440587.5);
+        assert!(carry("TEXT", "(julianday('now'))", PgType::Text).is_err());
     }
 
     #[test]

@@ -29,6 +29,7 @@ const SCHEMA: &str = "
         precise TEXT DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')),
         precise_dt DATETIME DEFAULT (strftime('%Y-%m-%d %H:%M:%f','now')),
         epoch INTEGER DEFAULT (strftime('%s', 'now')),
+        jd REAL DEFAULT (julianday('now')),
         token TEXT DEFAULT (lower(hex(randomblob(4))))
     );
     INSERT INTO items (name) VALUES ('seed');
@@ -52,6 +53,7 @@ const COLUMNS: &[&str] = &[
     "precise",
     "precise_dt",
     "epoch",
+    "jd",
     "token",
 ];
 
@@ -178,6 +180,14 @@ fn inserts_without_defaulted_columns_get_what_sqlite_gives() {
         "9999-99-99 99:99:99.999"
     );
     assert_eq!(got["day"].as_deref().map(shape), Some("9999-99-99".into()));
+    let jd =
+        |m: &HashMap<&str, Option<String>>| m["jd"].as_deref().unwrap().parse::<f64>().unwrap();
+    assert!(
+        (jd(&got) - jd(&want)).abs() * 86_400.0 < 5.0,
+        "{:?} vs {:?}",
+        got["jd"],
+        want["jd"]
+    );
     let epoch =
         |m: &HashMap<&str, Option<String>>| m["epoch"].as_deref().unwrap().parse::<i64>().unwrap();
     assert!(
