@@ -488,8 +488,13 @@ pub fn settle(plan: &mut Plan, checks: &[HistoryCheck]) -> anyhow::Result<Vec<St
             .map(|c| format!("  - {}", c.describe()))
             .collect();
         anyhow::bail!(
-            "the source and the target are at different migration versions; nothing was loaded:\n{}\nBring both to the same version first (run the framework's migrations on the side that lags), or, if the difference is intended, leave the table out with --exclude",
-            list.join("\n")
+            "the source and the target are at different migration versions; nothing was loaded:\n{}\nBring both to the same version first (run the framework's migrations on the side that lags), or, if the difference is intended, leave the table out with --exclude {}",
+            list.join("\n"),
+            refused
+                .iter()
+                .map(|c| c.table.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
         );
     }
     without(plan, checks);

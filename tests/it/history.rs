@@ -174,6 +174,7 @@ fn one_more_revision_in_sqlite_is_refused_before_anything_is_written() {
         "name=\"0003_vote\"",
         "1 only in the source",
         "0 only in the target",
+        "--exclude django_migrations",
     ] {
         assert!(
             out.stderr.contains(needle),
