@@ -225,6 +225,9 @@ fn literal(v: &Value<'_>, ty: &PgType) -> Result<Option<String>, String> {
             cast(hex)
         }
         Value::Timestamp(us) => {
+            if datetime::civil_from_days(datetime::days_of(*us)).0 < 1 {
+                return Err("a timestamp before year 1".into());
+            }
             let mut s = String::new();
             datetime::format_micros(*us, &mut s);
             if *ty == PgType::Timestamptz {
