@@ -164,6 +164,8 @@ pub struct HistoryCheck {
     pub framework: &'static str,
     pub kind: Kind,
     pub revision_columns: Vec<&'static str>,
+    /// Distinct revisions on each side (rows of a rolled-back or unfinished
+    /// migration do not count).
     pub source_rows: u64,
     pub target_rows: u64,
     /// The target table has no rows: nothing to compare with, so `migrate`
