@@ -104,7 +104,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
             report.note(h.describe());
         }
     }
-    checks.extend(history.iter().map(|h| h.table_check()));
+    checks.extend(history.iter().map(super::history_table_check));
     report.tables(&[], &checks);
     report.total(t_all.elapsed());
     let all_ok = checks.iter().all(TableCheck::ok);

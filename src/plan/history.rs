@@ -35,7 +35,6 @@ use crate::mapping::types::PgType;
 use crate::plan::{Plan, TablePlan};
 use crate::postgres::catalog::Catalog;
 use crate::postgres::ident;
-use crate::verify::{Status, TableCheck};
 
 /// What a known bookkeeping table holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -248,23 +247,6 @@ impl HistoryCheck {
             list(&self.only_source, self.only_source_count),
             self.only_target_count,
             list(&self.only_target, self.only_target_count)
-        )
-    }
-
-    /// The line of the run's table report: verified when the revisions
-    /// agree (or the target's state is kept), a difference otherwise.
-    pub fn table_check(&self) -> TableCheck {
-        let status = match self.kind {
-            Kind::TargetOwned => Status::Kept,
-            Kind::Revisions if self.same() => Status::SameRevisions,
-            Kind::Revisions => Status::RevisionsDiffer,
-        };
-        TableCheck::counts(
-            &self.table,
-            self.source_rows,
-            self.target_rows,
-            None,
-            status,
         )
     }
 }
