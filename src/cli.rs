@@ -52,14 +52,14 @@ pub struct RestoreKeysArgs {
     pub state_dir: PathBuf,
 }
 
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args)]
 pub struct SourceOpts {
     /// The SQLite database file (opened read-only; never modified).
     #[arg(value_name = "SRC")]
     pub source: PathBuf,
 }
 
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args)]
 pub struct TargetOpts {
     /// PostgreSQL connection: a postgres:// URL or a libpq keyword string
     /// ("host=… dbname=…"). Falls back to DATABASE_URL, then to the PG*
@@ -232,7 +232,7 @@ pub struct PlanArgs {
     pub calibrate_rows: u64,
 }
 
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args)]
 pub struct VerifyArgs {
     #[command(flatten)]
     pub source: SourceOpts,

@@ -4,6 +4,7 @@
 //! sides are hashed canonically, at the same time. Tables that differ are
 //! then localized: the rows that differ are named by key (`--max-diffs`).
 
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::bail;
@@ -12,8 +13,7 @@ use crate::cli::VerifyArgs;
 use crate::error::Outcome;
 use crate::mapping::file::Layers;
 use crate::pipeline::{self, Options};
-use crate::model::Schema;
-use crate::plan::Plan;
+use crate::plan::{Plan, Planner};
 use crate::postgres::catalog::Catalog;
 use crate::report::{Phase, Report};
 use crate::postgres::{self, Target};
@@ -33,31 +33,32 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
         let client = target.connect().await?;
         Catalog::read(&client, &args.pg_schema).await
     })?;
-    // Migration-history tables are compared by their revisions, as
-    // `migrate` does, and left out of the hashed comparison.
-    let (mut history, tables) = rt.block_on(async {
-        let plan = super::build_plan(&schema, &super::Profiles::new(), &layers, &args.mapping, &args.pg_schema, false)?;
-        let client = target.connect().await?;
-        let history = crate::plan::history::check(&args.source.source, &plan, &catalog, &client).await?;
-        Ok::<_, anyhow::Error>((history, plan.tables.len()))
-    })?;
-    // An empty history table on the target is a difference here: verify
-    // compares, it never loads.
-    history.iter_mut().for_each(|h| h.target_empty = false);
-    let mut narrowed = args.clone();
-    narrowed.mapping.exclude.extend(history.iter().map(|h| h.table.replace(['*', '?'], "?")));
-    let args = &narrowed;
     // First without a pass over the source: the target's column types
     // decide the conversions. That gives the plan `migrate` used unless a
     // date/time column of an existing schema was filled from epoch numbers,
     // whose unit `migrate` chose from the data; such numbers fail the
     // text conversion, so any bad value sends verify to the profiled plan.
     let mut checks = None;
-    if history.len() == tables {
+    let planner = super::planner(&schema, &layers, &args.mapping, &args.pg_schema);
+    // Migration-history tables are compared by their revisions, as
+    // `migrate` does, and left out of the hashed comparison.
+    let (mut history, mut declared) = rt.block_on(async {
+        let plan = planner.declared()?;
+        let client = target.connect().await?;
+        let history = crate::plan::history::check(&args.source.source, &plan, &catalog, &client).await?;
+        Ok::<_, anyhow::Error>((history, plan))
+    })?;
+    // An empty history table on the target is a difference here: verify
+    // compares, it never loads.
+    history.iter_mut().for_each(|h| h.target_empty = false);
+    let exclude: Vec<String> =
+        planner.exclude.iter().cloned().chain(history.iter().map(|h| h.table.replace(['*', '?'], "?"))).collect();
+    let planner = crate::plan::Planner { exclude: &exclude, ..planner };
+    if history.len() == declared.tables.len() {
         // Nothing but history tables: nothing to hash.
-        let plan = Plan { pg_schema: args.pg_schema.clone(), tables: vec![], self_references: vec![], cycles: vec![], excluded_tables: vec![] };
-        checks = Some((plan, Vec::new()));
-    } else if let Some(plan) = plan_from_target(args, &layers, &schema, &catalog)? {
+        declared.tables.clear();
+        checks = Some((declared, Vec::new()));
+    } else if let Some(plan) = plan_from_target(&planner, &catalog)? {
         report.phase(Phase::Plan, t0.elapsed());
         let t1 = Instant::now();
         let opts = reader_options();
@@ -74,9 +75,9 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
         Some(pc) => pc,
         None => {
             let t0 = Instant::now();
-            let profiles = super::profile(&args.source.source, &schema)?;
-            let plan = super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, true)?;
-            let plan = plan_for_target(args, &catalog, &layers, &schema, &profiles, plan, &mut report)?;
+            let profiles = crate::sqlite::profile::profile_schema(&args.source.source, &schema)?;
+            let plan = planner.profiled(&profiles)?;
+            let plan = plan_for_target(&planner, &args.source.source, &catalog, &profiles, plan, &mut report)?;
             super::plan_notes(&mut report, &schema, &plan);
             report.phase(Phase::Plan, t0.elapsed());
             let t1 = Instant::now();
@@ -168,12 +169,8 @@ fn any_bad_values(plan: &Plan, opts: &Options) -> bool {
 /// retargeted to the target column's type (`Mapper::retarget`, the
 /// converter `migrate` picks for that type in either mode). None when the
 /// target does not fit it; the profiled path then says why.
-fn plan_from_target(args: &VerifyArgs, layers: &Layers, schema: &Schema, catalog: &Catalog) -> anyhow::Result<Option<Plan>> {
-    let mut plan = super::build_plan(schema, &super::Profiles::new(), layers, &args.mapping, &args.pg_schema, false)?;
-    let (none, no_stats) = (std::collections::HashMap::new(), std::collections::HashMap::new());
-    let mapper = crate::mapping::resolve::Mapper::new(layers)?;
-    let facts = crate::plan::existing::SourceFacts { profiles: &none, stats: &no_stats };
-    let (misfits, _notes) = crate::plan::existing::fit(&mut plan, catalog, &mapper, &facts);
+fn plan_from_target(planner: &Planner<'_>, catalog: &Catalog) -> anyhow::Result<Option<Plan>> {
+    let (plan, misfits) = planner.retargeted(catalog)?;
     Ok(if misfits.is_empty() { Some(plan) } else { None })
 }
 
@@ -182,12 +179,10 @@ fn plan_from_target(args: &VerifyArgs, layers: &Layers, schema: &Schema, catalog
 /// --schema existing`, made by alembic…) is read the way such a load
 /// converts: the target's column types anchor the converters, as in
 /// `migrate --schema existing`, so both compute the same hashes.
-#[allow(clippy::too_many_arguments)]
 fn plan_for_target(
-    args: &VerifyArgs,
+    planner: &Planner<'_>,
+    source: &Path,
     catalog: &Catalog,
-    layers: &Layers,
-    schema: &Schema,
     profiles: &super::Profiles,
     plan: Plan,
     report: &mut Report,
@@ -202,8 +197,7 @@ fn plan_for_target(
     if as_created {
         return Ok(plan);
     }
-    let mut fitted = super::build_plan(schema, profiles, layers, &args.mapping, &args.pg_schema, false)?;
-    let (misfits, notes) = super::migrate::fit_existing(&args.source.source, layers, catalog, profiles, &mut fitted)?;
+    let (fitted, misfits, notes) = planner.fitted(source, catalog, profiles)?;
     if !misfits.is_empty() {
         let list: Vec<String> = misfits.iter().map(|m| format!("  - {m}")).collect();
         bail!(
