@@ -63,9 +63,25 @@ fn migrate(db: &TestDb, src: &std::path::Path, extra: &[&str]) -> crate::util::c
     ferry(&args)
 }
 
+/// The `--json` report, checked against docs/report.schema.json (the
+/// history statuses are part of it).
 fn json(out: &crate::util::cmd::Output) -> serde_json::Value {
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", out.stdout, out.stderr))
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", out.stdout, out.stderr));
+    if doc.get("phases").is_some() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../docs/report.schema.json")).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "report does not match docs/report.schema.json: {errors:#?}"
+        );
+    }
+    doc
 }
 
 fn status_of(doc: &serde_json::Value, table: &str) -> String {

@@ -20,3 +20,4 @@ mod corpus;
 mod mapping;
 mod history;
 mod defaults;
+mod fidelity;
