@@ -32,6 +32,9 @@ struct PlanReport<'a> {
     /// Existing mode: migration-history tables compared with the target's.
     history: Vec<crate::plan::history::HistoryCheck>,
     notes: Vec<String>,
+    /// Date/time readings chosen from the data, not by a mapping rule
+    /// (also printed as warnings on stderr).
+    readings: Vec<crate::report::ReadingNote>,
     /// Per table: chunks (rowid ranges) the readers will take.
     chunks: Vec<(String, usize)>,
     problems: Vec<Problem>,
@@ -156,6 +159,10 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         None => read_estimate,
     };
     let exit_code = if would_succeed { 0 } else { 1 };
+    let readings = crate::report::ReadingNote::of_plan(&plan);
+    for r in &readings {
+        eprintln!("warning: {}", r.warning());
+    }
     let report = PlanReport {
         source: args.source.source.display().to_string(),
         mode: if mode == SchemaMode::Existing { "existing" } else { "create" },
@@ -164,6 +171,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         misfits,
         history,
         notes,
+        readings,
         chunks,
         problems,
         rounded: checked.iter().flat_map(|c| c.rounded.iter().cloned()).collect(),
@@ -227,6 +235,12 @@ fn render(r: &PlanReport<'_>) -> String {
         let _ = writeln!(s, "\n== migration history (compared, not loaded)");
         for h in &r.history {
             let _ = writeln!(s, "  {}{}", if h.refuses() { "DIFFERENT VERSIONS " } else { "" }, h.describe());
+        }
+    }
+    if !r.readings.is_empty() {
+        let _ = writeln!(s, "\n== date/time readings chosen from the data (no mapping rule says `input`)");
+        for x in &r.readings {
+            let _ = writeln!(s, "  WARNING {}", x.warning());
         }
     }
     if !r.notes.is_empty() {

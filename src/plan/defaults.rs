@@ -525,6 +525,7 @@ mod tests {
             not_null: false,
             explicit: false,
             widen_on: 0,
+            reading: None,
         }
     }
 

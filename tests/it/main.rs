@@ -21,3 +21,4 @@ mod mapping;
 mod history;
 mod defaults;
 mod fidelity;
+mod readings;
