@@ -19,3 +19,4 @@ mod faults;
 mod corpus;
 mod mapping;
 mod fw_django;
+mod fw_sqlalchemy;
