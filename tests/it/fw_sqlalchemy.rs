@@ -1,7 +1,7 @@
 //! The framework matrix, SQLAlchemy 2 + Alembic + SQLModel (issue 13):
 //! `fixtures/frameworks/sqlalchemy` has a column of every SQLAlchemy generic
 //! type that works on SQLite and PostgreSQL (Interval, Time, Uuid, Numeric,
-//! JSON, LargeBinary, native and non-native Enum, timezone-aware and naive
+//! JSON, LargeBinary, PickleType, native and non-native Enum, timezone-aware and naive
 //! DateTime, Date, Float, Float(24), Double, Big/Small/Integer, Boolean,
 //! String, Text, Unicode, UnicodeText), an identity key, a foreign key, a
 //! many-to-many association table, a composite and a UUID primary key. The
