@@ -46,6 +46,9 @@ pub fn run_matrix(app: &str) {
     assert_code(&out, 0);
     assert!(out.stderr.contains("tables migrated and verified"), "{out}");
 
-    python::framework_run(app, "check", &envs);
+    // The notes say which values passed as PostgreSQL's form or as a REAL's
+    // exact value; shown with `--nocapture`.
+    let check = python::framework_run(app, "check", &envs);
+    eprintln!("{}", check.stdout);
     python::framework_run(app, "create", &envs);
 }
