@@ -12,6 +12,9 @@
 //! 4. `run.py create`: one new object of each model on PostgreSQL, whose
 //!    integer keys must come after every migrated one.
 //!
+//! `ferry verify` must find the two databases equal after step 2 and find
+//! the new objects as differences after step 4.
+//!
 //! The app gets the databases as `FW_SQLITE` (a path), `FW_PG` and `FW_REF`
 //! (`postgresql://` URLs). Every step panics with its full output on failure.
 
@@ -45,10 +48,15 @@ pub fn run_matrix(app: &str) {
     ]);
     assert_code(&out, 0);
     assert!(out.stderr.contains("tables migrated and verified"), "{out}");
+    // A separate `verify` agrees.
+    assert_code(&ferry(&["verify", sqlite, &target.url]), 0);
 
     // The notes say which values passed as PostgreSQL's form or as a REAL's
     // exact value; shown with `--nocapture`.
     let check = python::framework_run(app, "check", &envs);
     eprintln!("{}", check.stdout);
     python::framework_run(app, "create", &envs);
+    // The new objects are differences `verify` must see.
+    let after = ferry(&["verify", sqlite, &target.url]);
+    assert_code(&after, 1);
 }
