@@ -18,7 +18,7 @@
 //! The app gets the databases as `FW_SQLITE` (a path), `FW_PG` and `FW_REF`
 //! (`postgresql://` URLs). Every step panics with its full output on failure.
 
-use crate::util::cmd::{assert_code, ferry};
+use crate::util::cmd::{Output, assert_code, ferry};
 use crate::util::{pg, python};
 
 /// Runs the whole flow above for `fixtures/frameworks/<app>`.
@@ -59,4 +59,32 @@ pub fn run_matrix(app: &str) {
     // The new objects are differences `verify` must see.
     let after = ferry(&["verify", sqlite, &target.url]);
     assert_code(&after, 1);
+}
+
+/// Runs `run.py limits` of `app` (the framework writes into SQLite only the
+/// values PostgreSQL cannot hold; the target gets the schema), then
+/// `ferry plan` and `ferry migrate --schema existing`. Returns the plan's and
+/// the migration's output and the target database, for the caller to judge.
+pub fn run_limits(app: &str) -> (Output, Output, pg::TestDb) {
+    let target = pg::server().fresh_db(&format!("fw_{app}_limits"));
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = dir.path().join(format!("{app}_limits.db"));
+    let sqlite = sqlite.to_str().expect("temporary paths are UTF-8");
+    python::framework_run(
+        app,
+        "limits",
+        &[("FW_SQLITE", sqlite), ("FW_PG", target.url.as_str())],
+    );
+    let plan = ferry(&["plan", sqlite, &target.url, "--schema", "existing"]);
+    let state = dir.path().join("state");
+    let migrate = ferry(&[
+        "migrate",
+        sqlite,
+        &target.url,
+        "--schema",
+        "existing",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    (plan, migrate, target)
 }
