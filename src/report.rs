@@ -42,6 +42,11 @@ pub struct TableRow {
     pub rejected: u64,
     pub nulled: u64,
     pub altered: u64,
+    /// Values rounded to `real` (float4) as PostgreSQL's assignment cast
+    /// rounds them, and the largest relative change |stored − source| /
+    /// |source| among them (0 when none).
+    pub rounded: u64,
+    pub max_relative_change: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -128,6 +133,8 @@ impl Report {
                 rejected: bad.rejected,
                 nulled: bad.nulled,
                 altered: bad.altered,
+                rounded: bad.rounded,
+                max_relative_change: bad.max_rounding,
             });
         }
     }
@@ -230,7 +237,9 @@ impl Report {
                 Status::ContentDiffers => "CONTENT DIFFERS".to_string(),
             };
             let mut status = status;
-            for (n, what) in [(t.rejected, "rejected"), (t.nulled, "NULLed"), (t.altered, "altered")] {
+            for (n, what) in
+                [(t.rejected, "rejected"), (t.nulled, "NULLed"), (t.altered, "altered"), (t.rounded, "rounded to real")]
+            {
                 if n > 0 {
                     status.push_str(&format!(", {n} {what}"));
                 }

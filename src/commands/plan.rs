@@ -33,6 +33,8 @@ struct PlanReport<'a> {
     /// Per table: chunks (rowid ranges) the readers will take.
     chunks: Vec<(String, usize)>,
     problems: Vec<Problem>,
+    /// Values the load rounds to `real` (float4), per column: not problems.
+    rounded: Vec<dry_run::Rounding>,
     rows: u64,
     read_convert_seconds: f64,
     rows_per_second: f64,
@@ -152,6 +154,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         notes,
         chunks,
         problems,
+        rounded: checked.iter().flat_map(|c| c.rounded.iter().cloned()).collect(),
         rows,
         read_convert_seconds: secs,
         rows_per_second: if secs > 0.0 { rows as f64 / secs } else { 0.0 },
@@ -229,6 +232,16 @@ fn render(r: &PlanReport<'_>) -> String {
                 "== estimated load: at least {:.1}s from the read + convert rate; --calibrate measures the server's side too",
                 r.estimated_load_seconds
             );
+        }
+    }
+    for x in &r.rounded {
+        let _ = writeln!(
+            s,
+            "  ROUNDED table {:?}, column {:?}: {} value(s) rounded to real (float4), as PostgreSQL's own cast stores them; largest relative change {:.3e}",
+            x.table, x.column, x.count, x.max_relative_change
+        );
+        for e in &x.samples {
+            let _ = writeln!(s, "      {e}");
         }
     }
     if r.problems.is_empty() {

@@ -480,15 +480,20 @@ pub fn fit_to_profile(pg: &PgType, affinity: Affinity, p: &StorageProfile) -> Op
     // text is not a number, and what stays real is not an integer.
     let numeric_affinity = matches!(affinity, Affinity::Integer | Affinity::Real | Affinity::Numeric);
     let fits = match pg {
-        PgType::SmallInt | PgType::Integer | PgType::BigInt => !b && !((r || t) && numeric_affinity),
+        PgType::SmallInt | PgType::Integer | PgType::BigInt | PgType::Byte => !b && !((r || t) && numeric_affinity),
         PgType::Real | PgType::Double | PgType::Numeric { .. } => !(b || (t && numeric_affinity)),
         PgType::Boolean => !b,
         PgType::Timestamp | PgType::Timestamptz | PgType::Date | PgType::Time => !(b || i || r),
-        PgType::Json | PgType::Jsonb => !(b || i || r),
+        // Numbers are JSON documents; a blob may be SQLite's binary JSON
+        // (one that is not is a bad value: widening would take the type
+        // from every JSON document beside it).
+        PgType::Json | PgType::Jsonb => true,
+        PgType::Interval => !(b || r),
+        PgType::Inet | PgType::Cidr => !(b || i || r),
         PgType::Uuid => !(i || r),
         PgType::Enum { .. } => !b,
         PgType::TextArray => !(b || i || r),
-        PgType::Text | PgType::Varchar(_) => !b,
+        PgType::Text | PgType::Varchar(_) | PgType::Char(_) => !b,
         PgType::Bytea => !(i || r),
     };
     if fits {

@@ -145,6 +145,10 @@ pub fn fit(plan: &mut Plan, catalog: &Catalog, mapper: &Mapper<'_>, facts: &Sour
                 ));
                 continue;
             }
+            if let Some(p) = crate::mapping::types::fraction_digits(&tc.type_name) {
+                let inner = Box::new(std::mem::replace(&mut cm.converter, crate::mapping::convert::Converter::Bytea));
+                cm.converter = crate::mapping::convert::Converter::Fraction { inner, unit: 10i64.pow(6 - p) };
+            }
             cm.not_null = tc.not_null;
             keep.push(cm);
         }
@@ -183,16 +187,16 @@ fn epoch_unit_for(max_abs: f64) -> EpochUnit {
 /// Values that will not fit the target type, from the statistics.
 fn fit_values(pg: &PgType, s: &ColumnStats, problem: &mut dyn FnMut(String)) {
     match pg {
-        PgType::Varchar(Some(n)) => {
+        PgType::Varchar(Some(n)) | PgType::Char(Some(n)) => {
             if let Some(len) = s.max_text_chars && len > *n as i64 {
-                problem(format!("text up to {len} characters does not fit varchar({n})"));
+                problem(format!("text up to {len} characters does not fit {pg}"));
             }
         }
-        PgType::SmallInt | PgType::Integer => {
-            let (lo, hi) = if matches!(pg, PgType::SmallInt) {
-                (i16::MIN as i64, i16::MAX as i64)
-            } else {
-                (i32::MIN as i64, i32::MAX as i64)
+        PgType::SmallInt | PgType::Integer | PgType::Byte => {
+            let (lo, hi) = match pg {
+                PgType::SmallInt => (i16::MIN as i64, i16::MAX as i64),
+                PgType::Byte => (i8::MIN as i64, i8::MAX as i64),
+                _ => (i32::MIN as i64, i32::MAX as i64),
             };
             for v in [s.min_int, s.max_int].into_iter().flatten() {
                 if v < lo || v > hi {
@@ -249,10 +253,11 @@ pub fn fit_to_target(
                         p.integer + p.real > 0 && p.min_int.is_none() && p.min_real.is_none()
                     });
                     match ty {
-                        Some(PgType::Varchar(Some(_))) => true,
+                        Some(PgType::Varchar(Some(_)) | PgType::Char(Some(_))) => true,
                         Some(
                             PgType::SmallInt
                             | PgType::Integer
+                            | PgType::Byte
                             | PgType::Numeric { precision: Some(_), .. }
                             | PgType::Timestamp
                             | PgType::Timestamptz

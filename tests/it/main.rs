@@ -18,5 +18,6 @@ mod scratch;
 mod faults;
 mod corpus;
 mod mapping;
+mod fidelity;
 mod fw_django;
 mod fw_sqlalchemy;
