@@ -30,6 +30,9 @@ struct PlanReport<'a> {
     /// Existing mode: why the target does not fit (empty: it fits).
     misfits: Vec<Misfit>,
     notes: Vec<String>,
+    /// Date/time readings chosen from the data, not by a mapping rule
+    /// (also printed as warnings on stderr).
+    readings: Vec<crate::report::ReadingNote>,
     /// Per table: chunks (rowid ranges) the readers will take.
     chunks: Vec<(String, usize)>,
     problems: Vec<Problem>,
@@ -145,6 +148,10 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         None => read_estimate,
     };
     let exit_code = if would_succeed { 0 } else { 1 };
+    let readings = crate::report::ReadingNote::of_plan(&plan);
+    for r in &readings {
+        eprintln!("warning: {}", r.warning());
+    }
     let report = PlanReport {
         source: args.source.source.display().to_string(),
         mode: if mode == SchemaMode::Existing { "existing" } else { "create" },
@@ -152,6 +159,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         ddl: ddl_text,
         misfits,
         notes,
+        readings,
         chunks,
         problems,
         rounded: checked.iter().flat_map(|c| c.rounded.iter().cloned()).collect(),
@@ -209,6 +217,12 @@ fn render(r: &PlanReport<'_>) -> String {
         }
         for m in &r.misfits {
             let _ = writeln!(s, "  MISFIT {m}");
+        }
+    }
+    if !r.readings.is_empty() {
+        let _ = writeln!(s, "\n== date/time readings chosen from the data (no mapping rule says `input`)");
+        for x in &r.readings {
+            let _ = writeln!(s, "  WARNING {}", x.warning());
         }
     }
     if !r.notes.is_empty() {

@@ -101,9 +101,14 @@ pub enum Converter {
     Text { max_chars: Option<u32>, nul: NulPolicy, utf8: Utf8Policy },
     Bytea,
     /// `zone`: where naive values are read (timestamptz only).
-    Timestamp { input: TimeInput, zoned: bool, zone: Zone },
+    /// `precision`: fractional-second digits the column keeps
+    /// (`timestamp(3)`); a finer value is a bad value, never rounded.
+    Timestamp { input: TimeInput, zoned: bool, zone: Zone, precision: u8 },
     Date { input: TimeInput },
-    Time,
+    /// Text is a time of day, or a time on a placeholder date
+    /// (`timeofday`); numbers, when `input` says how, the instant's time of
+    /// day. `precision`: fractional-second digits the column keeps.
+    Time { input: TimeInput, precision: u8 },
     /// `jsonb`: what PostgreSQL's jsonb input takes (no `\u0000`, numbers
     /// within numeric's range); else `json`, which keeps any valid JSON text.
     Json { jsonb: bool },
@@ -116,10 +121,6 @@ pub enum Converter {
     Enum { labels: Vec<String> },
     Interval,
     Inet { cidr: bool },
-    /// A `timestamp(p)` / `timestamptz(p)` / `time(p)` column (p < 6) of an
-    /// existing schema: `inner` converts, and a value finer than `unit`
-    /// microseconds is a bad value, since the server would round it.
-    Fraction { inner: Box<Converter>, unit: i64 },
 }
 
 /// What a conversion did beyond converting, for the report's counts. Set
@@ -158,13 +159,13 @@ impl Converter {
             }
             PgType::Bytea => Converter::Bytea,
             PgType::Timestamp => {
-                Converter::Timestamp { input: text_input, zoned: false, zone: Zone::Utc }
+                Converter::Timestamp { input: text_input, zoned: false, zone: Zone::Utc, precision: 6 }
             }
             PgType::Timestamptz => {
-                Converter::Timestamp { input: text_input, zoned: true, zone: Zone::Utc }
+                Converter::Timestamp { input: text_input, zoned: true, zone: Zone::Utc, precision: 6 }
             }
             PgType::Date => Converter::Date { input: text_input },
-            PgType::Time => Converter::Time,
+            PgType::Time => Converter::Time { input: text_input, precision: 6 },
             PgType::Json => Converter::Json { jsonb: false },
             PgType::Jsonb => Converter::Json { jsonb: true },
             PgType::Uuid => Converter::Uuid,
@@ -246,9 +247,10 @@ impl Converter {
                 }
                 Ok(Value::Numeric(out.as_str()))
             }
-            Converter::Timestamp { input, zoned, zone } => {
+            Converter::Timestamp { input, zoned, zone, precision } => {
                 let micros = read_instant(v, input, *zoned, *zone)?;
                 datetime::check_pg_timestamp(micros).map_err(bad)?;
+                datetime::check_precision(micros, *precision).map_err(bad)?;
                 Ok(Value::Timestamp(micros))
             }
             Converter::Date { input } => {
@@ -261,8 +263,17 @@ impl Converter {
                 datetime::check_pg_date(days).map_err(bad)?;
                 Ok(Value::Date(days))
             }
-            Converter::Time => match v {
-                ValueRef::Text(t) => timeofday::parse(t).map(Value::Time).map_err(bad),
+            Converter::Time { input, precision } => match v {
+                ValueRef::Text(t) => {
+                    let us = timeofday::parse(t).map_err(bad)?;
+                    datetime::check_precision(us, *precision).map_err(bad)?;
+                    Ok(Value::Time(us))
+                }
+                ValueRef::Integer(_) | ValueRef::Real(_) if matches!(input, TimeInput::Epoch { .. }) => {
+                    let us = datetime::time_of_day_micros(read_instant(v, input, false, Zone::Utc)?);
+                    datetime::check_precision(us, *precision).map_err(bad)?;
+                    Ok(Value::Time(us))
+                }
                 _ => Err(BadValue::new("a time of day must be text HH:MM[:SS[.ffffff]]")),
             },
             Converter::Json { jsonb } => match v {
@@ -291,13 +302,6 @@ impl Converter {
                     Ok(Value::Json(scratch.out.as_str()))
                 }
                 ValueRef::Null => Ok(Value::Null),
-            },
-            Converter::Fraction { inner, unit } => match inner.convert_counted(v, scratch, change)? {
-                Value::Timestamp(us) | Value::Time(us) if us.rem_euclid(*unit) != 0 => Err(BadValue::new(format!(
-                    "finer than the column's precision ({} fraction digits): PostgreSQL would round it",
-                    6 - unit.ilog10()
-                ))),
-                value => Ok(value),
             },
             Converter::Interval => match v {
                 ValueRef::Integer(us) => Ok(Value::Interval(interval::from_micros(us))),
@@ -397,11 +401,11 @@ impl Converter {
                 TimeInput::Text { .. } => class == Text,
                 TimeInput::Epoch { .. } => class != Blob,
             },
-            Converter::Time | Converter::Enum { .. } | Converter::Inet { .. } => class == Text,
+            Converter::Time { input: TimeInput::Epoch { .. }, .. } => class != Blob,
+            Converter::Time { .. } | Converter::Enum { .. } | Converter::Inet { .. } => class == Text,
             // Numbers are JSON documents; blobs may be SQLite's JSONB.
             Converter::Json { .. } => true,
             Converter::Interval => matches!(class, Integer | Text),
-            Converter::Fraction { inner, .. } => inner.takes(class),
             Converter::Uuid => matches!(class, Text | Blob),
             Converter::JsonTextArray => class == Text,
             Converter::NoArrayInput => false,

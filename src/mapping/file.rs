@@ -450,12 +450,12 @@ fn rule(src: &Src<'_>, raw: Spanned<RawRule>, column_rule: bool) -> Result<Rule,
             if let Some(i) = &r.input {
                 use super::types::PgType as T;
                 let fits = match parsed {
-                    T::Timestamp | T::Timestamptz | T::Date => i.get_ref() != "json-array",
+                    T::Timestamp | T::Timestamptz | T::Date | T::Time => i.get_ref() != "json-array",
                     T::TextArray => i.get_ref() == "json-array",
                     _ => false,
                 };
                 if !fits {
-                    let what = if i.get_ref() == "json-array" { "text[] columns" } else { "timestamp, timestamptz and date columns" };
+                    let what = if i.get_ref() == "json-array" { "text[] columns" } else { "timestamp, timestamptz, date and time columns" };
                     return Err(src.err(i.span(), format!("input = {:?} is for {what}, not {parsed}", i.get_ref())));
                 }
             }

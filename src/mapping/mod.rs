@@ -12,6 +12,7 @@ pub mod interval;
 pub mod json;
 pub mod json_sqlite;
 pub mod numeric;
+pub mod reading;
 pub mod resolve;
 pub mod timeofday;
 pub mod types;

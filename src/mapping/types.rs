@@ -73,10 +73,10 @@ impl PgType {
         let no_params = |t: PgType| {
             if params.is_empty() { Ok(t) } else { Err(format!("type {input:?} takes no parameters")) }
         };
-        let with_precision = |t: PgType| match params.as_slice() {
+        let fractional = |t: PgType| match params.as_slice() {
             [] => Ok(t),
             [p] if *p <= 6 => Ok(t),
-            _ => Err(format!("bad fractional-seconds precision in {input:?}")),
+            _ => Err(format!("bad fractional-seconds precision in {input:?} (0 to 6)")),
         };
         match base.as_str() {
             "boolean" | "bool" => no_params(PgType::Boolean),
@@ -100,13 +100,14 @@ impl PgType {
                 _ => Err(format!("bad varchar length in {input:?}")),
             },
             "bytea" => no_params(PgType::Bytea),
-            // A fractional-seconds precision `(p)`, 0 ≤ p ≤ 6, is the same
-            // type; a column of an existing schema with p < 6 gets a
-            // converter that refuses finer values ([`fraction_digits`]).
-            "timestamp" | "timestamp without time zone" => with_precision(PgType::Timestamp),
-            "timestamptz" | "timestamp with time zone" => with_precision(PgType::Timestamptz),
+            // A fractional-seconds precision (Rails' `datetime(6)`) takes
+            // the same values; the converter refuses one finer than `p`
+            // digits (`fraction_digits`, set by the existing-schema
+            // fit), which PostgreSQL would round.
+            "timestamp" | "timestamp without time zone" => fractional(PgType::Timestamp),
+            "timestamptz" | "timestamp with time zone" => fractional(PgType::Timestamptz),
             "date" => no_params(PgType::Date),
-            "time" | "time without time zone" => with_precision(PgType::Time),
+            "time" | "time without time zone" => fractional(PgType::Time),
             "json" => no_params(PgType::Json),
             "jsonb" => no_params(PgType::Jsonb),
             "uuid" => no_params(PgType::Uuid),
@@ -244,6 +245,9 @@ mod tests {
             ("character varying(255)", PgType::Varchar(Some(255))),
             ("timestamp without time zone", PgType::Timestamp),
             ("timestamp with time zone", PgType::Timestamptz),
+            ("timestamp(6) without time zone", PgType::Timestamp),
+            ("timestamp(0) with time zone", PgType::Timestamptz),
+            ("time(3) without time zone", PgType::Time),
             ("jsonb", PgType::Jsonb),
             ("interval", PgType::Interval),
             ("inet", PgType::Inet),

@@ -726,11 +726,11 @@ fn times_on_placeholder_dates_load_as_times_and_real_dates_are_refused() {
         ("(5, '2024-05-03 10:30:00', NULL, NULL)", "real date"),
         (
             "(5, NULL, '2000-01-01 10:30:00.5', NULL)",
-            "finer than the column's precision",
+            "fractional digit(s) of a second",
         ),
         (
             "(5, NULL, NULL, '2024-01-01 00:00:00.0001')",
-            "finer than the column's precision",
+            "fractional digit(s) of a second",
         ),
     ] {
         let src = source(

@@ -19,5 +19,6 @@ mod faults;
 mod corpus;
 mod mapping;
 mod fidelity;
+mod readings;
 mod fw_django;
 mod fw_sqlalchemy;

@@ -98,6 +98,10 @@ const CASES: &[Case] = &[
     ("TEXT", r#"type = "time""#, "'10:30:00.25'", "10:30:00.25"),
     ("TEXT", r#"type = "time""#, "'24:00:00'", "24:00:00"),
     ("TEXT", r#"type = "time""#, "'25:00'", "!hour out of range"),
+    // A date and time: its time of day, as SQLite's time() reads it (Rails' dummy date).
+    ("TEXT", r#"type = "time""#, "'2000-01-01 12:34:56.000001'", "12:34:56.000001"),
+    ("TEXT", r#"type = "time""#, "'2024-01-15T01:30:00+02:00'", "!UTC offset"),
+    ("TEXT", r#"type = "time""#, "'2000-01-01'", "!not a time of day"),
     ("", r#"type = "time""#, "5", "!must be text"),
     // --- booleans -------------------------------------------------------------
     ("BOOLEAN", "", "0", "false"),
