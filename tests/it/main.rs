@@ -22,3 +22,5 @@ mod history;
 mod defaults;
 mod fidelity;
 mod readings;
+mod fw_django;
+mod fw_sqlalchemy;
