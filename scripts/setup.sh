@@ -48,6 +48,8 @@ ensure_packages() {
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
     [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    # The Python fixtures (fixtures/alembic_app, fixtures/frameworks) build venvs with pip.
+    /usr/bin/python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3 python3-venv)
     # The ActiveRecord app of the framework matrix (tests/it/fw_activerecord.rs).
     ruby -e 'require "active_record"; require "sqlite3"; require "pg"' >/dev/null 2>&1 ||
         missing+=(ruby ruby-activerecord ruby-sqlite3 ruby-pg)
