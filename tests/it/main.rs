@@ -19,3 +19,4 @@ mod faults;
 mod corpus;
 mod mapping;
 mod pg_versions;
+mod fw_sqlx;
