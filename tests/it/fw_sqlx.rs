@@ -86,6 +86,14 @@ pub fn sqlx_round_trip(server: &TestServer) {
     let history = db.query_strings(migrations);
     assert_eq!(history.len(), 2, "{history:?}");
 
+    let catalog = "SELECT 'con ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated::text \
+           FROM pg_constraint WHERE connamespace = 'public'::regnamespace \
+         UNION ALL SELECT 'idx ' || indexdef FROM pg_indexes WHERE schemaname = 'public' \
+         UNION ALL SELECT 'col ' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' \
+           || coalesce(column_default, '') || ' ' || is_identity || ' ' || coalesce(identity_generation, '') \
+           FROM information_schema.columns WHERE table_schema = 'public' \
+         ORDER BY 1";
+    let schema = db.query_strings(catalog);
     let state = dir.path().join("state");
     let out = ferry(&[
         "migrate",
@@ -97,6 +105,11 @@ pub fn sqlx_round_trip(server: &TestServer) {
         state.to_str().unwrap(),
     ]);
     assert_code(&out, 0);
+    assert_eq!(
+        db.query_strings(catalog),
+        schema,
+        "the schema must be exactly what sqlx's migrations made"
+    );
 
     let compared = run(&app, &["compare", lite, &db.url, &reference.url]);
     eprintln!("{compared}");
