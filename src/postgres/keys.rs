@@ -198,3 +198,25 @@ fn write_journal(path: &Path, journal: &Journal) -> Result<(), Error> {
         message: e.to_string(),
     })
 }
+
+/// Every sequence owned by a loaded table's column (serial, identity) is
+/// set so that the next `nextval` is past the largest value.
+pub async fn set_sequences(client: &Client, schema: &str, catalog: &Catalog, loaded: &[String]) -> Result<(), Error> {
+    for name in loaded {
+        let Some(t) = catalog.tables.get(name) else { continue };
+        for (col, seq) in &t.sequences {
+            let sql = format!(
+                "SELECT setval({}, coalesce(max({}), 1), max({}) IS NOT NULL) FROM {}",
+                super::ident::literal(seq),
+                quote(col),
+                quote(col),
+                qualified(schema, name)
+            );
+            client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| Error::server(format!("setting sequence {seq} of table {name:?}"), &e))?;
+        }
+    }
+    Ok(())
+}
