@@ -18,5 +18,7 @@ mod scratch;
 mod faults;
 mod corpus;
 mod mapping;
+mod fidelity;
+mod readings;
 mod pg_versions;
 mod fw_sqlx;
