@@ -26,3 +26,5 @@ mod fidelity;
 mod readings;
 mod fw_django;
 mod fw_sqlalchemy;
+mod pg_versions;
+mod fw_sqlx;
