@@ -56,6 +56,15 @@ pub struct Report {
     pub warnings: Vec<String>,
     pub seconds: f64,
     pub exit_code: u8,
+    /// Why the run stopped (exit 2 or 130).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What a stopped run left in the target (`commands::stop`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<crate::commands::stop::Stopped>,
+    /// The facts a stop describes, gathered as the run goes.
+    #[serde(skip)]
+    pub facts: crate::commands::stop::Facts,
 }
 
 impl Report {
@@ -70,6 +79,9 @@ impl Report {
             warnings: Vec::new(),
             seconds: 0.0,
             exit_code: 0,
+            error: None,
+            stopped: None,
+            facts: Default::default(),
         }
     }
 
@@ -140,11 +152,16 @@ impl Report {
             writeln!(err, "{}", self.render_text())?;
         }
         if json {
-            let mut out = std::io::stdout().lock();
-            serde_json::to_writer_pretty(&mut out, &self)?;
-            writeln!(out)?;
+            self.print_json()?;
         }
         Ok(())
+    }
+
+    /// `--json`: the document on stdout.
+    pub fn print_json(&self) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &self)?;
+        writeln!(out)
     }
 
     /// `--report FILE`: the same JSON document as `--json`.

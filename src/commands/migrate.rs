@@ -26,6 +26,11 @@ use crate::verify::{self, TableCheck};
 
 pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
     let mut report = Report::new("migrate", &args.source.source);
+    report.facts.scratch = args.target_scratch;
+    run_reported(args, &mut report).map_err(|e| super::stop::fail(args, &mut report, e))
+}
+
+fn run_reported(args: &MigrateArgs, report: &mut Report) -> anyhow::Result<Outcome> {
     let t_all = Instant::now();
 
     // Everything that can fail without touching the target, first.
@@ -51,6 +56,10 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
     // The run journal: what an earlier, unfinished run committed.
     let journal_path = journal::path(&args.state_dir, &target.to_string(), &args.pg_schema);
     let previous = journal::read(&journal_path)?.filter(|j| !j.finished);
+    // The catalog before the first of a series of unfinished runs is the
+    // one the run that finishes must restore.
+    let schema_before = previous.as_ref().and_then(|j| j.schema_before.clone());
+    report.facts.earlier_unfinished = previous.is_some();
     let resumed = match (args.resume, previous) {
         (true, Some(j)) => {
             if j.source != args.source.source.display().to_string() {
@@ -85,8 +94,13 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
             tables_created: resumed.as_ref().is_some_and(|j| j.tables_created),
             done: resumed.as_ref().map(|j| j.done.clone()).unwrap_or_default(),
             finished: false,
+            schema_before,
         },
     )?);
+    report.facts.journal = Some(writer.clone());
+    report.facts.wrote = resumed.is_some();
+    report.facts.existing = mode == SchemaMode::Existing;
+    report.facts.tables = plan0.tables.iter().map(|t| (t.source.name.clone(), t.map.target.clone())).collect();
     let mut opts = Options::new(args.parallel.jobs, args.parallel.writers, args.parallel.chunk_rows);
     // The bad-value policies: a reject file only when some column rejects.
     let rejecting = plan0
@@ -118,7 +132,7 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
                 if args.schema == SchemaMode::Auto { " (every table already exists)" } else { "" }
             ));
             let profiles = super::profile(&args.source.source, &schema)?;
-            existing(args, &rt, &target, &layers, &schema, &profiles, plan0, &mut opts, &mut report, t0, &writer)
+            existing(args, &rt, &target, &layers, &schema, &profiles, plan0, &mut opts, report, t0, &writer)
         }
         _ => {
             // Types come from the data (create mode widens a column whose
@@ -145,7 +159,7 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
                 let profiles = super::profile(&args.source.source, &schema)?;
                 super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, true)?
             };
-            create(args, &rt, &target, &layers, &schema, plan, speculate, &opts, &mut report, t0, &writer)
+            create(args, &rt, &target, &layers, &schema, plan, speculate, &opts, report, t0, &writer)
         }
     };
     if let Some(p) = &opts.progress {
@@ -177,7 +191,8 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
             report.note(format!("table {table:?}: {} value(s) altered by strip-nul / replace-invalid", c.altered));
         }
     }
-    let all_ok = checks.iter().all(TableCheck::ok) && source_changed.is_none() && rejected == 0;
+    let all_ok =
+        checks.iter().all(TableCheck::ok) && source_changed.is_none() && rejected == 0 && report.facts.broken_keys.is_empty();
     report.finish(args.output.json, args.output.quiet, if all_ok { 0 } else { 1 })?;
     if let Some(p) = &args.report {
         report.write_json(p).with_context(|| format!("writing the report to {}", p.display()))?;
@@ -240,6 +255,7 @@ fn create(
     let t0 = Instant::now();
     if !resuming {
         rt.block_on(create_tables(target, &plan))?;
+        report.facts.wrote = true;
         journal.update(|j| j.tables_created = true)?;
     } else {
         rt.block_on(align_types(target, &plan, &journal.snapshot().done))?;
@@ -247,7 +263,7 @@ fn create(
     report.phase(Phase::Schema, t0.elapsed());
 
     let t0 = Instant::now();
-    let loads = match load_remaining(args, &plan, target, opts, journal) {
+    let loaded = match load_remaining(args, &plan, target, opts, journal) {
         Err(e) if speculative && matches!(e.downcast_ref(), Some(pipeline::Error::NeedsWidening { .. })) => {
             // The tables that committed held only values their types take;
             // the others are empty again. Plan from the data, give the empty
@@ -260,9 +276,16 @@ fn create(
             for tp in plan.tables.iter().filter(|t| !done.contains_key(&t.source.name)) {
                 opts.bad_values.forget(&tp.source.name);
             }
-            load_remaining(args, &plan, target, opts, journal)?
+            load_remaining(args, &plan, target, opts, journal)
         }
-        other => other?,
+        other => other,
+    };
+    let loads = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            move_committed_sequences(rt, target, &plan, journal, report);
+            return Err(e);
+        }
     };
     report.phase(Phase::Load, t0.elapsed());
     let (post_steps, post_notes) = ddl::post_data(&plan);
@@ -272,7 +295,13 @@ fn create(
     }
 
     let t0 = Instant::now();
-    for w in rt.block_on(post_data(target, &post_steps, resuming, opts.writers))? {
+    let keyed = rt.block_on(post_data(target, &post_steps, resuming, opts.writers));
+    if keyed.is_err() {
+        report.facts.keys.push(
+            "every table is loaded; primary keys, indexes and foreign keys were being added: some are missing or NOT VALID until the run is resumed".into(),
+        );
+    }
+    for w in keyed? {
         report.warn(w);
     }
     report.phase(Phase::Keys, t0.elapsed());
@@ -281,6 +310,31 @@ fn create(
     let checks = rt.block_on(check_target(target, &plan, &loads, !args.no_verify, &args.source.source, args.max_diffs))?;
     report.phase(if args.no_verify { Phase::Count } else { Phase::Verify }, t0.elapsed());
     Ok((loads, checks))
+}
+
+/// A create-mode load stopped: the tables that committed get their
+/// identity sequences set past their rows (the post-data step of each),
+/// so they can take inserts before the run is resumed.
+fn move_committed_sequences(rt: &tokio::runtime::Runtime, target: &Target, plan: &Plan, journal: &journal::Writer, report: &mut Report) {
+    let done = journal.snapshot().done;
+    let (steps, _) = ddl::post_data(plan);
+    let steps: Vec<&ddl::Step> =
+        steps.iter().filter(|s| s.kind == ddl::StepKind::Sequence && done.contains_key(&s.table)).collect();
+    let moved = rt.block_on(async {
+        let client = target.connect().await?;
+        for st in &steps {
+            run_step(&client, st, false).await?;
+        }
+        Ok::<_, anyhow::Error>(())
+    });
+    if moved.is_ok() {
+        report.facts.sequences = plan
+            .tables
+            .iter()
+            .filter(|t| t.identity.is_some() && done.contains_key(&t.source.name))
+            .map(|t| t.map.target.clone())
+            .collect();
+    }
 }
 
 /// Load into tables that already exist: fit check, keys set aside (or kept),
@@ -334,15 +388,23 @@ fn existing(
         .map(|t| t.map.target.clone())
         .collect();
     if !full.is_empty() && !args.truncate {
+        let resume = if report.facts.earlier_unfinished {
+            "An earlier run into this target did not finish: add --resume to continue it. Or give"
+        } else {
+            "Give"
+        };
         bail!(
-            "target tables already hold rows: {}; ferry never appends. Give --truncate to empty them first",
+            "target tables already hold rows: {}; ferry never appends. {resume} --truncate to empty them first",
             full.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
         );
     }
     report.phase(Phase::Plan, t0.elapsed());
 
     let t0 = Instant::now();
-    let before = rt.block_on(catalog::snapshot(&client, &args.pg_schema))?;
+    let before = match run_journal.snapshot().schema_before {
+        Some(b) => b,
+        None => rt.block_on(catalog::snapshot(&client, &args.pg_schema))?,
+    };
     let loaded: Vec<String> = plan.tables.iter().map(|t| t.map.target.clone()).collect();
     let owned = loaded.iter().all(|n| catalog.tables.get(n).is_some_and(|t| t.owned));
     let keep_keys = args.keep_keys || !owned;
@@ -352,8 +414,12 @@ fn existing(
     let journal = keys::Journal {
         target: target.to_string(),
         schema: args.pg_schema.clone(),
-        keys: if keep_keys { Vec::new() } else { keys::to_set_aside(&catalog, &loaded) },
+        keys: if keep_keys { Vec::new() } else { owe_validation(keys::to_set_aside(&catalog, &loaded), &before) },
     };
+    // From here on the target changes: the journal keeps the catalog to
+    // restore, for this run and any that resumes it.
+    run_journal.update(|j| j.schema_before = Some(before.clone()))?;
+    report.facts.wrote = true;
     if keep_keys {
         check_cycles_deferrable(&mut plan, &catalog)?;
         opts.truncate = false;
@@ -389,18 +455,49 @@ fn existing(
             Ok::<_, anyhow::Error>(warnings)
         });
         match restored {
+            Ok(_) if loaded_result.is_err() => {
+                let open = rt.block_on(catalog::snapshot(&client, &args.pg_schema)).map(|a| newly_not_valid(&before, &a));
+                report.facts.keys.push(match open {
+                    Ok(open) if !open.is_empty() => format!(
+                        "the {} keys set aside are back; foreign keys {} are NOT VALID (their rows point at tables not loaded yet) until the run is resumed",
+                        journal.keys.len(),
+                        open.join(", ")
+                    ),
+                    _ => format!("the {} keys set aside are back", journal.keys.len()),
+                });
+            }
             Ok(ws) => ws.into_iter().for_each(|w| report.warn(w)),
-            Err(e) if loaded_result.is_err() => report.warn(format!("{e}; run `ferry restore-keys` to retry")),
+            Err(e) if loaded_result.is_err() => {
+                report.facts.keys.push(format!("keys set aside are not all back ({e}); `ferry restore-keys` or the next run puts them back"))
+            }
             Err(e) => return Err(e),
         }
     }
+    if loaded_result.is_err() {
+        // Committed tables get their sequences moved now, so the
+        // application could insert into them without reusing a key.
+        let done = run_journal.snapshot().done;
+        if rt.block_on(set_sequences(&client, &plan, &catalog, |t| done.contains_key(&t.source.name))).is_ok() {
+            report.facts.sequences =
+                plan.tables.iter().filter(|t| done.contains_key(&t.source.name)).map(|t| t.map.target.clone()).collect();
+        }
+    }
     let loads = loaded_result?;
-    rt.block_on(set_sequences(&client, &args.pg_schema, &catalog, &loaded))?;
+    rt.block_on(set_sequences(&client, &plan, &catalog, |_| true))?;
     let after = rt.block_on(catalog::snapshot(&client, &args.pg_schema))?;
     if before != after {
-        let gone: Vec<&String> = before.iter().filter(|l| !after.contains(l)).collect();
-        let new: Vec<&String> = after.iter().filter(|l| !before.contains(l)).collect();
-        bail!("the target schema changed during the load (a bug in ferry): missing {gone:?}, new {new:?}");
+        let broken = newly_not_valid(&before, &after);
+        let gone: Vec<&String> = before.iter().filter(|l| !after.contains(l) && !is_not_valid_of(l, &after)).collect();
+        let new: Vec<&String> = after.iter().filter(|l| !before.contains(l) && !l.ends_with(" NOT VALIDATED")).collect();
+        if !gone.is_empty() || !new.is_empty() {
+            bail!("the target schema changed during the load (a bug in ferry): missing {gone:?}, new {new:?}");
+        }
+        for k in &broken {
+            report.warn(format!(
+                "foreign key {k} was valid before the load and is now NOT VALID: loaded rows point at rows that do not exist (`ferry plan` lists them)"
+            ));
+        }
+        report.facts.broken_keys = broken;
     }
     report.phase(Phase::Keys, t0.elapsed());
 
@@ -527,6 +624,34 @@ pub(super) fn fit_existing(
     Ok(fit(plan, catalog, &mapper, &SourceFacts { profiles, stats: &stats }))
 }
 
+/// Foreign keys (as `table.name`) validated in the catalog snapshot
+/// `before` and `NOT VALID` in `after`.
+fn newly_not_valid(before: &[String], after: &[String]) -> Vec<String> {
+    before
+        .iter()
+        .filter(|l| l.starts_with("constraint ") && !l.ends_with(" NOT VALIDATED") && is_not_valid_of(l, after))
+        .filter_map(|l| l.strip_prefix("constraint ")?.split(' ').next().map(str::to_string))
+        .collect()
+}
+
+/// `after` holds the constraint line `line`, but not validated
+/// (`pg_get_constraintdef` then ends with `NOT VALID` too).
+fn is_not_valid_of(line: &str, after: &[String]) -> bool {
+    after.iter().any(|a| *a == format!("{line} NOT VALIDATED") || *a == format!("{line} NOT VALID NOT VALIDATED"))
+}
+
+/// The keys to set aside, each foreign key to be validated when it comes
+/// back if it was valid in `before`: the catalog before the first of the
+/// runs into this target, so a key an earlier stop left `NOT VALID` (its
+/// parent was still empty) is validated by the run that resumes.
+fn owe_validation(mut keys: Vec<keys::SetAside>, before: &[String]) -> Vec<keys::SetAside> {
+    for k in keys.iter_mut().filter(|k| k.kind == "foreign_key" && !k.validated) {
+        let prefix = format!("constraint {}.{} ", k.table, k.name);
+        k.validated = before.iter().any(|l| l.starts_with(&prefix) && !l.ends_with(" NOT VALIDATED"));
+    }
+    keys
+}
+
 /// With keys in place, a foreign-key cycle (or a self-reference) can only be
 /// loaded when its constraints are DEFERRABLE: checked at the commit of the
 /// one transaction that loads the whole cycle. Otherwise stop, naming it.
@@ -567,14 +692,29 @@ fn check_cycles_deferrable(plan: &mut Plan, catalog: &Catalog) -> anyhow::Result
     Ok(())
 }
 
-/// Every sequence owned by a loaded table's column (serial, identity) is
-/// set so that the next `nextval` is past the largest value.
-async fn set_sequences(client: &tokio_postgres::Client, schema: &str, catalog: &Catalog, loaded: &[String]) -> anyhow::Result<()> {
-    for name in loaded {
+/// Every sequence owned by a column (serial, identity) of the tables of
+/// `plan` that `which` picks is set so that the next `nextval` is past the
+/// largest value, and, on the rowid-alias key, past `sqlite_sequence`
+/// (AUTOINCREMENT never reuses a number, even a deleted row's), as in
+/// create mode.
+async fn set_sequences(
+    client: &tokio_postgres::Client,
+    plan: &Plan,
+    catalog: &Catalog,
+    which: impl Fn(&TablePlan) -> bool,
+) -> anyhow::Result<()> {
+    let schema = &plan.pg_schema;
+    for tp in plan.tables.iter().filter(|t| which(t)) {
+        let name = &tp.map.target;
         let Some(t) = catalog.tables.get(name) else { continue };
+        let rowid_alias = match tp.source.row_key {
+            crate::model::RowKey::RowidAlias { column } => tp.target_column(&tp.source.columns[column].name),
+            _ => None,
+        };
         for (col, seq) in &t.sequences {
+            let floor = if rowid_alias == Some(col.as_str()) { tp.sqlite_sequence.unwrap_or(0) } else { 0 };
             let sql = format!(
-                "SELECT setval({}, coalesce(max({}), 1), max({}) IS NOT NULL) FROM {}",
+                "SELECT setval({}, GREATEST(max({}), {floor}, 1), max({}) IS NOT NULL OR {floor} > 0) FROM {}",
                 ident::literal(seq),
                 ident::quote(col),
                 ident::quote(col),

@@ -177,7 +177,7 @@ fn pc_source(dir: &Path, rows: u32) -> PathBuf {
              INSERT INTO p SELECT i, i % 2 FROM n;
              UPDATE p SET ok = 'maybe' WHERE id = {rows};
              WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10)
-             INSERT INTO c SELECT i, i * 7 FROM n;"
+             INSERT INTO c SELECT i, 1 + (i * 7) % {rows} FROM n;"
         ),
     )
 }
@@ -508,7 +508,8 @@ fn existing_schema_sequences_follow_sqlite_sequence_and_move_after_a_stop() {
 
     // A stop at a bad value in a later table: the committed table's
     // sequence is past its rows.
-    let src = pc_source(&dir.path().join("stop"), 20);
+    std::fs::create_dir_all(dir.path().join("stop")).unwrap();
+    let src = pc_source(&dir.path().join("stop"), 50_000);
     let db = server().fresh_db("fp_seq_stop");
     db.query_strings(PC_TARGET);
     let out = ferry(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", &state_dir(&dir.path().join("stop"))]);
@@ -524,7 +525,7 @@ fn existing_schema_sequences_follow_sqlite_sequence_and_move_after_a_stop() {
 fn failing_and_interrupted_runs_still_write_their_report() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("stop")).unwrap();
-    let src = pc_source(&dir.path().join("stop"), 2000);
+    let src = pc_source(&dir.path().join("stop"), 50_000);
     let db = server().fresh_db("fp_report_exit2");
     db.query_strings(PC_TARGET);
     let report = dir.path().join("report.json");

@@ -1,0 +1,187 @@
+//! What a run that stops says it left: the one place that describes the
+//! target after an error or an interrupt (which tables committed, which are
+//! empty, how the keys came back, which sequences moved) and gives the
+//! command that finishes the job or undoes it. `migrate` gathers the facts
+//! as it goes ([`Facts`], kept in the report); on any error [`fail`] turns
+//! them into the message on stderr and into the `stopped` object of the
+//! `--json`/`--report` document, which a failing run still writes.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::journal;
+use crate::report::Report;
+
+/// Facts about the target that a stop must tell, gathered during the run.
+#[derive(Debug, Default)]
+pub struct Facts {
+    /// Planned tables: (source name, target name).
+    pub tables: Vec<(String, String)>,
+    /// The run journal, once the run has one (committed tables and rows).
+    pub journal: Option<Arc<journal::Writer>>,
+    /// The run changed the target (created, truncated, set keys aside,
+    /// loaded): until then a stop leaves the target as it was.
+    pub wrote: bool,
+    /// What happened to keys (set aside, restored, left `NOT VALID`).
+    pub keys: Vec<String>,
+    /// Tables whose sequences were moved past their rows.
+    pub sequences: Vec<String>,
+    /// The target is a scratch cluster, removed when the run ends.
+    pub scratch: bool,
+    /// Existing mode (the undo is `--truncate`, not dropping tables).
+    pub existing: bool,
+    /// An earlier run into this target did not finish (`--resume` exists).
+    pub earlier_unfinished: bool,
+    /// Foreign keys valid before an existing-schema load that the loaded
+    /// rows break (left `NOT VALID`): the run does not report success.
+    pub broken_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Committed {
+    pub table: String,
+    pub target: String,
+    pub rows: u64,
+}
+
+/// The state a stopped run left, in the report (`stopped`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Stopped {
+    /// Tables whose load committed (complete; verified by the next run).
+    pub committed: Vec<Committed>,
+    /// Tables left empty: rolled back or never started.
+    pub not_loaded: Vec<String>,
+    pub keys: Vec<String>,
+    pub sequences: Vec<String>,
+    /// The command that finishes the job, or what else to do.
+    pub next: String,
+}
+
+/// Exit code of a run that failed: 130 after Ctrl-C/SIGTERM, else 2.
+pub fn exit_code() -> u8 {
+    if crate::interrupt::requested() { crate::error::EXIT_INTERRUPTED } else { crate::error::EXIT_ERROR }
+}
+
+/// The run failed with `err`: describe the target's state, write the
+/// `--json` document and the report files (a failing run still leaves
+/// them), and return the error to print, with the state appended.
+pub fn fail(args: &crate::cli::MigrateArgs, report: &mut Report, err: anyhow::Error) -> anyhow::Error {
+    let stopped = describe(&report.facts);
+    let mut text = format!("{err:#}");
+    let headline = if crate::interrupt::requested() { "ferry migrate interrupted" } else { "ferry migrate stopped" };
+    text = format!("{text}\n{headline}. {}", render(&stopped, report.facts.wrote));
+    report.error = Some(format!("{err:#}"));
+    report.stopped = Some(stopped);
+    report.exit_code = exit_code();
+    if !args.output.quiet {
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    let mut problems = Vec::new();
+    if args.output.json
+        && let Err(e) = report.print_json()
+    {
+        problems.push(format!("writing the JSON document: {e}"));
+    }
+    if let Some(p) = &args.report
+        && let Err(e) = report.write_json(p)
+    {
+        problems.push(format!("writing the report to {}: {e}", p.display()));
+    }
+    if let Some(p) = &args.report_html
+        && let Err(e) = report.write_html(p)
+    {
+        problems.push(format!("writing the timeline to {}: {e}", p.display()));
+    }
+    for p in problems {
+        text.push_str(&format!("\n(also failed: {p})"));
+    }
+    anyhow::anyhow!(text)
+}
+
+fn describe(f: &Facts) -> Stopped {
+    let done = f.journal.as_ref().map(|j| j.snapshot().done).unwrap_or_default();
+    let committed: Vec<Committed> = f
+        .tables
+        .iter()
+        .filter_map(|(s, t)| done.get(s).map(|rows| Committed { table: s.clone(), target: t.clone(), rows: *rows }))
+        .collect();
+    let not_loaded = f.tables.iter().filter(|(s, _)| !done.contains_key(s)).map(|(_, t)| t.clone()).collect();
+    let next = if f.scratch {
+        "nothing to resume: the scratch cluster is removed with the run; fix the cause and rehearse again".to_string()
+    } else if !f.wrote {
+        "nothing was written to the target; fix the cause and run the same command again".to_string()
+    } else {
+        let undo = if f.existing {
+            "to start over instead, run it without --resume and with --truncate"
+        } else {
+            "to start over instead, drop the tables it created and run it without --resume"
+        };
+        format!(
+            "to finish, run `{}` (it skips the committed tables, loads the rest, validates every key, moves the sequences and verifies every table); {undo}",
+            resume_command()
+        )
+    };
+    Stopped { committed, not_loaded, keys: f.keys.clone(), sequences: f.sequences.clone(), next }
+}
+
+fn render(s: &Stopped, wrote: bool) -> String {
+    let list = |v: &[String]| v.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(", ");
+    let mut out = String::from("State of the target:");
+    if !wrote {
+        out.push_str(" unchanged.");
+    } else {
+        let committed: Vec<String> = s.committed.iter().map(|c| format!("{:?} ({} rows)", c.target, c.rows)).collect();
+        out.push_str(&format!(
+            "\n  committed, complete: {}",
+            if committed.is_empty() { "none".into() } else { committed.join(", ") }
+        ));
+        out.push_str(&format!(
+            "\n  empty (rolled back or not started): {}",
+            if s.not_loaded.is_empty() { "none".into() } else { list(&s.not_loaded) }
+        ));
+        for k in &s.keys {
+            out.push_str(&format!("\n  keys: {k}"));
+        }
+        if !s.sequences.is_empty() {
+            out.push_str(&format!("\n  sequences moved past the rows of: {}", list(&s.sequences)));
+        }
+    }
+    out.push_str(&format!("\n{}", s.next));
+    out
+}
+
+/// This process's command line with `--resume` added, as a person would
+/// type it again; a password in the target is replaced by the target's
+/// display form (which never shows it).
+fn resume_command() -> String {
+    let mut words: Vec<String> = vec!["ferry".into()];
+    for a in std::env::args().skip(1) {
+        let shown = match crate::target::Target::resolve(Some(&a)) {
+            Ok(t) if has_password(&a) => t.to_string(),
+            _ => a,
+        };
+        words.push(shell_word(&shown));
+    }
+    if !words.iter().any(|w| w == "--resume") {
+        words.push("--resume".into());
+    }
+    words.join(" ")
+}
+
+/// A connection string with a password in it (URL user info or keyword).
+fn has_password(a: &str) -> bool {
+    if let Some(rest) = a.split_once("://").map(|(_, r)| r) {
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        return authority.rsplit_once('@').is_some_and(|(user, _)| user.contains(':')) || rest.contains("password=");
+    }
+    a.contains("password=")
+}
+
+/// `s` quoted for a POSIX shell when it needs to be.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-./:@=,+%".contains(c));
+    if plain { s.to_string() } else { format!("'{}'", s.replace('\'', "'\\''")) }
+}
