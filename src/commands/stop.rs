@@ -60,17 +60,32 @@ pub struct Stopped {
 
 /// Exit code of a run that failed: 130 after Ctrl-C/SIGTERM, else 2.
 pub fn exit_code() -> u8 {
-    if crate::interrupt::requested() { crate::error::EXIT_INTERRUPTED } else { crate::error::EXIT_ERROR }
+    if crate::interrupt::requested() {
+        crate::error::EXIT_INTERRUPTED
+    } else {
+        crate::error::EXIT_ERROR
+    }
 }
 
 /// The run failed with `err`: describe the target's state, write the
 /// `--json` document and the report files (a failing run still leaves
 /// them), and return the error to print, with the state appended.
-pub fn fail(args: &crate::cli::MigrateArgs, report: &mut Report, err: anyhow::Error) -> anyhow::Error {
+pub fn fail(
+    args: &crate::cli::MigrateArgs,
+    report: &mut Report,
+    err: anyhow::Error,
+) -> anyhow::Error {
     let stopped = describe(&report.facts);
     let mut text = format!("{err:#}");
-    let headline = if crate::interrupt::requested() { "ferry migrate interrupted" } else { "ferry migrate stopped" };
-    text = format!("{text}\n{headline}. {}", render(&stopped, report.facts.wrote));
+    let headline = if crate::interrupt::requested() {
+        "ferry migrate interrupted"
+    } else {
+        "ferry migrate stopped"
+    };
+    text = format!(
+        "{text}\n{headline}. {}",
+        render(&stopped, report.facts.wrote)
+    );
     report.error = Some(format!("{err:#}"));
     report.stopped = Some(stopped);
     report.exit_code = exit_code();
@@ -102,17 +117,33 @@ pub fn fail(args: &crate::cli::MigrateArgs, report: &mut Report, err: anyhow::Er
 }
 
 fn describe(f: &Facts) -> Stopped {
-    let done = f.journal.as_ref().map(|j| j.snapshot().done).unwrap_or_default();
+    let done = f
+        .journal
+        .as_ref()
+        .map(|j| j.snapshot().done)
+        .unwrap_or_default();
     let committed: Vec<Committed> = f
         .tables
         .iter()
-        .filter_map(|(s, t)| done.get(s).map(|rows| Committed { table: s.clone(), target: t.clone(), rows: *rows }))
+        .filter_map(|(s, t)| {
+            done.get(s).map(|rows| Committed {
+                table: s.clone(),
+                target: t.clone(),
+                rows: *rows,
+            })
+        })
         .collect();
-    let not_loaded = f.tables.iter().filter(|(s, _)| !done.contains_key(s)).map(|(_, t)| t.clone()).collect();
+    let not_loaded = f
+        .tables
+        .iter()
+        .filter(|(s, _)| !done.contains_key(s))
+        .map(|(_, t)| t.clone())
+        .collect();
     let next = if f.scratch {
         "nothing to resume: the scratch cluster is removed with the run; fix the cause and rehearse again".to_string()
     } else if !f.wrote {
-        "nothing was written to the target; fix the cause and run the same command again".to_string()
+        "nothing was written to the target; fix the cause and run the same command again"
+            .to_string()
     } else {
         let undo = if f.existing {
             "to start over instead, run it without --resume and with --truncate"
@@ -124,29 +155,55 @@ fn describe(f: &Facts) -> Stopped {
             resume_command()
         )
     };
-    Stopped { committed, not_loaded, keys: f.keys.clone(), sequences: f.sequences.clone(), next }
+    Stopped {
+        committed,
+        not_loaded,
+        keys: f.keys.clone(),
+        sequences: f.sequences.clone(),
+        next,
+    }
 }
 
 fn render(s: &Stopped, wrote: bool) -> String {
-    let list = |v: &[String]| v.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(", ");
+    let list = |v: &[String]| {
+        v.iter()
+            .map(|t| format!("{t:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut out = String::from("State of the target:");
     if !wrote {
         out.push_str(" unchanged.");
     } else {
-        let committed: Vec<String> = s.committed.iter().map(|c| format!("{:?} ({} rows)", c.target, c.rows)).collect();
+        let committed: Vec<String> = s
+            .committed
+            .iter()
+            .map(|c| format!("{:?} ({} rows)", c.target, c.rows))
+            .collect();
         out.push_str(&format!(
             "\n  committed, complete: {}",
-            if committed.is_empty() { "none".into() } else { committed.join(", ") }
+            if committed.is_empty() {
+                "none".into()
+            } else {
+                committed.join(", ")
+            }
         ));
         out.push_str(&format!(
             "\n  empty (rolled back or not started): {}",
-            if s.not_loaded.is_empty() { "none".into() } else { list(&s.not_loaded) }
+            if s.not_loaded.is_empty() {
+                "none".into()
+            } else {
+                list(&s.not_loaded)
+            }
         ));
         for k in &s.keys {
             out.push_str(&format!("\n  keys: {k}"));
         }
         if !s.sequences.is_empty() {
-            out.push_str(&format!("\n  sequences moved past the rows of: {}", list(&s.sequences)));
+            out.push_str(&format!(
+                "\n  sequences moved past the rows of: {}",
+                list(&s.sequences)
+            ));
         }
     }
     out.push_str(&format!("\n{}", s.next));
@@ -175,13 +232,22 @@ fn resume_command() -> String {
 fn has_password(a: &str) -> bool {
     if let Some(rest) = a.split_once("://").map(|(_, r)| r) {
         let authority = rest.split(['/', '?']).next().unwrap_or("");
-        return authority.rsplit_once('@').is_some_and(|(user, _)| user.contains(':')) || rest.contains("password=");
+        return authority
+            .rsplit_once('@')
+            .is_some_and(|(user, _)| user.contains(':'))
+            || rest.contains("password=");
     }
     a.contains("password=")
 }
 
 /// `s` quoted for a POSIX shell when it needs to be.
 fn shell_word(s: &str) -> String {
-    let plain = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-./:@=,+%".contains(c));
-    if plain { s.to_string() } else { format!("'{}'", s.replace('\'', "'\\''")) }
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:@=,+%".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }

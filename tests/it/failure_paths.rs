@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::cmd::{assert_code, ferry, Output};
-use crate::util::pg::{server, TestDb};
+use crate::util::cmd::{Output, assert_code, ferry};
+use crate::util::pg::{TestDb, server};
 use crate::util::sqlite::db_from_sql;
 
 fn state_dir(dir: &Path) -> String {
@@ -74,7 +74,10 @@ impl Running {
 
     /// Send `signal` (`INT` or `TERM`), wait, and say how long the stop took.
     fn signal_and_wait(mut self, signal: &str) -> (Output, Duration) {
-        let ok = Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status().unwrap();
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(ok.success());
         let t0 = Instant::now();
         let status = loop {
@@ -115,8 +118,14 @@ fn wait_for_statement(db: &TestDb, pattern: &str, run: &mut Running) {
         if n > 0 {
             return;
         }
-        assert!(run.alive(), "ferry ended before running {pattern}; make the data bigger");
-        assert!(t0.elapsed() < Duration::from_secs(180), "{pattern} never ran");
+        assert!(
+            run.alive(),
+            "ferry ended before running {pattern}; make the data bigger"
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(180),
+            "{pattern} never ran"
+        );
         std::thread::sleep(Duration::from_millis(3));
     }
 }
@@ -130,12 +139,17 @@ fn wait_committed(state: &Path, table: &str, run: &mut Running) {
             .flatten()
             .filter_map(Result::ok)
             .filter(|e| e.file_name().to_string_lossy().starts_with("run-"))
-            .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|s| s.contains(&format!("\"{table}\""))));
+            .any(|e| {
+                std::fs::read_to_string(e.path()).is_ok_and(|s| s.contains(&format!("\"{table}\"")))
+            });
         if done {
             return;
         }
         assert!(run.alive(), "ferry ended before {table} was committed");
-        assert!(t0.elapsed() < Duration::from_secs(180), "{table} was never committed");
+        assert!(
+            t0.elapsed() < Duration::from_secs(180),
+            "{table} was never committed"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -152,10 +166,17 @@ fn run_journal(state: &Path) -> Option<String> {
 }
 
 fn validate_report(doc: &serde_json::Value) {
-    let schema: serde_json::Value = serde_json::from_str(include_str!("../../docs/report.schema.json")).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../docs/report.schema.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator.iter_errors(doc).map(|e| format!("{e} at {}", e.instance_path())).collect();
-    assert!(errors.is_empty(), "report does not match docs/report.schema.json: {errors:#?}\n{doc:#}");
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match docs/report.schema.json: {errors:#?}\n{doc:#}"
+    );
 }
 
 // ---------------------------------------------------------------- defect 1, 2
@@ -183,12 +204,24 @@ fn pc_source(dir: &Path, rows: u32) -> PathBuf {
 }
 
 /// The catalog an uninterrupted run leaves, from a fixed copy of `src`.
-fn uninterrupted_catalog(name: &str, target_sql: &str, src: &Path, extra: &[&str]) -> Vec<Vec<Option<String>>> {
+fn uninterrupted_catalog(
+    name: &str,
+    target_sql: &str,
+    src: &Path,
+    extra: &[&str],
+) -> Vec<Vec<Option<String>>> {
     let dir = tempfile::tempdir().unwrap();
     let db = server().fresh_db(name);
     db.query_strings(target_sql);
     let st = state_dir(dir.path());
-    let mut args = vec!["migrate", src.to_str().unwrap(), db.url.as_str(), "--state-dir", st.as_str(), "-q"];
+    let mut args = vec![
+        "migrate",
+        src.to_str().unwrap(),
+        db.url.as_str(),
+        "--state-dir",
+        st.as_str(),
+        "-q",
+    ];
     args.extend_from_slice(extra);
     let out = ferry(&args);
     assert_code(&out, 0);
@@ -202,16 +235,38 @@ fn resumed_existing_load_validates_every_key_and_refused_reruns_keep_the_journal
     let db = server().fresh_db("fp_pc_resume");
     db.query_strings(PC_TARGET);
     let st = state_dir(dir.path());
-    let base = ["migrate", src.to_str().unwrap(), db.url.as_str(), "--state-dir", st.as_str()];
+    let base = [
+        "migrate",
+        src.to_str().unwrap(),
+        db.url.as_str(),
+        "--state-dir",
+        st.as_str(),
+    ];
 
     let first = ferry(&base);
     assert_code(&first, 2);
-    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM c"), 10, "c committed");
-    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM p"), 0, "p rolled back");
+    assert_eq!(
+        db.query_scalar_i64("SELECT count(*) FROM c"),
+        10,
+        "c committed"
+    );
+    assert_eq!(
+        db.query_scalar_i64("SELECT count(*) FROM p"),
+        0,
+        "p rolled back"
+    );
     // Defect 2: the stop says what it left and the exact command that finishes.
     assert!(first.stderr.contains("--resume"), "{first}");
-    assert!(first.stderr.contains(&format!("ferry migrate {} ", src.display())), "{first}");
-    assert!(first.stderr.contains("committed") && first.stderr.contains("\"c\""), "{first}");
+    assert!(
+        first
+            .stderr
+            .contains(&format!("ferry migrate {} ", src.display())),
+        "{first}"
+    );
+    assert!(
+        first.stderr.contains("committed") && first.stderr.contains("\"c\""),
+        "{first}"
+    );
     assert!(!first.stderr.contains("a bug in ferry"), "{first}");
     let journal = run_journal(Path::new(&st)).expect("a run journal");
 
@@ -219,25 +274,45 @@ fn resumed_existing_load_validates_every_key_and_refused_reruns_keep_the_journal
     // the journal as it was.
     let again = ferry(&base);
     assert_code(&again, 2);
-    assert!(again.stderr.contains("already hold rows") && again.stderr.contains("--resume"), "{again}");
-    assert_eq!(run_journal(Path::new(&st)).as_deref(), Some(journal.as_str()), "a refused run must not touch the journal");
+    assert!(
+        again.stderr.contains("already hold rows") && again.stderr.contains("--resume"),
+        "{again}"
+    );
+    assert_eq!(
+        run_journal(Path::new(&st)).as_deref(),
+        Some(journal.as_str()),
+        "a refused run must not touch the journal"
+    );
     let mut excl = base.to_vec();
     excl.extend(["--exclude", "nothing_like_this"]);
     let other = ferry(&excl);
     assert_code(&other, 2);
-    assert_eq!(run_journal(Path::new(&st)).as_deref(), Some(journal.as_str()), "a refused run must not touch the journal");
+    assert_eq!(
+        run_journal(Path::new(&st)).as_deref(),
+        Some(journal.as_str()),
+        "a refused run must not touch the journal"
+    );
 
     // Fix the row, resume: every constraint validated, catalog as an
     // uninterrupted run leaves it.
     let conn = rusqlite::Connection::open(&src).unwrap();
-    conn.execute("UPDATE p SET ok = 1 WHERE ok = 'maybe'", []).unwrap();
+    conn.execute("UPDATE p SET ok = 1 WHERE ok = 'maybe'", [])
+        .unwrap();
     drop(conn);
     let mut resume = base.to_vec();
     resume.push("--resume");
     let out = ferry(&resume);
     assert_code(&out, 0);
-    assert_eq!(not_valid(&db), 0, "every constraint validated after --resume: {:?}", catalog(&db));
-    assert_eq!(catalog(&db), uninterrupted_catalog("fp_pc_reference", PC_TARGET, &src, &[]));
+    assert_eq!(
+        not_valid(&db),
+        0,
+        "every constraint validated after --resume: {:?}",
+        catalog(&db)
+    );
+    assert_eq!(
+        catalog(&db),
+        uninterrupted_catalog("fp_pc_reference", PC_TARGET, &src, &[])
+    );
 }
 
 /// A bigger existing schema: a child bigger than its parent (so it commits
@@ -266,17 +341,43 @@ fn sigint_mid_existing_load_then_resume_leaves_the_catalog_of_an_uninterrupted_r
     let db = server().fresh_db("fp_big_sigint");
     db.query_strings(BIG_TARGET);
     let st = state_dir(dir.path());
-    let mut run = spawn(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", &st, "-q", "-j", "1", "--writers", "1"]);
+    let mut run = spawn(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--state-dir",
+        &st,
+        "-q",
+        "-j",
+        "1",
+        "--writers",
+        "1",
+    ]);
     wait_committed(Path::new(&st), "child", &mut run);
     std::thread::sleep(Duration::from_millis(50));
     let (out, _) = run.signal_and_wait("INT");
     assert_code(&out, 130);
-    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM parent"), 0, "{out}");
+    assert_eq!(
+        db.query_scalar_i64("SELECT count(*) FROM parent"),
+        0,
+        "{out}"
+    );
     assert!(out.stderr.contains("--resume"), "{out}");
-    let out = ferry(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", &st, "--resume", "-q"]);
+    let out = ferry(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--state-dir",
+        &st,
+        "--resume",
+        "-q",
+    ]);
     assert_code(&out, 0);
     assert_eq!(not_valid(&db), 0, "{:?}", catalog(&db));
-    assert_eq!(catalog(&db), uninterrupted_catalog("fp_big_reference", BIG_TARGET, &src, &[]));
+    assert_eq!(
+        catalog(&db),
+        uninterrupted_catalog("fp_big_reference", BIG_TARGET, &src, &[])
+    );
 }
 
 // ---------------------------------------------------------------- defect 3
@@ -295,9 +396,20 @@ fn plan_finds_duplicates_the_conversion_creates_and_names_every_row() {
     let out = ferry(&["plan", src.to_str().unwrap(), "--json"]);
     assert_code(&out, 1);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let dups: Vec<&serde_json::Value> = v["problems"].as_array().unwrap().iter().filter(|p| p["kind"] == "duplicate_key").collect();
-    let ev = dups.iter().find(|p| p["table"] == "ev").unwrap_or_else(|| panic!("no duplicate found in ev: {out}"));
-    let u = dups.iter().find(|p| p["table"] == "u").unwrap_or_else(|| panic!("no duplicate found in u: {out}"));
+    let dups: Vec<&serde_json::Value> = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "duplicate_key")
+        .collect();
+    let ev = dups
+        .iter()
+        .find(|p| p["table"] == "ev")
+        .unwrap_or_else(|| panic!("no duplicate found in ev: {out}"));
+    let u = dups
+        .iter()
+        .find(|p| p["table"] == "u")
+        .unwrap_or_else(|| panic!("no duplicate found in u: {out}"));
     let text = |p: &serde_json::Value| p["samples"].to_string();
     for key in ["id=1", "id=2"] {
         assert!(text(ev).contains(key), "{ev}");
@@ -308,7 +420,13 @@ fn plan_finds_duplicates_the_conversion_creates_and_names_every_row() {
     }
     // migrate agrees: it stops (exit 2), it does not succeed.
     let db = server().fresh_db("fp_dups");
-    let out = ferry(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", &state_dir(dir.path())]);
+    let out = ferry(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--state-dir",
+        &state_dir(dir.path()),
+    ]);
     assert_code(&out, 2);
 }
 
@@ -319,7 +437,8 @@ fn plan_refuses_what_migrate_refuses() {
     let dir = tempfile::tempdir().unwrap();
     let src = pc_source(dir.path(), 20);
     let conn = rusqlite::Connection::open(&src).unwrap();
-    conn.execute("UPDATE p SET ok = 1 WHERE ok = 'maybe'", []).unwrap();
+    conn.execute("UPDATE p SET ok = 1 WHERE ok = 'maybe'", [])
+        .unwrap();
     drop(conn);
     let st = state_dir(dir.path());
 
@@ -329,9 +448,18 @@ fn plan_refuses_what_migrate_refuses() {
     db.query_strings("INSERT INTO p (ok) VALUES (true)");
     let plan = ferry(&["plan", src.to_str().unwrap(), &db.url]);
     assert_code(&plan, 1);
-    assert!(plan.stdout.contains("\"p\"") && plan.stdout.contains("holds rows"), "{plan}");
+    assert!(
+        plan.stdout.contains("\"p\"") && plan.stdout.contains("holds rows"),
+        "{plan}"
+    );
     assert!(plan.stdout.contains("would NOT succeed"), "{plan}");
-    let migrate = ferry(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", &st]);
+    let migrate = ferry(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--state-dir",
+        &st,
+    ]);
     assert_code(&migrate, 2);
     // With --truncate both agree the run succeeds.
     let plan = ferry(&["plan", src.to_str().unwrap(), &db.url, "--truncate"]);
@@ -344,18 +472,44 @@ fn plan_refuses_what_migrate_refuses() {
     let before = catalog(&db);
     let plan = ferry(&["plan", src.to_str().unwrap(), &db.url, "--exclude", "p"]);
     assert_code(&plan, 1);
-    assert!(plan.stdout.contains("\"p\"") && plan.stdout.contains("not loaded"), "{plan}");
-    let migrate = ferry(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", &st, "--exclude", "p"]);
+    assert!(
+        plan.stdout.contains("\"p\"") && plan.stdout.contains("not loaded"),
+        "{plan}"
+    );
+    let migrate = ferry(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--state-dir",
+        &st,
+        "--exclude",
+        "p",
+    ]);
     assert_code(&migrate, 2);
-    assert!(migrate.stderr.contains("\"p\"") && migrate.stderr.contains("not loaded"), "{migrate}");
+    assert!(
+        migrate.stderr.contains("\"p\"") && migrate.stderr.contains("not loaded"),
+        "{migrate}"
+    );
     assert!(!migrate.stderr.contains("a bug in ferry"), "{migrate}");
-    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM c"), 0, "nothing written");
+    assert_eq!(
+        db.query_scalar_i64("SELECT count(*) FROM c"),
+        0,
+        "nothing written"
+    );
     assert_eq!(catalog(&db), before, "keys untouched");
 
     // --schema create into tables that exist.
     let plan = ferry(&["plan", src.to_str().unwrap(), &db.url, "--schema", "create"]);
     assert_code(&plan, 1);
-    let migrate = ferry(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", &st, "--schema", "create"]);
+    let migrate = ferry(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--state-dir",
+        &st,
+        "--schema",
+        "create",
+    ]);
     assert_code(&migrate, 2);
 }
 
@@ -392,11 +546,20 @@ const OWN_NAMES_PG: &str = "
 fn tables_named_after_ferrys_own_sql_names_migrate() {
     let dir = tempfile::tempdir().unwrap();
     let src = db_from_sql(dir.path(), "own.db", OWN_NAMES_SQLITE);
-    for (name, extra) in [("fp_own_keep", vec!["--keep-keys"]), ("fp_own_aside", vec![])] {
+    for (name, extra) in [
+        ("fp_own_keep", vec!["--keep-keys"]),
+        ("fp_own_aside", vec![]),
+    ] {
         let db = server().fresh_db(name);
         db.query_strings(OWN_NAMES_PG);
         let st = state_dir(&dir.path().join(name));
-        let mut args = vec!["migrate", src.to_str().unwrap(), db.url.as_str(), "--state-dir", st.as_str()];
+        let mut args = vec![
+            "migrate",
+            src.to_str().unwrap(),
+            db.url.as_str(),
+            "--state-dir",
+            st.as_str(),
+        ];
         args.extend(extra);
         let out = ferry(&args);
         assert_code(&out, 0);
@@ -406,15 +569,29 @@ fn tables_named_after_ferrys_own_sql_names_migrate() {
         assert_code(&plan, 0);
     }
     let db = server().fresh_db("fp_own_create");
-    let out = ferry(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", &state_dir(&dir.path().join("create"))]);
+    let out = ferry(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--state-dir",
+        &state_dir(&dir.path().join("create")),
+    ]);
     assert_code(&out, 0);
     let db = server().fresh_db("fp_own_calibrate");
     // A schema named like a calibration schema is never dropped by a plan.
     db.query_strings("CREATE SCHEMA ferry_calibrate; CREATE TABLE ferry_calibrate.keep (i int); INSERT INTO ferry_calibrate.keep VALUES (1);");
     let plan = ferry(&["plan", src.to_str().unwrap(), &db.url, "--calibrate"]);
     assert_code(&plan, 0);
-    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM ferry_calibrate.keep"), 1);
-    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'ferry_calibrate%'"), 1);
+    assert_eq!(
+        db.query_scalar_i64("SELECT count(*) FROM ferry_calibrate.keep"),
+        1
+    );
+    assert_eq!(
+        db.query_scalar_i64(
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'ferry_calibrate%'"
+        ),
+        1
+    );
 }
 
 // ---------------------------------------------------------------- defect 6
@@ -434,25 +611,53 @@ fn slow_source(dir: &Path) -> PathBuf {
 
 fn assert_interrupted(out: &Output, took: Duration, command: &str) {
     assert_code(out, 130);
-    assert!(took < Duration::from_secs(15), "stopped promptly: took {took:?}\n{out}");
-    assert!(out.stderr.contains(&format!("ferry {command}")) && out.stderr.contains("interrupted"), "{out}");
+    assert!(
+        took < Duration::from_secs(15),
+        "stopped promptly: took {took:?}\n{out}"
+    );
+    assert!(
+        out.stderr.contains(&format!("ferry {command}")) && out.stderr.contains("interrupted"),
+        "{out}"
+    );
 }
 
 #[test]
 fn interrupt_during_keys_and_verification_of_migrate_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     let src = slow_source(dir.path());
-    for (phase, pattern, signal) in [("keys", "CREATE INDEX%", "INT"), ("verify", "COPY (SELECT%TO STDOUT%", "TERM")] {
+    for (phase, pattern, signal) in [
+        ("keys", "CREATE INDEX%", "INT"),
+        ("verify", "COPY (SELECT%TO STDOUT%", "TERM"),
+    ] {
         let db = server().fresh_db(&format!("fp_int_{phase}"));
         let st = state_dir(&dir.path().join(phase));
-        let mut run = spawn(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", &st, "-q"]);
+        let mut run = spawn(&[
+            "migrate",
+            src.to_str().unwrap(),
+            &db.url,
+            "--state-dir",
+            &st,
+            "-q",
+        ]);
         wait_for_statement(&db, pattern, &mut run);
         let (out, took) = run.signal_and_wait(signal);
         assert_interrupted(&out, took, "migrate");
         assert!(out.stderr.contains("--resume"), "{out}");
-        let resumed = ferry(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", &st, "--resume", "-q"]);
+        let resumed = ferry(&[
+            "migrate",
+            src.to_str().unwrap(),
+            &db.url,
+            "--state-dir",
+            &st,
+            "--resume",
+            "-q",
+        ]);
         assert_code(&resumed, 0);
-        assert_eq!(db.query_scalar_i64("SELECT count(*) FROM pg_indexes WHERE tablename = 'big'"), 4, "{phase}");
+        assert_eq!(
+            db.query_scalar_i64("SELECT count(*) FROM pg_indexes WHERE tablename = 'big'"),
+            4,
+            "{phase}"
+        );
     }
 }
 
@@ -461,14 +666,24 @@ fn interrupt_during_verify_and_plan_exits_130_naming_the_command() {
     let dir = tempfile::tempdir().unwrap();
     let src = slow_source(dir.path());
     let db = server().fresh_db("fp_int_verify_cmd");
-    let out = ferry(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", &state_dir(dir.path()), "-q"]);
+    let out = ferry(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--state-dir",
+        &state_dir(dir.path()),
+        "-q",
+    ]);
     assert_code(&out, 0);
 
     let mut run = spawn(&["verify", src.to_str().unwrap(), &db.url, "-q"]);
     wait_for_statement(&db, "COPY (SELECT%TO STDOUT%", &mut run);
     let (out, took) = run.signal_and_wait("INT");
     assert_interrupted(&out, took, "verify");
-    assert!(!out.stderr.contains("--resume"), "verify is not resumed: {out}");
+    assert!(
+        !out.stderr.contains("--resume"),
+        "verify is not resumed: {out}"
+    );
 
     // plan (no target): interrupted while it converts every value.
     let mut run = spawn(&["plan", src.to_str().unwrap()]);
@@ -481,11 +696,24 @@ fn interrupt_during_verify_and_plan_exits_130_naming_the_command() {
     // plan --calibrate: interrupted while it loads the sample; the scratch
     // schema is dropped.
     let empty = server().fresh_db("fp_int_calibrate");
-    let mut run = spawn(&["plan", src.to_str().unwrap(), &empty.url, "--calibrate", "--calibrate-rows", "1500000"]);
+    let mut run = spawn(&[
+        "plan",
+        src.to_str().unwrap(),
+        &empty.url,
+        "--calibrate",
+        "--calibrate-rows",
+        "1500000",
+    ]);
     wait_for_statement(&empty, "COPY%FROM STDIN%", &mut run);
     let (out, took) = run.signal_and_wait("TERM");
     assert_interrupted(&out, took, "plan");
-    assert_eq!(empty.query_scalar_i64("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'ferry_calibrate%'"), 0, "{out}");
+    assert_eq!(
+        empty.query_scalar_i64(
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'ferry_calibrate%'"
+        ),
+        0,
+        "{out}"
+    );
 }
 
 // ---------------------------------------------------------------- defect 7
@@ -502,9 +730,19 @@ fn existing_schema_sequences_follow_sqlite_sequence_and_move_after_a_stop() {
     );
     let db = server().fresh_db("fp_seq_existing");
     db.query_strings("CREATE TABLE a (id SERIAL PRIMARY KEY, t TEXT)");
-    let out = ferry(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", &state_dir(dir.path())]);
+    let out = ferry(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--state-dir",
+        &state_dir(dir.path()),
+    ]);
     assert_code(&out, 0);
-    assert_eq!(db.query_scalar_i64("SELECT nextval('a_id_seq')"), 6, "as in create mode");
+    assert_eq!(
+        db.query_scalar_i64("SELECT nextval('a_id_seq')"),
+        6,
+        "as in create mode"
+    );
 
     // A stop at a bad value in a later table: the committed table's
     // sequence is past its rows.
@@ -512,11 +750,24 @@ fn existing_schema_sequences_follow_sqlite_sequence_and_move_after_a_stop() {
     let src = pc_source(&dir.path().join("stop"), 50_000);
     let db = server().fresh_db("fp_seq_stop");
     db.query_strings(PC_TARGET);
-    let out = ferry(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", &state_dir(&dir.path().join("stop"))]);
+    let out = ferry(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--state-dir",
+        &state_dir(&dir.path().join("stop")),
+    ]);
     assert_code(&out, 2);
     assert_eq!(db.query_scalar_i64("SELECT count(*) FROM c"), 10);
-    assert_eq!(db.query_scalar_i64("SELECT nextval('c_id_seq')"), 11, "{out}");
-    assert!(out.stderr.contains("sequence"), "the stop says sequences were moved: {out}");
+    assert_eq!(
+        db.query_scalar_i64("SELECT nextval('c_id_seq')"),
+        11,
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("sequence"),
+        "the stop says sequences were moved: {out}"
+    );
 }
 
 // ---------------------------------------------------------------- defect 8
@@ -540,15 +791,26 @@ fn failing_and_interrupted_runs_still_write_their_report() {
         report.to_str().unwrap(),
     ]);
     assert_code(&out, 2);
-    let stdout: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out}"));
-    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let stdout: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(stdout, file);
     validate_report(&file);
     assert_eq!(file["exit_code"], 2);
-    assert!(file["error"].as_str().unwrap().contains("maybe"), "{file:#}");
+    assert!(
+        file["error"].as_str().unwrap().contains("maybe"),
+        "{file:#}"
+    );
     let committed = file["stopped"]["committed"].to_string();
-    assert!(committed.contains("\"c\"") && !committed.contains("\"p\""), "{file:#}");
-    assert!(file["stopped"]["not_loaded"].to_string().contains("\"p\""), "{file:#}");
+    assert!(
+        committed.contains("\"c\"") && !committed.contains("\"p\""),
+        "{file:#}"
+    );
+    assert!(
+        file["stopped"]["not_loaded"].to_string().contains("\"p\""),
+        "{file:#}"
+    );
 
     // Interrupted (exit 130): the document too.
     let dir2 = tempfile::tempdir().unwrap();
@@ -556,14 +818,25 @@ fn failing_and_interrupted_runs_still_write_their_report() {
     let db = server().fresh_db("fp_report_exit130");
     let report = dir2.path().join("report.json");
     let st = state_dir(dir2.path());
-    let mut run = spawn(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", &st, "--json", "--report", report.to_str().unwrap()]);
+    let mut run = spawn(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--state-dir",
+        &st,
+        "--json",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
     wait_for_statement(&db, "COPY%FROM STDIN%", &mut run);
     let (out, _) = run.signal_and_wait("INT");
     assert_code(&out, 130);
-    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     validate_report(&file);
     assert_eq!(file["exit_code"], 130);
-    let stdout: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let stdout: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(stdout, file);
 }
 
@@ -572,7 +845,11 @@ fn failing_and_interrupted_runs_still_write_their_report() {
 #[test]
 fn numeric_flags_refuse_zero_at_parsing() {
     let dir = tempfile::tempdir().unwrap();
-    let src = db_from_sql(dir.path(), "one.db", "CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);");
+    let src = db_from_sql(
+        dir.path(),
+        "one.db",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);",
+    );
     let s = src.to_str().unwrap();
     let url = "postgresql://nobody@127.0.0.1:1/none";
     let cases: Vec<Vec<&str>> = vec![
