@@ -227,6 +227,14 @@ pub struct PlanArgs {
     /// load time from the server's real speed.
     #[arg(long, requires = "target")]
     pub calibrate: bool,
+    /// As `migrate --truncate`: tables that already hold rows are no
+    /// problem, the real run would empty them.
+    #[arg(long)]
+    pub truncate: bool,
+    /// As `migrate --keep-keys`: check what loading with keys in place needs
+    /// (deferrable foreign-key cycles).
+    #[arg(long)]
+    pub keep_keys: bool,
     /// Rows per table in the calibration sample.
     #[arg(long, default_value_t = 50_000, value_parser = at_least_one::<u64>)]
     pub calibrate_rows: u64,

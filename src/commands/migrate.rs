@@ -387,16 +387,16 @@ fn existing(
         .filter(|t| catalog.tables.get(&t.map.target).is_some_and(|c| c.has_rows))
         .map(|t| t.map.target.clone())
         .collect();
-    if !full.is_empty() && !args.truncate {
-        let resume = if report.facts.earlier_unfinished {
-            "An earlier run into this target did not finish: add --resume to continue it. Or give"
-        } else {
-            "Give"
-        };
-        bail!(
-            "target tables already hold rows: {}; ferry never appends. {resume} --truncate to empty them first",
-            full.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
-        );
+    // What `plan` reports as refusals too, all at once, before any write.
+    let asked = super::refusals::Asked {
+        truncate: args.truncate,
+        keep_keys: args.keep_keys,
+        earlier_unfinished: report.facts.earlier_unfinished,
+    };
+    let refused = super::refusals::existing(&args.source.source, &plan, &catalog, &done, &asked)?;
+    if !refused.is_empty() {
+        let list: Vec<String> = refused.iter().map(|m| format!("  - {m}")).collect();
+        bail!("ferry will not load into this target; nothing was written. {} problem(s):\n{}", refused.len(), list.join("\n"));
     }
     report.phase(Phase::Plan, t0.elapsed());
 
@@ -655,7 +655,7 @@ fn owe_validation(mut keys: Vec<keys::SetAside>, before: &[String]) -> Vec<keys:
 /// With keys in place, a foreign-key cycle (or a self-reference) can only be
 /// loaded when its constraints are DEFERRABLE: checked at the commit of the
 /// one transaction that loads the whole cycle. Otherwise stop, naming it.
-fn check_cycles_deferrable(plan: &mut Plan, catalog: &Catalog) -> anyhow::Result<()> {
+pub(super) fn check_cycles_deferrable(plan: &mut Plan, catalog: &Catalog) -> anyhow::Result<()> {
     // A self-reference on one column is loaded parents first instead: no
     // deferral needed, whatever the constraint says.
     let mut ordered = Vec::new();

@@ -17,6 +17,7 @@ use crate::source;
 pub mod inspect;
 pub mod migrate;
 pub mod plan;
+pub mod refusals;
 pub mod scratch;
 pub mod stop;
 pub mod verify;

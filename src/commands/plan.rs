@@ -88,13 +88,19 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
                     .collect();
                 unique.insert(tp.source.name.clone(), keys);
             }
-            if catalog.tables.get(&tp.map.target).is_some_and(|c| c.has_rows) {
-                notes.push(format!("target table {:?} holds rows: migrate needs --truncate", tp.map.target));
-            }
         }
+        let asked = super::refusals::Asked { truncate: args.truncate, keep_keys: args.keep_keys, earlier_unfinished: false };
+        misfits.extend(super::refusals::existing(&args.source.source, &plan, &catalog, &Default::default(), &asked)?);
         plan
     } else {
         let plan = super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, true)?;
+        if let Some(t) = &target {
+            let catalog = rt.block_on(async {
+                let client = t.connect().await?;
+                Catalog::read(&client, &args.pg_schema).await
+            })?;
+            misfits.extend(super::refusals::create(&plan, &catalog));
+        }
         for tp in &plan.tables {
             ddl_text.push(ddl::create_table(&plan.pg_schema, tp));
         }
@@ -200,8 +206,8 @@ fn render(r: &PlanReport<'_>) -> String {
             let _ = writeln!(s, "{d};");
         }
     }
-    if r.mode == "existing" {
-        let _ = writeln!(s, "\n== fit with the existing schema");
+    if r.mode == "existing" || !r.misfits.is_empty() {
+        let _ = writeln!(s, "\n== fit with the {} schema", if r.mode == "existing" { "existing" } else { "target's" });
         if r.misfits.is_empty() {
             let _ = writeln!(s, "  every table and column fits");
         }
