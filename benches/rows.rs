@@ -27,7 +27,7 @@
 //!   The target: `studylog/read_chunk` ≥ 2 M rows/s per core.
 //! * `studylog_memory/*`: the same rows already in memory, so SQLite is out
 //!   of the picture: `convert_encode`, `convert_encode_hash`, `row_hash`
-//!   (the row hashes and table sum alone, as `verify::digest` does it:
+//!   (the row hashes and table sum alone, as `hash::digest` does it:
 //!   canonical bytes into a `DigestBuilder`, sixteen rows per SIMD call),
 //!   and `row_hash_blake3_per_row` (the same bytes, hence the same sum, with
 //!   one `blake3::hash` call per row: what the lanes gain).
@@ -53,11 +53,12 @@ use ferry::cli::MappingOpts;
 use ferry::mapping::convert::{Converter, Scratch, Value};
 use ferry::mapping::file::Layers;
 use ferry::mapping::types::PgType;
-use ferry::pipeline::reader::{self, Chunk};
+use ferry::pipeline::reader;
+use ferry::sqlite::pool::Chunk;
 use ferry::pipeline::rejects::BadValues;
 use ferry::plan::TablePlan;
-use ferry::target::encode;
-use ferry::verify::digest::{write_value, DigestBuilder, TableDigest};
+use ferry::postgres::encode;
+use ferry::hash::digest::{write_value, DigestBuilder, TableDigest};
 
 const BUFFER_BYTES: usize = 1 << 20;
 
@@ -163,7 +164,7 @@ fn scan(conn: &rusqlite::Connection, tp: &TablePlan, mut per_row: impl FnMut(&ru
 
 fn table_group(c: &mut Criterion, s: &Source, name: &str) {
     let tp = table(s, name);
-    let conn = ferry::source::open::open_read_only(&s.path).expect("open");
+    let conn = ferry::sqlite::open::open_read_only(&s.path).expect("open");
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(tp.row_count));
     g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
@@ -240,7 +241,7 @@ fn studylog(c: &mut Criterion) {
 /// after the read are measured without SQLite.
 fn memory_group(c: &mut Criterion, s: &Source) {
     let tp = table(s, "studylog");
-    let conn = ferry::source::open::open_read_only(&s.path).expect("open");
+    let conn = ferry::sqlite::open::open_read_only(&s.path).expect("open");
     let mut rows: Vec<Vec<SqlValue>> = Vec::new();
     let ncols = tp.map.columns.len();
     scan(&conn, tp, |row| rows.push((0..ncols).map(|i| owned(row.get_ref(i).expect("value"))).collect()));
@@ -304,8 +305,8 @@ fn memory_group(c: &mut Criterion, s: &Source) {
                 .collect()
         })
         .collect();
-    // As `verify::digest` does it: canonical bytes into the builder, rows
-    // hashed sixteen at a time in SIMD lanes (`verify::lanes`).
+    // As `hash::digest` does it: canonical bytes into the builder, rows
+    // hashed sixteen at a time in SIMD lanes (`hash::lanes`).
     g.bench_function("row_hash", |b| {
         let mut hash_scratch = Vec::new();
         b.iter(|| {

@@ -3,8 +3,8 @@
 //! The modules follow the pipeline, in order:
 //!
 //! ```text
-//! source (introspect) → mapping (resolve every column once) → plan (FK order, chunks)
-//!   → target (DDL) → pipeline [read → convert → encode ⇉ COPY] → target (keys, sequences)
+//! sqlite (introspect) → mapping (resolve every column once) → plan (FK order, post-data)
+//!   → postgres (DDL) → pipeline [read → convert → encode → hash ⇉ COPY] → postgres (keys, sequences)
 //!   → verify (counts, canonical hashes) → report
 //! ```
 //!
@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod hash;
 pub mod interrupt;
 pub mod journal;
 pub mod mapping;
@@ -20,8 +21,9 @@ pub mod model;
 pub mod plan;
 pub mod progress;
 pub mod report;
-pub mod source;
-pub mod target;
+pub mod sql;
+pub mod sqlite;
+pub mod postgres;
 pub mod pipeline;
 pub mod verify;
 pub mod commands;

@@ -224,9 +224,9 @@ fn fuzz_converters() {
         let mut hash_scratch = Vec::new();
         for (pg, conv) in converters.iter() {
             if let Ok(value) = conv.convert(v, &mut scratch) {
-                ferry::target::encode::write_value(&mut buf, pg, &value);
+                ferry::postgres::encode::write_value(&mut buf, pg, &value);
                 let mut h = blake3::Hasher::new();
-                ferry::verify::digest::hash_value(&mut h, pg, &value, &mut hash_scratch);
+                ferry::hash::digest::hash_value(&mut h, pg, &value, &mut hash_scratch);
                 if let Value::Timestamp(m) = value {
                     datetime::check_pg_timestamp(m).unwrap_or_else(|e| panic!("{pg:?} accepted {v:?} as {m}: {e}"));
                 }

@@ -14,8 +14,8 @@ use serde::Serialize;
 use crate::cli::InspectArgs;
 use crate::error::Outcome;
 use crate::model::{Index, RowKey, Schema, Skipped, SkippedKind, Table};
-use crate::plan::topo;
-use crate::source::{introspect, open};
+use crate::model::topo;
+use crate::sqlite::{introspect, open};
 
 pub fn run(args: &InspectArgs) -> anyhow::Result<Outcome> {
     let path = &args.source.source;
@@ -62,7 +62,7 @@ fn suggest_mapping(
     mapping: &[std::path::PathBuf],
     out: &std::path::Path,
 ) -> anyhow::Result<Outcome> {
-    let s = crate::source::suggest::suggest(path, conn, schema, mapping)
+    let s = crate::plan::suggest::suggest(path, conn, schema, mapping)
         .with_context(|| format!("cannot suggest a mapping for {path:?}"))?;
     if out == std::path::Path::new("-") {
         let mut stdout = std::io::stdout().lock();

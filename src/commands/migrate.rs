@@ -20,8 +20,8 @@ use crate::plan::{Plan, TablePlan};
 use crate::journal::{self, RunJournal};
 use crate::progress::Progress;
 use crate::report::{Phase, Report};
-use crate::target::catalog::{self, Catalog};
-use crate::target::{self, ddl, ident, keys, Target};
+use crate::postgres::catalog::{self, Catalog};
+use crate::postgres::{self, ddl, ident, keys, Target};
 use crate::verify::{self, TableCheck};
 
 pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
@@ -45,13 +45,13 @@ fn run_reported(args: &MigrateArgs, report: &mut Report) -> anyhow::Result<Outco
         None
     };
     let target = Target::resolve(scratch.as_ref().map(|c| c.url.as_str()).or(args.target.target.as_deref()))?;
-    let rt = target::runtime(2)?;
+    let rt = postgres::runtime(2)?;
     let t0 = Instant::now();
     // A witness of the source's state (to catch a writer still attached),
     // then one snapshot every source read of this run shares.
-    let watch = crate::source::watch::Watch::start(&args.source.source)?;
-    let _snapshot = crate::source::snapshot::Snapshot::take(&args.source.source)?;
-    let schema = super::introspect(&args.source.source)?;
+    let watch = crate::sqlite::watch::Watch::start(&args.source.source)?;
+    let _snapshot = crate::sqlite::snapshot::Snapshot::take(&args.source.source)?;
+    let schema = super::read_schema(&args.source.source)?;
     let plan0 = super::build_plan(&schema, &super::Profiles::new(), &layers, &args.mapping, &args.pg_schema, false)?;
     // The run journal: what an earlier, unfinished run committed.
     let journal_path = journal::path(&args.state_dir, &target.to_string(), &args.pg_schema);
@@ -288,14 +288,14 @@ fn create(
         }
     };
     report.phase(Phase::Load, t0.elapsed());
-    let (post_steps, post_notes) = ddl::post_data(&plan);
+    let (post_steps, post_notes) = crate::plan::post_data::post_data_steps(&plan);
     super::plan_notes(report, schema, &plan);
     for n in post_notes {
         report.note(n);
     }
 
     let t0 = Instant::now();
-    let keyed = rt.block_on(post_data(target, &post_steps, resuming, opts.writers));
+    let keyed = rt.block_on(execute_post_data(target, &post_steps, resuming, opts.writers));
     if keyed.is_err() {
         report.facts.keys.push(
             "every table is loaded; primary keys, indexes and foreign keys were being added: some are missing or NOT VALID until the run is resumed".into(),
@@ -317,7 +317,7 @@ fn create(
 /// so they can take inserts before the run is resumed.
 fn move_committed_sequences(rt: &tokio::runtime::Runtime, target: &Target, plan: &Plan, journal: &journal::Writer, report: &mut Report) {
     let done = journal.snapshot().done;
-    let (steps, _) = ddl::post_data(plan);
+    let (steps, _) = crate::plan::post_data::post_data_steps(plan);
     let steps: Vec<&ddl::Step> =
         steps.iter().filter(|s| s.kind == ddl::StepKind::Sequence && done.contains_key(&s.table)).collect();
     let moved = rt.block_on(async {
@@ -433,7 +433,7 @@ fn existing(
         if args.truncate && !full.is_empty() {
             let all: Vec<String> = loaded.iter().map(|n| ident::qualified(&args.pg_schema, n)).collect();
             rt.block_on(client.batch_execute(&format!("TRUNCATE {}", all.join(", "))))
-                .map_err(|e| target::Error::server("emptying the target tables", &e))?;
+                .map_err(|e| postgres::Error::server("emptying the target tables", &e))?;
         }
     } else if !journal.keys.is_empty() {
         rt.block_on(keys::set_aside(&client, &journal_file, &journal))?;
@@ -450,7 +450,7 @@ fn existing(
         // Index builds and validations on several sessions, as in create mode.
         let restored = rt.block_on(async {
             let steps = keys::missing_steps(&client, &journal).await?;
-            let warnings = post_data(target, &steps, true, opts.writers).await?;
+            let warnings = execute_post_data(target, &steps, true, opts.writers).await?;
             keys::remove_journal(&journal_file);
             Ok::<_, anyhow::Error>(warnings)
         });
@@ -595,12 +595,12 @@ pub(super) fn fit_existing(
             (ti, cols)
         })
         .collect();
-    let computed: Vec<anyhow::Result<(String, Vec<crate::source::stats::ColumnStats>)>> = wanted
+    let computed: Vec<anyhow::Result<(String, Vec<crate::sqlite::stats::ColumnStats>)>> = wanted
         .par_iter()
         .map(|(ti, cols)| {
             let t = &plan.tables[*ti].source;
-            let mut s = crate::pipeline::reader::with_connection(source, |c| {
-                crate::source::stats::column_stats_for(c, t, cols).map_err(|e| crate::pipeline::Error::Source {
+            let mut s = crate::sqlite::pool::with_connection(source, |c| {
+                crate::sqlite::stats::column_stats_for(c, t, cols).map_err(|e| crate::sqlite::Error::Read {
                     location: crate::error::Location::table(&t.name),
                     message: format!("reading value statistics: {e}"),
                 })
@@ -723,7 +723,7 @@ async fn set_sequences(
             client
                 .batch_execute(&sql)
                 .await
-                .map_err(|e| target::Error::server(format!("setting sequence {seq} of table {name:?}"), &e))?;
+                .map_err(|e| postgres::Error::server(format!("setting sequence {seq} of table {name:?}"), &e))?;
         }
     }
     Ok(())
@@ -737,7 +737,7 @@ pub fn restore_keys(args: &crate::cli::RestoreKeysArgs) -> anyhow::Result<Outcom
         eprintln!("ferry: no keys set aside for {target} (schema {:?}) in {}", args.pg_schema, args.state_dir.display());
         return Ok(Outcome::Success);
     };
-    let rt = target::runtime(1)?;
+    let rt = postgres::runtime(1)?;
     let warnings = rt.block_on(async {
         let client = target.connect().await?;
         keys::restore(&client, &path, &journal).await
@@ -773,7 +773,7 @@ async fn align_types(target: &Target, plan: &Plan, done: &std::collections::BTre
         client
             .batch_execute(&format!("BEGIN;\n{sql}COMMIT;"))
             .await
-            .map_err(|e| target::Error::server("changing column types to those chosen from the data", &e))?;
+            .map_err(|e| postgres::Error::server("changing column types to those chosen from the data", &e))?;
     }
     Ok(())
 }
@@ -789,8 +789,8 @@ fn pk_null_profiles(src: &std::path::Path, schema: &crate::model::Schema) -> any
         if t.row_key == crate::model::RowKey::Rowid {
             for (i, c) in t.columns.iter().enumerate().filter(|(_, c)| c.pk_position > 0 && !c.not_null) {
                 let sql = format!("SELECT count(*) FROM {} WHERE {} IS NULL", ident::quote(&t.name), ident::quote(&c.name));
-                profiles[i].null = crate::pipeline::reader::with_connection(src, |conn| {
-                    conn.query_row(&sql, [], |r| r.get::<_, i64>(0)).map_err(|e| crate::pipeline::Error::Source {
+                profiles[i].null = crate::sqlite::pool::with_connection(src, |conn| {
+                    conn.query_row(&sql, [], |r| r.get::<_, i64>(0)).map_err(|e| crate::sqlite::Error::Read {
                         location: crate::error::Location::table(&t.name),
                         message: format!("counting NULLs in key column {:?}: {e}", c.name),
                     })
@@ -812,7 +812,7 @@ async fn create_tables(target: &Target, plan: &Plan) -> anyhow::Result<()> {
             &[&plan.pg_schema, &names],
         )
         .await
-        .map_err(|e| target::Error::server("checking for existing tables", &e))?;
+        .map_err(|e| postgres::Error::server("checking for existing tables", &e))?;
     if !rows.is_empty() {
         let existing: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
         bail!(
@@ -824,13 +824,13 @@ async fn create_tables(target: &Target, plan: &Plan) -> anyhow::Result<()> {
     let mut sql = String::from("BEGIN;\n");
     sql.push_str(&format!("CREATE SCHEMA IF NOT EXISTS {};\n", ident::quote(&plan.pg_schema)));
     for tp in &plan.tables {
-        sql.push_str(&ddl::create_table(&plan.pg_schema, tp));
+        sql.push_str(&ddl::create_table(&plan.pg_schema, &tp.map, tp.identity.as_deref()));
         sql.push_str(";\n");
     }
     sql.push_str("COMMIT;");
     if let Err(e) = client.batch_execute(&sql).await {
         let _ = client.batch_execute("ROLLBACK").await;
-        return Err(target::Error::server("creating the tables", &e).into());
+        return Err(postgres::Error::server("creating the tables", &e).into());
     }
     Ok(())
 }
@@ -844,7 +844,7 @@ async fn create_tables(target: &Target, plan: &Plan) -> anyhow::Result<()> {
 /// at once, one table per session at a time (two builds on one table would
 /// only queue on its lock): keys, then foreign keys added `NOT VALID` (cheap,
 /// one session), then validated in parallel, then sequences.
-async fn post_data(
+async fn execute_post_data(
     target: &Target,
     steps: &[ddl::Step],
     resuming: bool,
@@ -872,7 +872,7 @@ async fn post_data(
         let (queue, c) = (queue.clone(), c.clone());
         tasks.push(tokio::spawn(async move {
             loop {
-                let Some(group) = queue.lock().await.pop_front() else { return Ok::<_, target::Error>(()) };
+                let Some(group) = queue.lock().await.pop_front() else { return Ok::<_, postgres::Error>(()) };
                 for st in group {
                     run_step(&c, &st, resuming).await?;
                 }
@@ -910,7 +910,7 @@ async fn post_data(
                     if let Err(e) = c.batch_execute(&sql).await {
                         warnings.lock().await.push(format!(
                             "table {table:?}: foreign key left NOT VALID, the source has rows that break it: {}",
-                            target::describe(&e)
+                            postgres::describe(&e)
                         ));
                     }
                 }
@@ -929,13 +929,13 @@ async fn post_data(
     Ok(w)
 }
 
-async fn run_step(client: &tokio_postgres::Client, step: &ddl::Step, resuming: bool) -> Result<(), target::Error> {
+async fn run_step(client: &tokio_postgres::Client, step: &ddl::Step, resuming: bool) -> Result<(), postgres::Error> {
     if let Err(e) = client.batch_execute(&step.sql).await {
         // A resumed run may find a key its predecessor already made.
         let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
         let already = matches!(code.as_str(), "42P07" | "42710" | "42P16");
         if !(resuming && already) {
-            return Err(target::Error::server(format!("table {:?}: {:?} step", step.table, step.kind), &e));
+            return Err(postgres::Error::server(format!("table {:?}: {:?} step", step.table, step.kind), &e));
         }
     }
     Ok(())
@@ -951,5 +951,9 @@ async fn check_target(
     source: &std::path::Path,
     max_diffs: usize,
 ) -> anyhow::Result<Vec<TableCheck>> {
-    Ok(verify::check_loaded(target, plan, loads, hash, source, max_diffs).await?)
+    let sent: Vec<verify::Sent<'_>> = loads
+        .iter()
+        .map(|l| verify::Sent { table: &l.table, rows: l.rows, rejected: l.bad.rejected, digest: &l.digest, hash: &l.hash })
+        .collect();
+    Ok(verify::check_loaded(target, plan, &sent, hash, source, max_diffs).await?)
 }

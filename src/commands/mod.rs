@@ -12,7 +12,7 @@ use crate::mapping::file::Layers;
 use crate::model::Schema;
 use crate::plan::{Plan, PlanInput};
 use crate::report::Report;
-use crate::source;
+use crate::sqlite;
 
 pub mod inspect;
 pub mod migrate;
@@ -62,15 +62,15 @@ pub fn prepare(src: &Path, layers: &Layers, mapping: &MappingOpts, pg_schema: &s
 /// tables in parallel, each reader thread on its own connection: the shared
 /// first half of `migrate`, `verify` and `plan`, so they all decide alike.
 pub fn introspect_and_profile(src: &Path) -> anyhow::Result<(Schema, Profiles)> {
-    let schema = introspect(src)?;
+    let schema = read_schema(src)?;
     let profiles = profile(src, &schema)?;
     Ok((schema, profiles))
 }
 
 /// The source's schema alone (no pass over the rows).
-pub fn introspect(src: &Path) -> anyhow::Result<Schema> {
-    let (conn, _) = source::snapshot::open_in_snapshot(src)?;
-    source::introspect::introspect(&conn).with_context(|| format!("cannot read the schema of {src:?}"))
+pub fn read_schema(src: &Path) -> anyhow::Result<Schema> {
+    let (conn, _) = sqlite::snapshot::open_in_snapshot(src)?;
+    sqlite::introspect::introspect(&conn).with_context(|| format!("cannot read the schema of {src:?}"))
 }
 
 /// Storage classes of every column of every table: one pass over the rows.
@@ -80,7 +80,7 @@ pub fn profile(src: &Path, schema: &Schema) -> anyhow::Result<Profiles> {
     // largest table instead of one of them scanning it alone.
     let mut work = Vec::new();
     for (ti, t) in schema.tables.iter().enumerate() {
-        for chunk in crate::pipeline::reader::chunks(src, t, 200_000)? {
+        for chunk in crate::sqlite::pool::chunks(src, t, 200_000)? {
             work.push((ti, chunk));
         }
     }
@@ -88,13 +88,13 @@ pub fn profile(src: &Path, schema: &Schema) -> anyhow::Result<Profiles> {
         .par_iter()
         .map(|(ti, chunk)| {
             let t = &schema.tables[*ti];
-            let rowid = crate::pipeline::reader::rowid_name(t);
+            let rowid = crate::sqlite::pool::rowid_name(t);
             let range = match (rowid.as_deref(), chunk.range) {
                 (Some(r), Some((lo, hi))) => Some((r, lo, hi)),
                 _ => None,
             };
-            let p = crate::pipeline::reader::with_connection(src, |c| {
-                source::profile::profile_range(c, t, range).map_err(|e| crate::pipeline::Error::Source {
+            let p = crate::sqlite::pool::with_connection(src, |c| {
+                sqlite::profile::profile_range(c, t, range).map_err(|e| crate::sqlite::Error::Read {
                     location: crate::error::Location::table(&t.name),
                     message: format!("{e:#}"),
                 })
@@ -109,7 +109,7 @@ pub fn profile(src: &Path, schema: &Schema) -> anyhow::Result<Profiles> {
         let entry = profiles
             .entry(t.name.clone())
             .or_insert_with(|| vec![crate::model::StorageProfile::default(); t.columns.len()]);
-        source::profile::merge(entry, &p);
+        sqlite::profile::merge(entry, &p);
     }
     Ok(profiles)
 }

@@ -13,12 +13,12 @@ use serde::Serialize;
 use crate::cli::{PlanArgs, SchemaMode};
 use crate::error::Outcome;
 use crate::mapping::file::Layers;
-use crate::pipeline::check::{self, Problem};
-use crate::pipeline::reader;
+use crate::pipeline::dry_run::{self, Problem};
+use crate::sqlite::pool as reader;
 use crate::plan::existing::Misfit;
 use crate::plan::Plan;
-use crate::target::catalog::Catalog;
-use crate::target::{self, ddl, Target};
+use crate::postgres::catalog::Catalog;
+use crate::postgres::{self, ddl, Target};
 
 #[derive(Serialize)]
 struct PlanReport<'a> {
@@ -50,9 +50,9 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         Some(t) => Some(Target::resolve(Some(t))?),
         None => None,
     };
-    let rt = target::runtime(1)?;
+    let rt = postgres::runtime(1)?;
     // Every source read of this run sees one state of the file.
-    let _snapshot = crate::source::snapshot::Snapshot::take(&args.source.source)?;
+    let _snapshot = crate::sqlite::snapshot::Snapshot::take(&args.source.source)?;
     let (schema, profiles) = super::introspect_and_profile(&args.source.source)?;
     let plan0 = super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, false)?;
     let mode = match (&target, args.schema) {
@@ -102,9 +102,9 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
             misfits.extend(super::refusals::create(&plan, &catalog));
         }
         for tp in &plan.tables {
-            ddl_text.push(ddl::create_table(&plan.pg_schema, tp));
+            ddl_text.push(ddl::create_table(&plan.pg_schema, &tp.map, tp.identity.as_deref()));
         }
-        let (steps, post_notes) = ddl::post_data(&plan);
+        let (steps, post_notes) = crate::plan::post_data::post_data_steps(&plan);
         ddl_text.extend(steps.iter().map(|s| s.sql.clone()));
         ddl_text.extend(steps.iter().filter_map(|s| s.validate.clone()));
         notes.extend(post_notes);
@@ -122,7 +122,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
     }
 
     let t0 = Instant::now();
-    let (problems, checked) = check::convert_all(&args.source.source, &plan, &unique)?;
+    let (problems, checked) = dry_run::convert_all(&args.source.source, &plan, &unique)?;
     let secs = t0.elapsed().as_secs_f64();
     let rows: u64 = checked.iter().map(|c| c.rows).sum();
     // Orphans and duplicates break keys, not the load: the load still
@@ -285,17 +285,17 @@ fn calibrate(source: &std::path::Path, plan: &Plan, target: &Target, rows: u64) 
     for tp in &mut sample.tables {
         tp.sample = Some(rows);
     }
-    let rt = target::runtime(1)?;
+    let rt = postgres::runtime(1)?;
     let client = rt.block_on(target.connect())?;
-    let quoted = crate::target::ident::quote(&schema);
+    let quoted = crate::postgres::ident::quote(&schema);
     let mut ddl_sql = format!("CREATE SCHEMA {quoted};\n");
     for tp in &sample.tables {
-        ddl_sql.push_str(&ddl::create_table(&schema, tp));
+        ddl_sql.push_str(&ddl::create_table(&schema, &tp.map, tp.identity.as_deref()));
         ddl_sql.push_str(";\n");
     }
     let result = (|| -> anyhow::Result<Calibration> {
         rt.block_on(client.batch_execute(&ddl_sql))
-            .map_err(|e| crate::target::Error::server("creating the calibration tables", &e))?;
+            .map_err(|e| crate::postgres::Error::server("creating the calibration tables", &e))?;
         let opts = crate::pipeline::Options::new(None, None, u64::MAX);
         let t0 = Instant::now();
         let loads = crate::pipeline::load(source, &sample, target, &opts)?;

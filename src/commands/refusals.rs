@@ -8,8 +8,8 @@ use std::path::Path;
 
 use crate::plan::Plan;
 use crate::plan::existing::Misfit;
-use crate::target::catalog::Catalog;
-use crate::target::ident::quote;
+use crate::postgres::catalog::Catalog;
+use crate::postgres::ident::quote;
 
 /// The run's choices that decide refusals.
 pub struct Asked {
@@ -133,7 +133,7 @@ fn unloaded_parents(source: &Path, plan: &Plan, catalog: &Catalog) -> anyhow::Re
                     .collect::<Vec<_>>()
                     .join(" AND ")
             );
-            let points = crate::pipeline::reader::with_connection(source, |conn| {
+            let points = crate::sqlite::pool::with_connection(source, |conn| {
                 conn.query_row(&sql, [], |r| r.get::<_, bool>(0))
                     .map_err(|e| crate::pipeline::Error::Source {
                         location: crate::error::Location::table(&tp.source.name),

@@ -61,13 +61,13 @@ impl ScratchCluster {
             "pg_ctl start",
         )?;
         let admin = format!("postgresql://ferry@127.0.0.1:{port}/postgres");
-        let rt = crate::target::runtime(1)?;
+        let rt = crate::postgres::runtime(1)?;
         rt.block_on(async {
-            let t = crate::target::Target::resolve(Some(&admin))?;
+            let t = crate::postgres::Target::resolve(Some(&admin))?;
             let c = t.connect().await?;
             c.batch_execute("CREATE DATABASE scratch")
                 .await
-                .map_err(|e| crate::target::Error::server("creating the scratch database", &e))?;
+                .map_err(|e| crate::postgres::Error::server("creating the scratch database", &e))?;
             Ok::<_, anyhow::Error>(())
         })?;
         Ok(cluster)
@@ -77,13 +77,13 @@ impl ScratchCluster {
     pub fn apply_schema(&self, sql_file: Option<&Path>, command: Option<&str>) -> anyhow::Result<()> {
         if let Some(f) = sql_file {
             let sql = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-            let rt = crate::target::runtime(1)?;
+            let rt = crate::postgres::runtime(1)?;
             rt.block_on(async {
-                let t = crate::target::Target::resolve(Some(&self.url))?;
+                let t = crate::postgres::Target::resolve(Some(&self.url))?;
                 let c = t.connect().await?;
                 c.batch_execute(&sql)
                     .await
-                    .map_err(|e| crate::target::Error::server(format!("applying {}", f.display()), &e))?;
+                    .map_err(|e| crate::postgres::Error::server(format!("applying {}", f.display()), &e))?;
                 Ok::<_, anyhow::Error>(())
             })?;
         }
@@ -145,29 +145,12 @@ fn run(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The newest installed server: Debian's `/usr/lib/postgresql/N/bin`, else
-/// wherever `pg_ctl` is on the PATH.
+/// The newest installed server's programs (`postgres::server::bin_dir`).
 fn bin_dir() -> anyhow::Result<PathBuf> {
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let v = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").is_file().then_some((v, bin))
-        })
-        .collect();
-    found.sort();
-    if let Some((_, b)) = found.pop() {
-        return Ok(b);
+    match crate::postgres::server::bin_dir() {
+        Some(b) => Ok(b),
+        None => bail!(
+            "--target-scratch needs PostgreSQL's server binaries (initdb, pg_ctl); install them (Debian: apt-get install postgresql)"
+        ),
     }
-    if let Some(path) = std::env::var_os("PATH") {
-        for d in std::env::split_paths(&path) {
-            if d.join("initdb").is_file() && d.join("pg_ctl").is_file() {
-                return Ok(d);
-            }
-        }
-    }
-    bail!("--target-scratch needs PostgreSQL's server binaries (initdb, pg_ctl); install them (Debian: apt-get install postgresql)")
 }

@@ -216,7 +216,7 @@ fn render(s: &Stopped, wrote: bool) -> String {
 fn resume_command() -> String {
     let mut words: Vec<String> = vec!["ferry".into()];
     for a in std::env::args().skip(1) {
-        let shown = match crate::target::Target::resolve(Some(&a)) {
+        let shown = match crate::postgres::Target::resolve(Some(&a)) {
             Ok(t) if has_password(&a) => t.to_string(),
             _ => a,
         };

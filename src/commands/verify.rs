@@ -14,9 +14,9 @@ use crate::mapping::file::Layers;
 use crate::pipeline::{self, Options};
 use crate::model::Schema;
 use crate::plan::Plan;
-use crate::target::catalog::Catalog;
+use crate::postgres::catalog::Catalog;
 use crate::report::{Phase, Report};
-use crate::target::{self, Target};
+use crate::postgres::{self, Target};
 use crate::verify::{self, localize, TableCheck};
 
 pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
@@ -24,11 +24,11 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
     let t_all = Instant::now();
     let layers = Layers::load(&args.mapping.mapping)?;
     let target = Target::resolve(args.target.target.as_deref())?;
-    let rt = target::runtime(verify::READ_CONNECTIONS + 1)?;
+    let rt = postgres::runtime(verify::READ_CONNECTIONS + 1)?;
     let t0 = Instant::now();
     // Every source read of this run sees one state of the file.
-    let _snapshot = crate::source::snapshot::Snapshot::take(&args.source.source)?;
-    let schema = super::introspect(&args.source.source)?;
+    let _snapshot = crate::sqlite::snapshot::Snapshot::take(&args.source.source)?;
+    let schema = super::read_schema(&args.source.source)?;
     let catalog = rt.block_on(async {
         let client = target.connect().await?;
         Catalog::read(&client, &args.pg_schema).await

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::convert::{NulPolicy, Utf8Policy};
-use super::datetime::Zone;
+use super::datetime::{self, EpochUnit, Zone};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -88,7 +88,7 @@ impl BadValuePolicy {
 /// rule. Unset fields inherit from the next less specific level.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// How date/time values are stored (see `resolve::parse_time_input`).
+    /// How date/time values are stored (see [`parse_time_input`]).
     pub input: Option<Located<String>>,
     /// Extra strftime formats for date/time text.
     pub formats: Option<Located<Vec<String>>>,
@@ -391,7 +391,7 @@ struct RawOptions {
 
 fn options(src: &Src<'_>, r: RawOptions) -> Result<Options, Error> {
     if let Some(i) = &r.input {
-        super::resolve::parse_time_input(i.get_ref()).map_err(|m| src.err(i.span(), m))?;
+        parse_time_input(i.get_ref()).map_err(|m| src.err(i.span(), m))?;
     }
     if let Some(f) = &r.formats {
         for fmt in f.get_ref() {
@@ -512,6 +512,66 @@ fn check_strftime(fmt: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `input = "…"` of a date/time rule: None for text, else unit and origin.
+pub fn parse_time_input(s: &str) -> Result<Option<(EpochUnit, i64)>, String> {
+    Ok(Some(match s {
+        "text" | "json-array" => return Ok(None),
+        "epoch-seconds" => (EpochUnit::Seconds, datetime::UNIX),
+        "epoch-milliseconds" => (EpochUnit::Millis, datetime::UNIX),
+        "epoch-microseconds" => (EpochUnit::Micros, datetime::UNIX),
+        "epoch-nanoseconds" => (EpochUnit::Nanos, datetime::UNIX),
+        "julian-day" => (EpochUnit::JulianDay, datetime::UNIX),
+        "webkit-microseconds" => (EpochUnit::Micros, datetime::WEBKIT_1601),
+        "apple-seconds" => (EpochUnit::Seconds, datetime::APPLE_2001),
+        other => {
+            return Err(format!(
+                "unknown input {other:?} (text, epoch-seconds, epoch-milliseconds, epoch-microseconds, epoch-nanoseconds, julian-day, webkit-microseconds, apple-seconds; json-array for text[])"
+            ));
+        }
+    }))
+}
+
+/// Split a declared type into its base name (upper-cased, trimmed, quotes and
+/// brackets removed, inner whitespace collapsed) and its parenthesised
+/// numeric parameters: `decimal (10, 5)` → (`DECIMAL`, [10, 5]).
+///
+/// Parameters that are not unsigned integers (`VARCHAR(MAX)`, `NUMBER(-1)`)
+/// give an empty list rather than a partial one. Text after the closing
+/// parenthesis is kept in the base name (`NUMERIC(10) UNSIGNED` →
+/// `NUMERIC UNSIGNED`).
+pub fn parse_type_params(decl: &str) -> (String, Vec<u32>) {
+    let (head, params, tail) = match decl.find('(') {
+        Some(open) => {
+            let rest = &decl[open + 1..];
+            match rest.find(')') {
+                Some(close) => (&decl[..open], Some(&rest[..close]), &rest[close + 1..]),
+                None => (&decl[..open], Some(rest), ""),
+            }
+        }
+        None => (decl, None, ""),
+    };
+    let mut base = String::with_capacity(decl.len());
+    for word in head
+        .split_whitespace()
+        .chain(tail.split_whitespace())
+        .map(|w| w.trim_matches(|c| matches!(c, '"' | '\'' | '`' | '[' | ']')))
+        .filter(|w| !w.is_empty())
+    {
+        if !base.is_empty() {
+            base.push(' ');
+        }
+        base.push_str(&word.to_ascii_uppercase());
+    }
+    let params = params
+        .and_then(|p| {
+            p.split(',')
+                .map(|n| n.trim().trim_start_matches('+').parse::<u32>().ok())
+                .collect::<Option<Vec<u32>>>()
+        })
+        .unwrap_or_default();
+    (base, params)
+}
+
 /// `decimal (10, 5)` → `DECIMAL`; `"double precision"` → `DOUBLE PRECISION`.
 pub fn normalize_type_name(decl: &str) -> String {
     let base = match decl.find('(') {
@@ -611,5 +671,34 @@ mod tests {
         assert_eq!(normalize_type_name("integer  auto_increment"), "INTEGER AUTO_INCREMENT");
         assert_eq!(type_key("decimal (10, 5)"), "DECIMAL(10,5)");
         assert_eq!(type_key("varchar"), "VARCHAR");
+    }
+
+    #[test]
+    fn type_params() {
+        let cases: &[(&str, &str, &[u32])] = &[
+            ("decimal (10, 5)", "DECIMAL", &[10, 5]),
+            ("VARCHAR(255)", "VARCHAR", &[255]),
+            ("NVARCHAR(40)", "NVARCHAR", &[40]),
+            ("numeric(20, 6)", "NUMERIC", &[20, 6]),
+            ("text(19)", "TEXT", &[19]),
+            ("NUMERIC(10,2)", "NUMERIC", &[10, 2]),
+            ("decimal(1, 0)", "DECIMAL", &[1, 0]),
+            ("  INTEGER  ", "INTEGER", &[]),
+            ("", "", &[]),
+            ("\"double precision\"", "DOUBLE PRECISION", &[]),
+            ("double   precision", "DOUBLE PRECISION", &[]),
+            ("text nocase", "TEXT NOCASE", &[]),
+            ("VARCHAR(MAX)", "VARCHAR", &[]),
+            ("NUMBER(-1)", "NUMBER", &[]),
+            ("NUMERIC(10) UNSIGNED", "NUMERIC UNSIGNED", &[10]),
+            ("character varying(+20", "CHARACTER VARYING", &[20]),
+        ];
+        for &(decl, base, params) in cases {
+            assert_eq!(
+                parse_type_params(decl),
+                (base.to_string(), params.to_vec()),
+                "declared type {decl:?}"
+            );
+        }
     }
 }

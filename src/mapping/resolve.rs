@@ -19,8 +19,8 @@ use serde::Serialize;
 
 use super::boolean::BoolSpellings;
 use super::convert::{Converter, NulPolicy, StorageClass, TimeInput, Utf8Policy};
-use super::datetime::{self, EpochUnit, Zone};
-use super::file::{normalize_type_name, type_key, BadValuePolicy, Layers, Located, Options, Pos};
+use super::datetime::{EpochUnit, Zone};
+use super::file::{normalize_type_name, parse_time_input, parse_type_params, type_key, BadValuePolicy, Layers, Located, Options, Pos};
 use super::types::PgType;
 use crate::model::{Affinity, Column, StorageProfile, Table};
 
@@ -261,7 +261,7 @@ impl<'l> Mapper<'l> {
         notes: &mut Vec<String>,
     ) -> Result<ColumnMap, Error> {
         let chain = self.chain(&table.name, col);
-        let (_, params) = crate::source::affinity::parse_type_params(&col.decl_type);
+        let (_, params) = parse_type_params(&col.decl_type);
 
         let decided = chain.iter().find(|l| l.pg_type.is_some());
         let (template, why, explicit, at) = if let Some(l) = decided {
@@ -424,24 +424,6 @@ fn spellings(t: Option<&Located<Vec<String>>>, f: Option<&Located<Vec<String>>>)
     BoolSpellings::new(&t, &f)
 }
 
-/// `input = "…"` of a date/time rule: None for text, else unit and origin.
-pub fn parse_time_input(s: &str) -> Result<Option<(EpochUnit, i64)>, String> {
-    Ok(Some(match s {
-        "text" | "json-array" => return Ok(None),
-        "epoch-seconds" => (EpochUnit::Seconds, datetime::UNIX),
-        "epoch-milliseconds" => (EpochUnit::Millis, datetime::UNIX),
-        "epoch-microseconds" => (EpochUnit::Micros, datetime::UNIX),
-        "epoch-nanoseconds" => (EpochUnit::Nanos, datetime::UNIX),
-        "julian-day" => (EpochUnit::JulianDay, datetime::UNIX),
-        "webkit-microseconds" => (EpochUnit::Micros, datetime::WEBKIT_1601),
-        "apple-seconds" => (EpochUnit::Seconds, datetime::APPLE_2001),
-        other => {
-            return Err(format!(
-                "unknown input {other:?} (text, epoch-seconds, epoch-milliseconds, epoch-microseconds, epoch-nanoseconds, julian-day, webkit-microseconds, apple-seconds; json-array for text[])"
-            ));
-        }
-    }))
-}
 
 
 /// Fill `$1`/`$2` from the declared parameters; a missing one drops the

@@ -17,7 +17,7 @@
 //! holds a few of them, so peak memory is bounded by
 //! `writers × (queue depth + readers) × buffer size` whatever the database size.
 
-pub mod check;
+pub mod dry_run;
 pub mod reader;
 pub mod rejects;
 
@@ -34,10 +34,10 @@ use serde::Serialize;
 use crate::error::Location;
 use crate::plan::{Plan, TablePlan};
 use crate::progress::TableBar;
-use crate::target::{self, encode, ident, Target};
-use crate::verify::digest::TableDigest;
+use crate::postgres::{self, encode, ident, Target};
+use crate::hash::digest::TableDigest;
 
-pub use reader::Chunk;
+pub use crate::sqlite::pool::Chunk;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -46,7 +46,9 @@ pub enum Error {
     #[error("reading {location}: {message}")]
     Source { location: Location, message: String },
     #[error(transparent)]
-    Target(#[from] target::Error),
+    Target(#[from] postgres::Error),
+    #[error(transparent)]
+    Sqlite(#[from] crate::sqlite::Error),
     #[error("{location}: {value} does not fit the column's declared type; the type is chosen from the data instead")]
     NeedsWidening { location: Location, value: String },
     #[error("stopped: another table failed first")]
@@ -175,7 +177,7 @@ pub fn load(source: &Path, plan: &Plan, target: &Target, opts: &Options) -> Resu
     let first_error: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
     let start = Instant::now();
     let source: PathBuf = source.to_path_buf();
-    let rt = target::runtime(2).map_err(|e| Error::Source { location: Location::table("*"), message: e.to_string() })?;
+    let rt = postgres::runtime(2).map_err(|e| Error::Source { location: Location::table("*"), message: e.to_string() })?;
     let rt = &rt;
 
     std::thread::scope(|scope| {
@@ -272,7 +274,7 @@ async fn load_group(
     client
         .batch_execute(begin)
         .await
-        .map_err(|e| target::Error::server(format!("starting to load table {first:?}"), &e))?;
+        .map_err(|e| postgres::Error::server(format!("starting to load table {first:?}"), &e))?;
     let mut loads = Vec::new();
     // The tables' progress bars, whose rows stay counted once they commit.
     let mut bars = Vec::new();
@@ -304,7 +306,7 @@ async fn load_group(
     }
     if let Err(e) = client.batch_execute("COMMIT").await {
         let _ = client.batch_execute("ROLLBACK").await;
-        return Err(target::Error::server(format!("committing table {first:?}"), &e).into());
+        return Err(postgres::Error::server(format!("committing table {first:?}"), &e).into());
     }
     bars.into_iter().for_each(TableBar::loaded);
     if let Some(f) = &opts.on_commit {
@@ -333,18 +335,18 @@ async fn load_table(
         client
             .batch_execute(&format!("TRUNCATE {table}"))
             .await
-            .map_err(|e| target::Error::server(format!("emptying table {:?}", tp.source.name), &e))?;
+            .map_err(|e| postgres::Error::server(format!("emptying table {:?}", tp.source.name), &e))?;
     }
     let freeze = if opts.truncate { ", FREEZE" } else { "" };
     let copy_sql = format!("COPY {table} ({}) FROM STDIN (FORMAT binary{freeze})", cols.join(", "));
     let ctx = format!("loading table {:?}", tp.source.name);
-    let sink = client.copy_in::<_, Bytes>(&copy_sql).await.map_err(|e| target::Error::server(&ctx, &e))?;
+    let sink = client.copy_in::<_, Bytes>(&copy_sql).await.map_err(|e| postgres::Error::server(&ctx, &e))?;
     let mut sink = Box::pin(sink);
 
     let chunks = if tp.parent_first.is_some() || tp.sample.is_some() {
         vec![Chunk { range: None }]
     } else {
-        reader::chunks(source, &tp.source, opts.chunk_rows)?
+        crate::sqlite::pool::chunks(source, &tp.source, opts.chunk_rows)?
     };
     let n_chunks = chunks.len();
     let rx = spawn_readers(pool, source, tp, chunks, opts, cancel, opts.queue_depth + n_chunks.min(opts.jobs));
@@ -352,7 +354,7 @@ async fn load_table(
     let mut header = BytesMut::with_capacity(32);
     encode::write_header(&mut header);
     let mut bytes = header.len() as u64;
-    sink.send(header.freeze()).await.map_err(|e| target::Error::server(&ctx, &e))?;
+    sink.send(header.freeze()).await.map_err(|e| postgres::Error::server(&ctx, &e))?;
     let mut digest = TableDigest::default();
     let mut done = 0;
     while done < n_chunks {
@@ -362,7 +364,7 @@ async fn load_table(
                 if let Some(bar) = &bar {
                     bar.inc(rows);
                 }
-                sink.send(b).await.map_err(|e| target::Error::server(&ctx, &e))?;
+                sink.send(b).await.map_err(|e| postgres::Error::server(&ctx, &e))?;
             }
             Some(Msg::ChunkDone(d)) => {
                 digest.merge(&d);
@@ -378,10 +380,10 @@ async fn load_table(
     let mut trailer = BytesMut::with_capacity(2);
     encode::write_trailer(&mut trailer);
     bytes += 2;
-    sink.send(trailer.freeze()).await.map_err(|e| target::Error::server(&ctx, &e))?;
-    let rows = sink.as_mut().finish().await.map_err(|e| target::Error::server(&ctx, &e))?;
+    sink.send(trailer.freeze()).await.map_err(|e| postgres::Error::server(&ctx, &e))?;
+    let rows = sink.as_mut().finish().await.map_err(|e| postgres::Error::server(&ctx, &e))?;
     if rows != digest.rows {
-        return Err(target::Error::Server {
+        return Err(postgres::Error::Server {
             context: ctx,
             message: format!("PostgreSQL stored {rows} rows, ferry sent {}", digest.rows),
         }
@@ -441,7 +443,7 @@ pub fn source_digests(source: &Path, plan: &Plan, opts: &Options) -> Result<Vec<
     let mut left = 0usize;
     for &ti in &order {
         let tp = &plan.tables[ti];
-        let chunks = reader::chunks(source, &tp.source, opts.chunk_rows)?;
+        let chunks = crate::sqlite::pool::chunks(source, &tp.source, opts.chunk_rows)?;
         left += chunks.len();
         for chunk in chunks {
             let (tx, cancel, source, tp) = (tx.clone(), cancel.clone(), source.to_path_buf(), tp.clone());

@@ -7,87 +7,23 @@
 //! the buffer size; `reserve` then takes the allocation back once the writer
 //! has dropped it, so the steady state allocates nothing per row.
 
-use std::cell::RefCell;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::BytesMut;
 use crossbeam_channel::Sender;
 use rusqlite::types::ValueRef;
-use rusqlite::Connection;
 
 use super::{Error, Msg};
 use crate::error::{Location, RowRef};
 use super::rejects::{BadValues, Counts, Reject};
 use crate::mapping::convert::{Scratch, StorageClass, Value};
 use crate::mapping::file::BadValuePolicy;
-use crate::model::Table;
 use crate::plan::TablePlan;
-use crate::source;
-use crate::target::{encode, ident};
-use crate::verify::digest::{write_value, DigestBuilder, TableDigest};
-
-/// A contiguous part of a table: a rowid range, or the whole table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Chunk {
-    /// Inclusive rowid bounds; None reads the whole table.
-    pub range: Option<(i64, i64)>,
-}
-
-thread_local! {
-    static CONN: RefCell<Option<(PathBuf, u64, Connection)>> = const { RefCell::new(None) };
-}
-
-/// Run `f` with this thread's connection to `path`, opening it once (per
-/// snapshot: inside the run's snapshot of the source, when there is one).
-pub fn with_connection<T>(path: &Path, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
-    CONN.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        let generation = source::snapshot::generation(path);
-        if slot.as_ref().is_none_or(|(p, g, _)| p != path || *g != generation) {
-            // The old connection (and its read transaction) goes first.
-            *slot = None;
-            let (conn, generation) = source::snapshot::open_in_snapshot(path)
-                .map_err(|e| Error::Source { location: Location::table("*"), message: format!("{e:#}") })?;
-            *slot = Some((path.to_path_buf(), generation, conn));
-        }
-        let (_, _, conn) = slot.as_ref().expect("connection just opened");
-        f(conn)
-    })
-}
-
-/// What reaches the rowid in this table, as SQL: the rowid-alias column,
-/// else `rowid` unless a column of that name hides it, then `_rowid_`, then
-/// `oid`; None for WITHOUT ROWID. One rule, kept in `source::introspect`.
-pub fn rowid_name(t: &Table) -> Option<String> {
-    crate::source::introspect::rowid_expr(t)
-}
-
-/// Split a table into rowid ranges of about `chunk_rows` rows.
-pub fn chunks(source: &Path, t: &Table, chunk_rows: u64) -> Result<Vec<Chunk>, Error> {
-    let Some(rowid) = rowid_name(t) else { return Ok(vec![Chunk { range: None }]) };
-    if t.row_count <= chunk_rows {
-        return Ok(vec![Chunk { range: None }]);
-    }
-    let sql = format!("SELECT min({rowid}), max({rowid}) FROM {}", ident::quote(&t.name));
-    let (lo, hi): (Option<i64>, Option<i64>) = with_connection(source, |c| {
-        c.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(|e| Error::Source { location: Location::table(&t.name), message: e.to_string() })
-    })?;
-    let (Some(lo), Some(hi)) = (lo, hi) else { return Ok(vec![Chunk { range: None }]) };
-    let n = t.row_count.div_ceil(chunk_rows) as i128;
-    let span = hi as i128 - lo as i128 + 1;
-    let step = (span + n - 1) / n;
-    let mut out = Vec::new();
-    let mut start = lo as i128;
-    while start <= hi as i128 {
-        let end = (start + step - 1).min(hi as i128);
-        out.push(Chunk { range: Some((start as i64, end as i64)) });
-        start = end + 1;
-    }
-    Ok(out)
-}
+use crate::sqlite::pool::{describe_value, rowid_name, with_connection, Chunk};
+use crate::postgres::{encode, ident};
+use crate::hash::digest::{write_value, DigestBuilder, TableDigest};
 
 /// The SELECT for a chunk: the mapped columns in plan order, then the rowid
 /// (when there is one) to name rows in error messages.
@@ -317,29 +253,4 @@ fn row_ref(tp: &TablePlan, row: &rusqlite::Row<'_>, ncols: usize, has_rowid: boo
         }
     }
     RowRef::Key(parts)
-}
-
-/// A SQLite value for an error message: its storage class and a readable,
-/// bounded rendering (text quoted, blobs in hex).
-pub fn describe_value(v: ValueRef<'_>) -> String {
-    const MAX: usize = 120;
-    match v {
-        ValueRef::Null => "NULL".into(),
-        ValueRef::Integer(i) => format!("{i} (integer)"),
-        ValueRef::Real(f) => format!("{f:?} (real)"),
-        ValueRef::Text(t) => {
-            let s = String::from_utf8_lossy(t);
-            let shown: String = s.chars().take(MAX).collect();
-            let more = if s.chars().count() > MAX { "…" } else { "" };
-            format!("{shown:?}{more} (text, {} bytes)", t.len())
-        }
-        ValueRef::Blob(b) => {
-            let mut hex = String::new();
-            for byte in b.iter().take(MAX / 2) {
-                let _ = write!(hex, "{byte:02x}");
-            }
-            let more = if b.len() > MAX / 2 { "…" } else { "" };
-            format!("x'{hex}'{more} (blob, {} bytes)", b.len())
-        }
-    }
 }

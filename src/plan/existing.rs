@@ -15,8 +15,8 @@ use crate::mapping::datetime::{self, EpochUnit};
 use crate::mapping::resolve::{fit_to_profile, Mapper};
 use crate::mapping::types::PgType;
 use crate::model::StorageProfile;
-use crate::source::stats::ColumnStats;
-use crate::target::catalog::Catalog;
+use crate::sqlite::stats::ColumnStats;
+use crate::postgres::catalog::Catalog;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Misfit {

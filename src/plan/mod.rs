@@ -7,7 +7,8 @@
 //! all work from the same plan, so what was checked is what runs.
 
 pub mod existing;
-pub mod topo;
+pub mod post_data;
+pub mod suggest;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -15,8 +16,9 @@ use serde::Serialize;
 
 use crate::mapping::file::Layers;
 use crate::mapping::resolve::{self, Mapper, TableMap};
+use crate::model::topo;
 use crate::model::{RowKey, Schema, StorageProfile, Table};
-use crate::target::ident;
+use crate::postgres::ident;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -39,17 +39,18 @@ use std::sync::Arc;
 use rusqlite::types::ValueRef;
 use serde::Serialize;
 
-use super::digest::{hash_value, write_value, TableDigest};
-use super::{copy_rows, decode, decode_error, select_list, Error, RowView, TableCheck};
+use crate::hash::digest::{hash_value, write_value, TableDigest};
+use super::{decode_error, select_list, Error, TableCheck};
+use crate::postgres::decode::{copy_rows, decode, RowView};
 use crate::mapping::convert::{Scratch, Value};
 use crate::mapping::file::BadValuePolicy;
-use crate::pipeline::reader::describe_value;
+use crate::sqlite::pool::describe_value;
 use crate::mapping::types::PgType;
 use crate::mapping::{datetime, uuid};
 use crate::model::RowKey;
 use crate::plan::TablePlan;
-use crate::source;
-use crate::target::{self, ident};
+use crate::sqlite;
+use crate::postgres::{self, ident};
 
 /// What kind of difference a row shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -524,7 +525,7 @@ pub fn show_value(v: &Value<'_>) -> (String, serde_json::Value) {
 
 /// The source side of a pass, on its own read-only connection.
 fn source_pass(path: &Path, tp: &TablePlan, key: &Key, works: &[Work]) -> Result<Vec<Got>, Error> {
-    let (conn, _) = source::snapshot::open_in_snapshot(path).map_err(|e| source_error(tp, format!("{e:#}")))?;
+    let (conn, _) = sqlite::snapshot::open_in_snapshot(path).map_err(|e| source_error(tp, format!("{e:#}")))?;
     let cols: Vec<String> = tp.map.columns.iter().map(|c| ident::quote(&c.source)).collect();
     let base = format!("SELECT {} FROM {}", cols.join(", "), ident::quote(&tp.source.name));
     let mut coll = Collector::new(tp, key, works);
@@ -593,7 +594,7 @@ async fn int_hint(client: &tokio_postgres::Client, source: &Path, schema: &str, 
         let (path, table, column) = (source.to_path_buf(), tp.source.name.clone(), cm.source.clone());
         let tp2 = tp.clone();
         tokio::task::spawn_blocking(move || -> Result<_, Error> {
-            let (conn, _) = source::snapshot::open_in_snapshot(&path).map_err(|e| source_error(&tp2, format!("{e:#}")))?;
+            let (conn, _) = sqlite::snapshot::open_in_snapshot(&path).map_err(|e| source_error(&tp2, format!("{e:#}")))?;
             let k = ident::quote(&column);
             let sql = format!("SELECT min({k}), max({k}) FROM {} WHERE typeof({k}) = 'integer'", ident::quote(&table));
             conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| source_error(&tp2, e))
@@ -606,7 +607,7 @@ async fn int_hint(client: &tokio_postgres::Client, source: &Path, schema: &str, 
     let row = client
         .query_one(&sql, &[])
         .await
-        .map_err(|e| target::Error::server(format!("reading the key range of table {:?}", tp.map.target), &e))?;
+        .map_err(|e| postgres::Error::server(format!("reading the key range of table {:?}", tp.map.target), &e))?;
     let tgt: (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
     let lo = [src.0, tgt.0].into_iter().flatten().min().unwrap_or(i64::MIN);
     let hi = [src.1, tgt.1].into_iter().flatten().max().unwrap_or(i64::MAX);

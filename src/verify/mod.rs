@@ -7,36 +7,35 @@
 //! meaning rather than bytes is what makes jsonb key order, numeric scale or
 //! the session time zone irrelevant.
 
-pub mod digest;
 pub mod localize;
-pub mod lanes;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::mapping::convert::Value;
-use crate::mapping::datetime::PG_EPOCH_OFFSET_MICROS;
-use crate::mapping::numeric;
 use crate::mapping::types::PgType;
-use crate::pipeline::TableLoad;
 use crate::plan::{Plan, TablePlan};
-use crate::target::encode::PG_EPOCH_OFFSET_DAYS;
-use crate::target::{self, ident, Target};
-use digest::{DigestBuilder, TableDigest};
+use crate::postgres::decode::{copy_rows, decode, NotCopy};
+use crate::postgres::{self, ident, Target};
+use crate::hash::digest::{DigestBuilder, TableDigest};
 
 pub use localize::{DiffKind, Difference};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Target(#[from] target::Error),
+    Target(#[from] postgres::Error),
     #[error("table {table:?}, column {column:?}: cannot decode the value PostgreSQL sent: {reason}")]
     Decode { table: String, column: String, reason: String },
     #[error("reading table {table:?} from the source: {message}")]
     Source { table: String, message: String },
+}
+
+impl From<NotCopy> for Error {
+    fn from(e: NotCopy) -> Error {
+        Error::Decode { table: e.table, column: "*".into(), reason: "not a binary COPY stream".into() }
+    }
 }
 
 /// The outcome for one table.
@@ -110,7 +109,7 @@ pub async fn target_count(client: &tokio_postgres::Client, schema: &str, tp: &Ta
     let row = client
         .query_one(&sql, &[])
         .await
-        .map_err(|e| target::Error::server(format!("counting rows of table {:?}", tp.map.target), &e))?;
+        .map_err(|e| postgres::Error::server(format!("counting rows of table {:?}", tp.map.target), &e))?;
     Ok(row.get::<_, i64>(0) as u64)
 }
 
@@ -136,15 +135,15 @@ async fn piece_digest(client: &tokio_postgres::Client, schema: &str, tp: &TableP
             match (&cm.pg_type, row.field(i)) {
                 // Text hashes as its bytes, unchecked: bytes that are not
                 // UTF-8 cannot equal the source's, which are.
-                (PgType::Text | PgType::Varchar(_) | PgType::Enum { .. }, Some(f)) => digest::write_text(row_bytes, f),
+                (PgType::Text | PgType::Varchar(_) | PgType::Enum { .. }, Some(f)) => crate::hash::digest::write_text(row_bytes, f),
                 (pg, field) => {
                     let value = decode(pg, field, &mut text).map_err(|r| decode_error(tp, &cm.target, r))?;
-                    digest::write_value(row_bytes, pg, &value, &mut scratch);
+                    crate::hash::digest::write_value(row_bytes, pg, &value, &mut scratch);
                 }
             }
         }
         digest.end_row();
-        Ok(())
+        Ok::<(), Error>(())
     })
     .await?;
     Ok(digest.finish())
@@ -206,7 +205,7 @@ async fn table_blocks(client: &tokio_postgres::Client, schema: &str, tables: &[T
     let version: i32 = client
         .query_one("SELECT current_setting('server_version_num')::int", &[])
         .await
-        .map_err(|e| target::Error::server(ctx, &e))?
+        .map_err(|e| postgres::Error::server(ctx, &e))?
         .get(0);
     if version < 140_000 {
         return Ok(vec![None; tables.len()]);
@@ -220,7 +219,7 @@ async fn table_blocks(client: &tokio_postgres::Client, schema: &str, tables: &[T
             &[&names],
         )
         .await
-        .map_err(|e| target::Error::server(ctx, &e))?;
+        .map_err(|e| postgres::Error::server(ctx, &e))?;
     Ok(rows.iter().map(|r| r.get::<_, Option<i64>>(0).map(|b| b as u64)).collect())
 }
 
@@ -258,7 +257,7 @@ pub async fn target_digests(
                     "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
                     ident::literal(id)
                 );
-                client.batch_execute(&sql).await.map_err(|e| target::Error::server("importing the lead's snapshot", &e))?;
+                client.batch_execute(&sql).await.map_err(|e| postgres::Error::server("importing the lead's snapshot", &e))?;
             }
             loop {
                 let Some((t, blocks)) = queue.lock().expect("queue lock").next() else { return Ok::<_, Error>(()) };
@@ -297,14 +296,29 @@ pub async fn target_digests(
 /// then each see the target as it is when they start.
 async fn export_snapshot(lead: &tokio_postgres::Client) -> Result<Option<String>, Error> {
     let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-    lead.batch_execute(begin).await.map_err(|e| target::Error::server("starting the verification snapshot", &e))?;
+    lead.batch_execute(begin).await.map_err(|e| postgres::Error::server("starting the verification snapshot", &e))?;
     match lead.query_one("SELECT pg_export_snapshot()", &[]).await {
         Ok(row) => Ok(Some(row.get(0))),
         Err(_) => {
-            lead.batch_execute("ROLLBACK").await.map_err(|e| target::Error::server("starting the verification snapshot", &e))?;
+            lead.batch_execute("ROLLBACK").await.map_err(|e| postgres::Error::server("starting the verification snapshot", &e))?;
             Ok(None)
         }
     }
+}
+
+/// What the load says it sent for one table (the caller takes it from the
+/// load's record): verification compares the target with this, and never
+/// looks at the code that loaded.
+#[derive(Debug, Clone, Copy)]
+pub struct Sent<'a> {
+    pub table: &'a str,
+    /// Rows sent.
+    pub rows: u64,
+    /// Rows a bad-value policy rejected (not sent).
+    pub rejected: u64,
+    /// The canonical digest of the rows sent, and its hex form.
+    pub digest: &'a TableDigest,
+    pub hash: &'a str,
 }
 
 /// Target connections reading tables side by side.
@@ -317,13 +331,13 @@ pub const READ_CONNECTIONS: usize = 4;
 pub async fn check_loaded(
     target: &Target,
     plan: &Plan,
-    loads: &[TableLoad],
+    loads: &[Sent<'_>],
     hash: bool,
     source: &Path,
     max_diffs: usize,
 ) -> Result<Vec<TableCheck>, Error> {
     let client = target.connect().await?;
-    let load_of = |tp: &TablePlan| -> Result<&TableLoad, Error> {
+    let load_of = |tp: &TablePlan| -> Result<&Sent<'_>, Error> {
         loads.iter().find(|l| l.table == tp.source.name).ok_or_else(|| Error::Source {
             table: tp.source.name.clone(),
             message: "the table was not loaded".into(),
@@ -334,9 +348,9 @@ pub async fn check_loaded(
         let digests = target_digests(target, &plan.pg_schema, &plan.tables, READ_CONNECTIONS).await?;
         for (tp, d) in plan.tables.iter().zip(&digests) {
             let load = load_of(tp)?;
-            let mut c = TableCheck::compare(&tp.source.name, &load.digest, d);
+            let mut c = TableCheck::compare(&tp.source.name, load.digest, d);
             // Rows rejected by the bad-value policy were never sent.
-            if load.rows + load.bad.rejected != tp.row_count {
+            if load.rows + load.rejected != tp.row_count {
                 // The source changed under the load: the count it had first.
                 c.source_rows = tp.row_count;
                 c.status = Status::CountDiffers;
@@ -348,9 +362,9 @@ pub async fn check_loaded(
             let load = load_of(tp)?;
             let count = target_count(&client, &plan.pg_schema, tp).await?;
             let status =
-                if count != load.rows || load.rows + load.bad.rejected != tp.row_count { Status::CountDiffers } else { Status::CountEqual };
+                if count != load.rows || load.rows + load.rejected != tp.row_count { Status::CountDiffers } else { Status::CountEqual };
             let source_rows = if status == Status::CountDiffers { tp.row_count } else { load.rows };
-            checks.push(TableCheck::counts(&tp.source.name, source_rows, count, Some(load.hash.clone()), status));
+            checks.push(TableCheck::counts(&tp.source.name, source_rows, count, Some(load.hash.to_string()), status));
         }
     }
     for (tp, c) in plan.tables.iter().zip(checks.iter_mut()) {
@@ -363,217 +377,9 @@ fn decode_error(tp: &TablePlan, column: &str, reason: &str) -> Error {
     Error::Decode { table: tp.map.target.clone(), column: column.to_string(), reason: reason.to_string() }
 }
 
-/// One row of a binary COPY stream: its fields, borrowed from the buffer.
-pub(crate) struct RowView<'a> {
-    buf: &'a [u8],
-    /// (offset, length) of each field; length −1 is NULL.
-    fields: &'a [(usize, i32)],
-}
-
-impl<'a> RowView<'a> {
-    #[inline]
-    pub(crate) fn field(&self, i: usize) -> Option<&'a [u8]> {
-        let (at, len) = *self.fields.get(i)?;
-        if len < 0 { None } else { Some(&self.buf[at..at + len as usize]) }
-    }
-}
-
-/// Run `COPY (select) TO STDOUT (FORMAT binary)` and call `row` with each
-/// row as it arrives; memory holds one network chunk and one row.
-pub(crate) async fn copy_rows(
-    client: &tokio_postgres::Client,
-    select: &str,
-    table: &str,
-    mut row: impl FnMut(&RowView<'_>) -> Result<(), Error>,
-) -> Result<(), Error> {
-    let sql = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
-    let ctx = || format!("reading table {table:?} back");
-    let stream = client.copy_out(&sql).await.map_err(|e| target::Error::server(ctx(), &e))?;
-    let mut stream = Box::pin(stream);
-    let mut parser = CopyParser::default();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| target::Error::server(ctx(), &e))?;
-        parser.feed(&chunk, table, &mut row)?;
-    }
-    Ok(())
-}
-
-/// The rows of a binary COPY stream, whatever its chunking. The server
-/// sends one row per `CopyData` message, so rows are read in place from the
-/// message; only what a message leaves unfinished (a header or a row split
-/// across messages) is kept in `pending` until the rest arrives.
-#[derive(Default)]
-struct CopyParser {
-    pending: Vec<u8>,
-    header_done: bool,
-    fields: Vec<(usize, i32)>,
-}
-
-impl CopyParser {
-    fn feed(&mut self, chunk: &[u8], table: &str, row: &mut impl FnMut(&RowView<'_>) -> Result<(), Error>) -> Result<(), Error> {
-        let gathered = !self.pending.is_empty();
-        if gathered {
-            self.pending.extend_from_slice(chunk);
-        }
-        let data: &[u8] = if gathered { &self.pending } else { chunk };
-        let mut pos = 0;
-        if !self.header_done {
-            let ext = data.get(15..19).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")) as usize);
-            match ext {
-                Some(ext) if data.len() >= 19 + ext => {
-                    if &data[..11] != b"PGCOPY\n\xff\r\n\0" {
-                        let reason = "not a binary COPY stream".into();
-                        return Err(Error::Decode { table: table.to_string(), column: "*".into(), reason });
-                    }
-                    pos = 19 + ext;
-                    self.header_done = true;
-                }
-                _ => {
-                    if !gathered {
-                        self.pending.extend_from_slice(chunk);
-                    }
-                    return Ok(());
-                }
-            }
-        }
-        // Every complete row.
-        while let Some(row_len) = complete_row(&data[pos..], &mut self.fields) {
-            if row_len == 2 && self.fields.is_empty() && i16::from_be_bytes([data[pos], data[pos + 1]]) < 0 {
-                // Trailer (-1 field count).
-                pos += 2;
-                break;
-            }
-            row(&RowView { buf: &data[pos..], fields: &self.fields })?;
-            pos += row_len;
-        }
-        // Keep what belongs to the next row.
-        if gathered {
-            self.pending.drain(..pos);
-        } else {
-            self.pending.extend_from_slice(&chunk[pos..]);
-        }
-        Ok(())
-    }
-}
-
-/// If `buf` starts with a complete row (or the trailer), its length, with
-/// the fields' offsets in `fields`.
-fn complete_row(buf: &[u8], fields: &mut Vec<(usize, i32)>) -> Option<usize> {
-    fields.clear();
-    if buf.len() < 2 {
-        return None;
-    }
-    let n = i16::from_be_bytes([buf[0], buf[1]]);
-    if n < 0 {
-        return Some(2);
-    }
-    let mut pos = 2;
-    for _ in 0..n {
-        if buf.len() < pos + 4 {
-            return None;
-        }
-        let len = i32::from_be_bytes(buf[pos..pos + 4].try_into().expect("4 bytes"));
-        pos += 4;
-        fields.push((pos, len));
-        if len > 0 {
-            pos += len as usize;
-        }
-        if buf.len() < pos {
-            return None;
-        }
-    }
-    Some(pos)
-}
-
-/// One field of the binary COPY output as a [`Value`].
-pub fn decode<'a>(pg: &PgType, field: Option<&'a [u8]>, text: &'a mut String) -> Result<Value<'a>, &'static str> {
-    let Some(f) = field else { return Ok(Value::Null) };
-    let be8 = |f: &[u8]| -> Result<[u8; 8], &'static str> { f.try_into().map_err(|_| "bad length") };
-    Ok(match pg {
-        PgType::Boolean => Value::Bool(*f.first().ok_or("empty boolean")? != 0),
-        PgType::SmallInt => Value::Int(i16::from_be_bytes(f.try_into().map_err(|_| "bad length")?) as i64),
-        PgType::Integer => Value::Int(i32::from_be_bytes(f.try_into().map_err(|_| "bad length")?) as i64),
-        PgType::BigInt => Value::Int(i64::from_be_bytes(be8(f)?)),
-        PgType::Real => Value::Float(f32::from_be_bytes(f.try_into().map_err(|_| "bad length")?) as f64),
-        PgType::Double => Value::Float(f64::from_be_bytes(be8(f)?)),
-        PgType::Numeric { .. } => {
-            text.clear();
-            numeric::decode_binary(f, text)?;
-            Value::Numeric(text.as_str())
-        }
-        PgType::Text | PgType::Varchar(_) | PgType::Enum { .. } => Value::Text(crate::mapping::utf8(f).map_err(|_| "text is not UTF-8")?),
-        PgType::Bytea => Value::Bytes(f),
-        PgType::Timestamp | PgType::Timestamptz => {
-            Value::Timestamp(i64::from_be_bytes(be8(f)?).saturating_add(PG_EPOCH_OFFSET_MICROS))
-        }
-        PgType::Date => {
-            Value::Date(i32::from_be_bytes(f.try_into().map_err(|_| "bad length")?).saturating_add(PG_EPOCH_OFFSET_DAYS))
-        }
-        PgType::Time => Value::Time(i64::from_be_bytes(be8(f)?)),
-        PgType::Json => Value::Json(crate::mapping::utf8(f).map_err(|_| "json is not UTF-8")?),
-        PgType::Jsonb => {
-            let (ver, rest) = f.split_first().ok_or("empty jsonb")?;
-            if *ver != 1 {
-                return Err("unknown jsonb binary version");
-            }
-            Value::Json(crate::mapping::utf8(rest).map_err(|_| "jsonb is not UTF-8")?)
-        }
-        PgType::Uuid => Value::Uuid(f.try_into().map_err(|_| "bad uuid length")?),
-        // array_send's output is the canonical form ferry encodes.
-        PgType::TextArray => Value::TextArray(f),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A binary COPY stream: header (with a 4-byte extension), `rows` of
-    /// fields (None is NULL), trailer.
-    fn copy_stream(rows: &[Vec<Option<Vec<u8>>>]) -> Vec<u8> {
-        let mut s = b"PGCOPY\n\xff\r\n\0".to_vec();
-        s.extend_from_slice(&0u32.to_be_bytes());
-        s.extend_from_slice(&4u32.to_be_bytes());
-        s.extend_from_slice(b"ext!");
-        for r in rows {
-            s.extend_from_slice(&(r.len() as i16).to_be_bytes());
-            for f in r {
-                match f {
-                    Some(b) => {
-                        s.extend_from_slice(&(b.len() as i32).to_be_bytes());
-                        s.extend_from_slice(b);
-                    }
-                    None => s.extend_from_slice(&(-1i32).to_be_bytes()),
-                }
-            }
-        }
-        s.extend_from_slice(&(-1i16).to_be_bytes());
-        s
-    }
-
-    #[test]
-    fn copy_rows_are_the_same_whatever_the_chunking() {
-        let rows: Vec<Vec<Option<Vec<u8>>>> = (0..50u8)
-            .map(|i| vec![Some(vec![i; i as usize % 7]), None, Some((0..i).collect()), Some(Vec::new())])
-            .collect();
-        let stream = copy_stream(&rows);
-        for size in [1, 2, 3, 5, 18, 19, 20, 23, 64, 1000, stream.len()] {
-            let mut parser = CopyParser::default();
-            let mut seen: Vec<Vec<Option<Vec<u8>>>> = Vec::new();
-            let mut collect = |r: &RowView<'_>| {
-                seen.push((0..4).map(|i| r.field(i).map(<[u8]>::to_vec)).collect());
-                Ok(())
-            };
-            for chunk in stream.chunks(size) {
-                parser.feed(chunk, "t", &mut collect).unwrap();
-            }
-            assert_eq!(seen, rows, "chunks of {size} bytes");
-            assert!(parser.pending.is_empty(), "chunks of {size} bytes: {} bytes left", parser.pending.len());
-        }
-        let mut parser = CopyParser::default();
-        let err = parser.feed(b"PGCOPZ\n\xff\r\n\0\0\0\0\0\0\0\0\0", "t", &mut |_| Ok(())).unwrap_err();
-        assert!(err.to_string().contains("not a binary COPY stream"), "{err}");
-    }
 
     #[test]
     fn pieces_cover_each_table_once_biggest_first() {

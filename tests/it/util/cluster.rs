@@ -162,24 +162,9 @@ impl Drop for Cluster {
     }
 }
 
-/// The highest `/usr/lib/postgresql/*/bin` with `initdb`, else `pg_config --bindir`.
+/// The newest installed server's programs (ferry's own finder).
 fn bin_dir() -> PathBuf {
-    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let v = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").is_file().then_some((v, bin))
-        })
-        .collect();
-    versions.sort();
-    if let Some((_, bin)) = versions.pop() {
-        return bin;
-    }
-    let out = Command::new("pg_config").arg("--bindir").output().expect("no PostgreSQL server binaries (initdb) found");
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    ferry::postgres::server::bin_dir().expect("no PostgreSQL server binaries (initdb) found")
 }
 
 /// As root: the `postgres` user, else `ferrytest` (which the shared

@@ -642,29 +642,10 @@ fn lock_file(path: &Path, lock: fn(&File) -> std::io::Result<()>) -> Result<File
     Ok(file)
 }
 
-/// PostgreSQL's bin directory: the highest `/usr/lib/postgresql/*/bin` with
-/// `initdb` (Debian's layout; `pg_config --bindir` may name the client-only
-/// `/usr/bin`), else `pg_config --bindir` if `initdb` is there.
+/// PostgreSQL's bin directory (ferry's own finder, `postgres::server`).
 fn bin_dir() -> Result<PathBuf, String> {
-    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let version = entry.file_name().to_str()?.parse().ok()?;
-            let bin = entry.path().join("bin");
-            bin.join("initdb").is_file().then_some((version, bin))
-        })
-        .collect();
-    versions.sort();
-    if let Some((_, bin)) = versions.pop() {
+    if let Some(bin) = ferry::postgres::server::bin_dir() {
         return Ok(bin);
-    }
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
-        let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        if bin.join("initdb").is_file() {
-            return Ok(bin);
-        }
     }
     Err("no PostgreSQL server found (no initdb in /usr/lib/postgresql/*/bin or pg_config --bindir); \
          install it (`apt-get install postgresql`, or run scripts/test.sh, which does) or set \

@@ -8,10 +8,12 @@
 pub mod catalog;
 pub mod conninfo;
 pub mod ddl;
+pub mod decode;
 pub mod encode;
 pub mod ident;
 pub mod keys;
 pub mod pgpass;
+pub mod server;
 pub mod tls;
 
 use std::fmt;

@@ -1,12 +1,14 @@
 //! The source schema as ferry understands it: plain data, built once by
-//! `source::introspect` and never mutated afterwards. Everything downstream
+//! `sqlite::introspect` and never mutated afterwards. Everything downstream
 //! (mapping, plan, target DDL, verify) reads this model instead of asking
 //! SQLite again, so that every stage sees the same facts.
+
+pub mod topo;
 
 use serde::Serialize;
 
 /// SQLite column affinity, decided from the declared type by the rules of
-/// SQLite's datatype3 §3.1 (see `source::affinity`).
+/// SQLite's datatype3 §3.1 (see `sqlite::affinity`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Affinity {
@@ -196,7 +198,7 @@ pub enum SkippedKind {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Schema {
-    /// Tables in FK-topological order (parents first), see `plan::topo`.
+    /// Tables in FK-topological order (parents first), see `model::topo`.
     pub tables: Vec<Table>,
     pub skipped: Vec<Skipped>,
 }

@@ -10,12 +10,12 @@ use std::time::Instant;
 use rusqlite::types::ValueRef;
 use serde::Serialize;
 
-use super::reader::{describe_value, rowid_name, with_connection};
+use crate::sqlite::pool::{describe_value, rowid_name, with_connection};
 use super::Error;
 use crate::error::Location;
 use crate::mapping::convert::{Scratch, Value};
 use crate::plan::{Plan, TablePlan};
-use crate::target::ident::quote;
+use crate::postgres::ident::quote;
 
 /// How many sample rows to keep per problem.
 const SAMPLES: usize = 5;
@@ -33,7 +33,7 @@ pub struct Problem {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct TableCheck {
+pub struct TableDryRun {
     pub table: String,
     pub rows: u64,
     pub seconds: f64,
@@ -47,13 +47,13 @@ pub fn convert_all(
     source: &Path,
     plan: &Plan,
     unique: &BTreeMap<String, Vec<Vec<String>>>,
-) -> Result<(Vec<Problem>, Vec<TableCheck>), Error> {
+) -> Result<(Vec<Problem>, Vec<TableDryRun>), Error> {
     let mut problems = Vec::new();
     let mut tables = Vec::new();
     for tp in &plan.tables {
         let t0 = Instant::now();
         let rows = check_table(source, tp, &mut problems)?;
-        tables.push(TableCheck { table: tp.source.name.clone(), rows, seconds: t0.elapsed().as_secs_f64() });
+        tables.push(TableDryRun { table: tp.source.name.clone(), rows, seconds: t0.elapsed().as_secs_f64() });
     }
     problems.extend(orphans_and_duplicates(source, plan, unique)?);
     Ok((problems, tables))
@@ -95,7 +95,7 @@ fn check_table(source: &Path, tp: &TablePlan, out: &mut Vec<Problem>) -> Result<
                 }
             }
         }
-        Ok(n)
+        Ok::<_, Error>(n)
     })?;
     for ((column, reason, kind), (count, samples)) in found {
         out.push(Problem { table: tp.source.name.clone(), column: Some(column), kind: kind.into(), reason, count, samples });
@@ -183,7 +183,7 @@ fn sample_query(source: &Path, sql: &str) -> Result<(u64, Vec<String>), String> 
                 samples.push(r.get_ref(0).map(describe_value).unwrap_or_default());
             }
         }
-        Ok((n, samples))
+        Ok::<_, Error>((n, samples))
     })
     .map_err(|e| e.to_string())
 }
@@ -217,7 +217,7 @@ fn converted_duplicates(source: &Path, tp: &TablePlan, key: &[String]) -> Result
     let loc = |m: String| Error::Source { location: Location::table(&t.name), message: m };
     // Encoded key → (the first row's value as read, rows holding it).
     let mut seen: HashMap<Vec<u8>, (String, Vec<String>)> = HashMap::new();
-    with_connection(source, |conn| {
+    with_connection::<_, Error>(source, |conn| {
         let mut stmt = conn.prepare(&sql).map_err(|e| loc(e.to_string()))?;
         let mut rows = stmt.query([]).map_err(|e| loc(e.to_string()))?;
         let mut scratch = Scratch::default();
@@ -228,7 +228,7 @@ fn converted_duplicates(source: &Path, tp: &TablePlan, key: &[String]) -> Result
                 let v = row.get_ref(i).map_err(|e| loc(e.to_string()))?;
                 match cm.converter.convert(v, &mut scratch) {
                     Ok(Value::Null) | Err(_) => continue 'rows,
-                    Ok(value) => crate::target::encode::write_value(&mut buf, &cm.pg_type, &value),
+                    Ok(value) => crate::postgres::encode::write_value(&mut buf, &cm.pg_type, &value),
                 }
             }
             let name: Vec<String> = ids

@@ -212,7 +212,7 @@ impl Refusal {
 /// The TLS context for `settings`: roots, client certificate, verification
 /// mode. Building it parses the whole system root store (about 5 % of a
 /// scale-1 verification's CPU when it was built per connection), so a
-/// [`crate::target::Target`] builds it once and shares it between its
+/// [`crate::postgres::Target`] builds it once and shares it between its
 /// connections.
 pub fn context(settings: &Settings) -> Result<SslConnector, String> {
     let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(|e| format!("setting up TLS: {e}"))?;

@@ -31,11 +31,11 @@ use rusqlite::Connection;
 
 use crate::mapping::convert::{Converter, Scratch};
 use crate::mapping::datetime::{self, EpochUnit};
-use crate::mapping::file::{self, normalize_type_name, Layers};
-use crate::mapping::resolve::{parse_time_input, Mapper};
+use crate::mapping::file::{self, normalize_type_name, parse_time_input, Layers};
+use crate::mapping::resolve::Mapper;
 use crate::mapping::{boolean, json, numeric, uuid};
 use crate::model::{Affinity, Schema, Table};
-use crate::source::introspect::quote_ident;
+use crate::sqlite::introspect::quote_ident;
 
 /// What one column holds.
 #[derive(Debug, Clone, Default)]
@@ -242,7 +242,7 @@ pub fn suggest(path: &Path, conn: &Connection, schema: &Schema, user_files: &[Pa
 
 fn select_all(t: &Table) -> (String, bool) {
     let mut cols: Vec<String> = t.columns.iter().map(|c| quote_ident(&c.name)).collect();
-    let rowid = crate::source::introspect::rowid_expr(t);
+    let rowid = crate::sqlite::introspect::rowid_expr(t);
     if let Some(r) = &rowid {
         cols.push(r.clone());
     }
@@ -328,7 +328,7 @@ fn suggest_table(conn: &Connection, t: &Table, base: &Layers) -> anyhow::Result<
                                 (true, Ok(ValueRef::Integer(r))) => format!("rowid {r}"),
                                 _ => format!("row {rowno}"),
                             };
-                            f.1.push(format!("{at}: {} ({})", crate::pipeline::reader::describe_value(v), bad.reason));
+                            f.1.push(format!("{at}: {} ({})", crate::sqlite::pool::describe_value(v), bad.reason));
                         }
                     }
                 }
@@ -687,7 +687,7 @@ fn render(path: &Path, schema: &Schema, cols: &[ColumnSuggestion]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::introspect::introspect;
+    use crate::sqlite::introspect::introspect;
 
     fn suggest_sql(sql: &str) -> Suggestion {
         let dir = tempfile::tempdir().unwrap();

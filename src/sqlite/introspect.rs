@@ -41,22 +41,11 @@ use rusqlite::{Connection, OptionalExtension};
 use super::affinity::affinity;
 use super::error::Error;
 use crate::model::{Column, ForeignKey, Index, RowKey, Schema, Skipped, SkippedKind, Table};
-use crate::plan::topo;
+use crate::model::topo;
 
-/// `"name"` with inner `"` doubled: the only way ferry splices an identifier
-/// into SQLite SQL (pragma arguments are bound parameters instead).
-pub fn quote_ident(name: &str) -> String {
-    let mut s = String::with_capacity(name.len() + 2);
-    s.push('"');
-    for c in name.chars() {
-        if c == '"' {
-            s.push('"');
-        }
-        s.push(c);
-    }
-    s.push('"');
-    s
-}
+/// The one identifier quoter (`crate::sql`), under the name this module
+/// has always used.
+pub use crate::sql::quote_ident;
 
 /// The SQL expression that addresses the rowid of `table` in SQLite, for
 /// range reads (`WHERE <expr> BETWEEN ? AND ?`): the quoted alias column for

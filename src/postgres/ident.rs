@@ -9,19 +9,9 @@
 /// PostgreSQL's NAMEDATALEN - 1.
 pub const MAX_IDENT_BYTES: usize = 63;
 
-/// `name` as a quoted identifier: `"` doubled, the whole in `"…"`.
-pub fn quote(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 2);
-    out.push('"');
-    for c in name.chars() {
-        if c == '"' {
-            out.push('"');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
+/// `name` as a quoted identifier: `"` doubled, the whole in `"…"` (the one
+/// quoter, shared with the SQLite side).
+pub use crate::sql::quote_ident as quote;
 
 /// `schema.name`, both quoted.
 pub fn qualified(schema: &str, name: &str) -> String {

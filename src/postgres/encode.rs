@@ -7,15 +7,15 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::mapping::convert::Value;
-use crate::mapping::datetime::PG_EPOCH_OFFSET_MICROS;
+use crate::mapping::datetime::{PG_EPOCH_OFFSET_DAYS, PG_EPOCH_OFFSET_MICROS};
 use crate::mapping::numeric;
 use crate::mapping::types::PgType;
 
-/// Days between 1970-01-01 and 2000-01-01, PostgreSQL's date epoch.
-pub const PG_EPOCH_OFFSET_DAYS: i32 = 10_957;
+/// The first 11 bytes of every binary COPY stream (`decode` checks them).
+pub const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 
 pub fn write_header(buf: &mut BytesMut) {
-    buf.put_slice(b"PGCOPY\n\xff\r\n\0");
+    buf.put_slice(SIGNATURE);
     buf.put_i32(0); // flags: no OIDs
     buf.put_i32(0); // header extension length
 }
@@ -44,7 +44,7 @@ pub fn write_value(buf: &mut BytesMut, pg: &PgType, v: &Value<'_>) {
         (PgType::Timestamp | PgType::Timestamptz, Value::Timestamp(us)) => {
             fixed(buf, (us - PG_EPOCH_OFFSET_MICROS).to_be_bytes())
         }
-        (PgType::Date, Value::Date(d)) => fixed(buf, (d - PG_EPOCH_OFFSET_DAYS).to_be_bytes()),
+        (PgType::Date, Value::Date(d)) => fixed(buf, (d - PG_EPOCH_OFFSET_DAYS as i32).to_be_bytes()),
         (PgType::Time, Value::Time(us)) => fixed(buf, us.to_be_bytes()),
         (PgType::Text | PgType::Varchar(_) | PgType::Enum { .. }, Value::Text(s)) => sized(buf, &[], s.as_bytes()),
         (PgType::Bytea, Value::Bytes(b)) => sized(buf, &[], b),

@@ -1,4 +1,4 @@
-//! `source::Error`: everything that can go wrong on the SQLite side, each
+//! `sqlite::Error`: everything that can go wrong on the SQLite side, each
 //! variant naming the object (the file, or the table via [`Location`]).
 //!
 //! Display is a lowercase phrase without the cause; the cause (an
@@ -104,6 +104,11 @@ pub enum Error {
         #[source]
         source: Sqlite,
     },
+
+    /// Reading rows of one table failed (or opening the connection that
+    /// reads them, then the location is `*`); `message` is the cause.
+    #[error("reading {location}: {message}")]
+    Read { location: Location, message: String },
 }
 
 impl Error {

@@ -88,7 +88,7 @@ pub fn merge(into: &mut [StorageProfile], from: &[StorageProfile]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::introspect::introspect;
+    use crate::sqlite::introspect::introspect;
 
     #[test]
     fn counts_each_class() {

@@ -10,7 +10,7 @@
 //! error about a malformed string can be scrubbed of it even when the string
 //! does not parse.
 
-/// Keys ferry interprets itself (see `target::tls` and `target::pgpass`).
+/// Keys ferry interprets itself (see `postgres::tls` and `postgres::pgpass`).
 pub const OWN_KEYS: &[&str] = &["sslmode", "sslrootcert", "sslcert", "sslkey", "passfile"];
 
 /// A connection string with ferry's own keys taken out.

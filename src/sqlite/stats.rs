@@ -5,7 +5,7 @@
 use rusqlite::Connection;
 
 use crate::model::Table;
-use crate::target::ident::quote;
+use crate::sql::quote_ident as quote;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ColumnStats {
