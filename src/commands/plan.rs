@@ -142,6 +142,8 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         },
         _ => None,
     };
+    // An interrupted calibration dropped its schema; the plan stops there.
+    crate::interrupt::check()?;
     // Readers share the cores; the slower of reading and the server's
     // ingest (when measured) bounds the load.
     let read_estimate = secs / jobs as f64;
@@ -288,7 +290,11 @@ fn calibrate(source: &std::path::Path, plan: &Plan, target: &Target, rows: u64) 
     let rt = postgres::runtime(1)?;
     let client = rt.block_on(target.connect())?;
     let quoted = crate::postgres::ident::quote(&schema);
-    let mut ddl_sql = format!("CREATE SCHEMA {quoted};\n");
+    // A schema of that name that ferry did not create is never dropped:
+    // CREATE SCHEMA (no IF NOT EXISTS) fails on it, before the drop below.
+    rt.block_on(client.batch_execute(&format!("CREATE SCHEMA {quoted}")))
+        .map_err(|e| crate::postgres::Error::server(format!("creating the calibration schema {schema:?}"), &e))?;
+    let mut ddl_sql = String::new();
     for tp in &sample.tables {
         ddl_sql.push_str(&ddl::create_table(&schema, &tp.map, tp.identity.as_deref()));
         ddl_sql.push_str(";\n");
