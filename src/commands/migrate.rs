@@ -295,7 +295,9 @@ fn create(
     }
 
     let t0 = Instant::now();
-    let keyed = rt.block_on(execute_post_data(target, &post_steps, resuming, opts.writers));
+    let keyed = crate::interrupt::check()
+        .map_err(anyhow::Error::from)
+        .and_then(|()| rt.block_on(crate::interrupt::interruptible(execute_post_data(target, &post_steps, resuming, opts.writers))));
     if keyed.is_err() {
         report.facts.keys.push(
             "every table is loaded; primary keys, indexes and foreign keys were being added: some are missing or NOT VALID until the run is resumed".into(),
@@ -307,7 +309,15 @@ fn create(
     report.phase(Phase::Keys, t0.elapsed());
 
     let t0 = Instant::now();
-    let checks = rt.block_on(check_target(target, &plan, &loads, !args.no_verify, &args.source.source, args.max_diffs))?;
+    crate::interrupt::check()?;
+    let checks = rt.block_on(crate::interrupt::interruptible(check_target(
+        target,
+        &plan,
+        &loads,
+        !args.no_verify,
+        &args.source.source,
+        args.max_diffs,
+    )))?;
     report.phase(if args.no_verify { Phase::Count } else { Phase::Verify }, t0.elapsed());
     Ok((loads, checks))
 }
@@ -502,7 +512,15 @@ fn existing(
     report.phase(Phase::Keys, t0.elapsed());
 
     let t0 = Instant::now();
-    let checks = rt.block_on(check_target(target, &plan, &loads, !args.no_verify, &args.source.source, args.max_diffs))?;
+    crate::interrupt::check()?;
+    let checks = rt.block_on(crate::interrupt::interruptible(check_target(
+        target,
+        &plan,
+        &loads,
+        !args.no_verify,
+        &args.source.source,
+        args.max_diffs,
+    )))?;
     report.phase(if args.no_verify { Phase::Count } else { Phase::Verify }, t0.elapsed());
     Ok((loads, checks))
 }

@@ -104,7 +104,9 @@ fn compare(
         async move { verify::target_digests(&target, &schema, &tables, verify::READ_CONNECTIONS).await }
     });
     let source_side = pipeline::source_digests(&args.source.source, plan, opts);
-    let target_side = match rt.block_on(target_side) {
+    crate::interrupt::check()?;
+    let joined = rt.block_on(crate::interrupt::interruptible(async { Ok::<_, anyhow::Error>(target_side.await) }))?;
+    let target_side = match joined {
         Ok(r) => r,
         Err(join) => std::panic::resume_unwind(join.into_panic()),
     };
