@@ -150,9 +150,14 @@ fn describe(f: &Facts) -> Stopped {
         } else {
             "to start over instead, drop the tables it created and run it without --resume"
         };
+        let (command, hidden) = resume_command();
+        let password = if hidden {
+            " Give the password (not shown here) as PGPASSWORD or in a password file."
+        } else {
+            ""
+        };
         format!(
-            "to finish, run `{}` (it skips the committed tables, loads the rest, validates every key, moves the sequences and verifies every table); {undo}",
-            resume_command()
+            "to finish, fix the cause above, then run {command} (it skips the committed tables, loads the rest, validates every key, moves the sequences and verifies every table); {undo}.{password}"
         )
     };
     Stopped {
@@ -210,14 +215,18 @@ fn render(s: &Stopped, wrote: bool) -> String {
     out
 }
 
-/// This process's command line with `--resume` added, as a person would
-/// type it again; a password in the target is replaced by the target's
-/// display form (which never shows it).
-fn resume_command() -> String {
+/// This process's command line with `--resume` added, in backquotes, as a
+/// person would type it again; a target with a password in it is replaced
+/// by its display form (which never shows it): then the flag is true.
+fn resume_command() -> (String, bool) {
     let mut words: Vec<String> = vec!["ferry".into()];
+    let mut hidden = false;
     for a in std::env::args().skip(1) {
         let shown = match crate::postgres::Target::resolve(Some(&a)) {
-            Ok(t) if has_password(&a) => t.to_string(),
+            Ok(t) if has_password(&a) => {
+                hidden = true;
+                t.to_string()
+            }
             _ => a,
         };
         words.push(shell_word(&shown));
@@ -225,7 +234,7 @@ fn resume_command() -> String {
     if !words.iter().any(|w| w == "--resume") {
         words.push("--resume".into());
     }
-    words.join(" ")
+    (format!("`{}`", words.join(" ")), hidden)
 }
 
 /// A connection string with a password in it (URL user info or keyword).

@@ -870,3 +870,110 @@ fn numeric_flags_refuse_zero_at_parsing() {
     let out = ferry(&["plan", s, "--chunk-rows", "1"]);
     assert_code(&out, 0);
 }
+
+// ------------------------------------------- the stop's message, in create mode
+
+/// A mapping rule that makes `p.ok` boolean in create mode, so the
+/// `'maybe'` in its last row stops the load there.
+fn boolean_rule(dir: &Path) -> PathBuf {
+    let path = dir.join("rule.toml");
+    std::fs::write(&path, "[tables.p.columns]\nok = { type = \"boolean\" }\n").unwrap();
+    path
+}
+
+#[test]
+fn create_mode_stop_moves_committed_sequences_and_says_how_to_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = pc_source(dir.path(), 50_000);
+    let rule = boolean_rule(dir.path());
+    let db = server().fresh_db("fp_create_stop");
+    let st = state_dir(dir.path());
+    let out = ferry(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--state-dir",
+        &st,
+        "--mapping",
+        rule.to_str().unwrap(),
+    ]);
+    assert_code(&out, 2);
+    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM c"), 10, "{out}");
+    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM p"), 0, "{out}");
+    assert_eq!(
+        db.query_scalar_i64("SELECT nextval(pg_get_serial_sequence('c', 'id'))"),
+        11,
+        "{out}"
+    );
+    for needle in [
+        "\"c\" (10 rows)",
+        "empty (rolled back or not started): \"p\"",
+        "sequences moved past the rows of: \"c\"",
+        "--resume",
+        "drop the tables",
+    ] {
+        assert!(out.stderr.contains(needle), "missing {needle:?}: {out}");
+    }
+    assert!(
+        !out.stderr.contains("ferry-test-secret"),
+        "no password in the command to run: {out}"
+    );
+    // Fixed, the run resumes into the catalog a clean run makes.
+    let conn = rusqlite::Connection::open(&src).unwrap();
+    conn.execute("UPDATE p SET ok = 1 WHERE ok = 'maybe'", [])
+        .unwrap();
+    drop(conn);
+    let out = ferry(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--state-dir",
+        &st,
+        "--mapping",
+        rule.to_str().unwrap(),
+        "--resume",
+    ]);
+    assert_code(&out, 0);
+    let reference = server().fresh_db("fp_create_stop_reference");
+    let clean = ferry(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &reference.url,
+        "--state-dir",
+        &state_dir(&dir.path().join("ref")),
+        "--mapping",
+        rule.to_str().unwrap(),
+    ]);
+    assert_code(&clean, 0);
+    assert_eq!(catalog(&db), catalog(&reference));
+}
+
+#[test]
+fn a_rehearsal_that_stops_is_not_told_to_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let src = pc_source(dir.path(), 2_000);
+    let rule = boolean_rule(dir.path());
+    let out = crate::util::cmd::ferry_env(
+        &[
+            "migrate",
+            src.to_str().unwrap(),
+            "--target-scratch",
+            "--state-dir",
+            &state_dir(dir.path()),
+            "--mapping",
+            rule.to_str().unwrap(),
+        ],
+        &[("TMPDIR", dir.path().to_str().unwrap())],
+    );
+    assert_code(&out, 2);
+    assert!(
+        out.stderr.contains("maybe") && out.stderr.contains("nothing to resume"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("--resume"), "{out}");
+}
