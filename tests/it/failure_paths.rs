@@ -72,13 +72,18 @@ impl Running {
         self.child.try_wait().unwrap().is_none()
     }
 
-    /// Send `signal` (`INT` or `TERM`), wait, and say how long the stop took.
-    fn signal_and_wait(mut self, signal: &str) -> (Output, Duration) {
+    /// Send `signal` (`INT` or `TERM`) and go on.
+    fn signal(&self, signal: &str) {
         let ok = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(ok.success());
+    }
+
+    /// Send `signal` (`INT` or `TERM`), wait, and say how long the stop took.
+    fn signal_and_wait(mut self, signal: &str) -> (Output, Duration) {
+        self.signal(signal);
         let t0 = Instant::now();
         let status = loop {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -676,7 +681,7 @@ fn interrupt_during_verify_and_plan_exits_130_naming_the_command() {
     ]);
     assert_code(&out, 0);
 
-    let mut run = spawn(&["verify", src.to_str().unwrap(), &db.url, "-q"]);
+    let mut run = spawn(&["verify", src.to_str().unwrap(), &db.url, "-q", "--json"]);
     wait_for_statement(&db, "COPY (SELECT%TO STDOUT%", &mut run);
     let (out, took) = run.signal_and_wait("INT");
     assert_interrupted(&out, took, "verify");
@@ -684,6 +689,10 @@ fn interrupt_during_verify_and_plan_exits_130_naming_the_command() {
         !out.stderr.contains("--resume"),
         "verify is not resumed: {out}"
     );
+    // Its --json document is written all the same.
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out}"));
+    validate_report(&doc);
+    assert_eq!(doc["exit_code"], 130);
 
     // plan (no target): interrupted while it converts every value.
     let mut run = spawn(&["plan", src.to_str().unwrap()]);
@@ -976,4 +985,26 @@ fn a_rehearsal_that_stops_is_not_told_to_resume() {
         "{out}"
     );
     assert!(!out.stderr.contains("--resume"), "{out}");
+}
+
+#[test]
+fn a_second_interrupt_exits_at_once_and_the_next_run_repairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = big_source(dir.path());
+    let db = server().fresh_db("fp_second_interrupt");
+    db.query_strings(BIG_TARGET);
+    let st = state_dir(dir.path());
+    let mut run = spawn(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", &st, "-q", "-j", "1", "--writers", "1"]);
+    wait_committed(Path::new(&st), "child", &mut run);
+    // The first interrupt stops the load; the keys set aside are being put
+    // back (the index on 600,000 rows) when the second one comes.
+    run.signal("INT");
+    wait_for_statement(&db, "CREATE INDEX%", &mut run);
+    let (out, took) = run.signal_and_wait("INT");
+    assert_code(&out, 130);
+    assert!(took < Duration::from_secs(3), "exits at once: {took:?}\n{out}");
+    assert!(out.stderr.contains("second interrupt"), "{out}");
+    let out = ferry(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", &st, "--resume", "-q"]);
+    assert_code(&out, 0);
+    assert_eq!(catalog(&db), uninterrupted_catalog("fp_second_interrupt_reference", BIG_TARGET, &src, &[]));
 }
