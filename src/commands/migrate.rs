@@ -27,7 +27,11 @@ use crate::verify::{self, TableCheck};
 pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
     let mut report = Report::new("migrate", &args.source.source);
     report.facts.scratch = args.target_scratch;
-    run_reported(args, &mut report).map_err(|e| super::stop::fail(args, &mut report, e))
+    let t_all = Instant::now();
+    run_reported(args, &mut report).map_err(|e| {
+        report.total(t_all.elapsed());
+        super::stop::fail(args, &mut report, e)
+    })
 }
 
 fn run_reported(args: &MigrateArgs, report: &mut Report) -> anyhow::Result<Outcome> {
