@@ -28,7 +28,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<Outcome> {
     }
     if args.profile {
         // The same parallel pass `migrate` and `plan` make.
-        let profiles = super::profile(path, &schema).with_context(|| format!("cannot profile {path:?}"))?;
+        let profiles = crate::sqlite::profile::profile_schema(path, &schema).with_context(|| format!("cannot profile {path:?}"))?;
         for t in &mut schema.tables {
             if let Some(ps) = profiles.get(&t.name) {
                 for (c, p) in t.columns.iter_mut().zip(ps) {

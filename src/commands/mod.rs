@@ -1,16 +1,17 @@
 //! One file per subcommand. Each turns its parsed arguments into a validated
 //! configuration first, then does the work, and returns an [`Outcome`].
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 
-use crate::cli::{Cli, Command, MappingOpts};
+use crate::cli::{Cli, Command, MappingOpts, SchemaMode};
 use crate::error::Outcome;
 use crate::mapping::file::Layers;
 use crate::model::Schema;
-use crate::plan::{Plan, PlanInput};
+use crate::plan::{Plan, Planner, TablePlan};
+use crate::postgres::catalog::Catalog;
+use crate::postgres::Target;
 use crate::report::Report;
 use crate::sqlite;
 
@@ -18,7 +19,7 @@ pub mod inspect;
 pub mod migrate;
 pub mod plan;
 pub mod refusals;
-pub mod scratch;
+pub mod restore_keys;
 pub mod stop;
 pub mod verify;
 
@@ -40,7 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             "plan",
             "nothing was written to the target (a calibration's scratch schema is dropped); run it again",
         )),
-        Command::RestoreKeys(args) => migrate::restore_keys(&args),
+        Command::RestoreKeys(args) => restore_keys::run(&args),
         Command::Mappings => {
             print!("{}", crate::mapping::DEFAULT_MAPPING);
             Ok(Outcome::Success)
@@ -49,12 +50,12 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
 }
 
 /// Per table name, per column: storage-class counts.
-pub type Profiles = HashMap<String, Vec<crate::model::StorageProfile>>;
+pub use crate::sqlite::profile::Profiles;
 
 /// The create-mode plan of a source in one call (the benchmarks use it).
 pub fn prepare(src: &Path, layers: &Layers, mapping: &MappingOpts, pg_schema: &str) -> anyhow::Result<(Schema, Plan)> {
     let (schema, profiles) = introspect_and_profile(src)?;
-    let plan = build_plan(&schema, &profiles, layers, mapping, pg_schema, true)?;
+    let plan = planner(&schema, layers, mapping, pg_schema).profiled(&profiles)?;
     Ok((schema, plan))
 }
 
@@ -63,7 +64,7 @@ pub fn prepare(src: &Path, layers: &Layers, mapping: &MappingOpts, pg_schema: &s
 /// first half of `migrate`, `verify` and `plan`, so they all decide alike.
 pub fn introspect_and_profile(src: &Path) -> anyhow::Result<(Schema, Profiles)> {
     let schema = read_schema(src)?;
-    let profiles = profile(src, &schema)?;
+    let profiles = sqlite::profile::profile_schema(src, &schema)?;
     Ok((schema, profiles))
 }
 
@@ -73,65 +74,10 @@ pub fn read_schema(src: &Path) -> anyhow::Result<Schema> {
     sqlite::introspect::introspect(&conn).with_context(|| format!("cannot read the schema of {src:?}"))
 }
 
-/// Storage classes of every column of every table: one pass over the rows.
-pub fn profile(src: &Path, schema: &Schema) -> anyhow::Result<Profiles> {
-    use rayon::prelude::*;
-    // Big tables are profiled in rowid ranges, so both cores share the
-    // largest table instead of one of them scanning it alone.
-    let mut work = Vec::new();
-    for (ti, t) in schema.tables.iter().enumerate() {
-        for chunk in crate::sqlite::pool::chunks(src, t, 200_000)? {
-            work.push((ti, chunk));
-        }
-    }
-    let profiled: Vec<anyhow::Result<(usize, Vec<crate::model::StorageProfile>)>> = work
-        .par_iter()
-        .map(|(ti, chunk)| {
-            let t = &schema.tables[*ti];
-            let rowid = crate::sqlite::pool::rowid_name(t);
-            let range = match (rowid.as_deref(), chunk.range) {
-                (Some(r), Some((lo, hi))) => Some((r, lo, hi)),
-                _ => None,
-            };
-            let p = crate::sqlite::pool::with_connection(src, |c| {
-                sqlite::profile::profile_range(c, t, range).map_err(|e| crate::sqlite::Error::Read {
-                    location: crate::error::Location::table(&t.name),
-                    message: format!("{e:#}"),
-                })
-            })?;
-            Ok((*ti, p))
-        })
-        .collect();
-    let mut profiles: Profiles = HashMap::new();
-    for r in profiled {
-        let (ti, p) = r?;
-        let t = &schema.tables[ti];
-        let entry = profiles
-            .entry(t.name.clone())
-            .or_insert_with(|| vec![crate::model::StorageProfile::default(); t.columns.len()]);
-        sqlite::profile::merge(entry, &p);
-    }
-    Ok(profiles)
-}
 
-/// The plan from a schema and its profiles; `widen` lets the data widen
-/// declared types (create mode only).
-pub fn build_plan(
-    schema: &Schema,
-    profiles: &Profiles,
-    layers: &Layers,
-    mapping: &MappingOpts,
-    pg_schema: &str,
-    widen: bool,
-) -> anyhow::Result<Plan> {
-    Ok(crate::plan::build(PlanInput {
-        schema,
-        layers,
-        pg_schema,
-        include: &mapping.tables,
-        exclude: &mapping.exclude,
-        profiles: if widen { Some(profiles) } else { None },
-    })?)
+/// The planner of a run: every plan of the run is made from it.
+pub fn planner<'a>(schema: &'a Schema, layers: &'a Layers, mapping: &'a MappingOpts, pg_schema: &'a str) -> Planner<'a> {
+    Planner { schema, layers, pg_schema, include: &mapping.tables, exclude: &mapping.exclude }
 }
 
 /// The plan's decisions worth telling: widened columns, skipped objects.
@@ -144,4 +90,31 @@ pub fn plan_notes(report: &mut Report, schema: &Schema, plan: &Plan) {
     for s in &schema.skipped {
         report.note(format!("not migrated: {:?} {:?}: {}", s.kind, s.name, s.reason));
     }
+}
+
+/// `--schema auto`: existing when every planned table is in the target,
+/// create when none is, and a clear stop when only some are.
+pub async fn detect_mode(target: &Target, plan: &Plan, asked: SchemaMode) -> anyhow::Result<SchemaMode> {
+    if asked != SchemaMode::Auto {
+        return Ok(asked);
+    }
+    let client = target.connect().await?;
+    let catalog = Catalog::read(&client, &plan.pg_schema).await?;
+    let (present, missing): (Vec<&TablePlan>, Vec<&TablePlan>) =
+        plan.tables.iter().partition(|t| catalog.find(&t.map.target).is_some());
+    Ok(match (present.is_empty(), missing.is_empty()) {
+        (true, _) => SchemaMode::Create,
+        (false, true) => SchemaMode::Existing,
+        (false, false) => bail!(
+            "the target has {} of the {} tables ({}) but not {}; give --schema create (after dropping them) or --schema existing (after creating the rest, e.g. with alembic upgrade head)",
+            present.len(),
+            plan.tables.len(),
+            names(&present),
+            names(&missing)
+        ),
+    })
+}
+
+fn names(ts: &[&TablePlan]) -> String {
+    ts.iter().map(|t| format!("{:?}", t.map.target)).collect::<Vec<_>>().join(", ")
 }

@@ -54,9 +54,10 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
     // Every source read of this run sees one state of the file.
     let _snapshot = crate::sqlite::snapshot::Snapshot::take(&args.source.source)?;
     let (schema, profiles) = super::introspect_and_profile(&args.source.source)?;
-    let plan0 = super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, false)?;
+    let planner = super::planner(&schema, &layers, &args.mapping, &args.pg_schema);
+    let plan0 = planner.declared()?;
     let mode = match (&target, args.schema) {
-        (Some(t), asked) => rt.block_on(super::migrate::detect_mode(t, &plan0, asked))?,
+        (Some(t), asked) => rt.block_on(super::detect_mode(t, &plan0, asked))?,
         (None, SchemaMode::Existing) => anyhow::bail!("--schema existing needs a TARGET_URL to compare with"),
         (None, _) => SchemaMode::Create,
     };
@@ -70,8 +71,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
             let client = t.connect().await?;
             Catalog::read(&client, &args.pg_schema).await
         })?;
-        let mut plan = plan0;
-        let (m, n) = super::migrate::fit_existing(&args.source.source, &layers, &catalog, &profiles, &mut plan)?;
+        let (plan, m, n) = planner.fitted(&args.source.source, &catalog, &profiles)?;
         misfits = m;
         notes.extend(n);
         for tp in &plan.tables {
@@ -89,11 +89,12 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
                 unique.insert(tp.source.name.clone(), keys);
             }
         }
+        // Whatever migrate would refuse, with the same flags.
         let asked = super::refusals::Asked { truncate: args.truncate, keep_keys: args.keep_keys, earlier_unfinished: false };
         misfits.extend(super::refusals::existing(&args.source.source, &plan, &catalog, &Default::default(), &asked)?);
         plan
     } else {
-        let plan = super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, true)?;
+        let plan = planner.profiled(&profiles)?;
         if let Some(t) = &target {
             let catalog = rt.block_on(async {
                 let client = t.connect().await?;
@@ -101,13 +102,12 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
             })?;
             misfits.extend(super::refusals::create(&plan, &catalog));
         }
-        for tp in &plan.tables {
-            ddl_text.push(ddl::create_table(&plan.pg_schema, &tp.map, tp.identity.as_deref()));
+        for t in plan.new_tables() {
+            ddl_text.push(ddl::create_table(&plan.pg_schema, t.map, t.identity));
         }
-        let (steps, post_notes) = crate::plan::post_data::post_data_steps(&plan);
-        ddl_text.extend(steps.iter().map(|s| s.sql.clone()));
-        ddl_text.extend(steps.iter().filter_map(|s| s.validate.clone()));
-        notes.extend(post_notes);
+        ddl_text.extend(plan.post_data.iter().map(|s| s.sql.clone()));
+        ddl_text.extend(plan.post_data.iter().filter_map(|s| s.validate.clone()));
+        notes.extend(plan.post_notes.iter().cloned());
         plan
     };
     for tp in &plan.tables {
@@ -289,19 +289,11 @@ fn calibrate(source: &std::path::Path, plan: &Plan, target: &Target, rows: u64) 
     }
     let rt = postgres::runtime(1)?;
     let client = rt.block_on(target.connect())?;
-    let quoted = crate::postgres::ident::quote(&schema);
-    // A schema of that name that ferry did not create is never dropped:
-    // CREATE SCHEMA (no IF NOT EXISTS) fails on it, before the drop below.
-    rt.block_on(client.batch_execute(&format!("CREATE SCHEMA {quoted}")))
-        .map_err(|e| crate::postgres::Error::server(format!("creating the calibration schema {schema:?}"), &e))?;
-    let mut ddl_sql = String::new();
-    for tp in &sample.tables {
-        ddl_sql.push_str(&ddl::create_table(&schema, &tp.map, tp.identity.as_deref()));
-        ddl_sql.push_str(";\n");
-    }
+    // One statement batch, so one transaction: when it fails (a schema of
+    // that name exists, say) nothing of ferry's is there, and a schema
+    // ferry did not create is never dropped below.
+    rt.block_on(ddl::create_schema_with(&client, &schema, &sample.new_tables()))?;
     let result = (|| -> anyhow::Result<Calibration> {
-        rt.block_on(client.batch_execute(&ddl_sql))
-            .map_err(|e| crate::postgres::Error::server("creating the calibration tables", &e))?;
         let opts = crate::pipeline::Options::new(None, None, u64::MAX);
         let t0 = Instant::now();
         let loads = crate::pipeline::load(source, &sample, target, &opts)?;
@@ -322,6 +314,6 @@ fn calibrate(source: &std::path::Path, plan: &Plan, target: &Target, rows: u64) 
             estimated_load_seconds: total / opts.writers.max(1) as f64,
         })
     })();
-    let _ = rt.block_on(client.batch_execute(&format!("DROP SCHEMA IF EXISTS {quoted} CASCADE")));
+    let _ = rt.block_on(ddl::drop_schema(&client, &schema));
     result
 }

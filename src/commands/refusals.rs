@@ -69,7 +69,7 @@ pub fn existing(
         .iter()
         .all(|t| catalog.tables.get(&t.map.target).is_some_and(|c| c.owned));
     if (asked.keep_keys || !owned)
-        && let Err(e) = super::migrate::check_cycles_deferrable(&mut plan.clone(), catalog)
+        && let Err(e) = crate::plan::existing::keys_in_place(plan.clone(), catalog)
     {
         out.push(refuse("*", format!("{e:#}")));
     }

@@ -2,61 +2,11 @@
 //! target after an error or an interrupt (which tables committed, which are
 //! empty, how the keys came back, which sequences moved) and gives the
 //! command that finishes the job or undoes it. `migrate` gathers the facts
-//! as it goes ([`Facts`], kept in the report); on any error [`fail`] turns
+//! as it goes (`report::Facts`, kept in the report); on any error [`fail`] turns
 //! them into the message on stderr and into the `stopped` object of the
 //! `--json`/`--report` document, which a failing run still writes.
 
-use std::sync::Arc;
-
-use serde::Serialize;
-
-use crate::journal;
-use crate::report::Report;
-
-/// Facts about the target that a stop must tell, gathered during the run.
-#[derive(Debug, Default)]
-pub struct Facts {
-    /// Planned tables: (source name, target name).
-    pub tables: Vec<(String, String)>,
-    /// The run journal, once the run has one (committed tables and rows).
-    pub journal: Option<Arc<journal::Writer>>,
-    /// The run changed the target (created, truncated, set keys aside,
-    /// loaded): until then a stop leaves the target as it was.
-    pub wrote: bool,
-    /// What happened to keys (set aside, restored, left `NOT VALID`).
-    pub keys: Vec<String>,
-    /// Tables whose sequences were moved past their rows.
-    pub sequences: Vec<String>,
-    /// The target is a scratch cluster, removed when the run ends.
-    pub scratch: bool,
-    /// Existing mode (the undo is `--truncate`, not dropping tables).
-    pub existing: bool,
-    /// An earlier run into this target did not finish (`--resume` exists).
-    pub earlier_unfinished: bool,
-    /// Foreign keys valid before an existing-schema load that the loaded
-    /// rows break (left `NOT VALID`): the run does not report success.
-    pub broken_keys: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Committed {
-    pub table: String,
-    pub target: String,
-    pub rows: u64,
-}
-
-/// The state a stopped run left, in the report (`stopped`).
-#[derive(Debug, Clone, Serialize)]
-pub struct Stopped {
-    /// Tables whose load committed (complete; verified by the next run).
-    pub committed: Vec<Committed>,
-    /// Tables left empty: rolled back or never started.
-    pub not_loaded: Vec<String>,
-    pub keys: Vec<String>,
-    pub sequences: Vec<String>,
-    /// The command that finishes the job, or what else to do.
-    pub next: String,
-}
+use crate::report::{Committed, Facts, Report, Stopped};
 
 /// Exit code of a run that failed: 130 after Ctrl-C/SIGTERM, else 2.
 pub fn exit_code() -> u8 {

@@ -4,6 +4,7 @@
 //! sides are hashed canonically, at the same time. Tables that differ are
 //! then localized: the rows that differ are named by key (`--max-diffs`).
 
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::bail;
@@ -12,8 +13,7 @@ use crate::cli::VerifyArgs;
 use crate::error::Outcome;
 use crate::mapping::file::Layers;
 use crate::pipeline::{self, Options};
-use crate::model::Schema;
-use crate::plan::Plan;
+use crate::plan::{Plan, Planner};
 use crate::postgres::catalog::Catalog;
 use crate::report::{Phase, Report};
 use crate::postgres::{self, Target};
@@ -50,7 +50,8 @@ fn run_reported(args: &VerifyArgs, report: &mut Report) -> anyhow::Result<Outcom
     // whose unit `migrate` chose from the data; such numbers fail the
     // text conversion, so any bad value sends verify to the profiled plan.
     let mut checks = None;
-    if let Some(plan) = plan_from_target(args, &layers, &schema, &catalog)? {
+    let planner = super::planner(&schema, &layers, &args.mapping, &args.pg_schema);
+    if let Some(plan) = plan_from_target(&planner, &catalog)? {
         report.phase(Phase::Plan, t0.elapsed());
         let t1 = Instant::now();
         let opts = reader_options();
@@ -67,9 +68,9 @@ fn run_reported(args: &VerifyArgs, report: &mut Report) -> anyhow::Result<Outcom
         Some(pc) => pc,
         None => {
             let t0 = Instant::now();
-            let profiles = super::profile(&args.source.source, &schema)?;
-            let plan = super::build_plan(&schema, &profiles, &layers, &args.mapping, &args.pg_schema, true)?;
-            let plan = plan_for_target(args, &catalog, &layers, &schema, &profiles, plan, report)?;
+            let profiles = crate::sqlite::profile::profile_schema(&args.source.source, &schema)?;
+            let plan = planner.profiled(&profiles)?;
+            let plan = plan_for_target(&planner, &args.source.source, &catalog, &profiles, plan, report)?;
             super::plan_notes(report, &schema, &plan);
             report.phase(Phase::Plan, t0.elapsed());
             let t1 = Instant::now();
@@ -155,12 +156,8 @@ fn any_bad_values(plan: &Plan, opts: &Options) -> bool {
 /// retargeted to the target column's type (`Mapper::retarget`, the
 /// converter `migrate` picks for that type in either mode). None when the
 /// target does not fit it; the profiled path then says why.
-fn plan_from_target(args: &VerifyArgs, layers: &Layers, schema: &Schema, catalog: &Catalog) -> anyhow::Result<Option<Plan>> {
-    let mut plan = super::build_plan(schema, &super::Profiles::new(), layers, &args.mapping, &args.pg_schema, false)?;
-    let (none, no_stats) = (std::collections::HashMap::new(), std::collections::HashMap::new());
-    let mapper = crate::mapping::resolve::Mapper::new(layers)?;
-    let facts = crate::plan::existing::SourceFacts { profiles: &none, stats: &no_stats };
-    let (misfits, _notes) = crate::plan::existing::fit(&mut plan, catalog, &mapper, &facts);
+fn plan_from_target(planner: &Planner<'_>, catalog: &Catalog) -> anyhow::Result<Option<Plan>> {
+    let (plan, misfits) = planner.retargeted(catalog)?;
     Ok(if misfits.is_empty() { Some(plan) } else { None })
 }
 
@@ -169,12 +166,10 @@ fn plan_from_target(args: &VerifyArgs, layers: &Layers, schema: &Schema, catalog
 /// --schema existing`, made by alembic…) is read the way such a load
 /// converts: the target's column types anchor the converters, as in
 /// `migrate --schema existing`, so both compute the same hashes.
-#[allow(clippy::too_many_arguments)]
 fn plan_for_target(
-    args: &VerifyArgs,
+    planner: &Planner<'_>,
+    source: &Path,
     catalog: &Catalog,
-    layers: &Layers,
-    schema: &Schema,
     profiles: &super::Profiles,
     plan: Plan,
     report: &mut Report,
@@ -189,8 +184,7 @@ fn plan_for_target(
     if as_created {
         return Ok(plan);
     }
-    let mut fitted = super::build_plan(schema, profiles, layers, &args.mapping, &args.pg_schema, false)?;
-    let (misfits, notes) = super::migrate::fit_existing(&args.source.source, layers, catalog, profiles, &mut fitted)?;
+    let (fitted, misfits, notes) = planner.fitted(source, catalog, profiles)?;
     if !misfits.is_empty() {
         let list: Vec<String> = misfits.iter().map(|m| format!("  - {m}")).collect();
         bail!(

@@ -130,6 +130,43 @@ pub enum Msg {
     Failed(Error),
 }
 
+/// Load the tables `done` (the run journal) does not record as committed;
+/// for the others, hash the source afresh so the final verification covers them.
+pub fn load_remaining<V>(
+    source: &Path,
+    plan: &Plan,
+    target: &Target,
+    opts: &Options,
+    done: &std::collections::BTreeMap<String, V>,
+) -> Result<Vec<TableLoad>, Error> {
+    let (skipped, todo): (Vec<TablePlan>, Vec<TablePlan>) =
+        plan.tables.iter().cloned().partition(|t| done.contains_key(&t.source.name));
+    let mut loads = Vec::new();
+    if !todo.is_empty() {
+        let sub = Plan { tables: todo, ..plan.clone() };
+        loads = load(source, &sub, target, opts)?;
+    }
+    if !skipped.is_empty() {
+        let sub = Plan { tables: skipped, ..plan.clone() };
+        let digests = source_digests(source, &sub, opts)?;
+        for (tp, d) in sub.tables.iter().zip(digests) {
+            loads.push(TableLoad {
+                table: tp.source.name.clone(),
+                target: tp.map.target.clone(),
+                rows: d.rows,
+                bytes: 0,
+                seconds: 0.0,
+                started_at: 0.0,
+                writer: 0,
+                hash: d.hex(),
+                digest: d,
+                bad: opts.bad_values.counts(&tp.source.name),
+            });
+        }
+    }
+    Ok(loads)
+}
+
 /// Load every table of the plan. Tables are assumed created and empty.
 pub fn load(source: &Path, plan: &Plan, target: &Target, opts: &Options) -> Result<Vec<TableLoad>, Error> {
     let pool = rayon::ThreadPoolBuilder::new()
@@ -213,7 +250,8 @@ pub fn load(source: &Path, plan: &Plan, target: &Target, opts: &Options) -> Resu
                             }
                             std::thread::sleep(std::time::Duration::from_millis(5));
                         }
-                        let res = rt.block_on(load_group(&client, &source, plan, &group, opts, &pool, &cancel, start, w));
+                        let shared = Shared { source: &source, plan, opts, pool: &pool, cancel: &cancel, start };
+                        let res = rt.block_on(load_group(&client, &shared, &group, w));
                         match res {
                             Ok(loads) => {
                                 for &i in &group {
@@ -251,19 +289,20 @@ fn record(slot: &Mutex<Option<Error>>, cancel: &AtomicBool, e: Error) {
     cancel.store(true, Ordering::SeqCst);
 }
 
-/// Load a group of tables (usually one) in one transaction on `client`.
-#[allow(clippy::too_many_arguments)]
-async fn load_group(
-    client: &tokio_postgres::Client,
-    source: &Path,
-    plan: &Plan,
-    group: &[usize],
-    opts: &Options,
-    pool: &rayon::ThreadPool,
-    cancel: &Arc<AtomicBool>,
+/// What the writers of one load share.
+struct Shared<'a> {
+    source: &'a Path,
+    plan: &'a Plan,
+    opts: &'a Options,
+    pool: &'a rayon::ThreadPool,
+    cancel: &'a Arc<AtomicBool>,
+    /// When the load started (for each table's offset in the timeline).
     start: Instant,
-    writer: usize,
-) -> Result<Vec<TableLoad>, Error> {
+}
+
+/// Load a group of tables (usually one) in one transaction on `client`.
+async fn load_group(client: &tokio_postgres::Client, shared: &Shared<'_>, group: &[usize], writer: usize) -> Result<Vec<TableLoad>, Error> {
+    let (plan, opts, start) = (shared.plan, shared.opts, shared.start);
     let first = &plan.tables[group[0]].source.name;
     let begin = if opts.truncate {
         "BEGIN"
@@ -282,7 +321,7 @@ async fn load_group(
         let tp = &plan.tables[i];
         let t0 = Instant::now();
         let bar = opts.progress.as_ref().map(|p| p.table(&tp.source.name, tp.row_count));
-        let loaded = load_table(client, source, plan, tp, opts, pool, cancel, bar.as_ref()).await;
+        let loaded = load_table(client, shared, tp, bar.as_ref()).await;
         bars.extend(bar);
         match loaded {
             Ok((rows, bytes, digest)) => loads.push(TableLoad {
@@ -318,18 +357,14 @@ async fn load_group(
 /// Inside the group's transaction: empty the table if asked, then COPY the
 /// readers' buffers in; the rows the server stored, the bytes sent and the
 /// table's digest.
-#[allow(clippy::too_many_arguments)]
 async fn load_table(
     client: &tokio_postgres::Client,
-    source: &Path,
-    plan: &Plan,
+    shared: &Shared<'_>,
     tp: &TablePlan,
-    opts: &Options,
-    pool: &rayon::ThreadPool,
-    cancel: &Arc<AtomicBool>,
     bar: Option<&TableBar>,
 ) -> Result<(u64, u64, TableDigest), Error> {
-    let table = ident::qualified(&plan.pg_schema, &tp.map.target);
+    let (source, opts, pool, cancel) = (shared.source, shared.opts, shared.pool, shared.cancel);
+    let table = ident::qualified(&shared.plan.pg_schema, &tp.map.target);
     let cols: Vec<String> = tp.map.columns.iter().map(|c| ident::quote(&c.target)).collect();
     if opts.truncate {
         client

@@ -7,16 +7,19 @@
 //! returned one at a time, so the user fixes the whole list in one pass.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use serde::Serialize;
 
-use super::Plan;
+use super::{Error, Plan};
 use crate::mapping::datetime::{self, EpochUnit};
+use crate::mapping::file::Layers;
 use crate::mapping::resolve::{fit_to_profile, Mapper};
 use crate::mapping::types::PgType;
 use crate::model::StorageProfile;
-use crate::sqlite::stats::ColumnStats;
 use crate::postgres::catalog::Catalog;
+use crate::sqlite::profile::Profiles;
+use crate::sqlite::stats::{self, ColumnStats};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Misfit {
@@ -212,6 +215,118 @@ fn fit_values(pg: &PgType, s: &ColumnStats, problem: &mut dyn FnMut(String)) {
         }
         _ => {}
     }
+}
+
+/// Fit `plan` to the target's existing tables: profile and value
+/// statistics of the source, then `plan::existing::fit`.
+pub fn fit_to_target(
+    source: &Path,
+    layers: &Layers,
+    catalog: &Catalog,
+    profiles: &Profiles,
+    plan: &mut Plan,
+) -> Result<(Vec<Misfit>, Vec<String>), Error> {
+    use rayon::prelude::*;
+    // Number ranges come from the profile (its pass reads the numbers of
+    // numeric-affinity columns); the longest text only where a varchar(n)
+    // waits for it, with one more query over that table.
+    let wanted: Vec<(usize, Vec<usize>)> = plan
+        .tables
+        .iter()
+        .enumerate()
+        .map(|(ti, tp)| {
+            let tt = catalog.find(&tp.map.target).map(|(t, _)| t);
+            let prof = profiles.get(&tp.source.name);
+            let cols = tp
+                .map
+                .columns
+                .iter()
+                .filter(|cm| {
+                    let ty = tt.and_then(|t| t.column(&cm.target)).and_then(|(c, _)| c.pg_type.as_ref().ok().cloned());
+                    // Numbers the profile counted without their range
+                    // (a column of text affinity holding numbers).
+                    let unranged = prof.and_then(|p| p.get(cm.source_index)).is_some_and(|p| {
+                        p.integer + p.real > 0 && p.min_int.is_none() && p.min_real.is_none()
+                    });
+                    match ty {
+                        Some(PgType::Varchar(Some(_))) => true,
+                        Some(
+                            PgType::SmallInt
+                            | PgType::Integer
+                            | PgType::Numeric { precision: Some(_), .. }
+                            | PgType::Timestamp
+                            | PgType::Timestamptz
+                            | PgType::Date,
+                        ) => unranged,
+                        _ => false,
+                    }
+                })
+                .map(|cm| cm.source_index)
+                .collect();
+            (ti, cols)
+        })
+        .collect();
+    let computed: Vec<Result<(String, Vec<ColumnStats>), Error>> = wanted
+        .par_iter()
+        .map(|(ti, cols)| {
+            let t = &plan.tables[*ti].source;
+            let mut s = stats::value_stats(source, t, cols)?;
+            // Profiles of tables without rows are empty.
+            let ranged = |p: &StorageProfile| p.min_int.is_some() || p.min_real.is_some();
+            for (i, p) in profiles.get(&t.name).into_iter().flatten().enumerate().filter(|(_, p)| ranged(p)) {
+                if let Some(st) = s.get_mut(i) {
+                    (st.min_int, st.max_int, st.min_real, st.max_real) = (p.min_int, p.max_int, p.min_real, p.max_real);
+                }
+            }
+            Ok((t.name.clone(), s))
+        })
+        .collect();
+    let mut stats = HashMap::new();
+    for r in computed {
+        let (name, s) = r?;
+        stats.insert(name, s);
+    }
+    let mapper = Mapper::new(layers)?;
+    Ok(fit(plan, catalog, &mapper, &SourceFacts { profiles, stats: &stats }))
+}
+
+/// The plan for a load with keys in place, made from `plan`: a
+/// self-reference on one column is loaded parents first.
+/// With keys in place, a foreign-key cycle (or a self-reference) can only be
+/// loaded when its constraints are DEFERRABLE: checked at the commit of the
+/// one transaction that loads the whole cycle. Otherwise stop, naming it.
+pub fn keys_in_place(mut plan: Plan, catalog: &Catalog) -> Result<Plan, Error> {
+    // A self-reference on one column is loaded parents first instead: no
+    // deferral needed, whatever the constraint says.
+    let mut ordered = Vec::new();
+    for tp in &mut plan.tables {
+        let own = tp.source.foreign_keys.iter().find(|fk| {
+            fk.ref_table == tp.source.name && fk.columns.len() == 1 && fk.ref_columns.len() == 1
+        });
+        if let Some(fk) = own {
+            tp.parent_first = Some((fk.columns[0].clone(), fk.ref_columns[0].clone()));
+            ordered.push(tp.source.name.clone());
+        }
+    }
+    let mut cycles: Vec<Vec<String>> = plan.cycles.clone();
+    cycles.extend(plan.self_references.iter().filter(|t| !ordered.contains(t)).map(|t| vec![t.clone()]));
+    for cycle in &cycles {
+        let targets: Vec<String> = cycle
+            .iter()
+            .filter_map(|n| plan.tables.iter().find(|t| &t.source.name == n).map(|t| t.map.target.clone()))
+            .collect();
+        for t in &targets {
+            let Some(tt) = catalog.tables.get(t) else { continue };
+            for c in &tt.constraints {
+                let inside = c.ref_table.as_ref().is_some_and(|r| targets.contains(r));
+                let self_ordered = targets.len() == 1 && ordered.iter().any(|o| cycle.contains(o));
+                if c.kind == 'f' && inside && !c.deferrable && !self_ordered {
+                    return Err(Error::NotDeferrable { cycle: cycle.clone(), constraint: c.name.clone(), table: t.clone() });
+                }
+            }
+        }
+    }
+    Ok(plan)
 }
 
 #[cfg(test)]

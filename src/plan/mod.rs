@@ -18,6 +18,8 @@ use crate::mapping::file::Layers;
 use crate::mapping::resolve::{self, Mapper, TableMap};
 use crate::model::topo;
 use crate::model::{RowKey, Schema, StorageProfile, Table};
+use crate::postgres::ddl::NewTable;
+use crate::sqlite::profile::Profiles;
 use crate::postgres::ident;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +33,12 @@ pub enum Error {
     /// SQLite allows `""` as a name; PostgreSQL does not.
     #[error("{what} has an empty name, which PostgreSQL does not allow; give it one with a `rename` rule in a mapping file")]
     EmptyName { what: String },
+    #[error(transparent)]
+    Source(#[from] crate::sqlite::Error),
+    #[error(
+        "foreign-key cycle {cycle:?}: constraint {constraint:?} on table {table:?} is not DEFERRABLE, so the tables cannot be loaded with keys in place; drop --keep-keys (ferry then sets the keys aside and restores them), or declare the constraint DEFERRABLE"
+    )]
+    NotDeferrable { cycle: Vec<String>, constraint: String, table: String },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -55,6 +63,23 @@ pub struct TablePlan {
     pub sample: Option<u64>,
 }
 
+impl Plan {
+    /// The tables to create, as `postgres::ddl` wants them.
+    pub fn new_tables(&self) -> Vec<NewTable<'_>> {
+        self.tables.iter().map(|tp| NewTable { map: &tp.map, identity: tp.identity.as_deref() }).collect()
+    }
+
+    /// Some column's type is set by a mapping file (not chosen from the data).
+    pub fn typed(&self) -> bool {
+        self.tables.iter().any(|t| t.map.columns.iter().any(|c| c.explicit))
+    }
+
+    /// The mappings of the tables whose source name is not in `done`.
+    pub fn maps_except<V>(&self, done: &BTreeMap<String, V>) -> Vec<&TableMap> {
+        self.tables.iter().filter(|t| !done.contains_key(&t.source.name)).map(|t| &t.map).collect()
+    }
+}
+
 impl TablePlan {
     /// Source column name → target column name.
     pub fn target_column(&self, source: &str) -> Option<&str> {
@@ -70,6 +95,13 @@ pub struct Plan {
     pub cycles: Vec<Vec<String>>,
     /// Tables left out by patterns or mapping rules.
     pub excluded_tables: Vec<String>,
+    /// Create mode's post-data steps (keys, indexes, foreign keys,
+    /// sequences), decided with the plan (`post_data`), and notes on what
+    /// is not carried over.
+    #[serde(skip)]
+    pub post_data: Vec<crate::postgres::ddl::Step>,
+    #[serde(skip)]
+    pub post_notes: Vec<String>,
 }
 
 pub struct PlanInput<'a> {
@@ -80,6 +112,81 @@ pub struct PlanInput<'a> {
     pub exclude: &'a [String],
     /// Per table name, per column: storage-class profiles (create mode).
     pub profiles: Option<&'a HashMap<String, Vec<StorageProfile>>>,
+    /// Made before any pass over the data: each column (not typed by a
+    /// mapping file) carries the storage classes that would make a
+    /// profiled plan widen it, so the load can stop at the first such value.
+    pub speculative: bool,
+}
+
+/// What every plan of a run is made from, besides the data: the schema,
+/// the mapping rules, the table filters and the PostgreSQL schema. A run
+/// makes all its plans from one `Planner`, so they decide alike; a plan
+/// that must change (a widening found by the load) is made anew from the
+/// planner, never patched.
+#[derive(Clone, Copy)]
+pub struct Planner<'a> {
+    pub schema: &'a Schema,
+    pub layers: &'a Layers,
+    pub pg_schema: &'a str,
+    pub include: &'a [String],
+    pub exclude: &'a [String],
+}
+
+impl<'a> Planner<'a> {
+    fn input(&self, profiles: Option<&'a Profiles>, speculative: bool) -> PlanInput<'a> {
+        PlanInput {
+            schema: self.schema,
+            layers: self.layers,
+            pg_schema: self.pg_schema,
+            include: self.include,
+            exclude: self.exclude,
+            profiles,
+            speculative,
+        }
+    }
+
+    /// Declared types only, no pass over the data: what the mode detection
+    /// and an existing-mode fit start from.
+    pub fn declared(&self) -> Result<Plan, Error> {
+        build(self.input(None, false))
+    }
+
+    /// Create mode with types from the data (`profiles`).
+    pub fn profiled(&self, profiles: &'a Profiles) -> Result<Plan, Error> {
+        build(self.input(Some(profiles), false))
+    }
+
+    /// Create mode before any pass over the data: `key_nulls` holds only
+    /// the NULL counts of nullable primary-key columns (a key with NULLs is
+    /// not created); the load finds any value that needs a wider type.
+    pub fn speculative(&self, key_nulls: &'a Profiles) -> Result<Plan, Error> {
+        build(self.input(Some(key_nulls), true))
+    }
+
+    /// The declared plan with every column retargeted to the type of its
+    /// target column (`existing::fit` without facts about the data): the
+    /// plan `verify` reads a target with before any pass over the source.
+    pub fn retargeted(&self, catalog: &crate::postgres::catalog::Catalog) -> Result<(Plan, Vec<existing::Misfit>), Error> {
+        let mut plan = self.declared()?;
+        let (none, no_stats) = (HashMap::new(), HashMap::new());
+        let mapper = Mapper::new(self.layers)?;
+        let facts = existing::SourceFacts { profiles: &none, stats: &no_stats };
+        let (misfits, _notes) = existing::fit(&mut plan, catalog, &mapper, &facts);
+        Ok((plan, misfits))
+    }
+
+    /// Existing mode: the declared plan fitted to the target's tables
+    /// (`existing::fit_to_target`), with the misfits and notes.
+    pub fn fitted(
+        &self,
+        source: &std::path::Path,
+        catalog: &crate::postgres::catalog::Catalog,
+        profiles: &Profiles,
+    ) -> Result<(Plan, Vec<existing::Misfit>, Vec<String>), Error> {
+        let mut plan = self.declared()?;
+        let (misfits, notes) = existing::fit_to_target(source, self.layers, catalog, profiles, &mut plan)?;
+        Ok((plan, misfits, notes))
+    }
 }
 
 pub fn build(input: PlanInput<'_>) -> Result<Plan, Error> {
@@ -97,6 +204,12 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Error> {
         }
         let profiles = input.profiles.and_then(|p| p.get(&t.name)).map(|v| v.as_slice());
         let mut map = mapper.table(t, profiles)?;
+        if input.speculative {
+            for cm in map.columns.iter_mut().filter(|c| !c.explicit) {
+                let affinity = t.columns[cm.source_index].affinity;
+                cm.widen_on = resolve::widening_classes(&cm.pg_type, &cm.converter, affinity);
+            }
+        }
         if map.target.is_empty() {
             return Err(Error::EmptyName { what: format!("table {:?}", t.name) });
         }
@@ -157,13 +270,17 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Error> {
             });
         }
     }
-    Ok(Plan {
+    let mut plan = Plan {
         pg_schema: input.pg_schema.to_string(),
         tables,
         self_references: order.self_references,
         cycles: order.cycles,
         excluded_tables,
-    })
+        post_data: Vec::new(),
+        post_notes: Vec::new(),
+    };
+    (plan.post_data, plan.post_notes) = post_data::post_data_steps(&plan);
+    Ok(plan)
 }
 
 /// Identity column and primary key, in target names. A rowid alias is an

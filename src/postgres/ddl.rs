@@ -8,8 +8,20 @@
 
 use serde::Serialize;
 
+use anyhow::bail;
+
+use super::catalog::Catalog;
 use super::ident::{self, quote};
+use super::{Error, Target};
 use crate::mapping::resolve::TableMap;
+
+/// A table to create: its columns and names, and the column (target name)
+/// that becomes an identity.
+#[derive(Debug, Clone, Copy)]
+pub struct NewTable<'a> {
+    pub map: &'a TableMap,
+    pub identity: Option<&'a str>,
+}
 
 /// One post-data statement, with the table it belongs to and its kind, so
 /// a failure can be reported by name.
@@ -46,6 +58,98 @@ pub fn create_table(schema: &str, map: &TableMap, identity: Option<&str>) -> Str
         cols.push(s);
     }
     format!("CREATE TABLE {} (\n    {}\n)", ident::qualified(schema, &map.target), cols.join(",\n    "))
+}
+
+/// Create every table of `tables` (keys come later) in one transaction,
+/// after checking that none of them exists: create mode never overwrites.
+pub async fn create_tables(target: &Target, pg_schema: &str, tables: &[NewTable<'_>]) -> anyhow::Result<()> {
+    let client = target.connect().await?;
+    let names: Vec<String> = tables.iter().map(|t| t.map.target.clone()).collect();
+    let rows = client
+        .query(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = ANY($2) ORDER BY 1",
+            &[&pg_schema, &names],
+        )
+        .await
+        .map_err(|e| Error::server("checking for existing tables", &e))?;
+    if !rows.is_empty() {
+        let existing: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+        bail!(
+            "the target already has {} of the tables ({}); create mode never overwrites: drop them, or load into them with --schema existing",
+            existing.len(),
+            existing.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let mut sql = String::from("BEGIN;\n");
+    sql.push_str(&format!("CREATE SCHEMA IF NOT EXISTS {};\n", ident::quote(pg_schema)));
+    for t in tables {
+        sql.push_str(&create_table(pg_schema, t.map, t.identity));
+        sql.push_str(";\n");
+    }
+    sql.push_str("COMMIT;");
+    if let Err(e) = client.batch_execute(&sql).await {
+        let _ = client.batch_execute("ROLLBACK").await;
+        return Err(Error::server("creating the tables", &e).into());
+    }
+    Ok(())
+}
+
+/// Give the tables still to load (empty: their loads never committed) the
+/// column types of `maps`, where the target has others.
+pub async fn align_types(target: &Target, pg_schema: &str, maps: &[&TableMap]) -> Result<(), Error> {
+    let client = target.connect().await?;
+    let catalog = Catalog::read(&client, pg_schema).await?;
+    let mut sql = String::new();
+    for map in maps {
+        let Some(tt) = catalog.tables.get(&map.target) else { continue };
+        for cm in &map.columns {
+            let Some(tc) = tt.columns.iter().find(|c| c.name == cm.target) else { continue };
+            if tc.pg_type.as_ref().ok() != Some(&cm.pg_type) {
+                let ty = cm.pg_type.sql();
+                sql.push_str(&format!(
+                    "ALTER TABLE {} ALTER COLUMN {} TYPE {ty} USING NULL::{ty};\n",
+                    ident::qualified(pg_schema, &map.target),
+                    ident::quote(&cm.target)
+                ));
+            }
+        }
+    }
+    if !sql.is_empty() {
+        client
+            .batch_execute(&format!("BEGIN;\n{sql}COMMIT;"))
+            .await
+            .map_err(|e| Error::server("changing column types to those chosen from the data", &e))?;
+    }
+    Ok(())
+}
+
+/// `TRUNCATE` the tables `names` of `schema`, in one statement.
+pub async fn truncate(client: &tokio_postgres::Client, schema: &str, names: &[String]) -> Result<(), Error> {
+    let all: Vec<String> = names.iter().map(|n| ident::qualified(schema, n)).collect();
+    client
+        .batch_execute(&format!("TRUNCATE {}", all.join(", ")))
+        .await
+        .map_err(|e| Error::server("emptying the target tables", &e))
+}
+
+/// A schema of its own holding `tables` (the dry run's calibration); the
+/// schema must not exist yet.
+pub async fn create_schema_with(client: &tokio_postgres::Client, schema: &str, tables: &[NewTable<'_>]) -> Result<(), Error> {
+    let mut sql = format!("CREATE SCHEMA {};\n", ident::quote(schema));
+    for t in tables {
+        sql.push_str(&create_table(schema, t.map, t.identity));
+        sql.push_str(";\n");
+    }
+    client.batch_execute(&sql).await.map_err(|e| Error::server("creating the calibration tables", &e))
+}
+
+/// `DROP SCHEMA … CASCADE`, if it exists.
+pub async fn drop_schema(client: &tokio_postgres::Client, schema: &str) -> Result<(), Error> {
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", ident::quote(schema)))
+        .await
+        .map_err(|e| Error::server(format!("dropping schema {schema:?}"), &e))
 }
 
 pub fn quote_list(cols: &[String]) -> String {

@@ -13,6 +13,8 @@ pub mod encode;
 pub mod ident;
 pub mod keys;
 pub mod pgpass;
+pub mod post_data;
+pub mod scratch;
 pub mod server;
 pub mod tls;
 

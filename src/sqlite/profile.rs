@@ -10,11 +10,83 @@
 //! ten times faster than letting SQLite evaluate four `CASE` aggregates per
 //! column (1 M FlashCase study-log rows: ~0.4 s vs ~5 s).
 
+use std::collections::HashMap;
+use std::path::Path;
+
 use rusqlite::Connection;
 
 use super::error::Error;
 use super::introspect::quote_ident;
-use crate::model::{Affinity, StorageProfile, Table};
+use crate::error::Location;
+use crate::model::{Affinity, RowKey, Schema, StorageProfile, Table};
+
+/// Per table name, per column: storage-class counts.
+pub type Profiles = HashMap<String, Vec<StorageProfile>>;
+
+/// Storage classes of every column of every table: one pass over the rows.
+pub fn profile_schema(src: &Path, schema: &Schema) -> Result<Profiles, Error> {
+    use rayon::prelude::*;
+    // Big tables are profiled in rowid ranges, so both cores share the
+    // largest table instead of one of them scanning it alone.
+    let mut work = Vec::new();
+    for (ti, t) in schema.tables.iter().enumerate() {
+        for chunk in super::pool::chunks(src, t, 200_000)? {
+            work.push((ti, chunk));
+        }
+    }
+    let profiled: Vec<Result<(usize, Vec<StorageProfile>), Error>> = work
+        .par_iter()
+        .map(|(ti, chunk)| {
+            let t = &schema.tables[*ti];
+            let rowid = super::pool::rowid_name(t);
+            let range = match (rowid.as_deref(), chunk.range) {
+                (Some(r), Some((lo, hi))) => Some((r, lo, hi)),
+                _ => None,
+            };
+            let p = super::pool::with_connection(src, |c| {
+                profile_range(c, t, range).map_err(|e| Error::Read {
+                    location: Location::table(&t.name),
+                    message: format!("{e:#}"),
+                })
+            })?;
+            Ok((*ti, p))
+        })
+        .collect();
+    let mut profiles: Profiles = HashMap::new();
+    for r in profiled {
+        let (ti, p) = r?;
+        let t = &schema.tables[ti];
+        let entry = profiles
+            .entry(t.name.clone())
+            .or_insert_with(|| vec![StorageProfile::default(); t.columns.len()]);
+        merge(entry, &p);
+    }
+    Ok(profiles)
+}
+
+/// NULL counts of the primary-key columns SQLite lets hold NULLs (a
+/// non-INTEGER key of a rowid table, not declared NOT NULL): the one fact
+/// of the data a plan without a profile still needs (such a key is not
+/// created). Other columns get empty profiles.
+pub fn key_null_profiles(src: &Path, schema: &Schema) -> Result<Profiles, Error> {
+    let mut out = Profiles::new();
+    for t in &schema.tables {
+        let mut profiles = vec![StorageProfile::default(); t.columns.len()];
+        if t.row_key == RowKey::Rowid {
+            for (i, c) in t.columns.iter().enumerate().filter(|(_, c)| c.pk_position > 0 && !c.not_null) {
+                let sql = format!("SELECT count(*) FROM {} WHERE {} IS NULL", quote_ident(&t.name), quote_ident(&c.name));
+                profiles[i].null = super::pool::with_connection(src, |conn| {
+                    conn.query_row(&sql, [], |r| r.get::<_, i64>(0)).map_err(|e| Error::Read {
+                        location: Location::table(&t.name),
+                        message: format!("counting NULLs in key column {:?}: {e}", c.name),
+                    })
+                })? as u64;
+            }
+        }
+        out.insert(t.name.clone(), profiles);
+    }
+    Ok(out)
+}
 
 /// Count storage classes per column of `table` (in `table.columns` order).
 pub fn profile_table(conn: &Connection, table: &Table) -> Result<Vec<StorageProfile>, Error> {

@@ -2,8 +2,12 @@
 //! numeric range, the longest text, so that "will not fit" is known before
 //! the first row moves (one aggregate query per table).
 
+use std::path::Path;
+
 use rusqlite::Connection;
 
+use super::Error;
+use crate::error::Location;
 use crate::model::Table;
 use crate::sql::quote_ident as quote;
 
@@ -17,6 +21,17 @@ pub struct ColumnStats {
     pub max_real: Option<f64>,
     /// Longest text value, in characters.
     pub max_text_chars: Option<i64>,
+}
+
+/// [`column_stats_for`] on this thread's connection to `source` (in the
+/// run's snapshot).
+pub fn value_stats(source: &Path, table: &Table, wanted: &[usize]) -> Result<Vec<ColumnStats>, Error> {
+    super::pool::with_connection(source, |c| {
+        column_stats_for(c, table, wanted).map_err(|e| Error::Read {
+            location: Location::table(&table.name),
+            message: format!("reading value statistics: {e}"),
+        })
+    })
 }
 
 pub fn column_stats(conn: &Connection, table: &Table) -> Result<Vec<ColumnStats>, rusqlite::Error> {

@@ -61,13 +61,13 @@ impl ScratchCluster {
             "pg_ctl start",
         )?;
         let admin = format!("postgresql://ferry@127.0.0.1:{port}/postgres");
-        let rt = crate::postgres::runtime(1)?;
+        let rt = super::runtime(1)?;
         rt.block_on(async {
-            let t = crate::postgres::Target::resolve(Some(&admin))?;
+            let t = super::Target::resolve(Some(&admin))?;
             let c = t.connect().await?;
             c.batch_execute("CREATE DATABASE scratch")
                 .await
-                .map_err(|e| crate::postgres::Error::server("creating the scratch database", &e))?;
+                .map_err(|e| super::Error::server("creating the scratch database", &e))?;
             Ok::<_, anyhow::Error>(())
         })?;
         Ok(cluster)
@@ -77,13 +77,13 @@ impl ScratchCluster {
     pub fn apply_schema(&self, sql_file: Option<&Path>, command: Option<&str>) -> anyhow::Result<()> {
         if let Some(f) = sql_file {
             let sql = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-            let rt = crate::postgres::runtime(1)?;
+            let rt = super::runtime(1)?;
             rt.block_on(async {
-                let t = crate::postgres::Target::resolve(Some(&self.url))?;
+                let t = super::Target::resolve(Some(&self.url))?;
                 let c = t.connect().await?;
                 c.batch_execute(&sql)
                     .await
-                    .map_err(|e| crate::postgres::Error::server(format!("applying {}", f.display()), &e))?;
+                    .map_err(|e| super::Error::server(format!("applying {}", f.display()), &e))?;
                 Ok::<_, anyhow::Error>(())
             })?;
         }
@@ -147,7 +147,7 @@ fn run(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
 
 /// The newest installed server's programs (`postgres::server::bin_dir`).
 fn bin_dir() -> anyhow::Result<PathBuf> {
-    match crate::postgres::server::bin_dir() {
+    match super::server::bin_dir() {
         Some(b) => Ok(b),
         None => bail!(
             "--target-scratch needs PostgreSQL's server binaries (initdb, pg_ctl); install them (Debian: apt-get install postgresql)"
