@@ -27,15 +27,17 @@ pub fn fail(
 ) -> anyhow::Error {
     let stopped = describe(&report.facts);
     let mut text = format!("{err:#}");
-    let headline = if crate::interrupt::requested() {
-        "ferry migrate interrupted"
-    } else {
-        "ferry migrate stopped"
-    };
-    text = format!(
-        "{text}\n{headline}. {}",
-        render(&stopped, report.facts.wrote)
-    );
+    // A refusal before anything was written (and no earlier run to
+    // continue) is its own message: the target is as it was.
+    let refusal = !report.facts.wrote && !report.facts.earlier_unfinished && !crate::interrupt::requested();
+    if !refusal {
+        let headline = if crate::interrupt::requested() {
+            "ferry migrate interrupted"
+        } else {
+            "ferry migrate stopped"
+        };
+        text = format!("{text}\n{headline}. {}", render(&stopped, report.facts.wrote));
+    }
     report.error = Some(format!("{err:#}"));
     report.stopped = Some(stopped);
     report.exit_code = exit_code();
@@ -91,6 +93,9 @@ fn describe(f: &Facts) -> Stopped {
         .collect();
     let next = if f.scratch {
         "nothing to resume: the scratch cluster is removed with the run; fix the cause and rehearse again".to_string()
+    } else if !f.wrote && f.earlier_unfinished {
+        let (command, _) = resume_command();
+        format!("this run wrote nothing, and the earlier run into this target is still recorded: {command} continues it")
     } else if !f.wrote {
         "nothing was written to the target; fix the cause and run the same command again"
             .to_string()

@@ -288,6 +288,11 @@ fn resumed_existing_load_validates_every_key_and_refused_reruns_keep_the_journal
         again.stderr.contains("already hold") && again.stderr.contains("--resume"),
         "{again}"
     );
+    // The refusal gives the exact command that continues the earlier run.
+    assert!(
+        again.stderr.contains(&format!("`ferry migrate {} ", src.display())) && again.stderr.contains("--resume` continues it"),
+        "{again}"
+    );
     assert_eq!(
         run_journal(Path::new(&st)).as_deref(),
         Some(journal.as_str()),

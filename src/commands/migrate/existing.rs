@@ -163,7 +163,7 @@ fn tables_with_rows(run: &Run<'_>, plan: &Plan, catalog: &Catalog) -> anyhow::Re
     let refused = crate::commands::refusals::existing(&run.args.source.source, plan, catalog, &done, &asked)?;
     if !refused.is_empty() {
         let list: Vec<String> = refused.iter().map(|m| format!("  - {m}")).collect();
-        bail!("ferry will not load into this target; nothing was written. {} problem(s):\n{}", refused.len(), list.join("\n"));
+        bail!("will not load into this target; nothing was written. {} problem(s):\n{}", refused.len(), list.join("\n"));
     }
     let full: Vec<String> = plan
         .tables
@@ -202,10 +202,10 @@ fn restore_keys(
             let n = keys.journal.keys.len();
             run.report.facts.keys.push(match open {
                 Ok(open) if !open.is_empty() => format!(
-                    "the {n} keys set aside are back; foreign keys {} are NOT VALID (their rows point at tables not loaded yet) until the run is resumed",
+                    "the {n} key(s) set aside are back; foreign key(s) {} NOT VALID (their rows point at tables not loaded yet) until the run is resumed",
                     open.join(", ")
                 ),
-                _ => format!("the {n} keys set aside are back"),
+                _ => format!("the {n} key(s) set aside are back"),
             });
         }
         Ok(ws) => ws.into_iter().for_each(|w| run.report.warn(w)),
