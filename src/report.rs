@@ -42,6 +42,11 @@ pub struct TableRow {
     pub rejected: u64,
     pub nulled: u64,
     pub altered: u64,
+    /// Values rounded to `real` (float4) as PostgreSQL's assignment cast
+    /// rounds them, and the largest relative change |stored − source| /
+    /// |source| among them (0 when none).
+    pub rounded: u64,
+    pub max_relative_change: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -54,6 +59,8 @@ pub struct Report {
     pub differences: Vec<Difference>,
     pub notes: Vec<String>,
     pub warnings: Vec<String>,
+    /// Date/time readings chosen from the data (each also a warning).
+    pub readings: Vec<ReadingNote>,
     pub seconds: f64,
     pub exit_code: u8,
     /// Why the run stopped (exit 2 or 130).
@@ -67,6 +74,35 @@ pub struct Report {
     pub facts: Facts,
 }
 
+/// A column whose date/time numbers are read as the data suggested, not as
+/// a mapping rule said (`mapping::reading`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadingNote {
+    pub table: String,
+    pub column: String,
+    #[serde(flatten)]
+    pub reading: crate::mapping::reading::Reading,
+}
+
+impl ReadingNote {
+    /// Every reading the plan's columns carry, in plan order.
+    pub fn of_plan(plan: &crate::plan::Plan) -> Vec<ReadingNote> {
+        let mut out = Vec::new();
+        for tp in &plan.tables {
+            for c in &tp.map.columns {
+                if let Some(r) = &c.reading {
+                    out.push(ReadingNote { table: tp.source.name.clone(), column: c.source.clone(), reading: r.clone() });
+                }
+            }
+        }
+        out
+    }
+
+    pub fn warning(&self) -> String {
+        crate::mapping::reading::warning(&self.table, &self.column, &self.reading)
+    }
+}
+
 impl Report {
     pub fn new(command: &str, source: &Path) -> Report {
         Report {
@@ -77,6 +113,7 @@ impl Report {
             differences: Vec::new(),
             notes: Vec::new(),
             warnings: Vec::new(),
+            readings: Vec::new(),
             seconds: 0.0,
             exit_code: 0,
             error: None,
@@ -99,6 +136,17 @@ impl Report {
 
     pub fn warn(&mut self, w: String) {
         self.warnings.push(w);
+    }
+
+    /// The readings the data chose for `plan`'s columns, as warnings and
+    /// in `readings` (once per column, however often called).
+    pub fn readings(&mut self, plan: &crate::plan::Plan) {
+        for r in ReadingNote::of_plan(plan) {
+            if !self.readings.iter().any(|x| x.table == r.table && x.column == r.column) {
+                self.warnings.push(r.warning());
+                self.readings.push(r);
+            }
+        }
     }
 
     pub fn total(&mut self, d: Duration) {
@@ -140,6 +188,8 @@ impl Report {
                 rejected: bad.rejected,
                 nulled: bad.nulled,
                 altered: bad.altered,
+                rounded: bad.rounded,
+                max_relative_change: bad.max_rounding,
             });
         }
     }
@@ -247,7 +297,9 @@ impl Report {
                 Status::ContentDiffers => "CONTENT DIFFERS".to_string(),
             };
             let mut status = status;
-            for (n, what) in [(t.rejected, "rejected"), (t.nulled, "NULLed"), (t.altered, "altered")] {
+            for (n, what) in
+                [(t.rejected, "rejected"), (t.nulled, "NULLed"), (t.altered, "altered"), (t.rounded, "rounded to real")]
+            {
                 if n > 0 {
                     status.push_str(&format!(", {n} {what}"));
                 }

@@ -19,3 +19,5 @@ mod faults;
 mod corpus;
 mod mapping;
 mod failure_paths;
+mod fidelity;
+mod readings;
