@@ -86,7 +86,7 @@ fn refuses_to_append_and_truncates_when_asked() {
     db.query_strings("INSERT INTO parent (name, flag) VALUES ('old', true)");
     let out = run(&db, &s, &[]);
     assert_code(&out, 2);
-    assert!(out.stderr.contains("already hold rows") && out.stderr.contains("\"parent\""), "{}", out.stderr);
+    assert!(out.stderr.contains("already hold") && out.stderr.contains("\"parent\""), "{}", out.stderr);
     assert_eq!(db.query_scalar_i64("SELECT count(*) FROM parent"), 1);
     let out = run(&db, &s, &["--truncate"]);
     assert_code(&out, 0);

@@ -22,6 +22,7 @@ mod history;
 mod defaults;
 mod fw_activerecord;
 mod fw_typeorm;
+mod failure_paths;
 mod fidelity;
 mod readings;
 mod fw_django;

@@ -43,7 +43,12 @@ fn wait_committed(state: &Path, table: &str, child: &mut Child) {
             .into_iter()
             .flatten()
             .filter_map(Result::ok)
-            .filter(|e| e.file_name().to_string_lossy().starts_with("run-"))
+            .filter(|e| {
+                // Not the temporary file the journal is written through:
+                // its content is committed only once renamed.
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.starts_with("run-") && n.ends_with(".json")
+            })
             .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|s| s.contains(&format!("\"{table}\""))));
         if done {
             return;
