@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Exit codes: 0 success (every table verified), 1 verification found
 /// differences or data was rejected, 2 error, 130 interrupted.
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about, long_about = None)]
+#[command(name = "ferry", version = env!("FERRY_VERSION"), about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -38,6 +38,20 @@ pub enum Command {
     /// Re-create foreign keys and indexes that an interrupted
     /// existing-schema load set aside (also done by the next `migrate`).
     RestoreKeys(RestoreKeysArgs),
+    /// Print a shell completion script for ferry, e.g.
+    /// `ferry completions bash > /etc/bash_completion.d/ferry`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print ferry's manual page (roff) on stdout, e.g.
+    /// `ferry man > /usr/local/share/man/man1/ferry.1`, or
+    /// `ferry man migrate` for the page of one command.
+    Man {
+        /// The command whose page to print (ferry's own page without one).
+        command: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

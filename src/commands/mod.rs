@@ -19,6 +19,7 @@ pub mod inspect;
 pub mod migrate;
 pub mod plan;
 pub mod restore_keys;
+pub mod shell;
 pub mod verify;
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
@@ -28,6 +29,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Verify(args) => verify::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::RestoreKeys(args) => restore_keys::run(&args),
+        Command::Completions { shell } => shell::completions(shell),
+        Command::Man { command } => shell::man(command.as_deref()),
         Command::Mappings => {
             print!("{}", crate::mapping::DEFAULT_MAPPING);
             Ok(Outcome::Success)

@@ -20,3 +20,4 @@ mod corpus;
 mod mapping;
 mod fidelity;
 mod readings;
+mod install;
