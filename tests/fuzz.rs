@@ -196,7 +196,7 @@ fn fuzz_converters() {
         for (pg, zoned) in [(PgType::Timestamp, false), (PgType::Timestamptz, true)] {
             let input = TimeInput::Epoch { unit, origin_micros: datetime::APPLE_2001 };
             let zone = Zone::parse("Europe/Paris").unwrap_or(Zone::Utc);
-            converters.push((pg, Converter::Timestamp { input, zoned, zone }));
+            converters.push((pg, Converter::Timestamp { input, zoned, zone, precision: 6 }));
         }
         converters.push((PgType::Date, Converter::Date { input: TimeInput::Epoch { unit, origin_micros: 0 } }));
     }
@@ -206,6 +206,7 @@ fn fuzz_converters() {
             input: TimeInput::Text { formats: vec!["%d/%m/%Y %H:%M".into(), "%Y%m%d".into()] },
             zoned: false,
             zone: Zone::Utc,
+            precision: 6,
         },
     ));
     let converters = Arc::new(converters);
