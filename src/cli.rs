@@ -202,10 +202,14 @@ pub struct MigrateArgs {
     /// Also write the JSON report to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// Write a timeline of the load (which table, when, on which
-    /// connection) as an HTML page with an SVG chart.
+    /// Write the report as one self-contained HTML page (verdict, tables,
+    /// decisions, problems, timeline of the load) for a change board.
     #[arg(long, value_name = "FILE")]
     pub report_html: Option<PathBuf>,
+    /// With --report-html: the rehearsal's `ferry plan --json` output, drawn
+    /// as estimate against this run, per table.
+    #[arg(long, value_name = "PLAN_JSON", requires = "report_html")]
+    pub compare_with: Option<PathBuf>,
     /// PostgreSQL schema (namespace) to create the tables in.
     #[arg(long, env = "FERRY_PG_SCHEMA", default_value = "public")]
     pub pg_schema: String,
@@ -244,6 +248,9 @@ pub struct PlanArgs {
     /// Rows per table in the calibration sample.
     #[arg(long, default_value_t = 50_000)]
     pub calibrate_rows: u64,
+    /// Also write the plan as one self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -262,4 +269,7 @@ pub struct VerifyArgs {
     /// Differences to report per table at most.
     #[arg(long, default_value_t = 100)]
     pub max_diffs: usize,
+    /// Also write the result as one self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
 }

@@ -25,7 +25,7 @@ pub mod verify;
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Inspect(args) => inspect::run(&args),
-        Command::Migrate(args) => migrate::run(&args),
+        Command::Migrate(args) => migrate::run(&args).inspect_err(|e| failure_page(&args, e)),
         Command::Verify(args) => verify::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::RestoreKeys(args) => restore_keys::run(&args),
@@ -35,6 +35,25 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             print!("{}", crate::mapping::DEFAULT_MAPPING);
             Ok(Outcome::Success)
         }
+    }
+}
+
+/// `migrate --report-html` when the run stops with an error (a refusal, a
+/// bad value, an interrupt): the page still says what happened and what to
+/// do, so the change board sees the refusal too. Best effort: the error
+/// itself is what the caller reports.
+fn failure_page(args: &crate::cli::MigrateArgs, err: &anyhow::Error) {
+    let Some(path) = &args.report_html else { return };
+    let exit = if crate::interrupt::requested() { crate::error::EXIT_INTERRUPTED } else { crate::error::EXIT_ERROR };
+    let doc = serde_json::json!({
+        "command": "migrate",
+        "source": args.source.source.display().to_string(),
+        "exit_code": exit,
+        "error": format!("{err:#}"),
+    });
+    let html = crate::report_html::render(crate::report_html::Kind::Failed, &doc, None);
+    if let Err(e) = std::fs::write(path, html) {
+        eprintln!("ferry: cannot write the report {}: {e}", path.display());
     }
 }
 

@@ -130,6 +130,11 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         would_succeed,
         exit_code,
     };
+    if let Some(p) = &args.report_html {
+        let doc = serde_json::to_value(&report)?;
+        let html = crate::report_html::render(crate::report_html::Kind::Plan, &doc, None);
+        anyhow::Context::with_context(std::fs::write(p, html), || format!("cannot write {}", p.display()))?;
+    }
     let mut out = std::io::stdout().lock();
     if args.output.json {
         serde_json::to_writer_pretty(&mut out, &report)?;

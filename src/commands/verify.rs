@@ -85,6 +85,9 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
     report.total(t_all.elapsed());
     let all_ok = checks.iter().all(TableCheck::ok);
     report.finish(args.output.json, args.output.quiet, if all_ok { 0 } else { 1 })?;
+    if let Some(p) = &args.report_html {
+        report.write_html(p, None)?;
+    }
     Ok(if all_ok { Outcome::Success } else { Outcome::Differences })
 }
 

@@ -21,3 +21,4 @@ mod mapping;
 mod fidelity;
 mod readings;
 mod install;
+mod report_html;
