@@ -271,11 +271,13 @@ fn render(r: &PlanReport<'_>) -> String {
     for p in &r.problems {
         let _ = writeln!(
             s,
-            "  PROBLEM table {:?}, column {:?}: {} — {} row(s) [{}]",
+            "  PROBLEM table {:?}, column {:?}: {} — {} {} [{}]",
             p.table,
             p.column.as_deref().unwrap_or("-"),
             p.reason,
             p.count,
+            // A duplicate's count is of values; its samples name the rows.
+            if p.kind == "duplicate_key" { "value(s)" } else { "row(s)" },
             p.kind
         );
         for x in &p.samples {

@@ -169,15 +169,19 @@ fn orphans_and_duplicates(
                 .map(|(c, p)| format!("p.{} = c.{}", quote(p), quote(c)))
                 .collect();
             let not_null: Vec<String> = child.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+            // The child row's key first, so the person finds the row itself.
+            let values: Vec<String> = child.iter().map(|c| format!("quote({c})")).collect();
             let sql = format!(
-                "SELECT {} FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
-                child.join(" || ', ' || "),
+                "SELECT {} || {} || {} FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
+                row_key_label(t, "c."),
+                sql_text(&format!(": ({}) = ", fk.columns.join(", "))),
+                values.join(" || ', ' || "),
                 quote(&t.name),
                 not_null.join(" AND "),
                 quote(&fk.ref_table),
                 on.join(" AND ")
             );
-            let (count, samples) = sample_query(source, &sql).map_err(loc)?;
+            let (count, samples) = text_query(source, &sql).map_err(loc)?;
             if count > 0 {
                 out.push(Problem {
                     table: t.name.clone(),
@@ -185,7 +189,7 @@ fn orphans_and_duplicates(
                     kind: "orphan_foreign_key".into(),
                     reason: format!("points to no row of {:?} ({})", fk.ref_table, fk.ref_columns.join(", ")),
                     count,
-                    samples: samples.into_iter().map(|s| format!("({}) = {s}", fk.columns.join(", "))).collect(),
+                    samples,
                 });
             }
         }
@@ -208,14 +212,7 @@ fn orphans_and_duplicates(
             let not_null: Vec<String> = cols.iter().map(|c| format!("{c} IS NOT NULL")).collect();
             // SQLite compares with the column's collation; PostgreSQL
             // compares bytes, so this finds what PostgreSQL would refuse.
-            let sql = format!(
-                "SELECT {} FROM {} WHERE {} GROUP BY {} HAVING count(*) > 1",
-                cols.join(" || ', ' || "),
-                quote(&t.name),
-                not_null.join(" AND "),
-                cols.join(", ")
-            );
-            let (count, samples) = sample_query(source, &sql).map_err(loc)?;
+            let (count, samples) = duplicates_by_row(source, t, &key, &cols, &not_null).map_err(loc)?;
             if count > 0 {
                 out.push(Problem {
                     table: t.name.clone(),
@@ -231,8 +228,94 @@ fn orphans_and_duplicates(
     Ok(out)
 }
 
-/// Run a query returning one text column: how many rows, and the first few.
-fn sample_query(source: &Path, sql: &str) -> Result<(u64, Vec<String>), String> {
+/// Row keys named per duplicated value at most (the rest counted).
+const KEYS_PER_VALUE: usize = 10;
+
+/// SQL text naming a row by its key: `id=7`, `a='x', b=2` (SQLite's
+/// `quote()`), or `rowid 7` without a primary key. `alias` prefixes columns.
+fn row_key_label(t: &crate::model::Table, alias: &str) -> String {
+    if !t.primary_key.is_empty() {
+        let parts: Vec<String> = t
+            .primary_key
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let sep = if i == 0 { "" } else { ", " };
+                format!("{} || quote({alias}{})", sql_text(&format!("{sep}{c}=")), quote(c))
+            })
+            .collect();
+        return parts.join(" || ");
+    }
+    match rowid_name(t) {
+        Some(rowid) => format!("'rowid ' || {alias}{rowid}"),
+        None => "'row'".into(),
+    }
+}
+
+/// A SQL string literal.
+fn sql_text(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Duplicates on `key`: how many values repeat, and for the first few each
+/// value with the keys of every row holding it (capped, with the count of
+/// the rest), so the person can go straight to the rows.
+fn duplicates_by_row(
+    source: &Path,
+    t: &crate::model::Table,
+    key: &[String],
+    cols: &[String],
+    not_null: &[String],
+) -> Result<(u64, Vec<String>), String> {
+    let groups = format!(
+        "SELECT count(*), {}, {} FROM {} WHERE {} GROUP BY {} HAVING count(*) > 1",
+        cols.iter().map(|c| format!("quote({c})")).collect::<Vec<_>>().join(" || ', ' || "),
+        cols.join(", "),
+        quote(&t.name),
+        not_null.join(" AND "),
+        cols.join(", ")
+    );
+    let same: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("{c} = ?{}", i + 1)).collect();
+    let rows_of = format!(
+        "SELECT {} FROM {} WHERE {} LIMIT {}",
+        row_key_label(t, ""),
+        quote(&t.name),
+        same.join(" AND "),
+        KEYS_PER_VALUE
+    );
+    with_connection(source, |conn| {
+        let e = |e: rusqlite::Error| Error::Source { location: Location::table(&t.name), message: e.to_string() };
+        let mut stmt = conn.prepare(&groups).map_err(e)?;
+        let mut rows = stmt.query([]).map_err(e)?;
+        let mut n = 0u64;
+        let mut found: Vec<(i64, String, Vec<rusqlite::types::Value>)> = Vec::new();
+        while let Some(r) = rows.next().map_err(e)? {
+            n += 1;
+            if found.len() < SAMPLES {
+                let values = (0..cols.len()).map(|i| r.get(2 + i)).collect::<Result<Vec<_>, _>>().map_err(e)?;
+                found.push((r.get(0).map_err(e)?, r.get(1).map_err(e)?, values));
+            }
+        }
+        let mut by_key = conn.prepare(&rows_of).map_err(e)?;
+        let mut samples = Vec::with_capacity(found.len());
+        for (count, shown, values) in found {
+            let keys: Vec<String> = by_key
+                .query_map(rusqlite::params_from_iter(values.iter()), |r| r.get::<_, String>(0))
+                .map_err(e)?
+                .collect::<Result<_, _>>()
+                .map_err(e)?;
+            let rest = count - keys.len() as i64;
+            let more = if rest > 0 { format!(" and {rest} more") } else { String::new() };
+            samples.push(format!("({}) = {shown} on {count} rows: {}{more}", key.join(", "), keys.join("; ")));
+        }
+        Ok::<_, Error>((n, samples))
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// Run a query returning one text column: how many rows, and the first few
+/// as they are.
+fn text_query(source: &Path, sql: &str) -> Result<(u64, Vec<String>), String> {
     with_connection(source, |conn| {
         let e = |e: rusqlite::Error| Error::Source { location: Location::table("*"), message: e.to_string() };
         let mut stmt = conn.prepare(sql).map_err(e)?;
@@ -242,10 +325,11 @@ fn sample_query(source: &Path, sql: &str) -> Result<(u64, Vec<String>), String> 
         while let Some(r) = rows.next().map_err(e)? {
             n += 1;
             if samples.len() < SAMPLES {
-                samples.push(r.get_ref(0).map(describe_value).unwrap_or_default());
+                samples.push(r.get::<_, String>(0).map_err(e)?);
             }
         }
         Ok::<_, Error>((n, samples))
     })
     .map_err(|e| e.to_string())
 }
+
