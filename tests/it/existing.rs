@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use crate::util::cmd::{assert_code, ferry};
-use crate::util::pg::{server, TestDb};
+use crate::util::pg::{server, TestDb, TestServer};
 use crate::util::sqlite::db_from_sql;
 
 fn src(sql: &str) -> (tempfile::TempDir, PathBuf) {
@@ -49,8 +49,14 @@ const TARGET: &str = "
 
 #[test]
 fn loads_into_existing_schema_with_target_driven_conversion_and_keys_restored() {
+    existing_schema_load(server());
+}
+
+/// The body of the test above, on any server (`pg_versions.rs` runs it on
+/// every PostgreSQL version).
+pub fn existing_schema_load(server: &TestServer) {
     let (_d, s) = src(SOURCE);
-    let db = server().fresh_db("existing_basic");
+    let db = server.fresh_db("existing_basic");
     db.query_strings(TARGET);
     let before = snapshot(&db);
     let out = run(&db, &s, &[]);
