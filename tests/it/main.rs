@@ -20,6 +20,8 @@ mod corpus;
 mod mapping;
 mod history;
 mod defaults;
+mod fw_activerecord;
+mod fw_typeorm;
 mod fidelity;
 mod readings;
 mod fw_django;
