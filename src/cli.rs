@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Exit codes: 0 success (every table verified), 1 verification found
 /// differences or data was rejected, 2 error, 130 interrupted.
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about, long_about = None)]
+#[command(name = "ferry", version = env!("FERRY_VERSION"), about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -38,6 +38,20 @@ pub enum Command {
     /// Re-create foreign keys and indexes that an interrupted
     /// existing-schema load set aside (also done by the next `migrate`).
     RestoreKeys(RestoreKeysArgs),
+    /// Print a shell completion script for ferry, e.g.
+    /// `ferry completions bash > /etc/bash_completion.d/ferry`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print ferry's manual page (roff) on stdout, e.g.
+    /// `ferry man > /usr/local/share/man/man1/ferry.1`, or
+    /// `ferry man migrate` for the page of one command.
+    Man {
+        /// The command whose page to print (ferry's own page without one).
+        command: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -188,10 +202,14 @@ pub struct MigrateArgs {
     /// Also write the JSON report to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// Write a timeline of the load (which table, when, on which
-    /// connection) as an HTML page with an SVG chart.
+    /// Write the report as one self-contained HTML page (verdict, tables,
+    /// decisions, problems, timeline of the load) for a change board.
     #[arg(long, value_name = "FILE")]
     pub report_html: Option<PathBuf>,
+    /// With --report-html: the rehearsal's `ferry plan --json` output, drawn
+    /// as estimate against this run, per table.
+    #[arg(long, value_name = "PLAN_JSON", requires = "report_html")]
+    pub compare_with: Option<PathBuf>,
     /// PostgreSQL schema (namespace) to create the tables in.
     #[arg(long, env = "FERRY_PG_SCHEMA", default_value = "public")]
     pub pg_schema: String,
@@ -238,6 +256,9 @@ pub struct PlanArgs {
     /// Rows per table in the calibration sample.
     #[arg(long, default_value_t = 50_000, value_parser = at_least_one::<u64>)]
     pub calibrate_rows: u64,
+    /// Also write the plan as one self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -256,6 +277,9 @@ pub struct VerifyArgs {
     /// Differences to report per table at most.
     #[arg(long, default_value_t = 100)]
     pub max_diffs: usize,
+    /// Also write the result as one self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
 }
 
 /// Counts of rows, threads and connections: 0 would divide by zero or wait

@@ -21,6 +21,7 @@ pub mod model;
 pub mod plan;
 pub mod progress;
 pub mod report;
+pub mod report_html;
 pub mod sql;
 pub mod sqlite;
 pub mod postgres;

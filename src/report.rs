@@ -221,59 +221,23 @@ impl Report {
         writeln!(f)
     }
 
-    /// `--report-html FILE`: a timeline of the load, one lane per
-    /// connection, one bar per table, so people can see where the
-    /// maintenance window's time went.
-    pub fn write_html(&self, path: &Path) -> std::io::Result<()> {
-        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
-        let end = self.tables.iter().map(|t| t.started_at + t.seconds).fold(0.0f64, f64::max).max(0.001);
-        let lanes = self.tables.iter().map(|t| t.writer).max().unwrap_or(0) + 1;
-        let (w, lane_h, left) = (1000.0, 28.0, 110.0);
-        let scale = (w - left - 10.0) / end;
-        let mut svg = format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">\n",
-            lanes as f64 * lane_h + 40.0
-        );
-        for l in 0..lanes {
-            svg.push_str(&format!(
-                "<text x=\"4\" y=\"{:.1}\">connection {l}</text>\n",
-                l as f64 * lane_h + 18.0
-            ));
-        }
-        for (i, t) in self.tables.iter().enumerate() {
-            let x = left + t.started_at * scale;
-            let bw = (t.seconds * scale).max(1.0);
-            let y = t.writer as f64 * lane_h + 4.0;
-            let hue = (i * 67) % 360;
-            svg.push_str(&format!(
-                "<g><title>{} — {} rows, {:.2}s from {:.2}s</title><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bw:.1}\" height=\"{:.1}\" fill=\"hsl({hue},60%,70%)\" stroke=\"#333\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>\n",
-                esc(&t.table),
-                t.rows,
-                t.seconds,
-                t.started_at,
-                lane_h - 8.0,
-                x + 3.0,
-                y + 14.0,
-                esc(&t.table.chars().take(((bw / 6.0) as usize).max(1)).collect::<String>())
-            ));
-        }
-        svg.push_str(&format!(
-            "<text x=\"{left}\" y=\"{:.1}\">0 s</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{end:.2} s</text>\n</svg>",
-            lanes as f64 * lane_h + 30.0,
-            w - 10.0,
-            lanes as f64 * lane_h + 30.0
-        ));
-        let phases: Vec<String> = self.phases.iter().map(|(p, d)| format!("<li>{p:?}: {d:.2} s</li>")).collect();
-        let html = format!(
-            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>ferry {} timeline</title></head><body>\n<h1>ferry {}: {}</h1>\n<p>total {:.2} s, exit code {}</p>\n<ul>{}</ul>\n{svg}\n</body></html>\n",
-            esc(&self.command),
-            esc(&self.command),
-            esc(&self.source),
-            self.seconds,
-            self.exit_code,
-            phases.join("")
-        );
-        std::fs::write(path, html)
+    /// `--report-html FILE`: the page for a change board
+    /// (`report_html`), with the rehearsal's plan (`--compare-with`) when
+    /// given.
+    pub fn write_html(&self, path: &Path, compare_with: Option<&Path>) -> anyhow::Result<()> {
+        use anyhow::Context;
+        let compare = match compare_with {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("cannot read the plan {}", p.display()))?;
+                let plan: serde_json::Value = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not the JSON of `ferry plan --json`", p.display()))?;
+                Some(plan)
+            }
+            None => None,
+        };
+        let doc = serde_json::to_value(self)?;
+        let html = crate::report_html::render(crate::report_html::Kind::Run, &doc, compare.as_ref());
+        std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))
     }
 
     pub fn render_text(&self) -> String {

@@ -136,6 +136,11 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         would_succeed,
         exit_code,
     };
+    if let Some(p) = &args.report_html {
+        let doc = serde_json::to_value(&report)?;
+        let html = crate::report_html::render(crate::report_html::Kind::Plan, &doc, None);
+        anyhow::Context::with_context(std::fs::write(p, html), || format!("cannot write {}", p.display()))?;
+    }
     let mut out = std::io::stdout().lock();
     if args.output.json {
         serde_json::to_writer_pretty(&mut out, &report)?;
@@ -292,11 +297,13 @@ fn render(r: &PlanReport<'_>) -> String {
     for p in &r.problems {
         let _ = writeln!(
             s,
-            "  PROBLEM table {:?}, column {:?}: {} — {} row(s) [{}]",
+            "  PROBLEM table {:?}, column {:?}: {} — {} {} [{}]",
             p.table,
             p.column.as_deref().unwrap_or("-"),
             p.reason,
             p.count,
+            // A duplicate's count is of values; its samples name the rows.
+            if p.kind == "duplicate_key" { "value(s)" } else { "row(s)" },
             p.kind
         );
         for x in &p.samples {

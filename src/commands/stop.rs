@@ -58,7 +58,7 @@ pub fn fail(
         problems.push(format!("writing the report to {}: {e}", p.display()));
     }
     if let Some(p) = &args.report_html
-        && let Err(e) = report.write_html(p)
+        && let Err(e) = report.write_html(p, args.compare_with.as_deref())
     {
         problems.push(format!("writing the timeline to {}: {e}", p.display()));
     }

@@ -122,6 +122,9 @@ fn run_reported(args: &VerifyArgs, report: &mut Report) -> anyhow::Result<Outcom
     report.total(t_all.elapsed());
     let all_ok = checks.iter().all(TableCheck::ok);
     report.finish(args.output.json, args.output.quiet, if all_ok { 0 } else { 1 })?;
+    if let Some(p) = &args.report_html {
+        report.write_html(p, None)?;
+    }
     Ok(if all_ok { Outcome::Success } else { Outcome::Differences })
 }
 

@@ -169,15 +169,19 @@ fn orphans_and_duplicates(
                 .map(|(c, p)| format!("p.{} = c.{}", quote(p), quote(c)))
                 .collect();
             let not_null: Vec<String> = child.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+            // The child row's key first, so the person finds the row itself.
+            let values: Vec<String> = child.iter().map(|c| format!("quote({c})")).collect();
             let sql = format!(
-                "SELECT {} FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
-                child.join(" || ', ' || "),
+                "SELECT {} || {} || {} FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
+                row_key_label(t, "c."),
+                sql_text(&format!(": ({}) = ", fk.columns.join(", "))),
+                values.join(" || ', ' || "),
                 quote(&t.name),
                 not_null.join(" AND "),
                 quote(&fk.ref_table),
                 on.join(" AND ")
             );
-            let (count, samples) = sample_query(source, &sql).map_err(loc)?;
+            let (count, samples) = text_query(source, &sql).map_err(loc)?;
             if count > 0 {
                 out.push(Problem {
                     table: t.name.clone(),
@@ -185,7 +189,7 @@ fn orphans_and_duplicates(
                     kind: "orphan_foreign_key".into(),
                     reason: format!("points to no row of {:?} ({})", fk.ref_table, fk.ref_columns.join(", ")),
                     count,
-                    samples: samples.into_iter().map(|s| format!("({}) = {s}", fk.columns.join(", "))).collect(),
+                    samples,
                 });
             }
         }
@@ -212,8 +216,37 @@ fn orphans_and_duplicates(
     Ok(out)
 }
 
-/// Run a query returning one text column: how many rows, and the first few.
-fn sample_query(source: &Path, sql: &str) -> Result<(u64, Vec<String>), String> {
+
+/// SQL text naming a row by its key: `id=7`, `a='x', b=2` (SQLite's
+/// `quote()`), or `rowid 7` without a primary key. `alias` prefixes columns.
+fn row_key_label(t: &crate::model::Table, alias: &str) -> String {
+    if !t.primary_key.is_empty() {
+        let parts: Vec<String> = t
+            .primary_key
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let sep = if i == 0 { "" } else { ", " };
+                format!("{} || quote({alias}{})", sql_text(&format!("{sep}{c}=")), quote(c))
+            })
+            .collect();
+        return parts.join(" || ");
+    }
+    match rowid_name(t) {
+        Some(rowid) => format!("'rowid ' || {alias}{rowid}"),
+        None => "'row'".into(),
+    }
+}
+
+/// A SQL string literal.
+fn sql_text(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+
+/// Run a query returning one text column: how many rows, and the first few
+/// as they are.
+fn text_query(source: &Path, sql: &str) -> Result<(u64, Vec<String>), String> {
     with_connection(source, |conn| {
         let e = |e: rusqlite::Error| Error::Source { location: Location::table("*"), message: e.to_string() };
         let mut stmt = conn.prepare(sql).map_err(e)?;
@@ -223,7 +256,7 @@ fn sample_query(source: &Path, sql: &str) -> Result<(u64, Vec<String>), String> 
         while let Some(r) = rows.next().map_err(e)? {
             n += 1;
             if samples.len() < SAMPLES {
-                samples.push(r.get_ref(0).map(describe_value).unwrap_or_default());
+                samples.push(r.get::<_, String>(0).map_err(e)?);
             }
         }
         Ok::<_, Error>((n, samples))
@@ -284,7 +317,7 @@ fn converted_duplicates(source: &Path, tp: &TablePlan, key: &[String]) -> Result
                 .collect();
             let entry = seen.entry(buf.to_vec()).or_insert_with(|| (String::new(), Vec::new()));
             if entry.1.is_empty() {
-                let shown: Vec<String> = (0..maps.len()).map(|i| row.get_ref(i).map(describe_value).unwrap_or_default()).collect();
+                let shown: Vec<String> = (0..maps.len()).map(|i| row.get_ref(i).map(key_text).unwrap_or_default()).collect();
                 entry.0 = shown.join(", ");
             }
             entry.1.push(name.join(", "));
@@ -296,14 +329,15 @@ fn converted_duplicates(source: &Path, tp: &TablePlan, key: &[String]) -> Result
         return Ok(None);
     }
     repeated.sort();
-    const ROWS: usize = 20;
+    // At most ten rows named per value, the rest counted.
+    const ROWS: usize = 10;
     let samples = repeated
         .iter()
         .take(SAMPLES)
         .map(|(value, rows)| {
             let more = if rows.len() > ROWS { format!(" and {} more", rows.len() - ROWS) } else { String::new() };
             let shown: Vec<&str> = rows.iter().take(ROWS).map(String::as_str).collect();
-            format!("{value}: rows {}{more}", shown.join("; "))
+            format!("({}) = {value} on {} rows: {}{more}", key.join(", "), rows.len(), shown.join("; "))
         })
         .collect();
     Ok(Some(Problem {

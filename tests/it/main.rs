@@ -29,3 +29,5 @@ mod fw_django;
 mod fw_sqlalchemy;
 mod pg_versions;
 mod fw_sqlx;
+mod install;
+mod report_html;

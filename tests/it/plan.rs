@@ -61,7 +61,7 @@ fn plan_lists_every_problem_with_its_row_and_writes_nothing() {
         "points to no row of \"parent\"",
         "holds rows",                       // target not empty
         "values repeat on a key",           // duplicate on the target's UNIQUE (n)
-        "      5 (integer)",
+        "(n) = 5 on 2 rows: id=11; id=12", // every row holding the duplicate, by key
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
@@ -133,4 +133,68 @@ fn calibrate_measures_the_server_and_leaves_nothing_behind() {
     );
     assert_eq!(after, before, "the calibration schema is dropped");
     assert_eq!(db.query_scalar_i64("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'ferry_calibrate%'"), 0);
+}
+
+/// Issue 14, point 3: an orphan foreign key is named by the key of each
+/// child row holding it, a duplicate by the key of every row holding the
+/// value (at most ten per value, the rest counted); rowid without a key.
+#[test]
+fn plan_names_orphans_and_duplicates_by_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sql = String::from(
+        "PRAGMA foreign_keys = OFF;
+         CREATE TABLE parent (id INTEGER PRIMARY KEY);
+         CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id));
+         INSERT INTO parent VALUES (1);
+         INSERT INTO child VALUES (10, 1), (11, 999999), (12, 999999), (13, 424242);
+         CREATE TABLE person (id INTEGER PRIMARY KEY, email TEXT);
+         CREATE TABLE tag (name TEXT);
+         INSERT INTO tag VALUES ('x'), ('y'), ('x');",
+    );
+    for id in 1..=12 {
+        sql.push_str(&format!("INSERT INTO person VALUES ({id}, '{}');", if id == 5 { "solo@x" } else { "same@x" }));
+    }
+    let src = db_from_sql(dir.path(), "rows.db", &sql);
+    let db = server().fresh_db("plan_rows_not_values");
+    db.client()
+        .batch_execute(
+            "CREATE TABLE parent (id bigint PRIMARY KEY);
+             CREATE TABLE child (id bigint PRIMARY KEY, parent_id bigint REFERENCES parent(id));
+             CREATE TABLE person (id bigint PRIMARY KEY, email text UNIQUE);
+             CREATE TABLE tag (name text UNIQUE);",
+        )
+        .unwrap();
+    let out = ferry(&["plan", src.to_str().unwrap(), &db.url, "--json"]);
+    assert_code(&out, 1);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let problem = |table: &str, kind: &str| {
+        v["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["table"] == table && p["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} problem on {table}: {}", v["problems"]))
+            .clone()
+    };
+    let orphans = problem("child", "orphan_foreign_key");
+    assert_eq!(orphans["count"], 3, "{orphans}");
+    assert_eq!(
+        orphans["samples"],
+        serde_json::json!(["id=11: (parent_id) = 999999", "id=12: (parent_id) = 999999", "id=13: (parent_id) = 424242"])
+    );
+    let dup = problem("person", "duplicate_key");
+    assert_eq!(dup["count"], 1, "one value repeats: {dup}");
+    let ids: Vec<String> = (1..=12).filter(|i| *i != 5).take(10).map(|i| format!("id={i}")).collect();
+    assert_eq!(
+        dup["samples"],
+        serde_json::json!([format!("(email) = 'same@x' on 11 rows: {} and 1 more", ids.join("; "))])
+    );
+    let tags = problem("tag", "duplicate_key");
+    assert_eq!(tags["samples"], serde_json::json!(["(name) = 'x' on 2 rows: rowid 1; rowid 3"]));
+    // The text report shows the same rows.
+    let text = ferry(&["plan", src.to_str().unwrap(), &db.url]);
+    assert_code(&text, 1);
+    for needle in ["id=11: (parent_id) = 999999", "on 11 rows: id=1; id=2", "rowid 1; rowid 3"] {
+        assert!(text.stdout.contains(needle), "missing {needle:?} in:\n{}", text.stdout);
+    }
 }

@@ -177,7 +177,7 @@ pub(super) fn report(
         report.write_json(p).with_context(|| format!("writing the report to {}", p.display()))?;
     }
     if let Some(p) = &args.report_html {
-        report.write_html(p).with_context(|| format!("writing the timeline to {}", p.display()))?;
+        report.write_html(p, args.compare_with.as_deref()).with_context(|| format!("writing the report to {}", p.display()))?;
     }
     Ok(if all_ok { Outcome::Success } else { Outcome::Differences })
 }
