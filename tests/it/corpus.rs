@@ -69,7 +69,7 @@ fn migrate(src: &Path, db: &TestDb, mappings: &[&Path], extra: &[&str]) -> Outpu
 }
 
 fn suggest(src: &Path, out: &Path) -> Output {
-    ferry(&["inspect", src.to_str().unwrap(), "--suggest-mapping", out.to_str().unwrap()])
+    ferry(&["inspect", src.to_str().unwrap(), &format!("--suggest-mapping={}", out.display())])
 }
 
 /// Microseconds since 1970 of every row of a timestamptz column, from

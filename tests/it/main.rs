@@ -18,3 +18,4 @@ mod scratch;
 mod faults;
 mod corpus;
 mod mapping;
+mod smaller;
