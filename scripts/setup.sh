@@ -2,7 +2,8 @@
 # Shell helpers for ferry's scripts: sourced (`source scripts/setup.sh`), never run.
 #
 #   ensure_packages        install what the scripts need (PostgreSQL, a C compiler for the
-#                          bundled SQLite) from apt, only when missing; apt-get update at most once
+#                          bundled SQLite, OpenSSL, python3 with venv) from apt, only when
+#                          missing; apt-get update at most once
 #   pg_bindir              print PostgreSQL's server bin directory (initdb, pg_ctl)
 #   free_port              print a TCP port on 127.0.0.1 nobody listens on
 #   start_cluster DIR PORT create (first time) and start a throwaway cluster in DIR on 127.0.0.1:PORT,
@@ -48,6 +49,12 @@ ensure_packages() {
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
     [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    # The Alembic/SQLAlchemy tests make a virtualenv (tests/it/util/python.rs);
+    # Debian ships venv's ensurepip apart, in python3-venv.
+    # The tests use /usr/bin/python3 when it exists, as checked here.
+    local py=/usr/bin/python3
+    [ -x "$py" ] || py=$(command -v python3) || { py=; missing+=(python3 python3-venv); }
+    [ -z "$py" ] || "$py" -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
     if [ "${#missing[@]}" -gt 0 ]; then
         echo "ferry: installing ${missing[*]}" >&2
         if [ -z "$_ferry_apt_updated" ]; then
