@@ -42,6 +42,11 @@ pub struct TableRow {
     pub rejected: u64,
     pub nulled: u64,
     pub altered: u64,
+    /// Values rounded to `real` (float4) as PostgreSQL's assignment cast
+    /// rounds them, and the largest relative change |stored − source| /
+    /// |source| among them (0 when none).
+    pub rounded: u64,
+    pub max_relative_change: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -54,8 +59,39 @@ pub struct Report {
     pub differences: Vec<Difference>,
     pub notes: Vec<String>,
     pub warnings: Vec<String>,
+    /// Date/time readings chosen from the data (each also a warning).
+    pub readings: Vec<ReadingNote>,
     pub seconds: f64,
     pub exit_code: u8,
+}
+
+/// A column whose date/time numbers are read as the data suggested, not as
+/// a mapping rule said (`mapping::reading`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadingNote {
+    pub table: String,
+    pub column: String,
+    #[serde(flatten)]
+    pub reading: crate::mapping::reading::Reading,
+}
+
+impl ReadingNote {
+    /// Every reading the plan's columns carry, in plan order.
+    pub fn of_plan(plan: &crate::plan::Plan) -> Vec<ReadingNote> {
+        let mut out = Vec::new();
+        for tp in &plan.tables {
+            for c in &tp.map.columns {
+                if let Some(r) = &c.reading {
+                    out.push(ReadingNote { table: tp.source.name.clone(), column: c.source.clone(), reading: r.clone() });
+                }
+            }
+        }
+        out
+    }
+
+    pub fn warning(&self) -> String {
+        crate::mapping::reading::warning(&self.table, &self.column, &self.reading)
+    }
 }
 
 impl Report {
@@ -68,6 +104,7 @@ impl Report {
             differences: Vec::new(),
             notes: Vec::new(),
             warnings: Vec::new(),
+            readings: Vec::new(),
             seconds: 0.0,
             exit_code: 0,
         }
@@ -87,6 +124,17 @@ impl Report {
 
     pub fn warn(&mut self, w: String) {
         self.warnings.push(w);
+    }
+
+    /// The readings the data chose for `plan`'s columns, as warnings and
+    /// in `readings` (once per column, however often called).
+    pub fn readings(&mut self, plan: &crate::plan::Plan) {
+        for r in ReadingNote::of_plan(plan) {
+            if !self.readings.iter().any(|x| x.table == r.table && x.column == r.column) {
+                self.warnings.push(r.warning());
+                self.readings.push(r);
+            }
+        }
     }
 
     pub fn total(&mut self, d: Duration) {
@@ -128,6 +176,8 @@ impl Report {
                 rejected: bad.rejected,
                 nulled: bad.nulled,
                 altered: bad.altered,
+                rounded: bad.rounded,
+                max_relative_change: bad.max_rounding,
             });
         }
     }
@@ -230,7 +280,9 @@ impl Report {
                 Status::ContentDiffers => "CONTENT DIFFERS".to_string(),
             };
             let mut status = status;
-            for (n, what) in [(t.rejected, "rejected"), (t.nulled, "NULLed"), (t.altered, "altered")] {
+            for (n, what) in
+                [(t.rejected, "rejected"), (t.nulled, "NULLed"), (t.altered, "altered"), (t.rounded, "rounded to real")]
+            {
                 if n > 0 {
                     status.push_str(&format!(", {n} {what}"));
                 }

@@ -66,8 +66,10 @@ pub fn planner<'a>(schema: &'a Schema, layers: &'a Layers, mapping: &'a MappingO
     Planner { schema, layers, pg_schema, include: &mapping.tables, exclude: &mapping.exclude }
 }
 
-/// The plan's decisions worth telling: widened columns, skipped objects.
+/// The plan's decisions worth telling: widened columns, skipped objects,
+/// and (as warnings) the date/time readings chosen from the data.
 pub fn plan_notes(report: &mut Report, schema: &Schema, plan: &Plan) {
+    report.readings(plan);
     for tp in &plan.tables {
         for n in &tp.map.notes {
             report.note(format!("table {:?}: {n}", tp.source.name));

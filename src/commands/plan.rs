@@ -30,9 +30,14 @@ struct PlanReport<'a> {
     /// Existing mode: why the target does not fit (empty: it fits).
     misfits: Vec<Misfit>,
     notes: Vec<String>,
+    /// Date/time readings chosen from the data, not by a mapping rule
+    /// (also printed as warnings on stderr).
+    readings: Vec<crate::report::ReadingNote>,
     /// Per table: chunks (rowid ranges) the readers will take.
     chunks: Vec<(String, usize)>,
     problems: Vec<Problem>,
+    /// Values the load rounds to `real` (float4), per column: not problems.
+    rounded: Vec<dry_run::Rounding>,
     rows: u64,
     read_convert_seconds: f64,
     rows_per_second: f64,
@@ -143,6 +148,10 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         None => read_estimate,
     };
     let exit_code = if would_succeed { 0 } else { 1 };
+    let readings = crate::report::ReadingNote::of_plan(&plan);
+    for r in &readings {
+        eprintln!("warning: {}", r.warning());
+    }
     let report = PlanReport {
         source: args.source.source.display().to_string(),
         mode: if mode == SchemaMode::Existing { "existing" } else { "create" },
@@ -150,8 +159,10 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         ddl: ddl_text,
         misfits,
         notes,
+        readings,
         chunks,
         problems,
+        rounded: checked.iter().flat_map(|c| c.rounded.iter().cloned()).collect(),
         rows,
         read_convert_seconds: secs,
         rows_per_second: if secs > 0.0 { rows as f64 / secs } else { 0.0 },
@@ -208,6 +219,12 @@ fn render(r: &PlanReport<'_>) -> String {
             let _ = writeln!(s, "  MISFIT {m}");
         }
     }
+    if !r.readings.is_empty() {
+        let _ = writeln!(s, "\n== date/time readings chosen from the data (no mapping rule says `input`)");
+        for x in &r.readings {
+            let _ = writeln!(s, "  WARNING {}", x.warning());
+        }
+    }
     if !r.notes.is_empty() {
         let _ = writeln!(s, "\n== notes");
         for n in &r.notes {
@@ -229,6 +246,16 @@ fn render(r: &PlanReport<'_>) -> String {
                 "== estimated load: at least {:.1}s from the read + convert rate; --calibrate measures the server's side too",
                 r.estimated_load_seconds
             );
+        }
+    }
+    for x in &r.rounded {
+        let _ = writeln!(
+            s,
+            "  ROUNDED table {:?}, column {:?}: {} value(s) rounded to real (float4), as PostgreSQL's own cast stores them; largest relative change {:.3e}",
+            x.table, x.column, x.count, x.max_relative_change
+        );
+        for e in &x.samples {
+            let _ = writeln!(s, "      {e}");
         }
     }
     if r.problems.is_empty() {

@@ -29,6 +29,9 @@ pub const TAG_JSON: u8 = 11;
 pub const TAG_JSONB: u8 = 12;
 pub const TAG_UUID: u8 = 13;
 pub const TAG_TEXT_ARRAY: u8 = 14;
+pub const TAG_INTERVAL: u8 = 15;
+pub const TAG_INET: u8 = 16;
+pub const TAG_CIDR: u8 = 17;
 
 /// The one NaN bit pattern hashed for every NaN.
 const CANONICAL_NAN: u64 = 0x7ff8_0000_0000_0000;
@@ -104,6 +107,8 @@ pub fn write_value<S: Sink>(h: &mut S, pg: &PgType, v: &Value<'_>, scratch: &mut
             let scaled = matches!(pg, PgType::Numeric { scale: Some(_), .. });
             put(h, TAG_NUMERIC, canonical_numeric(s, scaled).as_bytes())
         }
+        // character(n): trailing blanks are padding, not content.
+        Value::Text(s) if matches!(pg, PgType::Char(_)) => put(h, TAG_TEXT, bpchar_significant(s.as_bytes())),
         Value::Text(s) => put(h, TAG_TEXT, s.as_bytes()),
         Value::Bytes(b) => put(h, TAG_BYTEA, b),
         Value::Timestamp(us) => {
@@ -127,7 +132,24 @@ pub fn write_value<S: Sink>(h: &mut S, pg: &PgType, v: &Value<'_>, scratch: &mut
         }
         Value::Uuid(u) => put(h, TAG_UUID, u),
         Value::TextArray(a) => put(h, TAG_TEXT_ARRAY, a),
+        Value::Interval(i) => {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&i.months.to_le_bytes());
+            b[4..8].copy_from_slice(&i.days.to_le_bytes());
+            b[8..].copy_from_slice(&i.micros.to_le_bytes());
+            put(h, TAG_INTERVAL, &b)
+        }
+        Value::Net(b) => put(h, if matches!(pg, PgType::Cidr) { TAG_CIDR } else { TAG_INET }, b),
     }
+}
+
+/// A `character(n)` value without its trailing blanks: PostgreSQL pads to
+/// `n` and ignores trailing blanks in comparisons, so `'ab'` and `'ab  '`
+/// are the same value there, and hash the same here.
+#[inline]
+pub fn bpchar_significant(b: &[u8]) -> &[u8] {
+    let end = b.iter().rposition(|&c| c != b' ').map_or(0, |k| k + 1);
+    &b[..end]
 }
 
 /// The canonical form of a text value given as bytes: what `write_value`

@@ -16,7 +16,8 @@ use serde::Serialize;
 use super::boolean::BoolSpellings;
 use super::datetime::{self, EpochUnit, Zone};
 use super::types::PgType;
-use super::{json, numeric, uuid};
+use super::interval::{self, Interval};
+use super::{inet, json, json_sqlite, numeric, timeofday, uuid};
 
 /// A converted value, ready to be encoded for COPY and hashed.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,6 +43,9 @@ pub enum Value<'a> {
     /// `text[]` in PostgreSQL's binary array format (what `array_send`
     /// writes, so the same bytes come back when read): see [`encode_text_array`].
     TextArray(&'a [u8]),
+    Interval(Interval),
+    /// `inet` / `cidr` in PostgreSQL's binary form (see `inet`).
+    Net(&'a [u8]),
 }
 
 /// Why a value could not be converted. The caller adds table, column and row.
@@ -97,10 +101,17 @@ pub enum Converter {
     Text { max_chars: Option<u32>, nul: NulPolicy, utf8: Utf8Policy },
     Bytea,
     /// `zone`: where naive values are read (timestamptz only).
-    Timestamp { input: TimeInput, zoned: bool, zone: Zone },
+    /// `precision`: fractional-second digits the column keeps
+    /// (`timestamp(3)`); a finer value is a bad value, never rounded.
+    Timestamp { input: TimeInput, zoned: bool, zone: Zone, precision: u8 },
     Date { input: TimeInput },
-    Time,
-    Json,
+    /// Text is a time of day, or a time on a placeholder date
+    /// (`timeofday`); numbers, when `input` says how, the instant's time of
+    /// day. `precision`: fractional-second digits the column keeps.
+    Time { input: TimeInput, precision: u8 },
+    /// `jsonb`: what PostgreSQL's jsonb input takes (no `\u0000`, numbers
+    /// within numeric's range); else `json`, which keeps any valid JSON text.
+    Json { jsonb: bool },
     Uuid,
     /// JSON text holding an array of strings, into `text[]`.
     JsonTextArray,
@@ -108,6 +119,21 @@ pub enum Converter {
     NoArrayInput,
     /// A PostgreSQL enum: the text must be one of the labels, exactly.
     Enum { labels: Vec<String> },
+    Interval,
+    Inet { cidr: bool },
+}
+
+/// What a conversion did beyond converting, for the report's counts. Set
+/// by [`Converter::convert_counted`]; the caller resets it per value.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Change {
+    /// An opt-in lossy policy changed the value (`strip-nul`, `replace-invalid`).
+    pub altered: bool,
+    /// Rounded to float4 as PostgreSQL's assignment cast rounds: the
+    /// relative change |rounded − value| / |value| (> 0).
+    pub rounded: Option<f64>,
+    /// With `rounded`: the value before rounding.
+    pub rounded_from: f64,
 }
 
 impl Converter {
@@ -127,22 +153,28 @@ impl Converter {
             PgType::Text => {
                 Converter::Text { max_chars: None, nul: NulPolicy::Error, utf8: Utf8Policy::Error }
             }
-            PgType::Varchar(n) => {
+            // character(n): the server pads; the length is checked here.
+            PgType::Varchar(n) | PgType::Char(n) => {
                 Converter::Text { max_chars: *n, nul: NulPolicy::Error, utf8: Utf8Policy::Error }
             }
             PgType::Bytea => Converter::Bytea,
             PgType::Timestamp => {
-                Converter::Timestamp { input: text_input, zoned: false, zone: Zone::Utc }
+                Converter::Timestamp { input: text_input, zoned: false, zone: Zone::Utc, precision: 6 }
             }
             PgType::Timestamptz => {
-                Converter::Timestamp { input: text_input, zoned: true, zone: Zone::Utc }
+                Converter::Timestamp { input: text_input, zoned: true, zone: Zone::Utc, precision: 6 }
             }
             PgType::Date => Converter::Date { input: text_input },
-            PgType::Time => Converter::Time,
-            PgType::Json | PgType::Jsonb => Converter::Json,
+            PgType::Time => Converter::Time { input: text_input, precision: 6 },
+            PgType::Json => Converter::Json { jsonb: false },
+            PgType::Jsonb => Converter::Json { jsonb: true },
             PgType::Uuid => Converter::Uuid,
             PgType::Enum { labels, .. } => Converter::Enum { labels: labels.clone() },
             PgType::TextArray => Converter::NoArrayInput,
+            PgType::Interval => Converter::Interval,
+            PgType::Byte => Converter::Int { min: i8::MIN as i64, max: i8::MAX as i64 },
+            PgType::Inet => Converter::Inet { cidr: false },
+            PgType::Cidr => Converter::Inet { cidr: true },
         }
     }
 
@@ -153,28 +185,29 @@ impl Converter {
         v: ValueRef<'a>,
         scratch: &'a mut Scratch,
     ) -> Result<Value<'a>, BadValue> {
-        let mut altered = false;
-        self.convert_counted(v, scratch, &mut altered)
+        let mut change = Change::default();
+        self.convert_counted(v, scratch, &mut change)
     }
 
-    /// [`Converter::convert`], setting `altered` when an opt-in lossy
-    /// policy changed the value (`strip-nul`, `replace-invalid`), so the
-    /// caller can count it.
+    /// [`Converter::convert`], telling in `change` when an opt-in lossy
+    /// policy changed the value (`strip-nul`, `replace-invalid`) or a real
+    /// was rounded to float4, so the caller can count it.
     #[inline]
     pub fn convert_counted<'a>(
         &self,
         v: ValueRef<'a>,
         scratch: &'a mut Scratch,
-        altered: &mut bool,
+        change: &mut Change,
     ) -> Result<Value<'a>, BadValue> {
         if let ValueRef::Null = v {
             return Ok(Value::Null);
         }
         match self {
             Converter::Int { min, max } => convert_int(v, *min, *max),
-            Converter::Float { single } => convert_float(v, *single),
+            Converter::Float { single: false } => convert_float(v, false),
+            Converter::Float { single: true } => convert_float4(v, change),
             Converter::Text { max_chars, nul, utf8 } => {
-                convert_text(v, *max_chars, *nul, *utf8, &mut scratch.out, altered)
+                convert_text(v, *max_chars, *nul, *utf8, &mut scratch.out, &mut change.altered)
             }
             Converter::Bytea => match v {
                 ValueRef::Blob(b) => Ok(Value::Bytes(b)),
@@ -199,7 +232,12 @@ impl Converter {
                         numeric::normalize(tmp.as_bytes(), *precision, *scale, out).map_err(bad)?;
                     }
                     ValueRef::Real(f) => {
-                        numeric::from_f64(f, tmp);
+                        // With a scale: the double's exact value at that
+                        // scale; without: its shortest round-trip text.
+                        match scale.or(precision.map(|_| 0)) {
+                            Some(s) => numeric::from_f64_scaled(f, s, tmp),
+                            None => numeric::from_f64(f, tmp),
+                        }
                         numeric::normalize(tmp.as_bytes(), *precision, *scale, out).map_err(bad)?;
                     }
                     ValueRef::Text(t) => {
@@ -209,9 +247,10 @@ impl Converter {
                 }
                 Ok(Value::Numeric(out.as_str()))
             }
-            Converter::Timestamp { input, zoned, zone } => {
+            Converter::Timestamp { input, zoned, zone, precision } => {
                 let micros = read_instant(v, input, *zoned, *zone)?;
                 datetime::check_pg_timestamp(micros).map_err(bad)?;
+                datetime::check_precision(micros, *precision).map_err(bad)?;
                 Ok(Value::Timestamp(micros))
             }
             Converter::Date { input } => {
@@ -224,17 +263,60 @@ impl Converter {
                 datetime::check_pg_date(days).map_err(bad)?;
                 Ok(Value::Date(days))
             }
-            Converter::Time => match v {
-                ValueRef::Text(t) => datetime::parse_time(t).map(Value::Time).map_err(bad),
+            Converter::Time { input, precision } => match v {
+                ValueRef::Text(t) => {
+                    let us = timeofday::parse(t).map_err(bad)?;
+                    datetime::check_precision(us, *precision).map_err(bad)?;
+                    Ok(Value::Time(us))
+                }
+                ValueRef::Integer(_) | ValueRef::Real(_) if matches!(input, TimeInput::Epoch { .. }) => {
+                    let us = datetime::time_of_day_micros(read_instant(v, input, false, Zone::Utc)?);
+                    datetime::check_precision(us, *precision).map_err(bad)?;
+                    Ok(Value::Time(us))
+                }
                 _ => Err(BadValue::new("a time of day must be text HH:MM[:SS[.ffffff]]")),
             },
-            Converter::Json => match v {
+            Converter::Json { jsonb } => match v {
                 ValueRef::Text(t) => {
-                    json::validate_jsonb(t).map_err(bad)?;
+                    if *jsonb { json::validate_jsonb(t) } else { json::validate(t) }.map_err(bad)?;
                     // validate_jsonb accepted it, so it is UTF-8.
                     crate::mapping::utf8(t).map(Value::Json).map_err(|_| BadValue::new("not UTF-8"))
                 }
-                _ => Err(BadValue::new("JSON must be stored as text")),
+                // A number is a JSON document (see `json_sqlite`).
+                ValueRef::Integer(i) => {
+                    scratch.out.clear();
+                    let _ = write!(scratch.out, "{i}");
+                    Ok(Value::Json(scratch.out.as_str()))
+                }
+                ValueRef::Real(f) => {
+                    let Scratch { out, tmp, .. } = scratch;
+                    out.clear();
+                    json_sqlite::write_real(f, out, tmp).map_err(bad)?;
+                    Ok(Value::Json(out.as_str()))
+                }
+                ValueRef::Blob(b) => {
+                    scratch.out.clear();
+                    json_sqlite::render_jsonb(b, &mut scratch.out).map_err(bad)?;
+                    let out = scratch.out.as_bytes();
+                    if *jsonb { json::validate_jsonb(out) } else { json::validate(out) }.map_err(bad)?;
+                    Ok(Value::Json(scratch.out.as_str()))
+                }
+                ValueRef::Null => Ok(Value::Null),
+            },
+            Converter::Interval => match v {
+                ValueRef::Integer(us) => Ok(Value::Interval(interval::from_micros(us))),
+                ValueRef::Text(t) => interval::parse_text(t).map(Value::Interval).map_err(bad),
+                ValueRef::Real(_) => Err(BadValue::new(
+                    "a real in an interval column has no stated unit (integers are read as microseconds)",
+                )),
+                _ => Err(BadValue::new("a blob is not a duration")),
+            },
+            Converter::Inet { cidr } => match v {
+                ValueRef::Text(t) => {
+                    inet::parse(t, *cidr, &mut scratch.bytes).map_err(bad)?;
+                    Ok(Value::Net(&scratch.bytes))
+                }
+                _ => Err(BadValue::new("an IP address must be text")),
             },
             Converter::JsonTextArray => match v {
                 ValueRef::Text(t) => {
@@ -319,7 +401,11 @@ impl Converter {
                 TimeInput::Text { .. } => class == Text,
                 TimeInput::Epoch { .. } => class != Blob,
             },
-            Converter::Time | Converter::Json | Converter::Enum { .. } => class == Text,
+            Converter::Time { input: TimeInput::Epoch { .. }, .. } => class != Blob,
+            Converter::Time { .. } | Converter::Enum { .. } | Converter::Inet { .. } => class == Text,
+            // Numbers are JSON documents; blobs may be SQLite's JSONB.
+            Converter::Json { .. } => true,
+            Converter::Interval => matches!(class, Integer | Text),
             Converter::Uuid => matches!(class, Text | Blob),
             Converter::JsonTextArray => class == Text,
             Converter::NoArrayInput => false,
@@ -417,10 +503,46 @@ fn convert_float<'a>(v: ValueRef<'a>, single: bool) -> Result<Value<'a>, BadValu
         ValueRef::Blob(_) => return Err(BadValue::new("a blob is not a number")),
         ValueRef::Null => return Ok(Value::Null),
     };
-    if single && f.is_finite() && (f as f32) as f64 != f {
-        return Err(BadValue::new("does not fit real (float4) exactly; use double precision"));
-    }
+    debug_assert!(!single, "float4 goes through convert_float4");
     Ok(Value::Float(f))
+}
+
+/// Into `real` (float4): what PostgreSQL's assignment cast stores, rounded
+/// to the nearest float4 (a REAL as `float8::float4` rounds it, an integer
+/// as `int8::float4`, text as `float4in` reads it: each rounded once).
+/// A change is reported in `change`; a finite value beyond float4's range,
+/// or one so small that it would become 0, is a bad value, as PostgreSQL
+/// refuses both ("value out of range: overflow / underflow").
+fn convert_float4<'a>(v: ValueRef<'a>, change: &mut Change) -> Result<Value<'a>, BadValue> {
+    let (exact, single): (f64, f32) = match v {
+        ValueRef::Real(f) => (f, f as f32),
+        ValueRef::Integer(i) => (i as f64, i as f32),
+        ValueRef::Text(t) => {
+            let s = crate::mapping::utf8(t).ok().map(str::trim).ok_or_else(|| BadValue::new("text that is not a number"))?;
+            let exact = parse_float_text(s).ok_or_else(|| BadValue::new("text that is not a number"))?;
+            (exact, if exact.is_finite() { s.parse::<f32>().unwrap_or(exact as f32) } else { exact as f32 })
+        }
+        ValueRef::Blob(_) => return Err(BadValue::new("a blob is not a number")),
+        ValueRef::Null => return Ok(Value::Null),
+    };
+    if single.is_infinite() && exact.is_finite() {
+        return Err(BadValue::new("out of range for real (float4): it would overflow to infinity"));
+    }
+    if single == 0.0 && exact != 0.0 {
+        return Err(BadValue::new("too small for real (float4): it would underflow to 0"));
+    }
+    let widened = f64::from(single);
+    // An integer beyond 2^53 is inexact as f64 already: compare exactly.
+    let changed = match v {
+        ValueRef::Integer(i) => widened as i128 != i as i128 || widened.fract() != 0.0,
+        _ => widened != exact && !(exact.is_nan() && widened.is_nan()),
+    };
+    if changed {
+        let rel = ((widened - exact) / exact).abs();
+        change.rounded = Some(if rel > 0.0 { rel } else { f64::MIN_POSITIVE });
+        change.rounded_from = exact;
+    }
+    Ok(Value::Float(widened))
 }
 
 fn parse_float_text(s: &str) -> Option<f64> {

@@ -377,6 +377,46 @@ pub fn parse_time(s: &[u8]) -> Result<i64, &'static str> {
     Ok(t)
 }
 
+/// A time of day for a `time` column, as SQLite's `time()` reads one:
+/// `HH:MM[:SS[.ffffff]]` ([`parse_time`], the fast path), or a whole
+/// date/time text ([`parse_iso`]) whose time of day is taken, the date
+/// dropped (Rails writes `time` values on a dummy date, `2000-01-01
+/// 12:34:56`; PostgreSQL's own `'…'::time` drops the date the same way).
+/// A date alone is not a time of day; a text with a UTC offset is read at
+/// UTC, as SQLite's `time()` does.
+pub fn parse_time_or_datetime(s: &[u8]) -> Result<i64, &'static str> {
+    let err = match parse_time(s) {
+        Ok(t) => return Ok(t),
+        Err(e) => e,
+    };
+    match parse_iso(s) {
+        Ok(p) if !p.date_only => Ok(time_of_day_micros(p.utc_micros()?)),
+        Ok(_) => Err("a date without a time of day"),
+        // A clock-shaped error from the ISO parser says more than the
+        // time parser's syntax message.
+        Err(E_SYNTAX) => Err(err),
+        Err(e) => Err(e),
+    }
+}
+
+/// Does a value in microseconds fit a column that keeps `precision`
+/// fractional-second digits (`timestamp(3)`, `time(0)`)? PostgreSQL would
+/// round a finer one on the way in, so it is refused instead. One branch
+/// for the usual precision 6.
+#[inline]
+pub fn check_precision(micros: i64, precision: u8) -> Result<(), String> {
+    if precision >= 6 {
+        return Ok(());
+    }
+    let step = 10i64.pow(u32::from(6 - precision));
+    if micros.rem_euclid(step) != 0 {
+        return Err(format!(
+            "has more than {precision} fractional digit(s) of a second, which the column keeps (PostgreSQL would round it)"
+        ));
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------
 // User formats (chrono), not on the hot path.
 
@@ -916,6 +956,33 @@ mod tests {
         }
         for s in ["", "1:30", "10:30:", "24:00:01", "24:00:00.000001", "25:00", "10:61", "10:30:60", "10:30+01:00", "10:30:00.1234567", "T10:30"] {
             assert!(parse_time(s.as_bytes()).is_err(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn fractional_precision() {
+        assert!(check_precision(1_500_000, 0).is_err());
+        assert!(check_precision(2_000_000, 0).is_ok());
+        assert!(check_precision(-1_000, 3).is_ok() && check_precision(-1, 3).is_err());
+        assert!(check_precision(123, 6).is_ok());
+    }
+
+    #[test]
+    fn time_of_day_from_datetime_text() {
+        let t = |h: i64, m: i64, s: i64, us: i64| ((h * 60 + m) * 60 + s) * MICROS_PER_SECOND + us;
+        for (text, want) in [
+            ("12:34:56", Ok(t(12, 34, 56, 0))),
+            ("2000-01-01 23:59:59.999999", Ok(t(23, 59, 59, 999_999))),
+            ("2000-01-01 12:34:56.000001", Ok(t(12, 34, 56, 1))),
+            ("2000-01-01T00:00:00", Ok(0)),
+            ("2024-01-15 10:30:00+02:00", Ok(t(8, 30, 0, 0))),
+            ("2024-01-15 01:30:00+02:00", Ok(t(23, 30, 0, 0))),
+            ("24:00:00", Ok(MICROS_PER_DAY)),
+            ("2000-01-01", Err("a date without a time of day")),
+            ("2000-01-01 25:00:00", Err(E_HOUR)),
+            ("noon", Err("not a time of day HH:MM[:SS[.ffffff]]")),
+        ] {
+            assert_eq!(parse_time_or_datetime(text.as_bytes()), want, "{text}");
         }
     }
 

@@ -442,15 +442,20 @@ fn rule(src: &Src<'_>, raw: Spanned<RawRule>, column_rule: bool) -> Result<Rule,
         Some(t) => {
             let probe = t.get_ref().replace("$1", "10").replace("$2", "2");
             let parsed = super::types::PgType::parse(&probe).map_err(|m| src.err(t.span(), m))?;
+            if super::types::fraction_digits(&probe).is_some() {
+                // ferry creates the type without it; a rule asking for a
+                // rounding column would be ignored silently.
+                return Err(src.err(t.span(), "a fractional-seconds precision below 6 is read from an existing schema's columns, not created: write the type without (p)"));
+            }
             if let Some(i) = &r.input {
                 use super::types::PgType as T;
                 let fits = match parsed {
-                    T::Timestamp | T::Timestamptz | T::Date => i.get_ref() != "json-array",
+                    T::Timestamp | T::Timestamptz | T::Date | T::Time => i.get_ref() != "json-array",
                     T::TextArray => i.get_ref() == "json-array",
                     _ => false,
                 };
                 if !fits {
-                    let what = if i.get_ref() == "json-array" { "text[] columns" } else { "timestamp, timestamptz and date columns" };
+                    let what = if i.get_ref() == "json-array" { "text[] columns" } else { "timestamp, timestamptz, date and time columns" };
                     return Err(src.err(i.span(), format!("input = {:?} is for {what}, not {parsed}", i.get_ref())));
                 }
             }
@@ -641,6 +646,7 @@ mod tests {
             ("[tables.t]\nexclude = true\nrename = \"u\"\n", "line 2, column 11", "excluded"),
             ("[tables.t.columns.c]\ntype = \"text\"\ninput = \"epoch-seconds\"\n", "line 3, column 9", "not text"),
             ("[tables.t.columns.c]\ntype = \"date\"\ninput = \"json-array\"\n", "line 3, column 9", "text[] columns"),
+            ("[types]\nX = { type = \"timestamp(3)\" }\n", "line 2, column 14", "fractional-seconds precision"),
         ];
         for (text, pos, what) in cases {
             let msg = err(text);

@@ -46,7 +46,12 @@ struct Fail {
 
 impl Fail {
     fn message(self) -> String {
-        format!("invalid JSON at byte {}: {}", self.at, self.what)
+        // Valid JSON that only jsonb refuses is not called invalid.
+        if self.what.contains("jsonb") {
+            format!("valid JSON that jsonb cannot hold, at byte {}: {}", self.at, self.what)
+        } else {
+            format!("invalid JSON at byte {}: {}", self.at, self.what)
+        }
     }
 }
 

@@ -7,9 +7,14 @@ pub mod boolean;
 pub mod convert;
 pub mod datetime;
 pub mod file;
+pub mod inet;
+pub mod interval;
 pub mod json;
+pub mod json_sqlite;
 pub mod numeric;
+pub mod reading;
 pub mod resolve;
+pub mod timeofday;
 pub mod types;
 pub mod uuid;
 

@@ -455,6 +455,35 @@ pub fn from_f64(v: f64, out: &mut String) {
     }
 }
 
+/// Writes a double for a column with a declared scale: its *exact*
+/// binary value, rounded to `scale` fraction digits only where it has more
+/// (then half away from zero, by [`normalize`], as PostgreSQL rounds
+/// numerics). 4068861093708.90625 is exactly that, so at scale 6 it is
+/// `…908.906250`, where its shortest round-trip text (`…908.9063` at 16
+/// digits) would have made it `.906300`. This is the value an application
+/// reading the REAL through SQLite formats to that scale (Python's
+/// `'%.6f' % x`, which SQLAlchemy's `Numeric` does) except on exact ties
+/// such as 0.125 at scale 2, where PostgreSQL's rounding (0.13) is kept.
+/// PostgreSQL's own `float8::numeric` goes through 15 significant digits
+/// (`….910000`) and is not followed. Feed the text to [`normalize`].
+pub fn from_f64_scaled(v: f64, scale: u32, out: &mut String) {
+    if !v.is_finite() || v == 0.0 {
+        return from_f64(v, out);
+    }
+    // v = m × 2^e with m odd: its decimal expansion has max(0, −e)
+    // fraction digits, the last of them a 5.
+    let bits = v.to_bits();
+    let (raw_exp, frac) = ((bits >> 52) & 0x7ff, bits & ((1u64 << 52) - 1));
+    let (m, e) = if raw_exp == 0 { (frac, -1074i64) } else { (frac | (1u64 << 52), raw_exp as i64 - 1075) };
+    let exact_digits = (-(e + i64::from(m.trailing_zeros()))).max(0) as usize;
+    let scale = scale as usize;
+    // Up to one digit past the scale the exact text is short, and an exact
+    // tie is rounded by `normalize`; beyond it no tie is possible, and
+    // formatting rounds the exact value correctly.
+    let digits = if exact_digits <= scale + 1 { exact_digits } else { scale };
+    let _ = write!(out, "{v:.digits$}");
+}
+
 fn put_header(out: &mut BytesMut, ndigits: u16, weight: i16, sign: u16, dscale: u16) {
     out.reserve(8 + 2 * usize::from(ndigits));
     out.put_u16(ndigits);
@@ -973,5 +1002,25 @@ mod tests {
             d.plan(FracDigits::Keep, None).unwrap().write(&mut out);
             assert_eq!(String::from_utf8(out).unwrap(), *want, "{input}");
         }
+    }
+
+    #[test]
+    fn doubles_at_a_scale_are_their_exact_value() {
+        let at = |v: f64, p: u32, sc: u32| {
+            let (mut t, mut out) = (String::new(), String::new());
+            from_f64_scaled(v, sc, &mut t);
+            normalize(t.as_bytes(), Some(p), Some(sc), &mut out).map(|()| out)
+        };
+        assert_eq!(at(4068861093708.90625, 20, 6).unwrap(), "4068861093708.906250");
+        // 2.675 is 2.67499999999999982236431605997495353221893310546875.
+        assert_eq!(at(2.675, 10, 2).unwrap(), "2.67");
+        // An exact tie rounds half away from zero, as PostgreSQL does.
+        assert_eq!(at(0.125, 10, 2).unwrap(), "0.13");
+        assert_eq!(at(-0.125, 10, 2).unwrap(), "-0.13");
+        assert_eq!(at(0.1, 10, 6).unwrap(), "0.100000");
+        assert_eq!(at(1e23, 30, 0).unwrap(), "99999999999999991611392");
+        assert_eq!(at(-0.0, 5, 2).unwrap(), "0.00");
+        assert_eq!(at(5e-324, 10, 3).unwrap(), "0.000");
+        assert!(at(1e10, 5, 2).is_err());
     }
 }

@@ -19,7 +19,8 @@ use serde::Serialize;
 
 use super::boolean::BoolSpellings;
 use super::convert::{Converter, NulPolicy, StorageClass, TimeInput, Utf8Policy};
-use super::datetime::{EpochUnit, Zone};
+use super::datetime::Zone;
+use super::reading::{self, Choice, Numbers, Reading};
 use super::file::{normalize_type_name, parse_time_input, parse_type_params, type_key, BadValuePolicy, Layers, Located, Options, Pos};
 use super::types::PgType;
 use crate::model::{Affinity, Column, StorageProfile, Table};
@@ -81,6 +82,10 @@ pub struct ColumnMap {
     /// the run plans from the data (`pipeline::Error::NeedsWidening`).
     #[serde(skip)]
     pub widen_on: u8,
+    /// How the column's numbers are read when the data chose it (no rule
+    /// says `input`): see `mapping::reading`. Reported as a warning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reading: Option<Reading>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -184,7 +189,7 @@ impl<'l> Mapper<'l> {
                 continue;
             }
             let profile = profiles.and_then(|p| p.get(idx));
-            let m = self.column(table, idx, col, profile, &mut notes)?;
+            let m = self.column(table, idx, col, profile, &mut notes, &mut problems)?;
             if let (Some(p), BadValuePolicy::Abort) = (profile, m.on_bad_value) {
                 for (n, class) in [
                     (p.integer, StorageClass::Integer),
@@ -271,6 +276,7 @@ impl<'l> Mapper<'l> {
         col: &Column,
         profile: Option<&StorageProfile>,
         notes: &mut Vec<String>,
+        problems: &mut Vec<String>,
     ) -> Result<ColumnMap, Error> {
         let chain = self.chain(&table.name, col);
         let (_, params) = parse_type_params(&col.decl_type);
@@ -300,6 +306,30 @@ impl<'l> Mapper<'l> {
         let mut pg = PgType::parse(&substitute(&template, &params)).map_err(rule_err)?;
         let mut why = why;
         let mut converter = self.converter(&pg, &chain).map_err(|(at, message)| self.at_err(table, col, at, message))?;
+        // Numbers going into a date/time type: SQLite's conventions, chosen
+        // from the data (the same choice as an existing schema's fit).
+        let mut chosen = None;
+        if let Some(p) = profile
+            && p.text == 0
+            && p.blob == 0
+            && !chain.iter().any(|l| l.options.input.is_some())
+        {
+            match reading::choose(&Numbers::of(p, None), &pg) {
+                Some(Choice::Read(r)) => {
+                    set_epoch_input(&mut converter, &r);
+                    chosen = Some(r);
+                }
+                Some(Choice::Implausible { reading, problem }) => {
+                    let why = reading::refusal(&table.name, &col.name, &reading, &problem);
+                    if explicit {
+                        problems.push(format!("column {:?}: {why}", col.name));
+                    } else {
+                        notes.push(format!("column {:?}: not read as dates: {why}", col.name));
+                    }
+                }
+                None => {}
+            }
+        }
         if !explicit
             && let Some(p) = profile
             && let Some((fitted, reason)) = fit_converter(&pg, &converter, col.affinity, p)
@@ -308,6 +338,9 @@ impl<'l> Mapper<'l> {
             why = format!("{why}, widened to {fitted}: {reason}");
             pg = fitted;
             converter = self.converter(&pg, &chain).map_err(|(at, message)| self.at_err(table, col, at, message))?;
+        }
+        if let Some(r) = &chosen {
+            why.push_str(&format!("; numbers read as {} (chosen from the data)", r.input));
         }
         let s = &self.settings;
         let target = self
@@ -328,6 +361,7 @@ impl<'l> Mapper<'l> {
             not_null: col.not_null || col.pk_position > 0 && table.row_key != crate::model::RowKey::Rowid,
             explicit,
             widen_on: 0,
+            reading: chosen,
         })
     }
 
@@ -369,7 +403,7 @@ impl<'l> Mapper<'l> {
                 *input = self.time_input(chain)?;
                 *zone = chain.iter().find_map(|l| l.options.timezone.as_ref().map(|z| z.value)).unwrap_or(s.zone);
             }
-            Converter::Date { input } => *input = self.time_input(chain)?,
+            Converter::Date { input } | Converter::Time { input, .. } => *input = self.time_input(chain)?,
             Converter::NoArrayInput
                 if chain.iter().find_map(|l| l.options.input.as_ref()).is_some_and(|i| i.value == "json-array") =>
             {
@@ -382,32 +416,32 @@ impl<'l> Mapper<'l> {
 
     /// Existing-schema mode: the target column's type is the anchor. Give
     /// `cm` that type and the converter that reaches it, with the options
-    /// the mapping files set for this column. `epoch_guess` is the unit
-    /// inferred from the data for numbers going into a date/time column
-    /// when no rule says.
-    pub fn retarget(
-        &self,
-        table: &Table,
-        cm: &mut ColumnMap,
-        pg: PgType,
-        epoch_guess: Option<(EpochUnit, i64)>,
-    ) -> Result<(), Error> {
+    /// the mapping files set for this column. `reading` is the one chosen
+    /// from the data (`mapping::reading`) for numbers going into a
+    /// date/time column; it applies only when no rule says `input`.
+    pub fn retarget(&self, table: &Table, cm: &mut ColumnMap, pg: PgType, reading: Option<Reading>) -> Result<(), Error> {
         let col = &table.columns[cm.source_index];
         let chain = self.chain(&table.name, col);
         let mut converter = self.converter(&pg, &chain).map_err(|(at, message)| self.at_err(table, col, at, message))?;
-        let explicit_input = chain.iter().any(|l| l.options.input.is_some());
-        if let (false, Some((unit, origin_micros))) = (explicit_input, epoch_guess) {
-            match &mut converter {
-                Converter::Timestamp { input, .. } | Converter::Date { input } => {
-                    *input = TimeInput::Epoch { unit, origin_micros };
-                }
-                _ => {}
-            }
+        cm.reading = None;
+        if let (false, Some(r)) = (self.input_rule(table, cm.source_index), reading)
+            && set_epoch_input(&mut converter, &r)
+        {
+            cm.reading = Some(r);
         }
         cm.why = format!("target column type {pg}");
+        if let Some(r) = &cm.reading {
+            cm.why.push_str(&format!("; numbers read as {} (chosen from the data)", r.input));
+        }
         cm.pg_type = pg;
         cm.converter = converter;
         Ok(())
+    }
+
+    /// Does a mapping rule say how this column's date/time values are
+    /// stored (`input`)? Then no reading is chosen from the data.
+    pub fn input_rule(&self, table: &Table, idx: usize) -> bool {
+        self.chain(&table.name, &table.columns[idx]).iter().any(|l| l.options.input.is_some())
     }
 
     fn time_input(&self, chain: &[Link<'_>]) -> Result<TimeInput, (Option<Pos>, String)> {
@@ -422,6 +456,18 @@ impl<'l> Mapper<'l> {
                 Some((unit, origin_micros)) => Ok(TimeInput::Epoch { unit, origin_micros }),
             },
         }
+    }
+}
+
+/// Read a date/time converter's numbers as `r` says. False when the
+/// converter is not a date/time one.
+fn set_epoch_input(converter: &mut Converter, r: &Reading) -> bool {
+    match converter {
+        Converter::Timestamp { input, .. } | Converter::Date { input } | Converter::Time { input, .. } => {
+            *input = TimeInput::Epoch { unit: r.unit, origin_micros: r.origin_micros };
+            true
+        }
+        _ => false,
     }
 }
 
@@ -492,15 +538,20 @@ pub fn fit_to_profile(pg: &PgType, affinity: Affinity, p: &StorageProfile) -> Op
     // text is not a number, and what stays real is not an integer.
     let numeric_affinity = matches!(affinity, Affinity::Integer | Affinity::Real | Affinity::Numeric);
     let fits = match pg {
-        PgType::SmallInt | PgType::Integer | PgType::BigInt => !b && !((r || t) && numeric_affinity),
+        PgType::SmallInt | PgType::Integer | PgType::BigInt | PgType::Byte => !b && !((r || t) && numeric_affinity),
         PgType::Real | PgType::Double | PgType::Numeric { .. } => !(b || (t && numeric_affinity)),
         PgType::Boolean => !b,
         PgType::Timestamp | PgType::Timestamptz | PgType::Date | PgType::Time => !(b || i || r),
-        PgType::Json | PgType::Jsonb => !(b || i || r),
+        // Numbers are JSON documents; a blob may be SQLite's binary JSON
+        // (one that is not is a bad value: widening would take the type
+        // from every JSON document beside it).
+        PgType::Json | PgType::Jsonb => true,
+        PgType::Interval => !(b || r),
+        PgType::Inet | PgType::Cidr => !(b || i || r),
         PgType::Uuid => !(i || r),
         PgType::Enum { .. } => !b,
         PgType::TextArray => !(b || i || r),
-        PgType::Text | PgType::Varchar(_) => !b,
+        PgType::Text | PgType::Varchar(_) | PgType::Char(_) => !b,
         PgType::Bytea => !(i || r),
     };
     if fits {
@@ -522,7 +573,9 @@ pub fn fit_to_profile(pg: &PgType, affinity: Affinity, p: &StorageProfile) -> Op
 /// [`fit_to_profile`], knowing the converter: a date/time column read as
 /// epoch numbers takes integers and reals.
 pub fn fit_converter(pg: &PgType, conv: &Converter, affinity: Affinity, p: &StorageProfile) -> Option<(PgType, String)> {
-    if let Converter::Timestamp { input: TimeInput::Epoch { .. }, .. } | Converter::Date { input: TimeInput::Epoch { .. } } = conv
+    if let Converter::Timestamp { input: TimeInput::Epoch { .. }, .. }
+    | Converter::Date { input: TimeInput::Epoch { .. } }
+    | Converter::Time { input: TimeInput::Epoch { .. }, .. } = conv
         && p.blob == 0
     {
         return None;

@@ -27,6 +27,17 @@ pub enum PgType {
     Json,
     Jsonb,
     Uuid,
+    /// `interval` without a field restriction or precision: months, days
+    /// and microseconds, as PostgreSQL keeps them.
+    Interval,
+    Inet,
+    Cidr,
+    /// `character(n)` (`bpchar`): PostgreSQL pads to `n` with blanks;
+    /// `None` is `bpchar` without a length, which pads nothing.
+    Char(Option<u32>),
+    /// PostgreSQL's one-byte internal `"char"`, which clients such as sqlx
+    /// use for an 8-bit integer: integers −128…127, one byte on the wire.
+    Byte,
     /// `text[]`, filled from JSON arrays of strings when a mapping rule
     /// says `input = "json-array"`.
     TextArray,
@@ -62,6 +73,11 @@ impl PgType {
         let no_params = |t: PgType| {
             if params.is_empty() { Ok(t) } else { Err(format!("type {input:?} takes no parameters")) }
         };
+        let fractional = |t: PgType| match params.as_slice() {
+            [] => Ok(t),
+            [p] if *p <= 6 => Ok(t),
+            _ => Err(format!("bad fractional-seconds precision in {input:?} (0 to 6)")),
+        };
         match base.as_str() {
             "boolean" | "bool" => no_params(PgType::Boolean),
             "smallint" | "int2" => no_params(PgType::SmallInt),
@@ -84,13 +100,33 @@ impl PgType {
                 _ => Err(format!("bad varchar length in {input:?}")),
             },
             "bytea" => no_params(PgType::Bytea),
-            "timestamp" | "timestamp without time zone" => no_params(PgType::Timestamp),
-            "timestamptz" | "timestamp with time zone" => no_params(PgType::Timestamptz),
+            // A fractional-seconds precision (Rails' `datetime(6)`) takes
+            // the same values; the converter refuses one finer than `p`
+            // digits (`fraction_digits`, set by the existing-schema
+            // fit), which PostgreSQL would round.
+            "timestamp" | "timestamp without time zone" => fractional(PgType::Timestamp),
+            "timestamptz" | "timestamp with time zone" => fractional(PgType::Timestamptz),
             "date" => no_params(PgType::Date),
-            "time" | "time without time zone" => no_params(PgType::Time),
+            "time" | "time without time zone" => fractional(PgType::Time),
             "json" => no_params(PgType::Json),
             "jsonb" => no_params(PgType::Jsonb),
             "uuid" => no_params(PgType::Uuid),
+            // `interval(p)` and field restrictions (`interval day to
+            // second`) would round or cut values on input: not written.
+            "interval" => no_params(PgType::Interval),
+            "inet" => no_params(PgType::Inet),
+            "\"char\"" => no_params(PgType::Byte),
+            "cidr" => no_params(PgType::Cidr),
+            "character" | "char" => match params.as_slice() {
+                [] => Ok(PgType::Char(Some(1))),
+                [n] if *n >= 1 => Ok(PgType::Char(Some(*n))),
+                _ => Err(format!("bad character length in {input:?}")),
+            },
+            "bpchar" => match params.as_slice() {
+                [] => Ok(PgType::Char(None)),
+                [n] if *n >= 1 => Ok(PgType::Char(Some(*n))),
+                _ => Err(format!("bad character length in {input:?}")),
+            },
             "text[]" | "_text" => no_params(PgType::TextArray),
             _ => Err(format!("unsupported PostgreSQL type {input:?}")),
         }
@@ -119,6 +155,12 @@ impl PgType {
             PgType::Json => "json".into(),
             PgType::Jsonb => "jsonb".into(),
             PgType::Uuid => "uuid".into(),
+            PgType::Interval => "interval".into(),
+            PgType::Inet => "inet".into(),
+            PgType::Cidr => "cidr".into(),
+            PgType::Char(Some(n)) => format!("character({n})"),
+            PgType::Char(None) => "bpchar".into(),
+            PgType::Byte => "\"char\"".into(),
             PgType::Enum { name, .. } => name.clone(),
             PgType::TextArray => "text[]".into(),
         }
@@ -145,6 +187,11 @@ impl PgType {
             PgType::Json => Type::JSON,
             PgType::Jsonb => Type::JSONB,
             PgType::Uuid => Type::UUID,
+            PgType::Interval => Type::INTERVAL,
+            PgType::Inet => Type::INET,
+            PgType::Cidr => Type::CIDR,
+            PgType::Char(_) => Type::BPCHAR,
+            PgType::Byte => Type::CHAR,
             // Binary COPY sends an enum as its label's text.
             PgType::Enum { .. } => Type::TEXT,
             PgType::TextArray => Type::TEXT_ARRAY,
@@ -154,6 +201,20 @@ impl PgType {
     pub fn is_integer(&self) -> bool {
         matches!(self, PgType::SmallInt | PgType::Integer | PgType::BigInt)
     }
+}
+
+/// The fractional-seconds precision of `timestamp(p)`, `timestamptz(p)`,
+/// `time(p)` as `format_type` prints them, when it is below 6 (the
+/// server rounds finer fractions of such a column on input); None for
+/// every other type name.
+pub fn fraction_digits(type_name: &str) -> Option<u32> {
+    let s = type_name.trim().to_ascii_lowercase();
+    if !(s.starts_with("timestamp") || s.starts_with("time")) {
+        return None;
+    }
+    let open = s.find('(')?;
+    let close = s[open..].find(')')? + open;
+    s[open + 1..close].trim().parse::<u32>().ok().filter(|&p| p < 6)
 }
 
 impl fmt::Display for PgType {
@@ -184,7 +245,18 @@ mod tests {
             ("character varying(255)", PgType::Varchar(Some(255))),
             ("timestamp without time zone", PgType::Timestamp),
             ("timestamp with time zone", PgType::Timestamptz),
+            ("timestamp(6) without time zone", PgType::Timestamp),
+            ("timestamp(0) with time zone", PgType::Timestamptz),
+            ("time(3) without time zone", PgType::Time),
             ("jsonb", PgType::Jsonb),
+            ("interval", PgType::Interval),
+            ("inet", PgType::Inet),
+            ("cidr", PgType::Cidr),
+            ("character(10)", PgType::Char(Some(10))),
+            ("char(3)", PgType::Char(Some(3))),
+            ("character", PgType::Char(Some(1))),
+            ("bpchar", PgType::Char(None)),
+            ("\"char\"", PgType::Byte),
         ];
         for (input, want) in cases {
             assert_eq!(PgType::parse(input).unwrap(), want, "{input}");
@@ -193,5 +265,16 @@ mod tests {
         assert!(PgType::parse("geometry").is_err());
         assert!(PgType::parse("numeric(2,5)").is_err());
         assert!(PgType::parse("bigint(3)").is_err());
+        assert!(PgType::parse("interval(3)").is_err());
+        assert_eq!(PgType::parse("timestamp(6) without time zone").unwrap(), PgType::Timestamp);
+        assert_eq!(PgType::parse("timestamp(3) with time zone").unwrap(), PgType::Timestamptz);
+        assert_eq!(PgType::parse("time(0) without time zone").unwrap(), PgType::Time);
+        assert!(PgType::parse("timestamp(7)").is_err());
+        assert_eq!(fraction_digits("timestamp(3) with time zone"), Some(3));
+        assert_eq!(fraction_digits("time(0) without time zone"), Some(0));
+        assert_eq!(fraction_digits("timestamp(6) without time zone"), None);
+        assert_eq!(fraction_digits("timestamp without time zone"), None);
+        assert_eq!(fraction_digits("numeric(3,1)"), None);
+        assert!(PgType::parse("interval day to second").is_err());
     }
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::sqlite::pool::{describe_value, rowid_name, with_connection};
 use super::Error;
 use crate::error::Location;
-use crate::mapping::convert::{Scratch, Value};
+use crate::mapping::convert::{Change, Scratch, Value};
 use crate::plan::{Plan, TablePlan};
 use crate::postgres::ident::quote;
 
@@ -37,6 +37,20 @@ pub struct TableDryRun {
     pub table: String,
     pub rows: u64,
     pub seconds: f64,
+    /// Columns whose values the load rounds to `real` (float4).
+    pub rounded: Vec<Rounding>,
+}
+
+/// Values of one column that `real` (float4) stores rounded: not a
+/// problem (PostgreSQL's own cast would store the same), but never silent.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rounding {
+    pub table: String,
+    pub column: String,
+    pub count: u64,
+    pub max_relative_change: f64,
+    /// The first few: row, source value and the value stored.
+    pub samples: Vec<String>,
 }
 
 /// Convert every value of every planned table; problems grouped by table,
@@ -52,14 +66,15 @@ pub fn convert_all(
     let mut tables = Vec::new();
     for tp in &plan.tables {
         let t0 = Instant::now();
-        let rows = check_table(source, tp, &mut problems)?;
-        tables.push(TableDryRun { table: tp.source.name.clone(), rows, seconds: t0.elapsed().as_secs_f64() });
+        let mut rounded = Vec::new();
+        let rows = check_table(source, tp, &mut problems, &mut rounded)?;
+        tables.push(TableDryRun { table: tp.source.name.clone(), rows, seconds: t0.elapsed().as_secs_f64(), rounded });
     }
     problems.extend(orphans_and_duplicates(source, plan, unique)?);
     Ok((problems, tables))
 }
 
-fn check_table(source: &Path, tp: &TablePlan, out: &mut Vec<Problem>) -> Result<u64, Error> {
+fn check_table(source: &Path, tp: &TablePlan, out: &mut Vec<Problem>, rounded: &mut Vec<Rounding>) -> Result<u64, Error> {
     let rowid = rowid_name(&tp.source);
     let mut cols: Vec<String> = tp.map.columns.iter().map(|c| quote(&c.source)).collect();
     if let Some(r) = &rowid {
@@ -69,6 +84,8 @@ fn check_table(source: &Path, tp: &TablePlan, out: &mut Vec<Problem>) -> Result<
     let loc = |m: String| Error::Source { location: Location::table(&tp.source.name), message: m };
     // (column, reason) → (count, samples)
     let mut found: BTreeMap<(String, String, &'static str), (u64, Vec<String>)> = BTreeMap::new();
+    // Per column: values rounded to float4.
+    let mut roundings: Vec<Option<Rounding>> = vec![None; tp.map.columns.len()];
     let n = with_connection(source, |conn| {
         let mut stmt = conn.prepare(&sql).map_err(|e| loc(e.to_string()))?;
         let mut rows = stmt.query([]).map_err(|e| loc(e.to_string()))?;
@@ -79,9 +96,34 @@ fn check_table(source: &Path, tp: &TablePlan, out: &mut Vec<Problem>) -> Result<
             n += 1;
             for (i, cm) in tp.map.columns.iter().enumerate() {
                 let v = row.get_ref(i).map_err(|e| loc(e.to_string()))?;
-                let (kind, reason) = match cm.converter.convert(v, &mut scratch) {
+                let mut change = Change::default();
+                let (kind, reason) = match cm.converter.convert_counted(v, &mut scratch, &mut change) {
                     Ok(Value::Null) if cm.not_null => ("null_in_not_null", "NULL in a NOT NULL column".to_string()),
-                    Ok(_) => continue,
+                    Ok(stored) => {
+                        if let Some(rel) = change.rounded {
+                            let r = roundings[i].get_or_insert_with(|| Rounding {
+                                table: tp.source.name.clone(),
+                                column: cm.source.clone(),
+                                count: 0,
+                                max_relative_change: 0.0,
+                                samples: Vec::new(),
+                            });
+                            r.count += 1;
+                            r.max_relative_change = r.max_relative_change.max(rel);
+                            if r.samples.len() < SAMPLES {
+                                let at = match (rowid.is_some(), row.get_ref(ncols)) {
+                                    (true, Ok(ValueRef::Integer(r))) => format!("rowid {r}"),
+                                    _ => format!("row {n}"),
+                                };
+                                let stored = match stored {
+                                    Value::Float(f) => format!("{}", f as f32),
+                                    _ => String::new(),
+                                };
+                                r.samples.push(format!("{at}: {} stored as {stored}", describe_value(v)));
+                            }
+                        }
+                        continue;
+                    }
                     Err(bad) => ("bad_value", format!("{} (column type {})", bad.reason, cm.pg_type)),
                 };
                 let e = found.entry((cm.source.clone(), reason, kind)).or_default();
@@ -97,6 +139,7 @@ fn check_table(source: &Path, tp: &TablePlan, out: &mut Vec<Problem>) -> Result<
         }
         Ok::<_, Error>(n)
     })?;
+    rounded.extend(roundings.into_iter().flatten());
     for ((column, reason, kind), (count, samples)) in found {
         out.push(Problem { table: tp.source.name.clone(), column: Some(column), kind: kind.into(), reason, count, samples });
     }

@@ -18,7 +18,7 @@ use rusqlite::types::ValueRef;
 use super::{Error, Msg};
 use crate::error::{Location, RowRef};
 use super::rejects::{BadValues, Counts, Reject};
-use crate::mapping::convert::{Scratch, StorageClass, Value};
+use crate::mapping::convert::{Change, Scratch, StorageClass, Value};
 use crate::mapping::file::BadValuePolicy;
 use crate::plan::TablePlan;
 use crate::sqlite::pool::{describe_value, rowid_name, with_connection, Chunk};
@@ -109,6 +109,8 @@ pub fn read_chunk(
             }
             // The row's canonical bytes, hashed with the next few rows'.
             let mut rejected = false;
+            // Values of this row rounded to float4, counted if it loads.
+            let (mut row_rounded, mut row_max_rounding) = (0u64, (0f64, 0f64));
             for (i, cm) in tp.map.columns.iter().enumerate() {
                 let v = row.get_ref(i).map_err(|e| loc(e.to_string()))?;
                 // Where a value is, for its error: table, column, row.
@@ -126,15 +128,21 @@ pub fn read_chunk(
                         value: describe_value(v),
                     });
                 }
-                let mut altered = false;
-                let converted = match cm.converter.convert_counted(v, &mut scratch, &mut altered) {
+                let mut change = Change::default();
+                let converted = match cm.converter.convert_counted(v, &mut scratch, &mut change) {
                     Ok(Value::Null) if cm.not_null => Err("NULL in a NOT NULL column".to_string()),
                     Ok(value) => Ok(value),
                     Err(bad) => Err(format!("{} (column type {})", bad.reason, cm.pg_type)),
                 };
                 let value = match converted {
                     Ok(value) => {
-                        counts.altered += u64::from(altered);
+                        counts.altered += u64::from(change.altered);
+                        if let Some(rel) = change.rounded {
+                            row_rounded += 1;
+                            if rel > row_max_rounding.0 {
+                                row_max_rounding = (rel, change.rounded_from);
+                            }
+                        }
                         value
                     }
                     // The policy of the column's rule chain (or the settings).
@@ -180,6 +188,7 @@ pub fn read_chunk(
                 continue;
             }
             digest.end_row();
+            counts.add_rounded(row_rounded, row_max_rounding.0, row_max_rounding.1);
             n += 1;
             if !encode && n.is_multiple_of(16_384) && (crate::interrupt::requested() || cancel.load(Ordering::Relaxed)) {
                 return Err(if crate::interrupt::requested() { Error::Interrupted } else { Error::Cancelled });

@@ -29,7 +29,7 @@ use rusqlite::types::ValueRef;
 use serde::Serialize;
 
 /// What the policies did to one table.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Counts {
     /// Rows left out and written to the reject file.
     pub rejected: u64,
@@ -37,6 +37,12 @@ pub struct Counts {
     pub nulled: u64,
     /// Values changed by `nul = "strip-nul"` or `invalid_utf8 = "replace-invalid"`.
     pub altered: u64,
+    /// Values rounded to `real` (float4), as PostgreSQL's assignment cast
+    /// rounds them, and the largest relative change among them.
+    pub rounded: u64,
+    pub max_rounding: f64,
+    /// The source value of that largest change.
+    pub max_rounding_value: f64,
 }
 
 impl Counts {
@@ -44,11 +50,33 @@ impl Counts {
         self.rejected += o.rejected;
         self.nulled += o.nulled;
         self.altered += o.altered;
+        self.add_rounded(o.rounded, o.max_rounding, o.max_rounding_value);
+    }
+
+    pub fn add_rounded(&mut self, n: u64, max_relative_change: f64, value: f64) {
+        self.rounded += n;
+        if max_relative_change > self.max_rounding {
+            self.max_rounding = max_relative_change;
+            self.max_rounding_value = value;
+        }
     }
 
     pub fn is_zero(&self) -> bool {
         *self == Counts::default()
     }
+}
+
+/// What `migrate` and `plan` say about values rounded to float4.
+pub fn rounding_warning(table: &str, c: &Counts) -> String {
+    format!(
+        "table {table:?}: {} value(s) rounded to real (float4), as PostgreSQL's own cast stores them; largest relative change {:.3e} ({:?} stored as {:?}; a double precision column would keep them exact)",
+        c.rounded,
+        c.max_rounding,
+        c.max_rounding_value,
+        // As the double it reads back as: float4's own shortest text
+        // (`1e-45`) would hide the change.
+        f64::from(c.max_rounding_value as f32)
+    )
 }
 
 /// Shared by the readers of one run.

@@ -32,6 +32,7 @@ use rusqlite::Connection;
 use crate::mapping::convert::{Converter, Scratch};
 use crate::mapping::datetime::{self, EpochUnit};
 use crate::mapping::file::{self, normalize_type_name, parse_time_input, Layers};
+use crate::mapping::reading::{self, Choice, Numbers};
 use crate::mapping::resolve::Mapper;
 use crate::mapping::{boolean, json, numeric, uuid};
 use crate::model::{Affinity, Schema, Table};
@@ -397,9 +398,45 @@ fn candidates(t: &Table, c: &crate::model::Column, s: &Shapes, base: &Layers) ->
 
     let temporal_decl = ["DATE", "TIME"].iter().any(|w| decl.contains(w));
     let datish_name = datish(&c.name);
+    let core_data = t.name.starts_with('Z') && c.name.starts_with('Z');
+    // Numbers alone in a column that `migrate` makes a date/time: the
+    // reading it would choose itself (`mapping::reading`), written out.
+    use crate::mapping::types::PgType;
+    let temporal_pg = PgType::parse(&builtin)
+        .ok()
+        .filter(|pg| s.text == 0 && s.blob == 0 && matches!(pg, PgType::Timestamp | PgType::Timestamptz | PgType::Date));
+    // Whether a rule with migrate's own reading was written.
+    let mut migrate_reads = false;
+    if let Some(pg) = temporal_pg.as_ref()
+        && s.numbers() > 0
+    {
+        let n = Numbers {
+            integers: s.integer,
+            reals: s.real,
+            min_int: s.int_min,
+            max_int: s.int_max,
+            min_real: s.real_min,
+            max_real: s.real_max,
+        };
+        let samples = |r: &reading::Reading| r.samples.iter().map(|x| format!("{} → {}", x.raw, x.converted)).collect::<Vec<_>>().join(", ");
+        match reading::choose(&n, pg) {
+            Some(Choice::Read(r)) => {
+                migrate_reads = true;
+                let ty = if matches!(pg, PgType::Date) { "date" } else { "timestamptz" };
+                let mut comment = format!("{} {}: {}, as migrate reads them without a rule ({})", number_words(s), s.number_range(), r.why, samples(&r));
+                if core_data && r.input == "epoch-seconds" {
+                    comment.push_str("; if these are Core Data times (seconds since 2001), write input = \"apple-seconds\" instead");
+                }
+                out.push(cand(format!("type = {}, input = {}", q(ty), q(r.input)), comment));
+            }
+            // migrate takes no reading (it keeps the numbers, or refuses
+            // in an existing schema); the broader guesses below may still
+            // propose one, as an explicit rule.
+            Some(Choice::Implausible { .. }) | None => {}
+        }
+    }
     // Numbers in a date-ish column: the unit their magnitude points to.
-    if s.numbers() > 0 && s.blob == 0 && (temporal_decl || datish_name) {
-        let core_data = t.name.starts_with('Z') && c.name.starts_with('Z');
+    if !migrate_reads && s.numbers() > 0 && s.blob == 0 && (temporal_decl || datish_name) {
         if let Some((input, what)) = epoch_unit(s, core_data, temporal_decl) {
             let all_text_iso = s.text == s.text_iso;
             if all_text_iso {

@@ -154,6 +154,7 @@ pub fn decode<'a>(pg: &PgType, field: Option<&'a [u8]>, text: &'a mut String) ->
         PgType::SmallInt => Value::Int(i16::from_be_bytes(f.try_into().map_err(|_| "bad length")?) as i64),
         PgType::Integer => Value::Int(i32::from_be_bytes(f.try_into().map_err(|_| "bad length")?) as i64),
         PgType::BigInt => Value::Int(i64::from_be_bytes(be8(f)?)),
+        PgType::Byte => Value::Int(i64::from(i8::from_be_bytes(f.try_into().map_err(|_| "bad length")?))),
         PgType::Real => Value::Float(f32::from_be_bytes(f.try_into().map_err(|_| "bad length")?) as f64),
         PgType::Double => Value::Float(f64::from_be_bytes(be8(f)?)),
         PgType::Numeric { .. } => {
@@ -161,7 +162,14 @@ pub fn decode<'a>(pg: &PgType, field: Option<&'a [u8]>, text: &'a mut String) ->
             numeric::decode_binary(f, text)?;
             Value::Numeric(text.as_str())
         }
-        PgType::Text | PgType::Varchar(_) | PgType::Enum { .. } => Value::Text(crate::mapping::utf8(f).map_err(|_| "text is not UTF-8")?),
+        PgType::Text | PgType::Varchar(_) | PgType::Char(_) | PgType::Enum { .. } => {
+            Value::Text(crate::mapping::utf8(f).map_err(|_| "text is not UTF-8")?)
+        }
+        PgType::Interval => Value::Interval(crate::mapping::interval::from_send_bytes(f)?),
+        PgType::Inet | PgType::Cidr => {
+            crate::mapping::inet::check_send_bytes(f)?;
+            Value::Net(f)
+        }
         PgType::Bytea => Value::Bytes(f),
         PgType::Timestamp | PgType::Timestamptz => {
             Value::Timestamp(i64::from_be_bytes(be8(f)?).saturating_add(PG_EPOCH_OFFSET_MICROS))

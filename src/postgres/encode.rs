@@ -39,6 +39,7 @@ pub fn write_value(buf: &mut BytesMut, pg: &PgType, v: &Value<'_>) {
         (PgType::SmallInt, Value::Int(i)) => fixed(buf, (*i as i16).to_be_bytes()),
         (PgType::Integer, Value::Int(i)) => fixed(buf, (*i as i32).to_be_bytes()),
         (PgType::BigInt, Value::Int(i)) => fixed(buf, i.to_be_bytes()),
+        (PgType::Byte, Value::Int(i)) => fixed(buf, [*i as i8 as u8]),
         (PgType::Real, Value::Float(f)) => fixed(buf, (*f as f32).to_be_bytes()),
         (PgType::Double, Value::Float(f)) => fixed(buf, f.to_be_bytes()),
         (PgType::Timestamp | PgType::Timestamptz, Value::Timestamp(us)) => {
@@ -46,7 +47,11 @@ pub fn write_value(buf: &mut BytesMut, pg: &PgType, v: &Value<'_>) {
         }
         (PgType::Date, Value::Date(d)) => fixed(buf, (d - PG_EPOCH_OFFSET_DAYS as i32).to_be_bytes()),
         (PgType::Time, Value::Time(us)) => fixed(buf, us.to_be_bytes()),
-        (PgType::Text | PgType::Varchar(_) | PgType::Enum { .. }, Value::Text(s)) => sized(buf, &[], s.as_bytes()),
+        (PgType::Text | PgType::Varchar(_) | PgType::Char(_) | PgType::Enum { .. }, Value::Text(s)) => {
+            sized(buf, &[], s.as_bytes())
+        }
+        (PgType::Interval, Value::Interval(i)) => fixed(buf, crate::mapping::interval::send_bytes(i)),
+        (PgType::Inet | PgType::Cidr, Value::Net(b)) => sized(buf, &[], b),
         (PgType::Bytea, Value::Bytes(b)) => sized(buf, &[], b),
         (PgType::Json, Value::Json(s)) => sized(buf, &[], s.as_bytes()),
         // jsonb's binary form: a version byte, then the text.

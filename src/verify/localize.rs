@@ -515,6 +515,14 @@ pub fn show_value(v: &Value<'_>) -> (String, serde_json::Value) {
             (format!("'{s}'"), J::String(s))
         }
         Value::Json(s) => (format!("'{}'", clip(s)), J::String(clip(s))),
+        Value::Interval(i) => {
+            let s = crate::mapping::interval::display(i);
+            (format!("'{s}'"), J::String(s))
+        }
+        Value::Net(b) => {
+            let s = crate::mapping::inet::display(b);
+            (format!("'{s}'"), J::String(s))
+        }
         Value::Uuid(u) => {
             let mut s = String::new();
             uuid::format(u, &mut s);

@@ -136,6 +136,9 @@ async fn piece_digest(client: &tokio_postgres::Client, schema: &str, tp: &TableP
                 // Text hashes as its bytes, unchecked: bytes that are not
                 // UTF-8 cannot equal the source's, which are.
                 (PgType::Text | PgType::Varchar(_) | PgType::Enum { .. }, Some(f)) => crate::hash::digest::write_text(row_bytes, f),
+                (PgType::Char(_), Some(f)) => {
+                    crate::hash::digest::write_text(row_bytes, crate::hash::digest::bpchar_significant(f))
+                }
                 (pg, field) => {
                     let value = decode(pg, field, &mut text).map_err(|r| decode_error(tp, &cm.target, r))?;
                     crate::hash::digest::write_value(row_bytes, pg, &value, &mut scratch);

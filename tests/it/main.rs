@@ -18,4 +18,6 @@ mod scratch;
 mod faults;
 mod corpus;
 mod mapping;
+mod fidelity;
+mod readings;
 mod smaller;

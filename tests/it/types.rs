@@ -98,6 +98,10 @@ const CASES: &[Case] = &[
     ("TEXT", r#"type = "time""#, "'10:30:00.25'", "10:30:00.25"),
     ("TEXT", r#"type = "time""#, "'24:00:00'", "24:00:00"),
     ("TEXT", r#"type = "time""#, "'25:00'", "!hour out of range"),
+    // A date and time: its time of day, as SQLite's time() reads it (Rails' dummy date).
+    ("TEXT", r#"type = "time""#, "'2000-01-01 12:34:56.000001'", "12:34:56.000001"),
+    ("TEXT", r#"type = "time""#, "'2024-01-15T01:30:00+02:00'", "!UTC offset"),
+    ("TEXT", r#"type = "time""#, "'2000-01-01'", "!not a time of day"),
     ("", r#"type = "time""#, "5", "!must be text"),
     // --- booleans -------------------------------------------------------------
     ("BOOLEAN", "", "0", "false"),
@@ -197,9 +201,50 @@ const CASES: &[Case] = &[
     ("JSON", "", "'null'", "null"),
     ("JSON", r#"type = "jsonb""#, "'[1,'", "!"),
     ("JSON", r#"type = "jsonb""#, "'{\"a\": 1}x'", "!"),
-    ("JSON", r#"type = "jsonb""#, "5", "!JSON must be stored as text"),
+    // A number is a JSON document (SQLite's NUMERIC affinity made it one);
+    // a REAL is written as Python's repr writes it.
+    ("JSON", r#"type = "jsonb""#, "5", "5"),
+    ("JSON", r#"type = "jsonb""#, "'-1.5e-7'", "-0.00000015"),
+    ("JSON", r#"type = "json""#, "1e300", "1e+300"),
+    ("JSON", r#"type = "json""#, "9e999", "!not JSON numbers"),
+    ("JSON", r#"type = "jsonb""#, "x'0d'", "!not SQLite JSONB"),
+    // SQLite's binary JSON (jsonb(), SQLite 3.45+).
+    ("JSONB", "", r#"jsonb('{"b":[1,"a"],"a":null}')"#, r#"{"a": null, "b": [1, "a"]}"#),
+    // --- interval, inet, cidr, character(n) (issue 13) -------------------------
+    ("", r#"type = "interval""#, "93784000005", "1 day 02:03:04.000005"),
+    ("", r#"type = "interval""#, "-1", "-1 days +23:59:59.999999"),
+    ("", r#"type = "interval""#, "'P1M2W'", "1 mon 14 days"),
+    ("", r#"type = "interval""#, "'2 days, 0:00:01'", "2 days 00:00:01"),
+    ("", r#"type = "interval""#, "'1 year 2 mons -3 days +04:05:06.5'", "1 year 2 mons -3 days +04:05:06.5"),
+    ("", r#"type = "interval""#, "'x'", "!not a duration"),
+    ("", r#"type = "interval""#, "1.5", "!no stated unit"),
+    ("", r#"type = "inet""#, "'2001:db8::1'", "2001:db8::1/128"),
+    ("", r#"type = "inet""#, "'10.1.2.3/8'", "10.1.2.3/8"),
+    ("", r#"type = "inet""#, "'10.1.2'", "!not an IP address"),
+    ("", r#"type = "cidr""#, "'10.0.0.0/8'", "10.0.0.0/8"),
+    ("", r#"type = "cidr""#, "'10.0.0.1/8'", "!bits set right"),
+    ("", r#"type = "char(3)""#, "'ab'", "ab"),
+    ("", r#"type = "char(3)""#, "'abcd'", "!too long"),
+    // PostgreSQL's one-byte "char", sqlx's type for an i8.
+    ("TINYINT", r#"type = "\"char\"""#, "65", "A"),
+    ("TINYINT", r#"type = "\"char\"""#, "-128", "\\200"),
+    ("TINYINT", r#"type = "\"char\"""#, "128", "!out of range"),
+    // --- real (float4): PostgreSQL's rounding, reported; overflow refused --------
+    ("", r#"type = "real""#, "0.1", "0.1"),
+    ("", r#"type = "real""#, "16777217", "1.6777216e+07"),
+    ("", r#"type = "real""#, "1e39", "!overflow"),
+    ("", r#"type = "real""#, "1e-50", "!underflow"),
+    // --- REAL into numeric(p,s): the double's exact value at the scale ----------
+    ("", r#"type = "numeric(20,6)""#, "4068861093708.90625", "4068861093708.906250"),
+    ("", r#"type = "numeric(5,2)""#, "2.675", "2.67"),
+    // --- time of day on a placeholder date --------------------------------------
+    ("TEXT", r#"type = "time""#, "'2000-01-01 10:30:00'", "10:30:00"),
+    ("TEXT", r#"type = "time""#, "'2024-01-01 10:30:00'", "!real date"),
     ("TEXT", r#"type = "json""#, r#"'{"b":1,  "a":2}'"#, r#"{"b":1,  "a":2}"#),
     ("TEXT", r#"type = "json""#, "'{'", "!"),
+    // json keeps any valid JSON text; only jsonb refuses \u0000.
+    ("TEXT", r#"type = "json""#, r#"'["nul\u0000char"]'"#, r#"["nul\u0000char"]"#),
+    ("TEXT", r#"type = "jsonb""#, r#"'["nul\u0000char"]'"#, "!valid JSON that jsonb cannot hold"),
     // --- uuid -------------------------------------------------------------------
     ("UUID", "", "'0b7c7bd5-3f5c-4a4b-9b1e-2f1e0e6f8a11'", "0b7c7bd5-3f5c-4a4b-9b1e-2f1e0e6f8a11"),
     ("UUID", "", "'0B7C7BD53F5C4A4B9B1E2F1E0E6F8A11'", "0b7c7bd5-3f5c-4a4b-9b1e-2f1e0e6f8a11"),

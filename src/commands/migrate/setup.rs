@@ -160,6 +160,9 @@ pub(super) fn report(
         if c.altered > 0 {
             report.note(format!("table {table:?}: {} value(s) altered by strip-nul / replace-invalid", c.altered));
         }
+        if c.rounded > 0 {
+            report.warn(crate::pipeline::rejects::rounding_warning(&table, &c));
+        }
     }
     let all_ok = checks.iter().all(TableCheck::ok) && source_changed.is_none() && rejected == 0;
     report.finish(args.output.json, args.output.quiet, if all_ok { 0 } else { 1 })?;
