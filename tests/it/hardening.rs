@@ -669,8 +669,8 @@ fn password_never_appears_in_output_files_or_process_title() {
         // an unreachable port, a missing source, verify against the wrong data.
         (vec!["migrate", s, &with_pw, "--schema", "create", "--state-dir", state_s], vec![], 2),
         (vec!["migrate", b, &with_pw, "--schema", "existing", "--truncate", "--json", "--state-dir", state_s], vec![], 2),
-        // verify against other data: differences, exit 1 (not an error).
-        (vec!["verify", b, &with_pw, "--json"], vec![], 1),
+        // verify of a source holding a bad value: an error, exit 2.
+        (vec!["verify", b, &with_pw, "--json"], vec![], 2),
         // A failing run keeping its reports, the password from DATABASE_URL.
         (vec!["migrate", b, "--schema", "existing", "--truncate", "--report", fail_report_s, "--report-html", fail_html_s, "--state-dir", state_s], vec![("DATABASE_URL", &with_pw)], 2),
         (vec!["migrate", b, "--schema", "existing", "--truncate", "--json", "--state-dir", state_s], vec![("DATABASE_URL", &with_pw)], 2),
