@@ -169,20 +169,22 @@ fn wal_database_whose_wal_file_is_unreadable() {
             q(&wal)
         ),
     );
-    // Readable WAL, but no -shm and a directory SQLite may not create it in.
+    // Readable WAL, but no -shm and a directory SQLite may not create it in:
+    // read-only for everyone, so the case holds as root (ferry runs as
+    // `nobody`) and as any other user (ferry runs as that user, the owner).
     std::fs::set_permissions(&wal, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o555)).unwrap();
     let out = ferry_unprivileged(&["inspect", src.to_str().unwrap()]);
-    if is_root() {
-        assert_refused(
-            &out,
-            2,
-            &format!(
-                "{} is in WAL mode and SQLite must create its shared-memory file beside it, but {} is not writable; copy the database with its -wal file to a writable directory",
-                q(&src),
-                q(dir.path())
-            ),
-        );
-    }
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_refused(
+        &out,
+        2,
+        &format!(
+            "{} is in WAL mode and SQLite must create its shared-memory file beside it, but {} is not writable; copy the database with its -wal file to a writable directory",
+            q(&src),
+            q(dir.path())
+        ),
+    );
     // As the owner, the same files read fine, committed rows of the WAL included.
     let out = ferry(&["inspect", src.to_str().unwrap(), "--json"]);
     assert_code(&out, 0);
