@@ -250,24 +250,69 @@ fn ferry_killed_mid_load() {
     resume_and_verify(&db.url, state.path(), &mut client);
 }
 
+/// Slows the COPY into `big` without touching ferry: an event trigger gives
+/// the table ferry creates a row trigger that sleeps 0.5 s every 20,000
+/// rows, so the COPY lasts far longer than the statement timeout, and rows
+/// arrive before it fires.
+const SLOW_BIG: &str = "
+    CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN IF NEW.id % 20000 = 0 THEN PERFORM pg_sleep(0.5); END IF; RETURN NEW; END $$;
+    CREATE FUNCTION slow_big() RETURNS event_trigger LANGUAGE plpgsql AS $$
+    DECLARE r record;
+    BEGIN
+      FOR r IN SELECT * FROM pg_event_trigger_ddl_commands() WHERE command_tag = 'CREATE TABLE' LOOP
+        IF r.object_identity = 'public.big' THEN
+          EXECUTE 'CREATE TRIGGER slow BEFORE INSERT ON public.big FOR EACH ROW EXECUTE FUNCTION slow_row()';
+        END IF;
+      END LOOP;
+    END $$;
+    CREATE EVENT TRIGGER slow_big ON ddl_command_end EXECUTE FUNCTION slow_big();";
+
 #[test]
 fn statement_timeout_fires_mid_copy() {
     let db = server().fresh_db("faults_statement_timeout");
     let state = tempfile::tempdir().unwrap();
     let mut client = db.client();
-    client.batch_execute(&format!("ALTER DATABASE \"{}\" SET statement_timeout = '200ms'", db.name)).unwrap();
-    let out = ferry(&migrate_args(&db.url, state.path().to_str().unwrap()));
+    client.batch_execute(SLOW_BIG).unwrap();
+    client.batch_execute(&format!("ALTER DATABASE \"{}\" SET statement_timeout = '3s'", db.name)).unwrap();
+    // One writer: the two small tables load first, alone and quickly, then
+    // big, whose COPY the timeout cancels once rows have arrived.
+    let mut args = migrate_args(&db.url, state.path().to_str().unwrap());
+    let w = args.iter().position(|a| *a == "--writers").unwrap();
+    args[w + 1] = "1";
+    let mut run = spawn(&args);
+    let mut seen = 0i64;
+    while run.running() {
+        let rows = client
+            .query(
+                "SELECT p.tuples_processed FROM pg_stat_progress_copy p JOIN pg_stat_activity a USING (pid) \
+                 WHERE p.datname = current_database() AND a.application_name = 'ferry' AND p.relid::regclass::text = 'big'",
+                &[],
+            )
+            .unwrap();
+        if let Some(r) = rows.first() {
+            seen = seen.max(r.get::<_, i64>(0));
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let out = run.finish();
     assert_failed(&out, 2);
-    // Whichever COPY outlives 200 ms first is cancelled (under load that
-    // can be a small table whose readers queue behind the big one's);
-    // the message names it, and no table is left half loaded.
+    // The server's context names the COPY and the row it had reached.
+    // (after the trigger function's frame, when it was running).
+    let err = out.stderr.trim_end();
     assert!(
-        out.stderr.contains("loading table \"")
-            && out.stderr.contains("canceling statement due to statement timeout (SQLSTATE 57014)"),
+        err.starts_with("ferry: loading table \"big\": canceling statement due to statement timeout (SQLSTATE 57014); where: "),
         "{out}"
     );
+    let line: u64 = err
+        .rsplit_once("COPY big, line ")
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line > 0 && line < BIG_ROWS, "{out}");
+    assert!(seen > 0 && (seen as u64) < BIG_ROWS, "the COPY of big was under way when the timeout fired: {seen} rows seen");
     assert_big_empty(&mut client);
     client.batch_execute(&format!("ALTER DATABASE \"{}\" RESET statement_timeout", db.name)).unwrap();
+    client.batch_execute("DROP EVENT TRIGGER slow_big; DROP TRIGGER slow ON big").unwrap();
     resume_and_verify(&db.url, state.path(), &mut client);
 }
 
