@@ -18,14 +18,3 @@ pub fn quote_ident(name: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::quote_ident;
-
-    #[test]
-    fn quotes_and_doubles_inner_quotes() {
-        assert_eq!(quote_ident("user"), "\"user\"");
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
-        assert_eq!(quote_ident(""), "\"\"");
-    }
-}

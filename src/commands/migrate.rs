@@ -56,7 +56,8 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
     let watch = sqlite::watch::Watch::start(&args.source.source)?;
     let _snapshot = sqlite::snapshot::Snapshot::take(&args.source.source)?;
     let schema = super::read_schema(&args.source.source)?;
-    let planner = super::planner(&schema, &layers, &args.mapping, &args.pg_schema);
+    let chunking = Some((args.source.source.as_path(), args.parallel.chunk_rows));
+    let planner = super::planner(&schema, &layers, &args.mapping, &args.pg_schema, chunking);
     let declared = planner.declared()?;
 
     // 3. Resume an unfinished run, or detect the mode from the target.

@@ -41,7 +41,7 @@ pub use crate::sqlite::profile::Profiles;
 /// The create-mode plan of a source in one call (the benchmarks use it).
 pub fn prepare(src: &Path, layers: &Layers, mapping: &MappingOpts, pg_schema: &str) -> anyhow::Result<(Schema, Plan)> {
     let (schema, profiles) = introspect_and_profile(src)?;
-    let plan = planner(&schema, layers, mapping, pg_schema).profiled(&profiles)?;
+    let plan = planner(&schema, layers, mapping, pg_schema, None).profiled(&profiles)?;
     Ok((schema, plan))
 }
 
@@ -61,9 +61,16 @@ pub fn read_schema(src: &Path) -> anyhow::Result<Schema> {
 }
 
 
-/// The planner of a run: every plan of the run is made from it.
-pub fn planner<'a>(schema: &'a Schema, layers: &'a Layers, mapping: &'a MappingOpts, pg_schema: &'a str) -> Planner<'a> {
-    Planner { schema, layers, pg_schema, include: &mapping.tables, exclude: &mapping.exclude }
+/// The planner of a run: every plan of the run is made from it, with the
+/// rowid ranges of `chunking` (source, rows per chunk) when given.
+pub fn planner<'a>(
+    schema: &'a Schema,
+    layers: &'a Layers,
+    mapping: &'a MappingOpts,
+    pg_schema: &'a str,
+    chunking: Option<(&'a Path, u64)>,
+) -> Planner<'a> {
+    Planner { schema, layers, pg_schema, include: &mapping.tables, exclude: &mapping.exclude, chunking }
 }
 
 /// The plan's decisions worth telling: widened columns, skipped objects,

@@ -4,6 +4,7 @@
 //! column with counts and sample rows. Nothing is written to the target:
 //! the connection only reads the catalog.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::Instant;
@@ -14,9 +15,9 @@ use crate::cli::{PlanArgs, SchemaMode};
 use crate::error::Outcome;
 use crate::mapping::file::Layers;
 use crate::pipeline::dry_run::{self, Problem};
-use crate::sqlite::pool as reader;
-use crate::plan::existing::Misfit;
-use crate::plan::Plan;
+use crate::plan::existing::{self, Misfit};
+use crate::plan::{Plan, Planner};
+use crate::sqlite::profile::Profiles;
 use crate::postgres::catalog::Catalog;
 use crate::postgres::{self, ddl, Target};
 
@@ -59,65 +60,23 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
     // Every source read of this run sees one state of the file.
     let _snapshot = crate::sqlite::snapshot::Snapshot::take(&args.source.source)?;
     let (schema, profiles) = super::introspect_and_profile(&args.source.source)?;
-    let planner = super::planner(&schema, &layers, &args.mapping, &args.pg_schema);
+    let chunking = Some((args.source.source.as_path(), args.parallel.chunk_rows));
+    let planner = super::planner(&schema, &layers, &args.mapping, &args.pg_schema, chunking);
     let plan0 = planner.declared()?;
     let mode = match (&target, args.schema) {
         (Some(t), asked) => rt.block_on(super::detect_mode(t, &plan0, asked))?,
         (None, SchemaMode::Existing) => anyhow::bail!("--schema existing needs a TARGET_URL to compare with"),
         (None, _) => SchemaMode::Create,
     };
-    let mut notes = Vec::new();
-    let mut misfits = Vec::new();
-    let mut ddl_text = Vec::new();
-    let mut unique = std::collections::BTreeMap::new();
-    let plan = if mode == SchemaMode::Existing {
-        let t = target.as_ref().expect("existing mode has a target");
-        let catalog = rt.block_on(async {
-            let client = t.connect().await?;
-            Catalog::read(&client, &args.pg_schema).await
-        })?;
-        let (plan, m, n) = planner.fitted(&args.source.source, &catalog, &profiles)?;
-        misfits = m;
-        notes.extend(n);
-        for tp in &plan.tables {
-            // The target's unique keys, in source column names.
-            if let Some(tt) = catalog.tables.get(&tp.map.target) {
-                let keys: Vec<Vec<String>> = tt
-                    .unique_keys
-                    .iter()
-                    .filter_map(|k| {
-                        k.iter()
-                            .map(|c| tp.map.columns.iter().find(|m| &m.target == c).map(|m| m.source.clone()))
-                            .collect::<Option<Vec<String>>>()
-                    })
-                    .collect();
-                unique.insert(tp.source.name.clone(), keys);
-            }
-            if catalog.tables.get(&tp.map.target).is_some_and(|c| c.has_rows) {
-                notes.push(format!("target table {:?} holds rows: migrate needs --truncate", tp.map.target));
-            }
-        }
-        plan
-    } else {
-        let plan = planner.profiled(&profiles)?;
-        for t in plan.new_tables() {
-            ddl_text.push(ddl::create_table(&plan.pg_schema, t.map, t.identity));
-        }
-        ddl_text.extend(plan.post_data.iter().map(|s| s.sql.clone()));
-        ddl_text.extend(plan.post_data.iter().filter_map(|s| s.validate.clone()));
-        notes.extend(plan.post_notes.iter().cloned());
-        plan
-    };
+    let Decided { plan, mut notes, misfits, ddl: ddl_text, unique } =
+        decide(args, &planner, &profiles, mode, target.as_ref(), &rt)?;
     for tp in &plan.tables {
         notes.extend(tp.map.notes.iter().map(|n| format!("table {:?}: {n}", tp.source.name)));
     }
     for s in &schema.skipped {
         notes.push(format!("not migrated: {:?} {:?}: {}", s.kind, s.name, s.reason));
     }
-    let mut chunks = Vec::new();
-    for tp in &plan.tables {
-        chunks.push((tp.source.name.clone(), reader::chunks(&args.source.source, &tp.source, args.parallel.chunk_rows)?.len()));
-    }
+    let chunks: Vec<(String, usize)> = plan.tables.iter().map(|tp| (tp.source.name.clone(), tp.chunks.len())).collect();
 
     let t0 = Instant::now();
     let (problems, checked) = dry_run::convert_all(&args.source.source, &plan, &unique)?;
@@ -179,6 +138,49 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         out.write_all(render(&report).as_bytes())?;
     }
     Ok(if would_succeed { Outcome::Success } else { Outcome::Differences })
+}
+
+/// What the rehearsal decides before reading any row: the plan `migrate`
+/// would run, and for existing mode the misfits and the target's unique
+/// keys (in source column names, for the duplicate check), for create mode
+/// the DDL.
+struct Decided {
+    plan: Plan,
+    notes: Vec<String>,
+    misfits: Vec<Misfit>,
+    ddl: Vec<String>,
+    unique: BTreeMap<String, Vec<Vec<String>>>,
+}
+
+fn decide(
+    args: &PlanArgs,
+    planner: &Planner<'_>,
+    profiles: &Profiles,
+    mode: SchemaMode,
+    target: Option<&Target>,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<Decided> {
+    if mode == SchemaMode::Existing {
+        let t = target.expect("existing mode has a target");
+        let catalog = rt.block_on(async {
+            let client = t.connect().await?;
+            Catalog::read(&client, &args.pg_schema).await
+        })?;
+        let (plan, misfits, mut notes) = planner.fitted(&args.source.source, &catalog, profiles)?;
+        for tp in &plan.tables {
+            if catalog.tables.get(&tp.map.target).is_some_and(|c| c.has_rows) {
+                notes.push(format!("target table {:?} holds rows: migrate needs --truncate", tp.map.target));
+            }
+        }
+        let unique = existing::unique_keys_by_source(&plan, &catalog);
+        return Ok(Decided { plan, notes, misfits, ddl: Vec::new(), unique });
+    }
+    let plan = planner.profiled(profiles)?;
+    let mut ddl: Vec<String> = plan.new_tables().iter().map(|t| ddl::create_table(&plan.pg_schema, t.map, t.identity)).collect();
+    ddl.extend(plan.post_data.iter().map(|s| s.sql.clone()));
+    ddl.extend(plan.post_data.iter().filter_map(|s| s.validate.clone()));
+    let notes = plan.post_notes.clone();
+    Ok(Decided { plan, notes, misfits: Vec::new(), ddl, unique: BTreeMap::new() })
 }
 
 fn render(r: &PlanReport<'_>) -> String {

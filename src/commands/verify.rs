@@ -39,7 +39,8 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
     // whose unit `migrate` chose from the data; such numbers fail the
     // text conversion, so any bad value sends verify to the profiled plan.
     let mut checks = None;
-    let planner = super::planner(&schema, &layers, &args.mapping, &args.pg_schema);
+    let chunking = Some((args.source.source.as_path(), VERIFY_CHUNK_ROWS));
+    let planner = super::planner(&schema, &layers, &args.mapping, &args.pg_schema, chunking);
     if let Some(plan) = plan_from_target(&planner, &catalog)? {
         report.phase(Phase::Plan, t0.elapsed());
         let t1 = Instant::now();
@@ -126,9 +127,12 @@ fn compare(
     ))
 }
 
+/// Rows per chunk of a verification's source readers.
+const VERIFY_CHUNK_ROWS: u64 = 250_000;
+
 /// The source readers of a verification pass: one per core, 250k-row chunks.
 fn reader_options() -> Options {
-    Options::new(None, None, 250_000)
+    Options::new(None, None, VERIFY_CHUNK_ROWS)
 }
 
 /// Rows nulled or rejected by a bad-value policy in this pass.
@@ -173,11 +177,10 @@ fn plan_for_target(
     }
     let (fitted, misfits, notes) = planner.fitted(source, catalog, profiles)?;
     if !misfits.is_empty() {
-        let list: Vec<String> = misfits.iter().map(|m| format!("  - {m}")).collect();
         bail!(
             "the target's tables do not match the source, so they cannot be compared. {} problem(s):\n{}",
             misfits.len(),
-            list.join("\n")
+            crate::plan::existing::misfit_list(&misfits)
         );
     }
     report.note("the target's column types differ from those ferry would create: verified as loaded into an existing schema (the target's types decide the conversions)".into());

@@ -6,6 +6,7 @@
 pub mod boolean;
 pub mod convert;
 pub mod datetime;
+pub mod decl;
 pub mod file;
 pub mod inet;
 pub mod interval;

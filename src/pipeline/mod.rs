@@ -378,11 +378,7 @@ async fn load_table(
     let sink = client.copy_in::<_, Bytes>(&copy_sql).await.map_err(|e| postgres::Error::server(&ctx, &e))?;
     let mut sink = Box::pin(sink);
 
-    let chunks = if tp.parent_first.is_some() || tp.sample.is_some() {
-        vec![Chunk { range: None }]
-    } else {
-        crate::sqlite::pool::chunks(source, &tp.source, opts.chunk_rows)?
-    };
+    let chunks = tp.read_chunks(source, opts.chunk_rows)?;
     let n_chunks = chunks.len();
     let rx = spawn_readers(pool, source, tp, chunks, opts, cancel, opts.queue_depth + n_chunks.min(opts.jobs));
 
@@ -478,7 +474,7 @@ pub fn source_digests(source: &Path, plan: &Plan, opts: &Options) -> Result<Vec<
     let mut left = 0usize;
     for &ti in &order {
         let tp = &plan.tables[ti];
-        let chunks = crate::sqlite::pool::chunks(source, &tp.source, opts.chunk_rows)?;
+        let chunks = if tp.chunks.is_empty() { crate::sqlite::pool::chunks(source, &tp.source, opts.chunk_rows)? } else { tp.chunks.clone() };
         left += chunks.len();
         for chunk in chunks {
             let (tx, cancel, source, tp) = (tx.clone(), cancel.clone(), source.to_path_buf(), tp.clone());

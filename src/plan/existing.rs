@@ -37,6 +37,33 @@ impl std::fmt::Display for Misfit {
     }
 }
 
+/// Per source table, the target's unique keys in source column names (the
+/// dry run looks for duplicates on them); keys naming a column the plan
+/// does not load are left out.
+pub fn unique_keys_by_source(plan: &Plan, catalog: &Catalog) -> std::collections::BTreeMap<String, Vec<Vec<String>>> {
+    let mut unique = std::collections::BTreeMap::new();
+    for tp in &plan.tables {
+        if let Some(tt) = catalog.tables.get(&tp.map.target) {
+            let keys: Vec<Vec<String>> = tt
+                .unique_keys
+                .iter()
+                .filter_map(|k| {
+                    k.iter()
+                        .map(|c| tp.map.columns.iter().find(|m| &m.target == c).map(|m| m.source.clone()))
+                        .collect::<Option<Vec<String>>>()
+                })
+                .collect();
+            unique.insert(tp.source.name.clone(), keys);
+        }
+    }
+    unique
+}
+
+/// Misfits as a list for an error message, one a line.
+pub fn misfit_list(misfits: &[Misfit]) -> String {
+    misfits.iter().map(|m| format!("  - {m}")).collect::<Vec<_>>().join("\n")
+}
+
 /// Per table: storage-class profile and value statistics, per source column.
 pub struct SourceFacts<'a> {
     pub profiles: &'a HashMap<String, Vec<StorageProfile>>,
@@ -108,19 +135,8 @@ pub fn fit(plan: &mut Plan, catalog: &Catalog, mapper: &Mapper<'_>, facts: &Sour
             let stat = stats.and_then(|s| s.get(cm.source_index));
             let col = &tp.source.columns[cm.source_index];
             if let Some(p) = profile {
-                if p.null > 0 && tc.not_null {
-                    misfits.push(mis(
-                        Some(&cm.source),
-                        format!("{} NULL values, but target column {:?} is NOT NULL", p.null, tc.name),
-                    ));
-                }
-                if let Some((_, reason)) = fit_to_profile(&pg, col.affinity, p) {
-                    // Numbers into a date/time column are fine when their
-                    // unit can be inferred (below) or is set by a rule.
-                    let temporal = matches!(pg, PgType::Timestamp | PgType::Timestamptz | PgType::Date | PgType::Time);
-                    if !(temporal && p.blob == 0 && (p.text == 0 || p.integer + p.real == 0)) {
-                        misfits.push(mis(Some(&cm.source), format!("{pg} cannot hold its values: {reason}")));
-                    }
+                for problem in profile_misfits(&pg, col.affinity, p, tc) {
+                    misfits.push(mis(Some(&cm.source), problem));
                 }
             }
             // Numbers into a date/time column: the reading SQLite's
@@ -182,6 +198,24 @@ pub fn fit(plan: &mut Plan, catalog: &Catalog, mapper: &Mapper<'_>, facts: &Sour
         tp.primary_key = None;
     }
     (misfits, notes)
+}
+
+/// What the storage-class profile `p` of a column says will not fit the
+/// target column `tc` of type `pg`.
+fn profile_misfits(pg: &PgType, affinity: crate::model::Affinity, p: &StorageProfile, tc: &crate::postgres::catalog::TargetColumn) -> Vec<String> {
+    let mut out = Vec::new();
+    if p.null > 0 && tc.not_null {
+        out.push(format!("{} NULL values, but target column {:?} is NOT NULL", p.null, tc.name));
+    }
+    if let Some((_, reason)) = fit_to_profile(pg, affinity, p) {
+        // Numbers into a date/time column are fine when their
+        // reading is chosen (`mapping::reading`) or set by a rule.
+        let temporal = matches!(pg, PgType::Timestamp | PgType::Timestamptz | PgType::Date | PgType::Time);
+        if !(temporal && p.blob == 0 && (p.text == 0 || p.integer + p.real == 0)) {
+            out.push(format!("{pg} cannot hold its values: {reason}"));
+        }
+    }
+    out
 }
 
 /// Values that will not fit the target type, from the statistics.

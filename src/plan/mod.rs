@@ -19,6 +19,7 @@ use crate::mapping::resolve::{self, Mapper, TableMap};
 use crate::model::topo;
 use crate::model::{RowKey, Schema, StorageProfile, Table};
 use crate::postgres::ddl::NewTable;
+use crate::sqlite::pool::Chunk;
 use crate::sqlite::profile::Profiles;
 use crate::postgres::ident;
 
@@ -65,6 +66,9 @@ pub struct TablePlan {
     pub parent_first: Option<(String, String)>,
     /// Read at most this many rows (the dry run's calibration sample).
     pub sample: Option<u64>,
+    /// The rowid ranges the readers take, when the planner chunked.
+    #[serde(skip)]
+    pub chunks: Vec<Chunk>,
 }
 
 impl Plan {
@@ -85,6 +89,19 @@ impl Plan {
 }
 
 impl TablePlan {
+    /// The chunks the readers take: the whole table when it is read parents
+    /// first or sampled, else the planned rowid ranges, else (a plan made
+    /// without chunking) ranges of `chunk_rows` rows computed now.
+    pub fn read_chunks(&self, source: &std::path::Path, chunk_rows: u64) -> Result<Vec<Chunk>, crate::sqlite::Error> {
+        if self.parent_first.is_some() || self.sample.is_some() {
+            Ok(vec![Chunk { range: None }])
+        } else if !self.chunks.is_empty() {
+            Ok(self.chunks.clone())
+        } else {
+            crate::sqlite::pool::chunks(source, &self.source, chunk_rows)
+        }
+    }
+
     /// Source column name → target column name.
     pub fn target_column(&self, source: &str) -> Option<&str> {
         self.map.columns.iter().find(|c| c.source == source).map(|c| c.target.as_str())
@@ -108,20 +125,6 @@ pub struct Plan {
     pub post_notes: Vec<String>,
 }
 
-pub struct PlanInput<'a> {
-    pub schema: &'a Schema,
-    pub layers: &'a Layers,
-    pub pg_schema: &'a str,
-    pub include: &'a [String],
-    pub exclude: &'a [String],
-    /// Per table name, per column: storage-class profiles (create mode).
-    pub profiles: Option<&'a HashMap<String, Vec<StorageProfile>>>,
-    /// Made before any pass over the data: each column (not typed by a
-    /// mapping file) carries the storage classes that would make a
-    /// profiled plan widen it, so the load can stop at the first such value.
-    pub speculative: bool,
-}
-
 /// What every plan of a run is made from, besides the data: the schema,
 /// the mapping rules, the table filters and the PostgreSQL schema. A run
 /// makes all its plans from one `Planner`, so they decide alike; a plan
@@ -134,37 +137,28 @@ pub struct Planner<'a> {
     pub pg_schema: &'a str,
     pub include: &'a [String],
     pub exclude: &'a [String],
+    /// The source and the rows per chunk: when given, every table's rowid
+    /// ranges are part of the plan (`TablePlan::chunks`).
+    pub chunking: Option<(&'a std::path::Path, u64)>,
 }
 
 impl<'a> Planner<'a> {
-    fn input(&self, profiles: Option<&'a Profiles>, speculative: bool) -> PlanInput<'a> {
-        PlanInput {
-            schema: self.schema,
-            layers: self.layers,
-            pg_schema: self.pg_schema,
-            include: self.include,
-            exclude: self.exclude,
-            profiles,
-            speculative,
-        }
-    }
-
     /// Declared types only, no pass over the data: what the mode detection
     /// and an existing-mode fit start from.
     pub fn declared(&self) -> Result<Plan, Error> {
-        build(self.input(None, false))
+        build(self, None, false)
     }
 
     /// Create mode with types from the data (`profiles`).
     pub fn profiled(&self, profiles: &'a Profiles) -> Result<Plan, Error> {
-        build(self.input(Some(profiles), false))
+        build(self, Some(profiles), false)
     }
 
     /// Create mode before any pass over the data: `key_nulls` holds only
     /// the NULL counts of nullable primary-key columns (a key with NULLs is
     /// not created); the load finds any value that needs a wider type.
     pub fn speculative(&self, key_nulls: &'a Profiles) -> Result<Plan, Error> {
-        build(self.input(Some(key_nulls), true))
+        build(self, Some(key_nulls), true)
     }
 
     /// The declared plan with every column retargeted to the type of its
@@ -193,7 +187,12 @@ impl<'a> Planner<'a> {
     }
 }
 
-pub fn build(input: PlanInput<'_>) -> Result<Plan, Error> {
+/// The one place a plan is made: every table's mapping (types from
+/// `profiles` when given; with `speculative`, each column carrying the
+/// storage classes that would widen it), names shortened to 63 bytes
+/// without collisions, identity and primary key, FK order, and the
+/// post-data steps.
+fn build(input: &Planner<'_>, profiles: Option<&Profiles>, speculative: bool) -> Result<Plan, Error> {
     let mapper = Mapper::new(input.layers)?;
     let order = topo::order(&input.schema.tables);
     unmatched_pattern(&input)?;
@@ -207,9 +206,9 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Error> {
             excluded_tables.push(t.name.clone());
             continue;
         }
-        let profiles = input.profiles.and_then(|p| p.get(&t.name)).map(|v| v.as_slice());
+        let profiles = profiles.and_then(|p| p.get(&t.name)).map(|v| v.as_slice());
         let mut map = mapper.table(t, profiles)?;
-        if input.speculative {
+        if speculative {
             for cm in map.columns.iter_mut().filter(|c| !c.explicit) {
                 let affinity = t.columns[cm.source_index].affinity;
                 cm.widen_on = resolve::widening_classes(&cm.pg_type, &cm.converter, affinity);
@@ -257,6 +256,10 @@ pub fn build(input: PlanInput<'_>) -> Result<Plan, Error> {
             row_count: t.row_count,
             parent_first: None,
             sample: None,
+            chunks: match input.chunking {
+                Some((source, rows)) => crate::sqlite::pool::chunks(source, t, rows)?,
+                None => Vec::new(),
+            },
             source: t.clone(),
             map,
         });

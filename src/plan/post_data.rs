@@ -6,33 +6,51 @@
 //! Every identifier goes through `ident::quote`; nothing here concatenates
 //! a raw name.
 
+use std::collections::BTreeSet;
+
 use crate::postgres::ddl::{quote_list, Step, StepKind};
 use crate::postgres::ident::{self, literal, quote};
 
 use super::Plan;
 
-/// Post-data steps in a safe order: keys before the FKs that need them.
-/// Returns the steps and notes on what is not carried over, and why.
+/// The steps and notes so far, with what the foreign keys need to know
+/// of the keys before them.
+#[derive(Default)]
+struct PostData {
+    steps: Vec<Step>,
+    notes: Vec<String>,
+    /// Index names used so far (PostgreSQL's are per schema, SQLite's per table).
+    index_names: BTreeSet<String>,
+    /// Column sets that will be unique in PostgreSQL, per target table, so
+    /// FKs are only added where PostgreSQL will accept them.
+    unique_sets: Vec<(String, Vec<String>)>,
+}
+
+/// Post-data steps in a safe order: keys before the FKs that need them,
+/// sequences last. Returns the steps and notes on what is not carried over,
+/// and why.
 pub fn post_data_steps(plan: &Plan) -> (Vec<Step>, Vec<String>) {
+    let mut out = PostData::default();
+    keys_and_indexes(plan, &mut out);
+    foreign_keys(plan, &mut out);
+    sequences(plan, &mut out);
+    (out.steps, out.notes)
+}
+
+/// Primary keys, unique constraints and indexes; expression and partial
+/// indexes are notes.
+fn keys_and_indexes(plan: &Plan, out: &mut PostData) {
     let schema = &plan.pg_schema;
-    let mut steps = Vec::new();
-    let mut notes = Vec::new();
-    let mut index_names = std::collections::BTreeSet::new();
-
-    // Columns sets that will be unique in PostgreSQL, per target table, so
-    // FKs are only added where PostgreSQL will accept them.
-    let mut unique_sets: Vec<(String, Vec<String>)> = Vec::new();
-
     for tp in &plan.tables {
         let table = ident::qualified(schema, &tp.map.target);
         if let Some(pk) = &tp.primary_key {
-            steps.push(Step {
+            out.steps.push(Step {
                 table: tp.source.name.clone(),
                 kind: StepKind::PrimaryKey,
                 sql: format!("ALTER TABLE {table} ADD PRIMARY KEY ({})", quote_list(pk)),
                 validate: None,
             });
-            unique_sets.push((tp.map.target.clone(), pk.clone()));
+            out.unique_sets.push((tp.map.target.clone(), pk.clone()));
         }
         for ix in &tp.source.indexes {
             if ix.origin == "pk" {
@@ -44,27 +62,27 @@ pub fn post_data_steps(plan: &Plan) -> (Vec<Step>, Vec<String>) {
                 .map(|c| c.as_deref().and_then(|c| tp.target_column(c)).map(str::to_string))
                 .collect();
             let Some(cols) = cols else {
-                notes.push(format!(
+                out.notes.push(format!(
                     "table {:?}: index {:?} is on an expression or an excluded column; not created",
                     tp.source.name, ix.name
                 ));
                 continue;
             };
             if ix.partial {
-                notes.push(format!(
+                out.notes.push(format!(
                     "table {:?}: partial index {:?} not created (its WHERE clause is SQLite SQL)",
                     tp.source.name, ix.name
                 ));
                 continue;
             }
             if ix.unique {
-                unique_sets.push((tp.map.target.clone(), cols.clone()));
+                out.unique_sets.push((tp.map.target.clone(), cols.clone()));
                 if let Some(note) = collation_note(tp, ix) {
-                    notes.push(note);
+                    out.notes.push(note);
                 }
             }
             if ix.origin == "u" {
-                steps.push(Step {
+                out.steps.push(Step {
                     table: tp.source.name.clone(),
                     kind: StepKind::Unique,
                     sql: format!("ALTER TABLE {table} ADD UNIQUE ({})", quote_list(&cols)),
@@ -73,11 +91,11 @@ pub fn post_data_steps(plan: &Plan) -> (Vec<Step>, Vec<String>) {
                 continue;
             }
             let mut name = ident::shorten(&ix.name);
-            if !index_names.insert(name.clone()) {
+            if !out.index_names.insert(name.clone()) {
                 name = ident::shorten(&format!("{}_{}", tp.map.target, ix.name));
-                index_names.insert(name.clone());
+                out.index_names.insert(name.clone());
             }
-            steps.push(Step {
+            out.steps.push(Step {
                 table: tp.source.name.clone(),
                 kind: StepKind::Index,
                 sql: format!(
@@ -90,13 +108,18 @@ pub fn post_data_steps(plan: &Plan) -> (Vec<Step>, Vec<String>) {
             });
         }
     }
+}
 
+/// Foreign keys, added `NOT VALID` and validated after; only where the
+/// parent is migrated and its referenced columns are unique in PostgreSQL.
+fn foreign_keys(plan: &Plan, out: &mut PostData) {
+    let schema = &plan.pg_schema;
     for tp in &plan.tables {
         let table = ident::qualified(schema, &tp.map.target);
         for fk in &tp.source.foreign_keys {
             let what = format!("table {:?}: foreign key ({}) → {:?}", tp.source.name, fk.columns.join(", "), fk.ref_table);
             let Some(parent) = plan.tables.iter().find(|p| p.source.name == fk.ref_table) else {
-                notes.push(format!("{what} not created: the referenced table is not migrated or does not exist"));
+                out.notes.push(format!("{what} not created: the referenced table is not migrated or does not exist"));
                 continue;
             };
             let cols: Option<Vec<String>> =
@@ -104,18 +127,18 @@ pub fn post_data_steps(plan: &Plan) -> (Vec<Step>, Vec<String>) {
             let refs: Option<Vec<String>> =
                 fk.ref_columns.iter().map(|c| parent.target_column(c).map(str::to_string)).collect();
             let (Some(cols), Some(refs)) = (cols, refs) else {
-                notes.push(format!("{what} not created: a column of it is not migrated"));
+                out.notes.push(format!("{what} not created: a column of it is not migrated"));
                 continue;
             };
             if refs.is_empty() || refs.len() != cols.len() {
-                notes.push(format!("{what} not created: the referenced key could not be resolved"));
+                out.notes.push(format!("{what} not created: the referenced key could not be resolved"));
                 continue;
             }
-            let unique = unique_sets.iter().any(|(t, set)| {
+            let unique = out.unique_sets.iter().any(|(t, set)| {
                 t == &parent.map.target && set.len() == refs.len() && set.iter().all(|c| refs.contains(c))
             });
             if !unique {
-                notes.push(format!(
+                out.notes.push(format!(
                     "{what} not created: the referenced columns ({}) are not a primary key or unique in PostgreSQL",
                     refs.join(", ")
                 ));
@@ -139,7 +162,7 @@ pub fn post_data_steps(plan: &Plan) -> (Vec<Step>, Vec<String>) {
                 sql.push_str(" DEFERRABLE INITIALLY DEFERRED");
             }
             sql.push_str(" NOT VALID");
-            steps.push(Step {
+            out.steps.push(Step {
                 table: tp.source.name.clone(),
                 kind: StepKind::ForeignKey,
                 validate: Some(format!("ALTER TABLE {table} VALIDATE CONSTRAINT {}", quote(&name))),
@@ -147,14 +170,18 @@ pub fn post_data_steps(plan: &Plan) -> (Vec<Step>, Vec<String>) {
             });
         }
     }
+}
 
+/// Identity sequences set past the largest key and past `sqlite_sequence`.
+fn sequences(plan: &Plan, out: &mut PostData) {
+    let schema = &plan.pg_schema;
     for tp in &plan.tables {
         let Some(id) = &tp.identity else { continue };
         let table = ident::qualified(schema, &tp.map.target);
         // Past the largest key and past sqlite_sequence (AUTOINCREMENT never
         // reuses a number, even one whose row was deleted).
         let floor = tp.sqlite_sequence.unwrap_or(0);
-        steps.push(Step {
+        out.steps.push(Step {
             table: tp.source.name.clone(),
             kind: StepKind::Sequence,
             sql: format!(
@@ -166,7 +193,6 @@ pub fn post_data_steps(plan: &Plan) -> (Vec<Step>, Vec<String>) {
             validate: None,
         });
     }
-    (steps, notes)
 }
 
 /// A unique key SQLite compares under a collation other than `BINARY`

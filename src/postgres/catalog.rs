@@ -74,155 +74,15 @@ fn err(what: &str) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
 
 impl Catalog {
     pub async fn read(client: &Client, schema: &str) -> Result<Catalog, Error> {
-        let mut tables = BTreeMap::new();
-        let mut by_oid = BTreeMap::new();
-        for r in client
-            .query(
-                "SELECT c.oid, c.relname::text, pg_has_role(c.relowner, 'USAGE') \
-                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') ORDER BY 2",
-                &[&schema],
-            )
-            .await
-            .map_err(err("tables"))?
-        {
-            let oid: u32 = r.get(0);
-            let name: String = r.get(1);
-            by_oid.insert(oid, name.clone());
-            tables.insert(
-                name.clone(),
-                TargetTable {
-                    name,
-                    owned: r.get(2),
-                    columns: Vec::new(),
-                    constraints: Vec::new(),
-                    indexes: Vec::new(),
-                    sequences: Vec::new(),
-                    has_rows: false,
-                    unique_keys: Vec::new(),
-                },
-            );
-        }
-        let oids: Vec<u32> = by_oid.keys().copied().collect();
-        let mut enums: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-        for r in client
-            .query("SELECT enumtypid, enumlabel::text FROM pg_enum ORDER BY enumtypid, enumsortorder", &[])
-            .await
-            .map_err(err("enum labels"))?
-        {
-            enums.entry(r.get(0)).or_default().push(r.get(1));
-        }
-        for r in client
-            .query(
-                "SELECT a.attrelid, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
-                 a.atthasdef, a.attidentity::text, a.attgenerated::text, t.typtype::text, a.atttypid, \
-                 quote_ident(tn.nspname) || '.' || quote_ident(t.typname) \
-                 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
-                 JOIN pg_namespace tn ON tn.oid = t.typnamespace \
-                 WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped \
-                 ORDER BY a.attrelid, a.attnum",
-                &[&oids],
-            )
-            .await
-            .map_err(err("columns"))?
-        {
-            let oid: u32 = r.get(0);
-            let type_name: String = r.get(2);
-            let typtype: String = r.get(7);
-            let type_oid: u32 = r.get(8);
-            let pg_type = if typtype == "e" {
-                Ok(PgType::Enum { name: r.get(9), labels: enums.get(&type_oid).cloned().unwrap_or_default() })
-            } else {
-                PgType::parse(&type_name)
-            };
-            let generated: String = r.get(6);
-            if let Some(t) = by_oid.get(&oid).and_then(|n| tables.get_mut(n)) {
-                t.columns.push(TargetColumn {
-                    name: r.get(1),
-                    type_name,
-                    pg_type,
-                    not_null: r.get(3),
-                    has_default: r.get(4),
-                    identity: r.get(5),
-                    generated: !generated.is_empty(),
-                });
-            }
-        }
-        for r in client
-            .query(
-                "SELECT c.conrelid, c.conname::text, c.contype::text, pg_get_constraintdef(c.oid), c.condeferrable, \
-                 rc.relname::text \
-                 FROM pg_constraint c LEFT JOIN pg_class rc ON rc.oid = c.confrelid \
-                 WHERE c.conrelid = ANY($1) ORDER BY c.conrelid, c.conname",
-                &[&oids],
-            )
-            .await
-            .map_err(err("constraints"))?
-        {
-            let oid: u32 = r.get(0);
-            let kind: String = r.get(2);
-            if let Some(t) = by_oid.get(&oid).and_then(|n| tables.get_mut(n)) {
-                t.constraints.push(Constraint {
-                    name: r.get(1),
-                    kind: kind.chars().next().unwrap_or('?'),
-                    definition: r.get(3),
-                    deferrable: r.get(4),
-                    ref_table: r.get(5),
-                });
-            }
-        }
-        for r in client
-            .query(
-                "SELECT i.indrelid, ic.relname::text, pg_get_indexdef(i.indexrelid), \
-                 EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid) \
-                 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid \
-                 WHERE i.indrelid = ANY($1) ORDER BY i.indrelid, ic.relname",
-                &[&oids],
-            )
-            .await
-            .map_err(err("indexes"))?
-        {
-            let oid: u32 = r.get(0);
-            if let Some(t) = by_oid.get(&oid).and_then(|n| tables.get_mut(n)) {
-                t.indexes.push(TargetIndex { name: r.get(1), definition: r.get(2), constraint: r.get(3) });
-            }
-        }
-        for r in client
-            .query(
-                "SELECT d.refobjid, a.attname::text, \
-                 quote_ident(sn.nspname) || '.' || quote_ident(s.relname) \
-                 FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' \
-                 JOIN pg_namespace sn ON sn.oid = s.relnamespace \
-                 JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
-                 WHERE d.refobjid = ANY($1) AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') \
-                 ORDER BY 1, 2",
-                &[&oids],
-            )
-            .await
-            .map_err(err("sequences"))?
-        {
-            let oid: u32 = r.get(0);
-            if let Some(t) = by_oid.get(&oid).and_then(|n| tables.get_mut(n)) {
-                t.sequences.push((r.get(1), r.get(2)));
-            }
-        }
-        for r in client
-            .query(
-                "SELECT i.indrelid, array_agg(a.attname::text ORDER BY k.ord) \
-                 FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
-                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
-                 WHERE i.indrelid = ANY($1) AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL \
-                 GROUP BY i.indrelid, i.indexrelid",
-                &[&oids],
-            )
-            .await
-            .map_err(err("unique keys"))?
-        {
-            let oid: u32 = r.get(0);
-            if let Some(t) = by_oid.get(&oid).and_then(|n| tables.get_mut(n)) {
-                t.unique_keys.push(r.get(1));
-            }
-        }
+        let mut found = Found::default();
+        read_tables(client, schema, &mut found).await?;
+        let oids: Vec<u32> = found.by_oid.keys().copied().collect();
+        read_columns(client, &oids, &mut found).await?;
+        read_constraints(client, &oids, &mut found).await?;
+        read_indexes(client, &oids, &mut found).await?;
+        read_sequences(client, &oids, &mut found).await?;
+        read_unique_keys(client, &oids, &mut found).await?;
+        let mut tables = found.tables;
         for t in tables.values_mut() {
             let sql = format!("SELECT EXISTS (SELECT 1 FROM {})", super::ident::qualified(schema, &t.name));
             t.has_rows = client.query_one(&sql, &[]).await.map_err(err("row check"))?.get(0);
@@ -290,4 +150,191 @@ pub async fn snapshot(client: &Client, schema: &str) -> Result<Vec<String>, Erro
     }
     lines.sort();
     Ok(lines)
+}
+
+/// The tables read so far, by name and by oid.
+#[derive(Default)]
+struct Found {
+    tables: BTreeMap<String, TargetTable>,
+    by_oid: BTreeMap<u32, String>,
+}
+
+impl Found {
+    fn get_mut(&mut self, oid: u32) -> Option<&mut TargetTable> {
+        self.by_oid.get(&oid).and_then(|n| self.tables.get_mut(n))
+    }
+}
+
+/// The plain and partitioned tables of `schema`, and whether the role owns each.
+async fn read_tables(client: &Client, schema: &str, found: &mut Found) -> Result<(), Error> {
+    for r in client
+        .query(
+            "SELECT c.oid, c.relname::text, pg_has_role(c.relowner, 'USAGE') \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') ORDER BY 2",
+            &[&schema],
+        )
+        .await
+        .map_err(err("tables"))?
+    {
+        let oid: u32 = r.get(0);
+        let name: String = r.get(1);
+        found.by_oid.insert(oid, name.clone());
+        found.tables.insert(
+            name.clone(),
+            TargetTable {
+                name,
+                owned: r.get(2),
+                columns: Vec::new(),
+                constraints: Vec::new(),
+                indexes: Vec::new(),
+                sequences: Vec::new(),
+                has_rows: false,
+                unique_keys: Vec::new(),
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Columns with their types (enum labels included).
+async fn read_columns(client: &Client, oids: &[u32], found: &mut Found) -> Result<(), Error> {
+    let mut enums: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for r in client
+        .query("SELECT enumtypid, enumlabel::text FROM pg_enum ORDER BY enumtypid, enumsortorder", &[])
+        .await
+        .map_err(err("enum labels"))?
+    {
+        enums.entry(r.get(0)).or_default().push(r.get(1));
+    }
+    for r in client
+        .query(
+            "SELECT a.attrelid, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
+             a.atthasdef, a.attidentity::text, a.attgenerated::text, t.typtype::text, a.atttypid, \
+             quote_ident(tn.nspname) || '.' || quote_ident(t.typname) \
+             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+             JOIN pg_namespace tn ON tn.oid = t.typnamespace \
+             WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attrelid, a.attnum",
+            &[&oids],
+        )
+        .await
+        .map_err(err("columns"))?
+    {
+        let oid: u32 = r.get(0);
+        let type_name: String = r.get(2);
+        let typtype: String = r.get(7);
+        let type_oid: u32 = r.get(8);
+        let pg_type = if typtype == "e" {
+            Ok(PgType::Enum { name: r.get(9), labels: enums.get(&type_oid).cloned().unwrap_or_default() })
+        } else {
+            PgType::parse(&type_name)
+        };
+        let generated: String = r.get(6);
+        if let Some(t) = found.get_mut(oid) {
+            t.columns.push(TargetColumn {
+                name: r.get(1),
+                type_name,
+                pg_type,
+                not_null: r.get(3),
+                has_default: r.get(4),
+                identity: r.get(5),
+                generated: !generated.is_empty(),
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn read_constraints(client: &Client, oids: &[u32], found: &mut Found) -> Result<(), Error> {
+    for r in client
+        .query(
+            "SELECT c.conrelid, c.conname::text, c.contype::text, pg_get_constraintdef(c.oid), c.condeferrable, \
+             rc.relname::text \
+             FROM pg_constraint c LEFT JOIN pg_class rc ON rc.oid = c.confrelid \
+             WHERE c.conrelid = ANY($1) ORDER BY c.conrelid, c.conname",
+            &[&oids],
+        )
+        .await
+        .map_err(err("constraints"))?
+    {
+        let oid: u32 = r.get(0);
+        let kind: String = r.get(2);
+        if let Some(t) = found.get_mut(oid) {
+            t.constraints.push(Constraint {
+                name: r.get(1),
+                kind: kind.chars().next().unwrap_or('?'),
+                definition: r.get(3),
+                deferrable: r.get(4),
+                ref_table: r.get(5),
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn read_indexes(client: &Client, oids: &[u32], found: &mut Found) -> Result<(), Error> {
+    for r in client
+        .query(
+            "SELECT i.indrelid, ic.relname::text, pg_get_indexdef(i.indexrelid), \
+             EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid) \
+             FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid \
+             WHERE i.indrelid = ANY($1) ORDER BY i.indrelid, ic.relname",
+            &[&oids],
+        )
+        .await
+        .map_err(err("indexes"))?
+    {
+        let oid: u32 = r.get(0);
+        if let Some(t) = found.get_mut(oid) {
+            t.indexes.push(TargetIndex { name: r.get(1), definition: r.get(2), constraint: r.get(3) });
+        }
+    }
+    Ok(())
+}
+
+/// Sequences owned by a column (serial, identity).
+async fn read_sequences(client: &Client, oids: &[u32], found: &mut Found) -> Result<(), Error> {
+    for r in client
+        .query(
+            "SELECT d.refobjid, a.attname::text, \
+             quote_ident(sn.nspname) || '.' || quote_ident(s.relname) \
+             FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' \
+             JOIN pg_namespace sn ON sn.oid = s.relnamespace \
+             JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
+             WHERE d.refobjid = ANY($1) AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') \
+             ORDER BY 1, 2",
+            &[&oids],
+        )
+        .await
+        .map_err(err("sequences"))?
+    {
+        let oid: u32 = r.get(0);
+        if let Some(t) = found.get_mut(oid) {
+            t.sequences.push((r.get(1), r.get(2)));
+        }
+    }
+    Ok(())
+}
+
+/// Column lists of unique, non-partial, non-expression indexes.
+async fn read_unique_keys(client: &Client, oids: &[u32], found: &mut Found) -> Result<(), Error> {
+    for r in client
+        .query(
+            "SELECT i.indrelid, array_agg(a.attname::text ORDER BY k.ord) \
+             FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+             WHERE i.indrelid = ANY($1) AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL \
+             GROUP BY i.indrelid, i.indexrelid",
+            &[&oids],
+        )
+        .await
+        .map_err(err("unique keys"))?
+    {
+        let oid: u32 = r.get(0);
+        if let Some(t) = found.get_mut(oid) {
+            t.unique_keys.push(r.get(1));
+        }
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@
 //! [`Error`] naming the file or table.
 
 pub mod affinity;
+mod create_table;
 pub mod introspect;
 pub mod open;
 pub mod pool;

@@ -111,11 +111,10 @@ fn fitted_plan(run: &mut Run<'_>, catalog: &Catalog, profiles: &sqlite::profile:
         run.report.note(n);
     }
     if !misfits.is_empty() {
-        let list: Vec<String> = misfits.iter().map(|m| format!("  - {m}")).collect();
         bail!(
             "the target schema does not fit the source; nothing was loaded. {} problem(s):\n{}",
             misfits.len(),
-            list.join("\n")
+            crate::plan::existing::misfit_list(&misfits)
         );
     }
     Ok(plan)
