@@ -195,7 +195,7 @@ impl<'a> Planner<'a> {
 fn build(input: &Planner<'_>, profiles: Option<&Profiles>, speculative: bool) -> Result<Plan, Error> {
     let mapper = Mapper::new(input.layers)?;
     let order = topo::order(&input.schema.tables);
-    unmatched_pattern(&input)?;
+    unmatched_pattern(input)?;
     let mut tables = Vec::new();
     let mut excluded_tables = Vec::new();
     for &i in &order.order {
@@ -292,7 +292,7 @@ fn build(input: &Planner<'_>, profiles: Option<&Profiles>, speculative: bool) ->
 }
 
 /// Refuses a `--tables`/`--exclude` pattern that matches no source table.
-fn unmatched_pattern(input: &PlanInput<'_>) -> Result<(), Error> {
+fn unmatched_pattern(input: &Planner<'_>) -> Result<(), Error> {
     for (flag, patterns) in [("tables", input.include), ("exclude", input.exclude)] {
         for p in patterns {
             if !input.schema.tables.iter().any(|t| resolve::glob_match(p, &t.name)) {
