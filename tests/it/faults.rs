@@ -426,3 +426,53 @@ impl Drop for Proxy {
         }
     }
 }
+
+/// A failed run's report (README: "no report claims a table that was not
+/// loaded"), checked on the document itself, not only when one happens to
+/// be written: `--json` and `--report` of a run that stops at a bad value
+/// after one table committed must exist (issue 17, defect 8), say exit 2,
+/// and claim no table the target does not hold in full.
+#[test]
+fn a_failed_runs_report_claims_only_loaded_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = crate::util::sqlite::db_from_sql(
+        dir.path(),
+        "bad.db",
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);
+         CREATE TABLE b (id INTEGER PRIMARY KEY, a_id INTEGER REFERENCES a(id), at DATETIME);
+         INSERT INTO a VALUES (1, 'x'), (2, 'y');
+         INSERT INTO b VALUES (1, 1, '2024-01-01 00:00:00'), (2, 2, 'not a date');",
+    );
+    let db = server().fresh_db("faults_failed_report");
+    let report = dir.path().join("report.json");
+    let state = dir.path().join("state");
+    let out = ferry(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--json",
+        "--report",
+        report.to_str().unwrap(),
+        "--writers",
+        "1",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert_code(&out, 2);
+    let file = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("no --report file after a failed run: {e}\n{out}"));
+    for (what, text) in [("--json", out.stdout.as_str()), ("--report", file.as_str())] {
+        let v: serde_json::Value =
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("{what}: not one JSON document ({e})\n{out}"));
+        assert_eq!(v["exit_code"], 2, "{what}\n{text}");
+        for t in v["tables"].as_array().into_iter().flatten() {
+            if t["status"] != "equal" && t["status"] != "count_equal" {
+                continue;
+            }
+            let name = t["table"].as_str().unwrap();
+            assert_ne!(name, "b", "{what} claims the table whose load failed\n{text}");
+            let n = db.query_scalar_i64(&format!("SELECT count(*) FROM \"{name}\""));
+            assert_eq!(n, 2, "{what} claims {name}, which holds {n} rows\n{text}");
+        }
+    }
+    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM b"), 0, "b rolled back");
+}
