@@ -49,12 +49,8 @@ ensure_packages() {
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
     [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-    # The Alembic/SQLAlchemy tests make a virtualenv (tests/it/util/python.rs);
-    # Debian ships venv's ensurepip apart, in python3-venv.
-    # The tests use /usr/bin/python3 when it exists, as checked here.
-    local py=/usr/bin/python3
-    [ -x "$py" ] || py=$(command -v python3) || { py=; missing+=(python3 python3-venv); }
-    [ -z "$py" ] || "$py" -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+    # The Python fixtures (fixtures/alembic_app, fixtures/frameworks) build venvs with pip.
+    /usr/bin/python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3 python3-venv)
     if [ "${#missing[@]}" -gt 0 ]; then
         echo "ferry: installing ${missing[*]}" >&2
         if [ -z "$_ferry_apt_updated" ]; then

@@ -278,6 +278,9 @@ impl Report {
                 Status::CountEqual => "ok (count only)".to_string(),
                 Status::CountDiffers => format!("COUNT DIFFERS: source {} target {}", t.source_rows, t.target_rows),
                 Status::ContentDiffers => "CONTENT DIFFERS".to_string(),
+                Status::SameRevisions => "ok (same revisions; not loaded)".to_string(),
+                Status::RevisionsDiffer => format!("REVISIONS DIFFER: source {} target {}", t.source_rows, t.target_rows),
+                Status::Kept => "kept the target's rows".to_string(),
             };
             let mut status = status;
             for (n, what) in
@@ -316,7 +319,7 @@ impl Report {
         for w in &self.warnings {
             s.push_str(&format!("warning: {w}\n"));
         }
-        let bad = self.tables.iter().filter(|t| !matches!(t.status, Status::Equal | Status::CountEqual)).count();
+        let bad = self.tables.iter().filter(|t| !matches!(t.status, Status::Equal | Status::CountEqual | Status::SameRevisions | Status::Kept)).count();
         if bad == 0 {
             let done = if moved { "migrated and verified" } else { "verified: source and target are equal" };
             s.push_str(&format!("{} tables {done}\n", self.tables.len()));

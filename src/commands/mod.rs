@@ -113,3 +113,17 @@ pub async fn detect_mode(target: &Target, plan: &Plan, asked: SchemaMode) -> any
 fn names(ts: &[&TablePlan]) -> String {
     ts.iter().map(|t| format!("{:?}", t.map.target)).collect::<Vec<_>>().join(", ")
 }
+
+/// The report line of a migration-history table (`plan::history`):
+/// verified when the revisions agree (or the target's state is kept), a
+/// difference otherwise.
+pub fn history_table_check(h: &crate::plan::history::HistoryCheck) -> crate::verify::TableCheck {
+    use crate::plan::history::Kind;
+    use crate::verify::Status;
+    let status = match h.kind {
+        Kind::TargetOwned => Status::Kept,
+        Kind::Revisions if h.same() => Status::SameRevisions,
+        Kind::Revisions => Status::RevisionsDiffer,
+    };
+    crate::verify::TableCheck::counts(&h.table, h.source_rows, h.target_rows, None, status)
+}

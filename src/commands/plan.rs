@@ -30,6 +30,8 @@ struct PlanReport<'a> {
     ddl: Vec<String>,
     /// Existing mode: why the target does not fit (empty: it fits).
     misfits: Vec<Misfit>,
+    /// Existing mode: migration-history tables compared with the target's.
+    history: Vec<crate::plan::history::HistoryCheck>,
     notes: Vec<String>,
     /// Date/time readings chosen from the data, not by a mapping rule
     /// (also printed as warnings on stderr).
@@ -68,7 +70,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         (None, SchemaMode::Existing) => anyhow::bail!("--schema existing needs a TARGET_URL to compare with"),
         (None, _) => SchemaMode::Create,
     };
-    let Decided { plan, mut notes, misfits, ddl: ddl_text, unique } =
+    let Decided { plan, mut notes, misfits, history, ddl: ddl_text, unique } =
         decide(args, &planner, &profiles, mode, target.as_ref(), &rt)?;
     for tp in &plan.tables {
         notes.extend(tp.map.notes.iter().map(|n| format!("table {:?}: {n}", tp.source.name)));
@@ -85,7 +87,8 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
     // Orphans and duplicates break keys, not the load: the load still
     // succeeds (keys are then left NOT VALID or not created), but they are
     // problems to fix before the window.
-    let would_succeed = misfits.is_empty() && problems.is_empty();
+    let refused = history.iter().filter(|h| h.refuses()).count();
+    let would_succeed = misfits.is_empty() && problems.is_empty() && refused == 0;
     let jobs = crate::pipeline::Options::new(args.parallel.jobs, args.parallel.writers, args.parallel.chunk_rows).jobs;
     let calibration = match (&target, args.calibrate) {
         // The sample load hits the same problems as the real one would;
@@ -117,6 +120,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         plan: &plan,
         ddl: ddl_text,
         misfits,
+        history,
         notes,
         readings,
         chunks,
@@ -148,6 +152,7 @@ struct Decided {
     plan: Plan,
     notes: Vec<String>,
     misfits: Vec<Misfit>,
+    history: Vec<crate::plan::history::HistoryCheck>,
     ddl: Vec<String>,
     unique: BTreeMap<String, Vec<Vec<String>>>,
 }
@@ -166,21 +171,28 @@ fn decide(
             let client = t.connect().await?;
             Catalog::read(&client, &args.pg_schema).await
         })?;
-        let (plan, misfits, mut notes) = planner.fitted(&args.source.source, &catalog, profiles)?;
+        let (mut plan, mut misfits, mut notes) = planner.fitted(&args.source.source, &catalog, profiles)?;
+        let history = rt.block_on(async {
+            let client = t.connect().await?;
+            crate::plan::history::check(&args.source.source, &plan, &catalog, &client).await
+        })?;
+        // History tables compared instead of loaded need not fit.
+        crate::plan::history::without(&mut plan, &history);
+        misfits.retain(|x| plan.tables.iter().any(|t| t.source.name == x.table) || !history.iter().any(|h| h.table == x.table));
         for tp in &plan.tables {
             if catalog.tables.get(&tp.map.target).is_some_and(|c| c.has_rows) {
                 notes.push(format!("target table {:?} holds rows: migrate needs --truncate", tp.map.target));
             }
         }
         let unique = existing::unique_keys_by_source(&plan, &catalog);
-        return Ok(Decided { plan, notes, misfits, ddl: Vec::new(), unique });
+        return Ok(Decided { plan, notes, misfits, history, ddl: Vec::new(), unique });
     }
     let plan = planner.profiled(profiles)?;
     let mut ddl: Vec<String> = plan.new_tables().iter().map(|t| ddl::create_table(&plan.pg_schema, t.map, t.identity)).collect();
     ddl.extend(plan.post_data.iter().map(|s| s.sql.clone()));
     ddl.extend(plan.post_data.iter().filter_map(|s| s.validate.clone()));
     let notes = plan.post_notes.clone();
-    Ok(Decided { plan, notes, misfits: Vec::new(), ddl, unique: BTreeMap::new() })
+    Ok(Decided { plan, notes, misfits: Vec::new(), history: Vec::new(), ddl, unique: BTreeMap::new() })
 }
 
 fn render(r: &PlanReport<'_>) -> String {
@@ -219,6 +231,12 @@ fn render(r: &PlanReport<'_>) -> String {
         }
         for m in &r.misfits {
             let _ = writeln!(s, "  MISFIT {m}");
+        }
+    }
+    if !r.history.is_empty() {
+        let _ = writeln!(s, "\n== migration history (compared, not loaded)");
+        for h in &r.history {
+            let _ = writeln!(s, "  {}{}", if h.refuses() { "DIFFERENT VERSIONS " } else { "" }, h.describe());
         }
     }
     if !r.readings.is_empty() {
@@ -283,7 +301,12 @@ fn render(r: &PlanReport<'_>) -> String {
         if r.would_succeed {
             "the real run would succeed".to_string()
         } else {
-            format!("the real run would NOT succeed: {} misfit(s), {} problem(s)", r.misfits.len(), r.problems.len())
+            format!(
+                "the real run would NOT succeed: {} misfit(s), {} problem(s), {} migration history table(s) at another version",
+                r.misfits.len(),
+                r.problems.len(),
+                r.history.iter().filter(|h| h.refuses()).count()
+            )
         }
     );
     s

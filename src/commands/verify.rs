@@ -41,7 +41,25 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
     let mut checks = None;
     let chunking = Some((args.source.source.as_path(), VERIFY_CHUNK_ROWS));
     let planner = super::planner(&schema, &layers, &args.mapping, &args.pg_schema, chunking);
-    if let Some(plan) = plan_from_target(&planner, &catalog)? {
+    // Migration-history tables are compared by their revisions, as
+    // `migrate` does, and left out of the hashed comparison.
+    let (mut history, mut declared) = rt.block_on(async {
+        let plan = planner.declared()?;
+        let client = target.connect().await?;
+        let history = crate::plan::history::check(&args.source.source, &plan, &catalog, &client).await?;
+        Ok::<_, anyhow::Error>((history, plan))
+    })?;
+    // An empty history table on the target is a difference here: verify
+    // compares, it never loads.
+    history.iter_mut().for_each(|h| h.target_empty = false);
+    let exclude: Vec<String> =
+        planner.exclude.iter().cloned().chain(history.iter().map(|h| h.table.replace(['*', '?'], "?"))).collect();
+    let planner = crate::plan::Planner { exclude: &exclude, ..planner };
+    if history.len() == declared.tables.len() {
+        // Nothing but history tables: nothing to hash.
+        declared.tables.clear();
+        checks = Some((declared, Vec::new()));
+    } else if let Some(plan) = plan_from_target(&planner, &catalog)? {
         report.phase(Phase::Plan, t0.elapsed());
         let t1 = Instant::now();
         let opts = reader_options();
@@ -81,6 +99,14 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
         })?;
         report.phase(Phase::Verify, t1.elapsed());
     }
+    for h in &history {
+        if h.kind == crate::plan::history::Kind::Revisions && !h.same() {
+            report.warn(h.describe());
+        } else {
+            report.note(h.describe());
+        }
+    }
+    checks.extend(history.iter().map(super::history_table_check));
     report.tables(&[], &checks);
     report.total(t_all.elapsed());
     let all_ok = checks.iter().all(TableCheck::ok);

@@ -6,7 +6,9 @@
 //! not be carried over. `ferry plan`, `ferry migrate` and `ferry verify`
 //! all work from the same plan, so what was checked is what runs.
 
+pub mod defaults;
 pub mod existing;
+pub mod history;
 pub mod post_data;
 pub mod suggest;
 

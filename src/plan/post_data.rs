@@ -31,10 +31,29 @@ struct PostData {
 /// and why.
 pub fn post_data_steps(plan: &Plan) -> (Vec<Step>, Vec<String>) {
     let mut out = PostData::default();
+    column_defaults(plan, &mut out);
     keys_and_indexes(plan, &mut out);
     foreign_keys(plan, &mut out);
     sequences(plan, &mut out);
     (out.steps, out.notes)
+}
+
+/// The SQLite schema's column defaults that have a PostgreSQL equivalent
+/// (`plan::defaults`); the others are notes.
+fn column_defaults(plan: &Plan, out: &mut PostData) {
+    for tp in &plan.tables {
+        let table = ident::qualified(&plan.pg_schema, &tp.map.target);
+        let (defaults, notes) = super::defaults::table_defaults(tp);
+        out.notes.extend(notes);
+        for (col, expr) in defaults {
+            out.steps.push(Step {
+                table: tp.source.name.clone(),
+                kind: StepKind::Default,
+                sql: format!("ALTER TABLE {table} ALTER COLUMN {} SET DEFAULT {expr}", quote(&col)),
+                validate: None,
+            });
+        }
+    }
 }
 
 /// Primary keys, unique constraints and indexes; expression and partial

@@ -42,6 +42,8 @@ pub enum StepKind {
     Index,
     ForeignKey,
     Sequence,
+    /// `ALTER COLUMN … SET DEFAULT`, from the SQLite schema (`plan::defaults`).
+    Default,
 }
 
 /// `CREATE TABLE` without keys or indexes; identity on the column named

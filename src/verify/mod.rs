@@ -64,6 +64,13 @@ pub enum Status {
     ContentDiffers,
     /// Counts only (content hash not computed, e.g. `--no-verify`).
     CountEqual,
+    /// A migration-history table with the same revisions on both sides:
+    /// compared, not loaded (`plan::history`).
+    SameRevisions,
+    /// A migration-history table whose revisions differ.
+    RevisionsDiffer,
+    /// A framework's own state table: the target's rows are kept.
+    Kept,
 }
 
 impl TableCheck {
@@ -99,7 +106,7 @@ impl TableCheck {
     }
 
     pub fn ok(&self) -> bool {
-        matches!(self.status, Status::Equal | Status::CountEqual)
+        matches!(self.status, Status::Equal | Status::CountEqual | Status::SameRevisions | Status::Kept)
     }
 }
 

@@ -40,7 +40,8 @@ pub(super) fn run(run: &mut Run<'_>, opts: &mut Options) -> anyhow::Result<Done>
         run.report.note(format!("restored {} keys set aside by an earlier run that did not finish", j.keys.len()));
     }
     let catalog = rt.block_on(Catalog::read(&client, &args.pg_schema))?;
-    let plan = fitted_plan(run, &catalog, &profiles)?;
+    let history = compared_history(run, &client, &catalog)?;
+    let plan = fitted_plan(run, &catalog, &profiles, &history)?;
     let full = tables_with_rows(run, &plan, &catalog)?;
     run.report.phase(Phase::Plan, run.t0.elapsed());
 
@@ -98,14 +99,38 @@ pub(super) fn run(run: &mut Run<'_>, opts: &mut Options) -> anyhow::Result<Done>
         bail!("the target schema changed during the load (a bug in ferry): missing {gone:?}, new {new:?}");
     }
     run.report.phase(Phase::Keys, t0.elapsed());
-    let checks = super::verify_loaded(run, &plan, &loads)?;
+    let mut checks = super::verify_loaded(run, &plan, &loads)?;
+    checks.extend(history.iter().filter(|h| !h.loads()).map(crate::commands::history_table_check));
     Ok((loads, checks))
+}
+
+/// Migration-history tables are compared, not loaded (`plan::history`):
+/// different revisions stop the run here, before anything is written.
+fn compared_history(
+    run: &mut Run<'_>,
+    client: &tokio_postgres::Client,
+    catalog: &Catalog,
+) -> anyhow::Result<Vec<crate::plan::history::HistoryCheck>> {
+    let mut declared = run.planner.declared()?;
+    let history = run.rt.block_on(crate::plan::history::check(&run.args.source.source, &declared, catalog, client))?;
+    for n in crate::plan::history::settle(&mut declared, &history)? {
+        run.report.note(n);
+    }
+    Ok(history)
 }
 
 /// Preflight: the plan fitted to the target, or every misfit before any
 /// row moves.
-fn fitted_plan(run: &mut Run<'_>, catalog: &Catalog, profiles: &sqlite::profile::Profiles) -> anyhow::Result<Plan> {
-    let (plan, misfits, notes) = run.planner.fitted(&run.args.source.source, catalog, profiles)?;
+fn fitted_plan(
+    run: &mut Run<'_>,
+    catalog: &Catalog,
+    profiles: &sqlite::profile::Profiles,
+    history: &[crate::plan::history::HistoryCheck],
+) -> anyhow::Result<Plan> {
+    let (mut plan, mut misfits, notes) = run.planner.fitted(&run.args.source.source, catalog, profiles)?;
+    // History tables compared instead of loaded need not fit.
+    crate::plan::history::without(&mut plan, history);
+    misfits.retain(|m| plan.tables.iter().any(|t| t.source.name == m.table) || !history.iter().any(|h| h.table == m.table));
     crate::commands::plan_notes(run.report, run.planner.schema, &plan);
     for n in notes {
         run.report.note(n);

@@ -2,13 +2,15 @@
 //! `pg` (a throwaway PostgreSQL and a database per test), `cmd` (the built
 //! `ferry` binary), `sqlite` (source databases from SQL text or the corpus),
 //! `python` (the FlashCase app in `fixtures/alembic_app`: its venv, Alembic
-//! migrations and data checks).
+//! migrations and data checks; the framework matrix's venv), `framework`
+//! (the framework-matrix flow of `fixtures/frameworks`).
 //!
 //! Not every test module uses every helper, hence `dead_code` is allowed here.
 #![allow(dead_code)]
 
 pub mod cluster;
 pub mod cmd;
+pub mod framework;
 pub mod pg;
 pub mod python;
 pub mod sqlite;

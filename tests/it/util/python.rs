@@ -11,6 +11,10 @@
 //! requirements it was built from, and the venv is built again from scratch
 //! when either changes or an earlier build did not finish.
 //!
+//! [`framework_venv`] does the same for the framework matrix
+//! (`fixtures/frameworks/requirements.txt`: Django, SQLAlchemy, Alembic,
+//! SQLModel, psycopg 3) under `target/ferry-fwenv`.
+//!
 //! The interpreter is `/usr/bin/python3` when it exists (the system one: a
 //! pyenv shim earlier on `PATH` may pick another version per directory), else
 //! `python3` from `PATH`; it must be 3.11 or newer (`check_data.py` relies on
@@ -75,7 +79,38 @@ pub fn flashcase_db() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/flashcase.db")
 }
 
+/// What one cached venv is built from: where it lives under `target/`, the
+/// pinned requirements it installs and a probe that imports them.
+struct Spec {
+    /// Directory name under `target/`; the lock is `NAME.lock` beside it.
+    name: &'static str,
+    /// The requirements file, relative to the checkout.
+    requirements: &'static str,
+    /// Python code run in the finished venv; prints the versions it found.
+    probe: &'static str,
+}
+
+const FLASHCASE: Spec = Spec {
+    name: "ferry-pyenv",
+    requirements: "fixtures/alembic_app/requirements.txt",
+    probe: "import alembic, sqlmodel, sqlalchemy, psycopg2; \
+            print('alembic', alembic.__version__, 'sqlmodel', sqlmodel.__version__, \
+            'SQLAlchemy', sqlalchemy.__version__, 'psycopg2', psycopg2.__version__)",
+};
+
+/// The framework matrix (`fixtures/frameworks`): Django, SQLAlchemy, Alembic,
+/// SQLModel and psycopg 3.
+const FRAMEWORKS: Spec = Spec {
+    name: "ferry-fwenv",
+    requirements: "fixtures/frameworks/requirements.txt",
+    probe: "import django, sqlalchemy, alembic, sqlmodel, psycopg; \
+            print('Django', django.__version__, 'SQLAlchemy', sqlalchemy.__version__, \
+            'alembic', alembic.__version__, 'sqlmodel', sqlmodel.__version__, \
+            'psycopg', psycopg.__version__)",
+};
+
 static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+static FRAMEWORK_VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
 /// The virtual environment with the app's pinned packages, built on first
 /// use (see the module docs); returns its directory (`bin/python` inside).
@@ -85,9 +120,22 @@ static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 /// When it cannot be built; the message says why and shows the output. The
 /// failure is remembered, so later callers in this process fail at once.
 pub fn venv() -> PathBuf {
-    match VENV.get_or_init(build_or_reuse) {
+    match VENV.get_or_init(|| build_or_reuse(&FLASHCASE)) {
         Ok(dir) => dir.clone(),
         Err(why) => panic!("Python venv for fixtures/alembic_app unavailable: {why}"),
+    }
+}
+
+/// The venv of the framework matrix (`fixtures/frameworks/requirements.txt`
+/// into `target/ferry-fwenv`), built and cached like [`venv`].
+///
+/// # Panics
+///
+/// When it cannot be built, with the installer's output.
+pub fn framework_venv() -> PathBuf {
+    match FRAMEWORK_VENV.get_or_init(|| build_or_reuse(&FRAMEWORKS)) {
+        Ok(dir) => dir.clone(),
+        Err(why) => panic!("Python venv for fixtures/frameworks unavailable: {why}"),
     }
 }
 
@@ -149,6 +197,26 @@ pub fn check_data(db_url: &str) -> Output {
     )
 }
 
+/// `fixtures/frameworks/APP`: one application of the framework matrix.
+pub fn framework_app(app: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/frameworks")
+        .join(app)
+}
+
+/// Runs `python run.py COMMAND` of the framework app `app` in the matrix's
+/// venv with `envs` set; panics unless it exits 0, with everything it printed.
+pub fn framework_run(app: &str, command: &str, envs: &[(&str, &str)]) -> Output {
+    let out = run_python(
+        &framework_venv(),
+        &["run.py", command],
+        &framework_app(app),
+        envs,
+    );
+    out.assert_success();
+    out
+}
+
 /// `postgresql://…` or `postgres://…` as SQLAlchemy's
 /// `postgresql+psycopg2://…`; a URL that already names a driver is kept.
 ///
@@ -186,14 +254,14 @@ fn clean_env(command: &mut Command) {
         .env("PYTHONUNBUFFERED", "1");
 }
 
-fn build_or_reuse() -> Result<PathBuf, String> {
+fn build_or_reuse(spec: &Spec) -> Result<PathBuf, String> {
     // target/tmp is CARGO_TARGET_TMPDIR; its parent honours CARGO_TARGET_DIR.
     let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .expect("CARGO_TARGET_TMPDIR has a parent");
     fs::create_dir_all(target).map_err(|e| format!("creating {}: {e}", target.display()))?;
-    let dir = target.join("ferry-pyenv");
-    let lock_path = target.join("ferry-pyenv.lock");
+    let dir = target.join(spec.name);
+    let lock_path = target.join(format!("{}.lock", spec.name));
     let lock = File::create(&lock_path)
         .map_err(|e| format!("creating {}: {e}", lock_path.display()))?;
     lock.lock()
@@ -201,7 +269,7 @@ fn build_or_reuse() -> Result<PathBuf, String> {
 
     let python = interpreter()?;
     let version = python_version(&python)?;
-    let requirements_path = app_dir().join("requirements.txt");
+    let requirements_path = Path::new(env!("CARGO_MANIFEST_DIR")).join(spec.requirements);
     let requirements = fs::read_to_string(&requirements_path)
         .map_err(|e| format!("reading {}: {e}", requirements_path.display()))?;
     let stamp = format!(
@@ -214,7 +282,8 @@ fn build_or_reuse() -> Result<PathBuf, String> {
     }
 
     eprintln!(
-        "ferry-pyenv: building {} with {} ({version}) and {}",
+        "{}: building {} with {} ({version}) and {}",
+        spec.name,
         dir.display(),
         python.display(),
         requirements_path.display()
@@ -249,15 +318,13 @@ fn build_or_reuse() -> Result<PathBuf, String> {
     )?;
 
     let mut probe = Command::new(&venv_python);
-    probe.args([
-        "-c",
-        "import alembic, sqlmodel, sqlalchemy, psycopg2; \
-         print('alembic', alembic.__version__, 'sqlmodel', sqlmodel.__version__, \
-         'SQLAlchemy', sqlalchemy.__version__, 'psycopg2', psycopg2.__version__)",
-    ]);
+    probe.args(["-c", spec.probe]);
     clean_env(&mut probe);
-    let out = checked(probe, "importing alembic, sqlmodel, psycopg2".to_owned())?;
-    eprintln!("ferry-pyenv: ready: {}", out.stdout.trim());
+    let out = checked(
+        probe,
+        format!("{} -c {:?}", venv_python.display(), spec.probe),
+    )?;
+    eprintln!("{}: ready: {}", spec.name, out.stdout.trim());
 
     fs::write(&stamp_file, &stamp)
         .map_err(|e| format!("writing {}: {e}", stamp_file.display()))?;
@@ -298,7 +365,7 @@ fn python_version(python: &Path) -> Result<String, String> {
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     if (major, minor) < (3, 11) {
         return Err(format!(
-            "{} is Python {version}; fixtures/alembic_app needs 3.11 or newer",
+            "{} is Python {version}; the Python fixtures need 3.11 or newer",
             python.display()
         ));
     }
