@@ -51,6 +51,11 @@ ensure_packages() {
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     # The Python fixtures (fixtures/alembic_app, fixtures/frameworks) build venvs with pip.
     /usr/bin/python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3 python3-venv)
+    # pg_versions.rs fetches PostgreSQL 14-18 server builds with `npm pack` (Node ships npm).
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
+    # The ActiveRecord app of the framework matrix (tests/it/fw_activerecord.rs).
+    ruby -e 'require "active_record"; require "sqlite3"; require "pg"' >/dev/null 2>&1 ||
+        missing+=(ruby ruby-activerecord ruby-sqlite3 ruby-pg)
     if [ "${#missing[@]}" -gt 0 ]; then
         echo "ferry: installing ${missing[*]}" >&2
         if [ -z "$_ferry_apt_updated" ]; then

@@ -93,13 +93,13 @@ fn table_pattern(s: &str) -> Result<String, String> {
 #[derive(Debug, Args, Clone)]
 pub struct ParallelOpts {
     /// Reader threads (read + convert + encode). Default: number of cores.
-    #[arg(short = 'j', long, env = "FERRY_JOBS", value_name = "N")]
+    #[arg(short = 'j', long, env = "FERRY_JOBS", value_name = "N", value_parser = at_least_one::<usize>)]
     pub jobs: Option<usize>,
     /// PostgreSQL connections loading in parallel. Default: number of cores.
-    #[arg(long, env = "FERRY_WRITERS", value_name = "N")]
+    #[arg(long, env = "FERRY_WRITERS", value_name = "N", value_parser = at_least_one::<usize>)]
     pub writers: Option<usize>,
     /// Split tables larger than this many rows into chunks of this size.
-    #[arg(long, env = "FERRY_CHUNK_ROWS", value_name = "ROWS", default_value_t = 250_000)]
+    #[arg(long, env = "FERRY_CHUNK_ROWS", value_name = "ROWS", default_value_t = 250_000, value_parser = at_least_one::<u64>)]
     pub chunk_rows: u64,
 }
 
@@ -237,8 +237,16 @@ pub struct PlanArgs {
     /// load time from the server's real speed.
     #[arg(long, requires = "target")]
     pub calibrate: bool,
+    /// As `migrate --truncate`: tables that already hold rows are no
+    /// problem, the real run would empty them.
+    #[arg(long)]
+    pub truncate: bool,
+    /// As `migrate --keep-keys`: check what loading with keys in place needs
+    /// (deferrable foreign-key cycles).
+    #[arg(long)]
+    pub keep_keys: bool,
     /// Rows per table in the calibration sample.
-    #[arg(long, default_value_t = 50_000)]
+    #[arg(long, default_value_t = 50_000, value_parser = at_least_one::<u64>)]
     pub calibrate_rows: u64,
 }
 
@@ -258,4 +266,17 @@ pub struct VerifyArgs {
     /// Differences to report per table at most.
     #[arg(long, default_value_t = 100)]
     pub max_diffs: usize,
+}
+
+/// Counts of rows, threads and connections: 0 would divide by zero or wait
+/// forever, so it is refused where the flag is read.
+fn at_least_one<T: std::str::FromStr + PartialEq + From<u8>>(s: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    match s.parse::<T>() {
+        Ok(n) if n == T::from(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }

@@ -24,6 +24,12 @@ pub struct RunJournal {
     pub done: BTreeMap<String, u64>,
     /// The run ended (verified or not); a finished journal is not resumed.
     pub finished: bool,
+    /// Existing mode: the target's catalog (`target::catalog::snapshot`)
+    /// before the first of these runs set anything aside. A resumed run
+    /// restores and compares against it, not against the state an earlier
+    /// stop left (foreign keys back `NOT VALID`, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_before: Option<Vec<String>>,
 }
 
 pub fn path(state_dir: &Path, target: &str, schema: &str) -> PathBuf {
@@ -42,7 +48,10 @@ pub fn read(path: &Path) -> anyhow::Result<Option<RunJournal>> {
 }
 
 /// A journal being written by a run: every update is made durable before
-/// the call returns (write to a temporary file, fsync, rename).
+/// the call returns (write to a temporary file, fsync, rename). Nothing is
+/// written before the first update, so a run refused before it touches
+/// the target leaves an earlier run's journal as it was.
+#[derive(Debug)]
 pub struct Writer {
     path: PathBuf,
     state: Mutex<RunJournal>,
@@ -50,9 +59,7 @@ pub struct Writer {
 
 impl Writer {
     pub fn new(path: PathBuf, journal: RunJournal) -> anyhow::Result<Writer> {
-        let w = Writer { path, state: Mutex::new(journal) };
-        w.update(|_| {})?;
-        Ok(w)
+        Ok(Writer { path, state: Mutex::new(journal) })
     }
 
     pub fn snapshot(&self) -> RunJournal {

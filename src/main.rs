@@ -17,12 +17,10 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             let mut stderr = std::io::stderr().lock();
+            // Each command's error says what an interrupt left and what to
+            // do next (`commands::run`, `commands::stop`).
             let _ = writeln!(stderr, "ferry: {err:#}");
             if ferry::interrupt::requested() {
-                let _ = writeln!(
-                    stderr,
-                    "ferry: interrupted. Tables that were committed stay; run the same `ferry migrate` again with --resume to finish (keys set aside are restored first, every table is verified)."
-                );
                 return ExitCode::from(ferry::error::EXIT_INTERRUPTED);
             }
             ExitCode::from(ferry::error::EXIT_ERROR)

@@ -63,6 +63,15 @@ pub struct Report {
     pub readings: Vec<ReadingNote>,
     pub seconds: f64,
     pub exit_code: u8,
+    /// Why the run stopped (exit 2 or 130).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What a stopped run left in the target (`commands::stop`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stopped>,
+    /// The facts a stop describes, gathered as the run goes.
+    #[serde(skip)]
+    pub facts: Facts,
 }
 
 /// A column whose date/time numbers are read as the data suggested, not as
@@ -107,6 +116,9 @@ impl Report {
             readings: Vec::new(),
             seconds: 0.0,
             exit_code: 0,
+            error: None,
+            stopped: None,
+            facts: Default::default(),
         }
     }
 
@@ -190,11 +202,16 @@ impl Report {
             writeln!(err, "{}", self.render_text())?;
         }
         if json {
-            let mut out = std::io::stdout().lock();
-            serde_json::to_writer_pretty(&mut out, &self)?;
-            writeln!(out)?;
+            self.print_json()?;
         }
         Ok(())
+    }
+
+    /// `--json`: the document on stdout.
+    pub fn print_json(&self) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &self)?;
+        writeln!(out)
     }
 
     /// `--report FILE`: the same JSON document as `--json`.
@@ -328,6 +345,51 @@ impl Report {
         }
         s
     }
+}
+
+/// Facts about the target that a stop must tell, gathered during the run.
+#[derive(Debug, Default)]
+pub struct Facts {
+    /// Planned tables: (source name, target name).
+    pub tables: Vec<(String, String)>,
+    /// The run journal, once the run has one (committed tables and rows).
+    pub journal: Option<std::sync::Arc<crate::journal::Writer>>,
+    /// The run changed the target (created, truncated, set keys aside,
+    /// loaded): until then a stop leaves the target as it was.
+    pub wrote: bool,
+    /// What happened to keys (set aside, restored, left `NOT VALID`).
+    pub keys: Vec<String>,
+    /// Tables whose sequences were moved past their rows.
+    pub sequences: Vec<String>,
+    /// The target is a scratch cluster, removed when the run ends.
+    pub scratch: bool,
+    /// Existing mode (the undo is `--truncate`, not dropping tables).
+    pub existing: bool,
+    /// An earlier run into this target did not finish (`--resume` exists).
+    pub earlier_unfinished: bool,
+    /// Foreign keys valid before an existing-schema load that the loaded
+    /// rows break (left `NOT VALID`): the run does not report success.
+    pub broken_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Committed {
+    pub table: String,
+    pub target: String,
+    pub rows: u64,
+}
+
+/// The state a stopped run left, in the report (`stopped`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Stopped {
+    /// Tables whose load committed (complete; verified by the next run).
+    pub committed: Vec<Committed>,
+    /// Tables left empty: rolled back or never started.
+    pub not_loaded: Vec<String>,
+    pub keys: Vec<String>,
+    pub sequences: Vec<String>,
+    /// The command that finishes the job, or what else to do.
+    pub next: String,
 }
 
 /// A table name cut to `w` characters for the summary's column; a cut name

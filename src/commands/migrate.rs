@@ -41,12 +41,21 @@ type Done = (Vec<pipeline::TableLoad>, Vec<TableCheck>);
 
 pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
     let mut report = Report::new("migrate", &args.source.source);
+    report.facts.scratch = args.target_scratch;
     let t_all = Instant::now();
+    // Every stop says what it left (`commands::stop`).
+    run_reported(args, &mut report, t_all).map_err(|e| {
+        report.total(t_all.elapsed());
+        super::stop::fail(args, &mut report, e)
+    })
+}
+
+fn run_reported(args: &MigrateArgs, report: &mut Report, t_all: Instant) -> anyhow::Result<Outcome> {
 
     // 1. Everything that can fail without touching the target, first.
     let layers = Layers::load(&args.mapping.mapping)?;
     // A rehearsal cluster lives until the end of this function, also on error.
-    let scratch = setup::scratch_cluster(args, &mut report)?;
+    let scratch = setup::scratch_cluster(args, report)?;
     let target = Target::resolve(scratch.as_ref().map(|c| c.url.as_str()).or(args.target.target.as_deref()))?;
     let rt = postgres::runtime(2)?;
     let t0 = Instant::now();
@@ -61,7 +70,7 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
     let declared = planner.declared()?;
 
     // 3. Resume an unfinished run, or detect the mode from the target.
-    let resumed = setup::previous_run(args, &target, &mut report)?;
+    let resumed = setup::previous_run(args, &target, report)?;
     let mode = match &resumed {
         Some(j) if j.mode == "create" => SchemaMode::Create,
         Some(_) => SchemaMode::Existing,
@@ -69,9 +78,13 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
     };
     let writer = setup::journal_writer(args, &target, mode, resumed.as_ref())?;
     let (mut opts, rejects) = setup::load_options(args, &declared, &writer)?;
+    report.facts.journal = Some(writer.clone());
+    report.facts.wrote = resumed.is_some();
+    report.facts.existing = mode == SchemaMode::Existing;
+    report.facts.tables = declared.tables.iter().map(|t| (t.source.name.clone(), t.map.target.clone())).collect();
 
     // 4. Plan, create or fit, load, keys, verify.
-    let mut run = Run { args, rt: &rt, target: &target, planner, journal: &writer, report: &mut report, t0 };
+    let mut run = Run { args, rt: &rt, target: &target, planner, journal: &writer, report, t0 };
     let outcome = match mode {
         SchemaMode::Existing => existing::run(&mut run, &mut opts),
         _ => {
@@ -86,7 +99,7 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<Outcome> {
 
     // 5. The report.
     let finished = setup::Finished { watch: &watch, journal: &writer, opts: &opts, rejects: &rejects, t_all };
-    setup::report(args, &mut report, &finished, &loads, &checks)
+    setup::report(args, report, &finished, &loads, &checks)
 }
 
 /// Create mode: types come from the data (a column whose values its
@@ -114,6 +127,7 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
     let t0 = Instant::now();
     if !resuming {
         rt.block_on(ddl::create_tables(target, &plan.pg_schema, &plan.new_tables()))?;
+        run.report.facts.wrote = true;
         run.journal.update(|j| j.tables_created = true)?;
     } else {
         rt.block_on(ddl::align_types(target, &plan.pg_schema, &plan.maps_except(&run.journal.snapshot().done)))?;
@@ -121,7 +135,7 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
     run.report.phase(Phase::Schema, t0.elapsed());
 
     let t0 = Instant::now();
-    let loads = match pipeline::load_remaining(source, &plan, target, opts, &run.journal.snapshot().done) {
+    let loaded = match pipeline::load_remaining(source, &plan, target, opts, &run.journal.snapshot().done) {
         Err(e @ pipeline::Error::NeedsWidening { .. }) if speculate => {
             // The tables that committed held only values their types take;
             // the others are empty again. A new plan from the data gives
@@ -133,9 +147,16 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
             for tp in plan.tables.iter().filter(|t| !done.contains_key(&t.source.name)) {
                 opts.bad_values.forget(&tp.source.name);
             }
-            pipeline::load_remaining(source, &plan, target, opts, &run.journal.snapshot().done)?
+            pipeline::load_remaining(source, &plan, target, opts, &run.journal.snapshot().done)
         }
-        other => other?,
+        other => other,
+    };
+    let loads = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            move_committed_sequences(run, &plan);
+            return Err(e.into());
+        }
     };
     run.report.phase(Phase::Load, t0.elapsed());
     super::plan_notes(run.report, run.planner.schema, &plan);
@@ -144,7 +165,15 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
     }
 
     let t0 = Instant::now();
-    for w in rt.block_on(postgres::post_data::execute(target, &plan.post_data, resuming, opts.writers))? {
+    let keyed = crate::interrupt::check().map_err(anyhow::Error::from).and_then(|()| {
+        rt.block_on(crate::interrupt::interruptible(postgres::post_data::execute(target, &plan.post_data, resuming, opts.writers)))
+    });
+    if keyed.is_err() {
+        run.report.facts.keys.push(
+            "every table is loaded; primary keys, indexes and foreign keys were being added: some are missing or NOT VALID until the run is resumed".into(),
+        );
+    }
+    for w in keyed? {
         run.report.warn(w);
     }
     run.report.phase(Phase::Keys, t0.elapsed());
@@ -161,14 +190,35 @@ fn verify_loaded(run: &mut Run<'_>, plan: &Plan, loads: &[pipeline::TableLoad]) 
         .iter()
         .map(|l| verify::Sent { table: &l.table, rows: l.rows, rejected: l.bad.rejected, digest: &l.digest, hash: &l.hash })
         .collect();
-    let checks = run.rt.block_on(verify::check_loaded(
+    crate::interrupt::check()?;
+    let checks = run.rt.block_on(crate::interrupt::interruptible(verify::check_loaded(
         run.target,
         plan,
         &sent,
         !args.no_verify,
         &args.source.source,
         args.max_diffs,
-    ))?;
+    )))?;
     run.report.phase(if args.no_verify { Phase::Count } else { Phase::Verify }, t0.elapsed());
     Ok(checks)
+}
+
+/// A create-mode load stopped: the tables that committed get their
+/// identity sequences set past their rows (their post-data steps), so they
+/// can take inserts before the run is resumed.
+fn move_committed_sequences(run: &mut Run<'_>, plan: &Plan) {
+    let done = run.journal.snapshot().done;
+    let steps: Vec<&ddl::Step> =
+        plan.post_data.iter().filter(|s| s.kind == ddl::StepKind::Sequence && done.contains_key(&s.table)).collect();
+    let moved = run.rt.block_on(async {
+        let client = run.target.connect().await?;
+        for st in &steps {
+            client.batch_execute(&st.sql).await.map_err(|e| postgres::Error::server(format!("setting the sequence of {:?}", st.table), &e))?;
+        }
+        Ok::<_, postgres::Error>(())
+    });
+    if moved.is_ok() {
+        run.report.facts.sequences =
+            plan.tables.iter().filter(|t| t.identity.is_some() && done.contains_key(&t.source.name)).map(|t| t.map.target.clone()).collect();
+    }
 }

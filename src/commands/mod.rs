@@ -18,15 +18,29 @@ use crate::sqlite;
 pub mod inspect;
 pub mod migrate;
 pub mod plan;
+pub mod refusals;
 pub mod restore_keys;
+pub mod stop;
 pub mod verify;
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    // `migrate` describes its own stops (`stop`); the others write nothing
+    // that outlives them, and an interrupt says so, naming the command.
+    let interrupted = |command: &'static str, left: &'static str| {
+        move |e: anyhow::Error| {
+            if crate::interrupt::requested() { e.context(format!("ferry {command} interrupted: {left}")) } else { e }
+        }
+    };
     match cli.command {
-        Command::Inspect(args) => inspect::run(&args),
+        Command::Inspect(args) => inspect::run(&args).map_err(interrupted("inspect", "nothing was written")),
         Command::Migrate(args) => migrate::run(&args),
-        Command::Verify(args) => verify::run(&args),
-        Command::Plan(args) => plan::run(&args),
+        Command::Verify(args) => {
+            verify::run(&args).map_err(interrupted("verify", "it only reads, nothing was written; run it again to compare"))
+        }
+        Command::Plan(args) => plan::run(&args).map_err(interrupted(
+            "plan",
+            "nothing was written to the target (a calibration's scratch schema is dropped); run it again",
+        )),
         Command::RestoreKeys(args) => restore_keys::run(&args),
         Command::Mappings => {
             print!("{}", crate::mapping::DEFAULT_MAPPING);

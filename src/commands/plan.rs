@@ -102,6 +102,8 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         },
         _ => None,
     };
+    // An interrupted calibration dropped its schema; the plan stops there.
+    crate::interrupt::check()?;
     // Readers share the cores; the slower of reading and the server's
     // ingest (when measured) bounds the load.
     let read_estimate = secs / jobs as f64;
@@ -171,7 +173,7 @@ fn decide(
             let client = t.connect().await?;
             Catalog::read(&client, &args.pg_schema).await
         })?;
-        let (mut plan, mut misfits, mut notes) = planner.fitted(&args.source.source, &catalog, profiles)?;
+        let (mut plan, mut misfits, notes) = planner.fitted(&args.source.source, &catalog, profiles)?;
         let history = rt.block_on(async {
             let client = t.connect().await?;
             crate::plan::history::check(&args.source.source, &plan, &catalog, &client).await
@@ -179,20 +181,26 @@ fn decide(
         // History tables compared instead of loaded need not fit.
         crate::plan::history::without(&mut plan, &history);
         misfits.retain(|x| plan.tables.iter().any(|t| t.source.name == x.table) || !history.iter().any(|h| h.table == x.table));
-        for tp in &plan.tables {
-            if catalog.tables.get(&tp.map.target).is_some_and(|c| c.has_rows) {
-                notes.push(format!("target table {:?} holds rows: migrate needs --truncate", tp.map.target));
-            }
-        }
+        // Whatever migrate would refuse, with the same flags.
+        let asked = super::refusals::Asked { truncate: args.truncate, keep_keys: args.keep_keys, earlier_unfinished: false };
+        misfits.extend(super::refusals::existing(&args.source.source, &plan, &catalog, &Default::default(), &asked)?);
         let unique = existing::unique_keys_by_source(&plan, &catalog);
         return Ok(Decided { plan, notes, misfits, history, ddl: Vec::new(), unique });
     }
     let plan = planner.profiled(profiles)?;
+    let mut misfits = Vec::new();
+    if let Some(t) = target {
+        let catalog = rt.block_on(async {
+            let client = t.connect().await?;
+            Catalog::read(&client, &args.pg_schema).await
+        })?;
+        misfits.extend(super::refusals::create(&plan, &catalog));
+    }
     let mut ddl: Vec<String> = plan.new_tables().iter().map(|t| ddl::create_table(&plan.pg_schema, t.map, t.identity)).collect();
     ddl.extend(plan.post_data.iter().map(|s| s.sql.clone()));
     ddl.extend(plan.post_data.iter().filter_map(|s| s.validate.clone()));
     let notes = plan.post_notes.clone();
-    Ok(Decided { plan, notes, misfits: Vec::new(), history: Vec::new(), ddl, unique: BTreeMap::new() })
+    Ok(Decided { plan, notes, misfits, history: Vec::new(), ddl, unique: BTreeMap::new() })
 }
 
 fn render(r: &PlanReport<'_>) -> String {
@@ -224,8 +232,8 @@ fn render(r: &PlanReport<'_>) -> String {
             let _ = writeln!(s, "{d};");
         }
     }
-    if r.mode == "existing" {
-        let _ = writeln!(s, "\n== fit with the existing schema");
+    if r.mode == "existing" || !r.misfits.is_empty() {
+        let _ = writeln!(s, "\n== fit with the {} schema", if r.mode == "existing" { "existing" } else { "target's" });
         if r.misfits.is_empty() {
             let _ = writeln!(s, "  every table and column fits");
         }
@@ -332,8 +340,11 @@ fn calibrate(source: &std::path::Path, plan: &Plan, target: &Target, rows: u64) 
     }
     let rt = postgres::runtime(1)?;
     let client = rt.block_on(target.connect())?;
+    // One statement batch, so one transaction: when it fails (a schema of
+    // that name exists, say) nothing of ferry's is there, and a schema
+    // ferry did not create is never dropped below.
+    rt.block_on(ddl::create_schema_with(&client, &schema, &sample.new_tables()))?;
     let result = (|| -> anyhow::Result<Calibration> {
-        rt.block_on(ddl::create_schema_with(&client, &schema, &sample.new_tables()))?;
         let opts = crate::pipeline::Options::new(None, None, u64::MAX);
         let t0 = Instant::now();
         let loads = crate::pipeline::load(source, &sample, target, &opts)?;

@@ -21,6 +21,17 @@ use crate::verify::{self, localize, TableCheck};
 
 pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
     let mut report = Report::new("verify", &args.source.source);
+    run_reported(args, &mut report).inspect_err(|e| {
+        // A failed verification still writes its --json document.
+        if args.output.json {
+            report.error = Some(format!("{e:#}"));
+            report.exit_code = super::stop::exit_code();
+            let _ = report.print_json();
+        }
+    })
+}
+
+fn run_reported(args: &VerifyArgs, report: &mut Report) -> anyhow::Result<Outcome> {
     let t_all = Instant::now();
     let layers = Layers::load(&args.mapping.mapping)?;
     let target = Target::resolve(args.target.target.as_deref())?;
@@ -65,7 +76,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
         let opts = reader_options();
         match compare(args, &rt, &target, &plan, &opts, true)? {
             Some(c) if !any_bad_values(&plan, &opts) => {
-                super::plan_notes(&mut report, &schema, &plan);
+                super::plan_notes(report, &schema, &plan);
                 checks = Some((plan, c));
             }
             _ => report.note("values the target's column types cannot take as they are: verified with the source profiled, as `migrate` plans".into()),
@@ -78,8 +89,8 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
             let t0 = Instant::now();
             let profiles = crate::sqlite::profile::profile_schema(&args.source.source, &schema)?;
             let plan = planner.profiled(&profiles)?;
-            let plan = plan_for_target(&planner, &args.source.source, &catalog, &profiles, plan, &mut report)?;
-            super::plan_notes(&mut report, &schema, &plan);
+            let plan = plan_for_target(&planner, &args.source.source, &catalog, &profiles, plan, report)?;
+            super::plan_notes(report, &schema, &plan);
             report.phase(Phase::Plan, t0.elapsed());
             let t1 = Instant::now();
             let opts = reader_options();
@@ -132,7 +143,9 @@ fn compare(
         async move { verify::target_digests(&target, &schema, &tables, verify::READ_CONNECTIONS).await }
     });
     let source_side = pipeline::source_digests(&args.source.source, plan, opts);
-    let target_side = match rt.block_on(target_side) {
+    crate::interrupt::check()?;
+    let joined = rt.block_on(crate::interrupt::interruptible(async { Ok::<_, anyhow::Error>(target_side.await) }))?;
+    let target_side = match joined {
         Ok(r) => r,
         Err(join) => std::panic::resume_unwind(join.into_panic()),
     };

@@ -204,27 +204,8 @@ fn orphans_and_duplicates(
             }
         }
         for key in keys {
-            let cols: Vec<String> = key.iter().map(|c| quote(c)).collect();
-            let not_null: Vec<String> = cols.iter().map(|c| format!("{c} IS NOT NULL")).collect();
-            // SQLite compares with the column's collation; PostgreSQL
-            // compares bytes, so this finds what PostgreSQL would refuse.
-            let sql = format!(
-                "SELECT {} FROM {} WHERE {} GROUP BY {} HAVING count(*) > 1",
-                cols.join(" || ', ' || "),
-                quote(&t.name),
-                not_null.join(" AND "),
-                cols.join(", ")
-            );
-            let (count, samples) = sample_query(source, &sql).map_err(loc)?;
-            if count > 0 {
-                out.push(Problem {
-                    table: t.name.clone(),
-                    column: Some(key.join(", ")),
-                    kind: "duplicate_key".into(),
-                    reason: "values repeat on a key that is unique in PostgreSQL".into(),
-                    count,
-                    samples,
-                });
+            if let Some(p) = converted_duplicates(source, tp, &key)? {
+                out.push(p);
             }
         }
     }
@@ -248,4 +229,98 @@ fn sample_query(source: &Path, sql: &str) -> Result<(u64, Vec<String>), String> 
         Ok::<_, Error>((n, samples))
     })
     .map_err(|e| e.to_string())
+}
+
+/// Rows whose values on `key` (source column names) are equal once
+/// converted, as PostgreSQL will hold them: `'2024-01-01 00:00:00'` and
+/// `'2024-01-01T00:00:00'` are one timestamp, the integer 1 and the text
+/// `'1'` one text. Compared on the binary COPY encoding of the converted
+/// values (bytes, as PostgreSQL compares text, whatever SQLite's collation
+/// said). Every row of a repeated value is named by its key (primary key,
+/// else rowid). Rows with a NULL or a value that does not convert are left
+/// to the other checks.
+fn converted_duplicates(source: &Path, tp: &TablePlan, key: &[String]) -> Result<Option<Problem>, Error> {
+    use std::collections::HashMap;
+    let t = &tp.source;
+    let Some(maps) = key.iter().map(|k| tp.map.columns.iter().find(|c| &c.source == k)).collect::<Option<Vec<_>>>() else {
+        return Ok(None);
+    };
+    // How a row is named: its primary key, else its rowid.
+    let ids: Vec<String> = if !t.primary_key.is_empty() {
+        t.primary_key.clone()
+    } else if let Some(r) = rowid_name(t) {
+        vec![r]
+    } else {
+        return Ok(None);
+    };
+    let by_rowid = t.primary_key.is_empty();
+    let mut cols: Vec<String> = key.iter().map(|c| quote(c)).collect();
+    cols.extend(ids.iter().map(|c| if by_rowid { c.clone() } else { quote(c) }));
+    let sql = format!("SELECT {} FROM {}", cols.join(", "), quote(&t.name));
+    let loc = |m: String| Error::Source { location: Location::table(&t.name), message: m };
+    // Encoded key → (the first row's value as read, rows holding it).
+    let mut seen: HashMap<Vec<u8>, (String, Vec<String>)> = HashMap::new();
+    with_connection::<_, Error>(source, |conn| {
+        let mut stmt = conn.prepare(&sql).map_err(|e| loc(e.to_string()))?;
+        let mut rows = stmt.query([]).map_err(|e| loc(e.to_string()))?;
+        let mut scratch = Scratch::default();
+        let mut buf = bytes::BytesMut::new();
+        'rows: while let Some(row) = rows.next().map_err(|e| loc(e.to_string()))? {
+            buf.clear();
+            for (i, cm) in maps.iter().enumerate() {
+                let v = row.get_ref(i).map_err(|e| loc(e.to_string()))?;
+                match cm.converter.convert(v, &mut scratch) {
+                    Ok(Value::Null) | Err(_) => continue 'rows,
+                    Ok(value) => crate::postgres::encode::write_value(&mut buf, &cm.pg_type, &value),
+                }
+            }
+            let name: Vec<String> = ids
+                .iter()
+                .enumerate()
+                .map(|(j, c)| {
+                    let v = row.get_ref(maps.len() + j).map(key_text).unwrap_or_default();
+                    if by_rowid { format!("rowid {v}") } else { format!("{c}={v}") }
+                })
+                .collect();
+            let entry = seen.entry(buf.to_vec()).or_insert_with(|| (String::new(), Vec::new()));
+            if entry.1.is_empty() {
+                let shown: Vec<String> = (0..maps.len()).map(|i| row.get_ref(i).map(describe_value).unwrap_or_default()).collect();
+                entry.0 = shown.join(", ");
+            }
+            entry.1.push(name.join(", "));
+        }
+        Ok(())
+    })?;
+    let mut repeated: Vec<(String, Vec<String>)> = seen.into_values().filter(|(_, rows)| rows.len() > 1).collect();
+    if repeated.is_empty() {
+        return Ok(None);
+    }
+    repeated.sort();
+    const ROWS: usize = 20;
+    let samples = repeated
+        .iter()
+        .take(SAMPLES)
+        .map(|(value, rows)| {
+            let more = if rows.len() > ROWS { format!(" and {} more", rows.len() - ROWS) } else { String::new() };
+            let shown: Vec<&str> = rows.iter().take(ROWS).map(String::as_str).collect();
+            format!("{value}: rows {}{more}", shown.join("; "))
+        })
+        .collect();
+    Ok(Some(Problem {
+        table: t.name.clone(),
+        column: Some(key.join(", ")),
+        kind: "duplicate_key".into(),
+        reason: "values repeat on a key that is unique in PostgreSQL (compared as converted)".into(),
+        count: repeated.len() as u64,
+        samples,
+    }))
+}
+
+/// A key value as a person types it: integers bare, text quoted.
+fn key_text(v: ValueRef<'_>) -> String {
+    match v {
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Text(t) => format!("'{}'", String::from_utf8_lossy(t).replace('\'', "''")),
+        other => describe_value(other),
+    }
 }

@@ -57,17 +57,30 @@ fn parent_first_sql(tp: &TablePlan, cols: &[String], child: &str, parent: &str) 
     let t = ident::quote(&tp.source.name);
     let (c, p) = (ident::quote(child), ident::quote(parent));
     let select: Vec<String> = cols.iter().map(|col| format!("s.{col}")).collect();
+    // The CTE's name hides any table of that name inside the query.
+    let tree = own_name("ferry_tree", &[&tp.source.name]);
     format!(
-        "WITH RECURSIVE tree(k, depth) AS ( \
+        "WITH RECURSIVE {tree}(k, depth) AS ( \
            SELECT {p}, 0 FROM {t} WHERE {c} IS NULL OR {c} = {p} \
              OR {c} NOT IN (SELECT {p} FROM {t} WHERE {p} IS NOT NULL) \
            UNION ALL \
-           SELECT x.{p}, tree.depth + 1 FROM {t} x JOIN tree ON x.{c} = tree.k \
-            WHERE x.{c} <> x.{p} AND tree.depth < (SELECT count(*) FROM {t}) \
+           SELECT x.{p}, {tree}.depth + 1 FROM {t} x JOIN {tree} ON x.{c} = {tree}.k \
+            WHERE x.{c} <> x.{p} AND {tree}.depth < (SELECT count(*) FROM {t}) \
          ) \
-         SELECT {} FROM {t} s JOIN (SELECT k, max(depth) AS d FROM tree GROUP BY k) o ON s.{p} = o.k ORDER BY o.d",
+         SELECT {} FROM {t} s JOIN (SELECT k, max(depth) AS d FROM {tree} GROUP BY k) o ON s.{p} = o.k ORDER BY o.d",
         select.join(", ")
     )
+}
+
+/// A name for one of ferry's own SQL objects (a CTE) that differs from
+/// every user name the query refers to: `base`, with `_` appended while it
+/// equals one of `taken` (ignoring ASCII case, as SQLite compares names).
+fn own_name(base: &str, taken: &[&str]) -> String {
+    let mut name = base.to_string();
+    while taken.iter().any(|t| t.eq_ignore_ascii_case(&name)) {
+        name.push('_');
+    }
+    name
 }
 
 /// Read, convert and hash one chunk. With `buffer_bytes`, also encode the

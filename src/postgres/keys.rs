@@ -199,14 +199,22 @@ fn write_journal(path: &Path, journal: &Journal) -> Result<(), Error> {
     })
 }
 
-/// Every sequence owned by a loaded table's column (serial, identity) is
-/// set so that the next `nextval` is past the largest value.
-pub async fn set_sequences(client: &Client, schema: &str, catalog: &Catalog, loaded: &[String]) -> Result<(), Error> {
-    for name in loaded {
+/// Every sequence owned by a column (serial, identity) of the `tables`
+/// (target name; and the column whose sequence must also pass a floor,
+/// with the floor) is set so that the next `nextval` is past the largest
+/// value, and past the floor.
+pub async fn set_sequences(
+    client: &Client,
+    schema: &str,
+    catalog: &Catalog,
+    tables: &[(String, Option<(String, i64)>)],
+) -> Result<(), Error> {
+    for (name, floor) in tables {
         let Some(t) = catalog.tables.get(name) else { continue };
         for (col, seq) in &t.sequences {
+            let floor = floor.as_ref().filter(|(c, _)| c == col).map_or(0, |(_, n)| *n);
             let sql = format!(
-                "SELECT setval({}, coalesce(max({}), 1), max({}) IS NOT NULL) FROM {}",
+                "SELECT setval({}, GREATEST(max({}), {floor}, 1), max({}) IS NOT NULL OR {floor} > 0) FROM {}",
                 super::ident::literal(seq),
                 quote(col),
                 quote(col),

@@ -150,7 +150,10 @@ pub fn generation(path: &Path) -> u64 {
 
 /// Open `path` read-only, inside the run's snapshot when there is one.
 pub fn open_in_snapshot(path: &Path) -> Result<(Connection, u64), Error> {
-    let conn = super::open::open_read_only(path)?;
+    let mut conn = super::open::open_read_only(path)?;
+    // Ctrl-C/SIGTERM stop a long statement (a profile, a plan's duplicate
+    // search) too, not only the row loops that check the flag.
+    let _ = conn.progress_handler(100_000, Some(crate::interrupt::requested));
     match active(path) {
         Some(s) => {
             s.attach(&conn)?;

@@ -5,6 +5,7 @@
 
 use crate::util::cmd::{assert_code, ferry};
 use crate::util::{pg, python};
+use crate::util::pg::TestServer;
 
 fn catalog(db: &pg::TestDb) -> Vec<Vec<Option<String>>> {
     db.query_strings(
@@ -20,7 +21,13 @@ fn catalog(db: &pg::TestDb) -> Vec<Vec<Option<String>>> {
 
 #[test]
 fn migrate_into_the_alembic_schema_and_read_back_with_the_app_models() {
-    let db = pg::server().fresh_db("alembic_flashcase");
+    alembic_round_trip(pg::server());
+}
+
+/// The body of the test above, on any server (`pg_versions.rs` runs it on
+/// every PostgreSQL version).
+pub fn alembic_round_trip(server: &TestServer) {
+    let db = server.fresh_db("alembic_flashcase");
     python::alembic_upgrade_head(&db.url);
     let before = catalog(&db);
     assert!(before.len() > 40, "the Alembic schema is there: {before:?}");

@@ -665,7 +665,7 @@ fn password_never_appears_in_output_files_or_process_title() {
         (vec!["verify", s], vec![("DATABASE_URL", &with_pw)], 0),
         (vec!["verify", s, &without_pw, "--json"], vec![("HOME", home_s)], 0),
         (vec!["verify", s, &without_pw], vec![("PGPASSFILE", passfile.to_str().unwrap()), ("HOME", "/nonexistent")], 0),
-        (vec!["plan", s, &with_pw, "--json"], vec![], 0),
+        (vec!["plan", s, &with_pw, "--json", "--truncate"], vec![], 0),
         (vec!["restore-keys", &with_pw, "--state-dir", state_s], vec![], 0),
         // Failures: tables exist, bad value mid-load, wrong password, a URL that does not parse,
         // an unreachable port, a missing source, verify against the wrong data.

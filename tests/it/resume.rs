@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::cmd::{assert_code, ferry};
-use crate::util::pg::{server, TestDb};
+use crate::util::pg::{server, TestDb, TestServer};
 use crate::util::sqlite::db_from_sql;
 
 fn two_big_tables(dir: &Path) -> PathBuf {
@@ -43,7 +43,12 @@ fn wait_committed(state: &Path, table: &str, child: &mut Child) {
             .into_iter()
             .flatten()
             .filter_map(Result::ok)
-            .filter(|e| e.file_name().to_string_lossy().starts_with("run-"))
+            .filter(|e| {
+                // Not the temporary file the journal is written through:
+                // its content is committed only once renamed.
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.starts_with("run-") && n.ends_with(".json")
+            })
             .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|s| s.contains(&format!("\"{table}\""))));
         if done {
             return;
@@ -75,9 +80,15 @@ fn resume_and_check(src: &Path, db: &TestDb, state: &Path) {
 
 #[test]
 fn sigkill_mid_table_then_resume() {
+    sigkill_then_resume(server());
+}
+
+/// The body of the test above, on any server (`pg_versions.rs` runs it on
+/// every PostgreSQL version).
+pub fn sigkill_then_resume(server: &TestServer) {
     let dir = tempfile::tempdir().unwrap();
     let src = two_big_tables(dir.path());
-    let db = server().fresh_db("resume_sigkill");
+    let db = server.fresh_db("resume_sigkill");
     let state = dir.path().join("state");
     let mut child = spawn(&src, &db, &state);
     wait_committed(&state, "first_loaded", &mut child);

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::util::cmd::{assert_code, ferry, Output};
-use crate::util::pg::{server, TestDb};
+use crate::util::pg::{server, TestDb, TestServer};
 use crate::util::sqlite::{corpus_copy, db_from_sql};
 
 /// One table per supported type (three rows each, row 2 is tampered with),
@@ -82,10 +82,14 @@ type = "integer"
 
 /// The source and mapping file in `dir`, migrated into a fresh database.
 fn migrated(dir: &Path, db_name: &str) -> (PathBuf, PathBuf, TestDb) {
+    migrated_on(server(), dir, db_name)
+}
+
+fn migrated_on(server: &TestServer, dir: &Path, db_name: &str) -> (PathBuf, PathBuf, TestDb) {
     let src = db_from_sql(dir, "types.db", TYPES_SQL);
     let mapping = dir.join("mapping.toml");
     std::fs::write(&mapping, MAPPING).unwrap();
-    let db = server().fresh_db(db_name);
+    let db = server.fresh_db(db_name);
     let out = ferry(&["migrate", src.to_str().unwrap(), &db.url, "--mapping", mapping.to_str().unwrap(), "--json"]);
     assert_code(&out, 0);
     let types = db.query_strings(
@@ -167,8 +171,14 @@ fn case(table: &'static str, tamper: &str, undo: &str, kind: &'static str, key: 
 
 #[test]
 fn verify_names_every_tampered_row_by_key() {
+    tampered_rows_named_by_key(server());
+}
+
+/// The body of the test above, on any server (`pg_versions.rs` runs it on
+/// every PostgreSQL version).
+pub fn tampered_rows_named_by_key(server: &TestServer) {
     let dir = tempfile::tempdir().unwrap();
-    let (src, mapping, db) = migrated(dir.path(), "verify_tamper");
+    let (src, mapping, db) = migrated_on(server, dir.path(), "verify_tamper");
     let (out, json) = verify(&src, &mapping, &db, &[]);
     assert_code(&out, 0);
     assert!(statuses(&json).iter().all(|(_, s)| s == "equal"), "{out}");

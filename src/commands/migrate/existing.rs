@@ -46,7 +46,12 @@ pub(super) fn run(run: &mut Run<'_>, opts: &mut Options) -> anyhow::Result<Done>
     run.report.phase(Phase::Plan, run.t0.elapsed());
 
     let t0 = Instant::now();
-    let before = rt.block_on(catalog::snapshot(&client, &args.pg_schema))?;
+    // The catalog to restore: before the first of a series of unfinished
+    // runs into this target, else now.
+    let before = match run.journal.snapshot().schema_before {
+        Some(b) => b,
+        None => rt.block_on(catalog::snapshot(&client, &args.pg_schema))?,
+    };
     let loaded: Vec<String> = plan.tables.iter().map(|t| t.map.target.clone()).collect();
     let owned = loaded.iter().all(|n| catalog.tables.get(n).is_some_and(|t| t.owned));
     let keep_keys = args.keep_keys || !owned;
@@ -57,10 +62,14 @@ pub(super) fn run(run: &mut Run<'_>, opts: &mut Options) -> anyhow::Result<Done>
         journal: keys::Journal {
             target: target.to_string(),
             schema: args.pg_schema.clone(),
-            keys: if keep_keys { Vec::new() } else { keys::to_set_aside(&catalog, &loaded) },
+            keys: if keep_keys { Vec::new() } else { owe_validation(keys::to_set_aside(&catalog, &loaded), &before) },
         },
         file,
     };
+    // From here on the target changes: the journal keeps the catalog to
+    // restore, for this run and any that resumes it.
+    run.journal.update(|j| j.schema_before = Some(before.clone()))?;
+    run.report.facts.wrote = true;
     let plan = if keep_keys {
         let plan = existing::keys_in_place(plan, &catalog)?;
         opts.truncate = false;
@@ -89,14 +98,33 @@ pub(super) fn run(run: &mut Run<'_>, opts: &mut Options) -> anyhow::Result<Done>
 
     // Keys come back whatever happened to the load.
     let t0 = Instant::now();
-    restore_keys(run, &client, &keys, opts.writers, loaded_result.is_err())?;
+    restore_keys(run, &client, &keys, opts.writers, loaded_result.is_err(), &before)?;
+    if loaded_result.is_err() {
+        // Committed tables get their sequences moved now, so the
+        // application could insert into them without reusing a key.
+        let done = run.journal.snapshot().done;
+        let committed: Vec<&crate::plan::TablePlan> = plan.tables.iter().filter(|t| done.contains_key(&t.source.name)).collect();
+        if rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &sequence_floors(&committed))).is_ok() {
+            run.report.facts.sequences = committed.iter().map(|t| t.map.target.clone()).collect();
+        }
+    }
     let loads = loaded_result?;
-    rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &loaded))?;
+    let all: Vec<&crate::plan::TablePlan> = plan.tables.iter().collect();
+    rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &sequence_floors(&all)))?;
     let after = rt.block_on(catalog::snapshot(&client, &args.pg_schema))?;
     if before != after {
-        let gone: Vec<&String> = before.iter().filter(|l| !after.contains(l)).collect();
-        let new: Vec<&String> = after.iter().filter(|l| !before.contains(l)).collect();
-        bail!("the target schema changed during the load (a bug in ferry): missing {gone:?}, new {new:?}");
+        let broken = newly_not_valid(&before, &after);
+        let gone: Vec<&String> = before.iter().filter(|l| !after.contains(l) && !is_not_valid_of(l, &after)).collect();
+        let new: Vec<&String> = after.iter().filter(|l| !before.contains(l) && !l.ends_with(" NOT VALIDATED")).collect();
+        if !gone.is_empty() || !new.is_empty() {
+            bail!("the target schema changed during the load (a bug in ferry): missing {gone:?}, new {new:?}");
+        }
+        for k in &broken {
+            run.report.warn(format!(
+                "foreign key {k} was valid before the load and is now NOT VALID: loaded rows point at rows that do not exist (`ferry plan` lists them)"
+            ));
+        }
+        run.report.facts.broken_keys = broken;
     }
     run.report.phase(Phase::Keys, t0.elapsed());
     let mut checks = super::verify_loaded(run, &plan, &loads)?;
@@ -146,9 +174,21 @@ fn fitted_plan(
 }
 
 /// The target tables that already hold rows (tables a resumed run already
-/// committed are skipped, not counted); refused unless `--truncate`.
+/// committed are skipped, not counted), after every refusal `plan` reports
+/// too (`commands::refusals`: these tables without `--truncate`, a foreign
+/// key onto a table not loaded, cycles that cannot load with keys kept).
 fn tables_with_rows(run: &Run<'_>, plan: &Plan, catalog: &Catalog) -> anyhow::Result<Vec<String>> {
     let done = run.journal.snapshot().done;
+    let asked = crate::commands::refusals::Asked {
+        truncate: run.args.truncate,
+        keep_keys: run.args.keep_keys,
+        earlier_unfinished: run.report.facts.earlier_unfinished,
+    };
+    let refused = crate::commands::refusals::existing(&run.args.source.source, plan, catalog, &done, &asked)?;
+    if !refused.is_empty() {
+        let list: Vec<String> = refused.iter().map(|m| format!("  - {m}")).collect();
+        bail!("will not load into this target; nothing was written. {} problem(s):\n{}", refused.len(), list.join("\n"));
+    }
     let full: Vec<String> = plan
         .tables
         .iter()
@@ -156,12 +196,6 @@ fn tables_with_rows(run: &Run<'_>, plan: &Plan, catalog: &Catalog) -> anyhow::Re
         .filter(|t| catalog.tables.get(&t.map.target).is_some_and(|c| c.has_rows))
         .map(|t| t.map.target.clone())
         .collect();
-    if !full.is_empty() && !run.args.truncate {
-        bail!(
-            "target tables already hold rows: {}; ferry never appends. Give --truncate to empty them first",
-            full.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
-        );
-    }
     Ok(full)
 }
 
@@ -174,6 +208,7 @@ fn restore_keys(
     keys: &Keys,
     connections: usize,
     load_failed: bool,
+    before: &[String],
 ) -> anyhow::Result<()> {
     if keys.journal.keys.is_empty() {
         return Ok(());
@@ -185,9 +220,71 @@ fn restore_keys(
         Ok::<_, anyhow::Error>(warnings)
     });
     match restored {
+        Ok(_) if load_failed => {
+            // Said once, by the stop: which keys came back NOT VALID.
+            let open = run.rt.block_on(catalog::snapshot(client, &keys.journal.schema)).map(|a| newly_not_valid(before, &a));
+            let n = keys.journal.keys.len();
+            run.report.facts.keys.push(match open {
+                Ok(open) if !open.is_empty() => format!(
+                    "the {n} key(s) set aside are back; foreign key(s) {} NOT VALID (their rows point at tables not loaded yet) until the run is resumed",
+                    open.join(", ")
+                ),
+                _ => format!("the {n} key(s) set aside are back"),
+            });
+        }
         Ok(ws) => ws.into_iter().for_each(|w| run.report.warn(w)),
-        Err(e) if load_failed => run.report.warn(format!("{e}; run `ferry restore-keys` to retry")),
+        Err(e) if load_failed => run
+            .report
+            .facts
+            .keys
+            .push(format!("keys set aside are not all back ({e}); `ferry restore-keys` or the next run puts them back")),
         Err(e) => return Err(e),
     }
     Ok(())
+}
+
+/// Per table to set sequences for: its target name, and the floor its
+/// rowid-alias key's sequence must pass (`sqlite_sequence`: AUTOINCREMENT
+/// never reuses a number, even a deleted row's), as in create mode.
+fn sequence_floors(tables: &[&crate::plan::TablePlan]) -> Vec<(String, Option<(String, i64)>)> {
+    tables
+        .iter()
+        .map(|tp| {
+            let floor = match (tp.source.row_key.clone(), tp.sqlite_sequence) {
+                (crate::model::RowKey::RowidAlias { column }, Some(n)) => {
+                    tp.target_column(&tp.source.columns[column].name).map(|c| (c.to_string(), n))
+                }
+                _ => None,
+            };
+            (tp.map.target.clone(), floor)
+        })
+        .collect()
+}
+
+/// Foreign keys (as `table.name`) validated in the catalog snapshot
+/// `before` and `NOT VALID` in `after`.
+fn newly_not_valid(before: &[String], after: &[String]) -> Vec<String> {
+    before
+        .iter()
+        .filter(|l| l.starts_with("constraint ") && !l.ends_with(" NOT VALIDATED") && is_not_valid_of(l, after))
+        .filter_map(|l| l.strip_prefix("constraint ")?.split(' ').next().map(str::to_string))
+        .collect()
+}
+
+/// `after` holds the constraint line `line`, but not validated
+/// (`pg_get_constraintdef` then ends with `NOT VALID` too).
+fn is_not_valid_of(line: &str, after: &[String]) -> bool {
+    after.iter().any(|a| *a == format!("{line} NOT VALIDATED") || *a == format!("{line} NOT VALID NOT VALIDATED"))
+}
+
+/// The keys to set aside, each foreign key to be validated when it comes
+/// back if it was valid in `before`: the catalog before the first of the
+/// runs into this target, so a key an earlier stop left `NOT VALID` (its
+/// parent was still empty) is validated by the run that resumes.
+fn owe_validation(mut keys: Vec<keys::SetAside>, before: &[String]) -> Vec<keys::SetAside> {
+    for k in keys.iter_mut().filter(|k| k.kind == "foreign_key" && !k.validated) {
+        let prefix = format!("constraint {}.{} ", k.table, k.name);
+        k.validated = before.iter().any(|l| l.starts_with(&prefix) && !l.ends_with(" NOT VALIDATED"));
+    }
+    keys
 }

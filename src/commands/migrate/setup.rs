@@ -40,6 +40,7 @@ pub(super) fn scratch_cluster(args: &MigrateArgs, report: &mut Report) -> anyhow
 pub(super) fn previous_run(args: &MigrateArgs, target: &Target, report: &mut Report) -> anyhow::Result<Option<RunJournal>> {
     let journal_path = journal::path(&args.state_dir, &target.to_string(), &args.pg_schema);
     let previous = journal::read(&journal_path)?.filter(|j| !j.finished);
+    report.facts.earlier_unfinished = previous.is_some();
     Ok(match (args.resume, previous) {
         (true, Some(j)) => {
             if j.source != args.source.source.display().to_string() {
@@ -61,7 +62,10 @@ pub(super) fn previous_run(args: &MigrateArgs, target: &Target, report: &mut Rep
     })
 }
 
-/// This run's journal, carrying over what a resumed run had committed.
+/// This run's journal, carrying over what a resumed run had committed, and
+/// from any unfinished run the catalog before the first of them (the one
+/// the run that finishes must restore). Written only once the run changes
+/// the target, so a refused run leaves an earlier run's journal as it was.
 pub(super) fn journal_writer(
     args: &MigrateArgs,
     target: &Target,
@@ -69,6 +73,7 @@ pub(super) fn journal_writer(
     resumed: Option<&RunJournal>,
 ) -> anyhow::Result<Arc<journal::Writer>> {
     let journal_path = journal::path(&args.state_dir, &target.to_string(), &args.pg_schema);
+    let schema_before = journal::read(&journal_path)?.filter(|j| !j.finished).and_then(|j| j.schema_before);
     Ok(Arc::new(journal::Writer::new(
         journal_path,
         RunJournal {
@@ -79,6 +84,7 @@ pub(super) fn journal_writer(
             tables_created: resumed.is_some_and(|j| j.tables_created),
             done: resumed.map(|j| j.done.clone()).unwrap_or_default(),
             finished: false,
+            schema_before,
         },
     )?))
 }
@@ -164,7 +170,8 @@ pub(super) fn report(
             report.warn(crate::pipeline::rejects::rounding_warning(&table, &c));
         }
     }
-    let all_ok = checks.iter().all(TableCheck::ok) && source_changed.is_none() && rejected == 0;
+    let all_ok =
+        checks.iter().all(TableCheck::ok) && source_changed.is_none() && rejected == 0 && report.facts.broken_keys.is_empty();
     report.finish(args.output.json, args.output.quiet, if all_ok { 0 } else { 1 })?;
     if let Some(p) = &args.report {
         report.write_json(p).with_context(|| format!("writing the report to {}", p.display()))?;

@@ -1,6 +1,6 @@
 //! A dedicated, short-lived PostgreSQL cluster for the tests that change
 //! the server itself: TLS on (`tls.rs`), a restart in the middle of a load
-//! (`faults.rs`). The shared cluster of [`super::pg`] must not see those
+//! (`faults.rs`), or run another server version (`pg_versions.rs`). The shared cluster of [`super::pg`] must not see those
 //! changes, since other tests run against it at the same time.
 //!
 //! Started like the shared one (`initdb`, `pg_ctl`; as the `postgres` OS
@@ -38,6 +38,12 @@ impl Cluster {
     ///
     /// When any step fails, with its output.
     pub fn start(name: &str, configure: impl FnOnce(&Cluster) -> String) -> Cluster {
+        Cluster::start_from(name, bin_dir(), configure)
+    }
+
+    /// As [`Cluster::start`], with the server binaries (`initdb`, `pg_ctl`,
+    /// `postgres`) of `bin`: another PostgreSQL version than Debian's.
+    pub fn start_from(name: &str, bin: PathBuf, configure: impl FnOnce(&Cluster) -> String) -> Cluster {
         let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
         fs::create_dir_all(root).unwrap();
         let dir = tempfile::Builder::new().prefix(&format!("pg-{name}-")).tempdir_in(root).unwrap();
@@ -47,7 +53,7 @@ impl Cluster {
         if let Some((name, _, _)) = &user {
             make_traversable(&base, name);
         }
-        let mut cluster = Cluster { data: base.join("data"), base, _dir: dir, bin: bin_dir(), user, port: 0 };
+        let mut cluster = Cluster { data: base.join("data"), base, _dir: dir, bin, user, port: 0 };
         cluster.init();
         let extra = configure(&cluster);
         cluster.port = free_port();

@@ -3,14 +3,19 @@
 //! `ferry` binary), `sqlite` (source databases from SQL text or the corpus),
 //! `python` (the FlashCase app in `fixtures/alembic_app`: its venv, Alembic
 //! migrations and data checks; the framework matrix's venv), `framework`
-//! (the framework-matrix flow of `fixtures/frameworks`).
+//! (the framework-matrix flow of `fixtures/frameworks`), `frameworks` (Ruby
+//! and Node for the ActiveRecord and TypeORM apps of the matrix), `cluster`
+//! (a cluster of its own), `embedded_pg` (server binaries of other
+//! PostgreSQL versions).
 //!
 //! Not every test module uses every helper, hence `dead_code` is allowed here.
 #![allow(dead_code)]
 
 pub mod cluster;
 pub mod cmd;
+pub mod embedded_pg;
 pub mod framework;
+pub mod frameworks;
 pub mod pg;
 pub mod python;
 pub mod sqlite;

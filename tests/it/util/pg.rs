@@ -92,6 +92,14 @@ pub fn server() -> &'static TestServer {
 }
 
 impl TestServer {
+    /// A server named by URL, as `FERRY_TEST_PG` names one: for tests that run
+    /// against a server of their own (`pg_versions.rs` starts one cluster per
+    /// PostgreSQL version). The URL's database is used for administrative
+    /// connections.
+    pub fn at(url: &str) -> Result<TestServer, String> {
+        split_url(url)
+    }
+
     /// URL for administrative work (`CREATE DATABASE`): the `postgres`
     /// database of the harness's cluster, or the `FERRY_TEST_PG` URL as given.
     pub fn admin_url(&self) -> String {

@@ -421,7 +421,10 @@ fn checked(command: Command, text: String) -> Result<Output, String> {
     }
 }
 
-fn run(mut command: Command, text: String, limit: Duration) -> Output {
+/// Runs `command` without stdin, reading both pipes, and panics when it
+/// outlives `limit` (killed, with what it printed). `frameworks` runs Ruby,
+/// npm and Node through this too.
+pub fn run(mut command: Command, text: String, limit: Duration) -> Output {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -467,7 +470,8 @@ fn read_in_background(mut pipe: impl Read + Send + 'static) -> thread::JoinHandl
     })
 }
 
-fn timeout() -> Duration {
+/// `FERRY_TEST_TIMEOUT_SECS`, default 300: the budget of one test command.
+pub fn timeout() -> Duration {
     let secs = std::env::var("FERRY_TEST_TIMEOUT_SECS")
         .ok()
         .and_then(|s| s.parse().ok());
