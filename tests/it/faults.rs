@@ -158,7 +158,8 @@ const CLOSED: &str = "ferry: loading table \"big\": the connection to PostgreSQL
 /// ferry says the connection closed, then what the stop left: the table
 /// in flight empty, and the command that finishes the run.
 fn assert_closed(out: &Output) {
-    let err = out.stderr.trim_end();
+    // The first line is the error (the state of the target follows it).
+    let err = out.stderr.lines().next().unwrap_or_default();
     assert!(err.starts_with(CLOSED), "\n{out}");
     assert!(err.contains("State of the target") && err.contains("\"big\"") && err.contains("--resume"), "\n{out}");
 }
@@ -283,8 +284,8 @@ fn statement_timeout_fires_mid_copy() {
     let mut client = db.client();
     client.batch_execute(SLOW_BIG).unwrap();
     client.batch_execute(&format!("ALTER DATABASE \"{}\" SET statement_timeout = '3s'", db.name)).unwrap();
-    // One writer: the two small tables load first, alone and quickly, then
-    // big, whose COPY the timeout cancels once rows have arrived.
+    // One writer: no small table's COPY waits behind big's readers long
+    // enough to time out; big's COPY is cancelled once rows have arrived.
     let mut args = migrate_args(&db.url, state.path().to_str().unwrap());
     let w = args.iter().position(|a| *a == "--writers").unwrap();
     args[w + 1] = "1";
@@ -307,7 +308,8 @@ fn statement_timeout_fires_mid_copy() {
     assert_failed(&out, 2);
     // The server's context names the COPY and the row it had reached.
     // (after the trigger function's frame, when it was running).
-    let err = out.stderr.trim_end();
+    // The first line is the error (the state of the target follows it).
+    let err = out.stderr.lines().next().unwrap_or_default();
     assert!(
         err.starts_with("ferry: loading table \"big\": canceling statement due to statement timeout (SQLSTATE 57014); where: "),
         "{out}"
