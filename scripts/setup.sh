@@ -2,7 +2,8 @@
 # Shell helpers for ferry's scripts: sourced (`source scripts/setup.sh`), never run.
 #
 #   ensure_packages        install what the scripts need (PostgreSQL, a C compiler for the
-#                          bundled SQLite) from apt, only when missing; apt-get update at most once
+#                          bundled SQLite, OpenSSL, python3 with venv) from apt, only when
+#                          missing; apt-get update at most once
 #   pg_bindir              print PostgreSQL's server bin directory (initdb, pg_ctl)
 #   free_port              print a TCP port on 127.0.0.1 nobody listens on
 #   start_cluster DIR PORT create (first time) and start a throwaway cluster in DIR on 127.0.0.1:PORT,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # README command 2: run every test target, and all of them even after one fails: the library's
 # unit tests, the integration tests (against a throwaway PostgreSQL, see tests/it/util/pg.rs) and
-# the doc tests. Benches are not built.
+# the doc tests. The benches are compiled (not run), so that they cannot break unseen.
 #
 # CI (if set) passes through to the tests. The test cluster is stopped on exit, and the script
 # exits non-zero when anything failed, the build included.
@@ -18,6 +18,9 @@ log=${CARGO_TARGET_DIR:-target}/ferry-test.log
 mkdir -p "$(dirname "$log")"
 status=0
 cargo test --locked --no-fail-fast 2>&1 | tee "$log" || status=${PIPESTATUS[0]}
+bench_status=0
+cargo bench --no-run --locked 2>&1 | tee -a "$log" || bench_status=${PIPESTATUS[0]}
+[ "$bench_status" = 0 ] || status=$bench_status
 
 echo
 echo "== summary (full output in $log)"
@@ -27,6 +30,7 @@ awk '/^ +Running /   { target = ($2 == "unittests") ? $3 : $2 }
      END { if (!n) print "  no test results: see the log (did the build fail?)" }' "$log"
 if [ "$status" != 0 ]; then
     grep -E '^test .* \.\.\. FAILED$' "$log" | sed 's/^/  /' || true
-    echo "FAILED (cargo test exited with $status)"
+    [ "$bench_status" = 0 ] || echo "  the benches do not compile (cargo bench --no-run exited with $bench_status)"
+    echo "FAILED (exit status $status)"
 fi
 exit "$status"

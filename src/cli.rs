@@ -88,12 +88,20 @@ pub struct MappingOpts {
     /// all over the built-in default.
     #[arg(long = "mapping", value_name = "FILE", env = "FERRY_MAPPING")]
     pub mapping: Vec<PathBuf>,
-    /// Only these tables (comma-separated glob patterns).
-    #[arg(long, value_delimiter = ',', value_name = "PATTERN")]
+    /// Only these tables (comma-separated glob patterns; spaces around
+    /// commas and ASCII case are ignored; a pattern matching no table is an error).
+    #[arg(long, value_delimiter = ',', value_name = "PATTERN", value_parser = table_pattern)]
     pub tables: Vec<String>,
-    /// Leave out these tables (comma-separated glob patterns).
-    #[arg(long, value_delimiter = ',', value_name = "PATTERN")]
+    /// Leave out these tables (comma-separated glob patterns, as --tables).
+    #[arg(long, value_delimiter = ',', value_name = "PATTERN", value_parser = table_pattern)]
     pub exclude: Vec<String>,
+}
+
+/// One `--tables`/`--exclude` pattern: `'a, b'` means `a` and `b`, so the
+/// spaces around a comma are not part of a name.
+fn table_pattern(s: &str) -> Result<String, String> {
+    let p = s.trim();
+    if p.is_empty() { Err("empty table pattern".into()) } else { Ok(p.to_string()) }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -128,8 +136,10 @@ pub struct InspectArgs {
     pub profile: bool,
     /// Read every value and write a mapping file that converts all of them
     /// (to FILE, or stdout without one); columns with no total conversion
-    /// are listed on stderr.
-    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+    /// are listed on stderr. The file is given as `--suggest-mapping=FILE`:
+    /// with a space, `inspect --suggest-mapping app.db` would take the
+    /// database for the output file.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-", require_equals = true)]
     pub suggest_mapping: Option<PathBuf>,
     /// Mapping files the suggestion builds on (repeatable).
     #[arg(long = "mapping", value_name = "FILE")]

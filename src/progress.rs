@@ -107,6 +107,25 @@ impl Drop for TableBar {
 mod tests {
     use super::*;
 
+    /// Issue 17: a table's rate and ETA count from when its load starts,
+    /// not from the start of the run (a table that waited behind others
+    /// would otherwise show a rate far below its real one).
+    #[test]
+    fn a_tables_rate_counts_from_its_own_start() {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
+        let overall = multi.add(ProgressBar::new(2_000_000));
+        let p = Progress { multi, overall };
+        std::thread::sleep(Duration::from_millis(600)); // other tables load
+        let t = p.table("late", 1_000_000);
+        std::thread::sleep(Duration::from_millis(100));
+        t.inc(100_000);
+        assert!(t.bar.elapsed() < Duration::from_millis(500), "elapsed {:?}", t.bar.elapsed());
+        // 100,000 rows in about 0.1 s: far above the 100,000 / 0.7 s a
+        // run-start clock would give.
+        assert!(t.bar.per_sec() > 300_000.0, "{} rows/s", t.bar.per_sec());
+        assert!(t.bar.eta() < Duration::from_secs(6), "eta {:?}", t.bar.eta());
+    }
+
     #[test]
     fn rolled_back_tables_leave_the_overall_count() {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());

@@ -271,7 +271,7 @@ impl Report {
                     status.push_str(&format!(", {n} {what}"));
                 }
             }
-            let name: String = t.table.chars().take(w).collect();
+            let name = fit_name(&t.table, w);
             // The first 12 hex digits; the whole hash is in --json.
             let hash = t.hash.as_deref().map_or("-", |h| &h[..h.len().min(12)]);
             if !moved {
@@ -354,4 +354,31 @@ pub struct Stopped {
     pub sequences: Vec<String>,
     /// The command that finishes the job, or what else to do.
     pub next: String,
+}
+
+/// A table name cut to `w` characters for the summary's column; a cut name
+/// ends in `…`, so that it is not taken for another table's whole name.
+fn fit_name(name: &str, w: usize) -> String {
+    if name.chars().count() <= w {
+        return name.to_string();
+    }
+    let mut cut: String = name.chars().take(w.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::fit_name;
+
+    #[test]
+    fn a_cut_name_ends_in_an_ellipsis() {
+        assert_eq!(fit_name("short", 40), "short");
+        let long = "a".repeat(39) + "bcd";
+        let cut = fit_name(&long, 40);
+        assert_eq!(cut.chars().count(), 40);
+        assert!(cut.ends_with("a…"), "{cut}");
+        assert_eq!(fit_name(&"x".repeat(40), 40), "x".repeat(40), "exactly 40 is not cut");
+    }
 }

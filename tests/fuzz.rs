@@ -8,7 +8,9 @@
 //! How it works, per target: first every file in `tests/fuzz_corpus/TARGET/`
 //! is replayed (seeds and inputs that once failed: a deterministic
 //! regression test; files named `slow-*` are replayed but not mutated), then inputs are generated for `FERRY_FUZZ_SECS` seconds
-//! (default 7 per target; 8 targets run two at a time, about 30 s in all):
+//! (default 7 per target; 8 targets run two at a time, about 30 s in all),
+//! and until at least 125,000 inputs per target, a million in all
+//! (`FERRY_FUZZ_MIN_INPUTS`):
 //! mutations of the corpus (bit flips, byte edits, splices, dictionary
 //! tokens, extreme numbers) and structured inputs from small grammars. Tests
 //! are built with debug assertions, so an arithmetic overflow is a panic and
@@ -264,7 +266,8 @@ fn fuzz_table_patterns() {
     });
 }
 
-/// Dynamic-programming wildcard match, the reference for `glob_match`.
+/// Dynamic-programming wildcard match, the reference for `glob_match`
+/// (letters match regardless of ASCII case, as SQLite's table names do).
 fn glob_reference(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
@@ -280,7 +283,7 @@ fn glob_reference(pattern: &str, name: &str) -> bool {
             }
         } else {
             for j in 1..=n.len() {
-                next[j] = m[j - 1] && (c == '?' || c == n[j - 1]);
+                next[j] = m[j - 1] && (c == '?' || c.eq_ignore_ascii_case(&n[j - 1]));
             }
         }
         m = next;
@@ -632,6 +635,22 @@ fn corpus_dir(target: &str) -> PathBuf {
 /// The seed CI uses; see `run`.
 const CI_SEED: u64 = 20_261_122;
 
+/// Fuzz targets in this file (the `#[test] fn fuzz_*`), and the inputs each
+/// takes at least, so that a run of them all is at least a million inputs
+/// (README, "What ferry guarantees"). Fast targets pass the floor within
+/// their time budget; the slow ones (the mapping-file parser) run on until
+/// they reach it. `FERRY_FUZZ_MIN_INPUTS` changes it (0: time budget only).
+const TARGETS: u64 = 8;
+const MIN_INPUTS_PER_TARGET: u64 = 125_000;
+const _: () = assert!(TARGETS * MIN_INPUTS_PER_TARGET >= 1_000_000);
+
+#[test]
+fn every_fuzz_target_is_counted() {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz.rs")).unwrap();
+    let targets = text.lines().filter(|l| l.starts_with("fn fuzz_")).count() as u64;
+    assert_eq!(targets, TARGETS, "TARGETS must count every fuzz target, so that the floor adds up to a million");
+}
+
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -653,6 +672,7 @@ where
     let seed = env_u64("FERRY_FUZZ_SEED", default_seed);
     let budget = Duration::from_secs_f64(std::env::var("FERRY_FUZZ_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(7.0));
     let hang = Duration::from_secs(env_u64("FERRY_FUZZ_HANG_SECS", 5));
+    let min_inputs = env_u64("FERRY_FUZZ_MIN_INPUTS", MIN_INPUTS_PER_TARGET);
 
     let mut corpus: Vec<(String, Vec<u8>)> = Vec::new();
     if let Ok(entries) = std::fs::read_dir(corpus_dir(target)) {
@@ -733,7 +753,7 @@ where
         corpus.iter().filter(|(name, _)| !name.starts_with("slow-")).map(|(_, i)| i.clone()).collect();
     let start = Instant::now();
     let mut input = Vec::new();
-    while start.elapsed() < budget {
+    while start.elapsed() < budget || count.load(Ordering::Relaxed) < min_inputs {
         for _ in 0..256 {
             input.clear();
             match r.below(4) {
@@ -757,6 +777,8 @@ where
     }
     done.store(true, Ordering::SeqCst);
     let _ = watchdog.join();
+    let n = count.load(Ordering::Relaxed);
+    assert!(n >= min_inputs, "fuzz target {target}: {n} inputs, fewer than the {min_inputs} promised");
     eprintln!(
         "fuzz target {target}: {} inputs in {:.1}s ({} corpus files), seed {seed}",
         count.load(Ordering::Relaxed),

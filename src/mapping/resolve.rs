@@ -45,6 +45,18 @@ pub enum Error {
     Unconvertible { table: String, problems: Vec<String> },
 }
 
+impl Error {
+    /// The message without the table and column, for a caller (a misfit)
+    /// that names them itself: otherwise the column would be named twice.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Column { message, .. } => message.clone(),
+            Error::Rule { at, message, .. } => format!("{message} (mapping rule at {at})"),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// How one column is carried over.
 #[derive(Debug, Clone, Serialize)]
 pub struct ColumnMap {
@@ -545,10 +557,9 @@ pub fn fit_to_profile(pg: &PgType, affinity: Affinity, p: &StorageProfile) -> Op
     if fits {
         return None;
     }
-    let mut to = natural();
-    if matches!(pg, PgType::Bytea) && !b {
-        to = PgType::Text;
-    }
+    // An untyped (or BLOB) column without blobs gets the narrowest type of
+    // what it holds like any other: only integers make a bigint, not text.
+    let to = natural();
     if matches!(pg, PgType::Bytea) && b {
         // Numbers next to blobs: no lossless common type but text of the numbers.
         return None;
@@ -598,7 +609,9 @@ pub fn widening_classes(pg: &PgType, conv: &Converter, affinity: Affinity) -> u8
     bits
 }
 
-/// `*` and `?` globs, as in `--tables 'auth_*'`.
+/// `*` and `?` globs, as in `--tables 'auth_*'`. Letters match regardless of
+/// ASCII case, as SQLite matches table names (`User` and `user` are one table
+/// there; SQLite folds only ASCII).
 ///
 /// Iterative, remembering only the last `*` (the classic wildcard matcher):
 /// at most `pattern × name` steps. The recursive form it replaces took
@@ -616,7 +629,7 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
                 star = Some((pi, ni));
                 pi += 1;
             }
-            Some(&c) if c == '?' || c == n[ni] => {
+            Some(&c) if c == '?' || c.eq_ignore_ascii_case(&n[ni]) => {
                 pi += 1;
                 ni += 1;
             }
@@ -676,6 +689,8 @@ mod tests {
         assert_eq!(fit_to_profile(&PgType::Timestamp, Affinity::Numeric, &prof(2, 0, 1, 0)).unwrap().0, PgType::Text);
         assert_eq!(fit_to_profile(&PgType::Text, Affinity::Text, &prof(0, 0, 3, 1)).unwrap().0, PgType::Bytea);
         assert_eq!(fit_to_profile(&PgType::Bytea, Affinity::Blob, &prof(1, 1, 1, 0)).unwrap().0, PgType::Text);
+        assert_eq!(fit_to_profile(&PgType::Bytea, Affinity::Blob, &prof(3, 0, 0, 0)).unwrap().0, PgType::BigInt, "only integers: bigint");
+        assert_eq!(fit_to_profile(&PgType::Bytea, Affinity::Blob, &prof(3, 2, 0, 0)).unwrap().0, PgType::Double);
         assert!(fit_to_profile(&PgType::Boolean, Affinity::Numeric, &prof(2, 0, 0, 0)).is_none());
     }
 
@@ -691,5 +706,7 @@ mod tests {
         assert!(glob_match("auth_*", "auth_user"));
         assert!(!glob_match("auth_*", "user"));
         assert!(glob_match("t?", "t1"));
+        assert!(glob_match("AUTH_*", "auth_User"), "ASCII case is ignored, as SQLite does");
+        assert!(!glob_match("É", "é"), "SQLite folds only ASCII");
     }
 }

@@ -149,6 +149,11 @@ pub struct Index {
     pub partial: bool,
     /// The original CREATE INDEX text (None for automatic indexes).
     pub sql: Option<String>,
+    /// Per key column, the collation SQLite compares it with (`BINARY`,
+    /// `NOCASE`, `RTRIM`): PostgreSQL's keys compare bytes, so a unique key
+    /// under another collation is looser there (`plan::post_data` notes it).
+    #[serde(skip)]
+    pub collations: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

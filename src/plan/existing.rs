@@ -162,7 +162,7 @@ pub fn fit(plan: &mut Plan, catalog: &Catalog, mapper: &Mapper<'_>, facts: &Sour
                 fit_values(&pg, s, &mut |problem| misfits.push(mis(Some(&cm.source), problem)));
             }
             if let Err(e) = mapper.retarget(&tp.source, &mut cm, pg, guess) {
-                misfits.push(mis(Some(&cm.source), e.to_string()));
+                misfits.push(mis(Some(&cm.source), e.detail()));
                 continue;
             }
             // `timestamp(3)`, `time(0)`: the digits the column keeps.

@@ -33,6 +33,10 @@ pub enum Error {
     NameCollision { what: String, pg: String, a: String, b: String },
     #[error("no table left to migrate (check --tables / --exclude and the mapping's exclusions)")]
     Empty,
+    /// A `--tables`/`--exclude` pattern that names no table is most likely a
+    /// typo; running without it would move more (or fewer) tables than meant.
+    #[error("--{flag} pattern {pattern:?} matches no table of the source (patterns ignore ASCII case, as SQLite names do)")]
+    UnmatchedPattern { flag: &'static str, pattern: String },
     /// SQLite allows `""` as a name; PostgreSQL does not.
     #[error("{what} has an empty name, which PostgreSQL does not allow; give it one with a `rename` rule in a mapping file")]
     EmptyName { what: String },
@@ -193,6 +197,7 @@ impl<'a> Planner<'a> {
 fn build(input: &Planner<'_>, profiles: Option<&Profiles>, speculative: bool) -> Result<Plan, Error> {
     let mapper = Mapper::new(input.layers)?;
     let order = topo::order(&input.schema.tables);
+    unmatched_pattern(input)?;
     let mut tables = Vec::new();
     let mut excluded_tables = Vec::new();
     for &i in &order.order {
@@ -286,6 +291,18 @@ fn build(input: &Planner<'_>, profiles: Option<&Profiles>, speculative: bool) ->
     };
     (plan.post_data, plan.post_notes) = post_data::post_data_steps(&plan);
     Ok(plan)
+}
+
+/// Refuses a `--tables`/`--exclude` pattern that matches no source table.
+fn unmatched_pattern(input: &Planner<'_>) -> Result<(), Error> {
+    for (flag, patterns) in [("tables", input.include), ("exclude", input.exclude)] {
+        for p in patterns {
+            if !input.schema.tables.iter().any(|t| resolve::glob_match(p, &t.name)) {
+                return Err(Error::UnmatchedPattern { flag, pattern: p.clone() });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Identity column and primary key, in target names. A rowid alias is an

@@ -96,6 +96,9 @@ fn keys_and_indexes(plan: &Plan, out: &mut PostData) {
             }
             if ix.unique {
                 out.unique_sets.push((tp.map.target.clone(), cols.clone()));
+                if let Some(note) = collation_note(tp, ix) {
+                    out.notes.push(note);
+                }
             }
             if ix.origin == "u" {
                 out.steps.push(Step {
@@ -209,4 +212,30 @@ fn sequences(plan: &Plan, out: &mut PostData) {
             validate: None,
         });
     }
+}
+
+/// A unique key SQLite compares under a collation other than `BINARY`
+/// (`COLLATE NOCASE`, `RTRIM`) is created as PostgreSQL's plain, byte-wise
+/// unique key: it then accepts rows SQLite would have refused (`a@x` next to
+/// `A@x`). ferry says so rather than carry it as a nondeterministic ICU
+/// collation: that would change how the application's own queries compare
+/// and sort the column, and an existing schema (Alembic's) has no such
+/// collation to match.
+fn collation_note(tp: &super::TablePlan, ix: &crate::model::Index) -> Option<String> {
+    let loose: Vec<String> = ix
+        .columns
+        .iter()
+        .zip(&ix.collations)
+        .filter(|(_, coll)| !coll.eq_ignore_ascii_case("BINARY"))
+        .map(|(c, coll)| format!("{} COLLATE {coll}", c.as_deref().unwrap_or("?")))
+        .collect();
+    if loose.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "table {:?}: unique key {:?} compares {} in SQLite; PostgreSQL's unique key is case- and byte-exact, so it will accept values SQLite refused as duplicates (add a unique index on lower(...) if the application relies on it)",
+        tp.source.name,
+        ix.name,
+        loose.join(", ")
+    ))
 }

@@ -428,6 +428,10 @@ fn read_indexes(
     let mut info = conn
         .prepare("SELECT cid, name FROM pragma_index_info(?1, 'main') ORDER BY seqno")
         .map_err(err)?;
+    // The key columns' collations, in key order.
+    let mut xinfo = conn
+        .prepare("SELECT coll FROM pragma_index_xinfo(?1, 'main') WHERE key ORDER BY seqno")
+        .map_err(err)?;
     let mut indexes = Vec::with_capacity(entries.len());
     for (name, unique, origin, partial) in entries {
         let columns = info
@@ -449,6 +453,12 @@ fn read_indexes(
                 reason: "expression index: not migrated; re-create it in PostgreSQL".into(),
             });
         }
+        let collations = xinfo
+            .query_map([&name], |r| r.get::<_, Option<String>>(0))
+            .map_err(err)?
+            .map(|c| c.map(|c| c.unwrap_or_else(|| "BINARY".into())))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
         let sql = index_sql
             .get(name.as_str())
             .copied()
@@ -461,6 +471,7 @@ fn read_indexes(
             origin,
             partial,
             sql,
+            collations,
         });
     }
     Ok(indexes)

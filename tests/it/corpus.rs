@@ -69,7 +69,7 @@ fn migrate(src: &Path, db: &TestDb, mappings: &[&Path], extra: &[&str]) -> Outpu
 }
 
 fn suggest(src: &Path, out: &Path) -> Output {
-    ferry(&["inspect", src.to_str().unwrap(), "--suggest-mapping", out.to_str().unwrap()])
+    ferry(&["inspect", src.to_str().unwrap(), &format!("--suggest-mapping={}", out.display())])
 }
 
 /// Microseconds since 1970 of every row of a timestamptz column, from
@@ -396,21 +396,55 @@ struct Outcome {
     file: String,
     suggest: String,
     migrate: i32,
-    tables: usize,
-    rows: i64,
+    /// Rows of every table in the target, by name, sorted.
+    counts: Vec<(String, i64)>,
     seconds: f64,
     note: String,
 }
 
-/// Every SQLite file of the corpus: suggest, then migrate with the
-/// suggestion. Exit 0 with equal counts, or exit 2 before loading with the
-/// columns that cannot convert; nothing else.
-#[test]
-fn whole_corpus_with_suggested_mappings() {
+impl Outcome {
+    /// Its lines of `corpus_expected.tsv`: one per table in the target (one
+    /// with table `-` when there is none): file, exit code, note (why it
+    /// refused, what was lossy), table, rows. Table names are written as
+    /// Rust string literals, so no name can break a line or a column.
+    fn expected_lines(&self) -> Vec<String> {
+        let line = |t: &str, n: i64| format!("{}\t{}\t{}\t{t}\t{n}", self.file, self.migrate, self.note);
+        if self.counts.is_empty() {
+            return vec![line("-", 0)];
+        }
+        self.counts.iter().map(|(t, n)| line(&format!("{t:?}"), *n)).collect()
+    }
+}
+
+/// `tests/it/corpus_expected.tsv`: what each of the corpus files does, as
+/// committed. The test compares against it and never rewrites it; after a
+/// deliberate change, the failure message prints the lines to commit.
+fn expected_outcomes() -> std::collections::BTreeMap<String, Vec<String>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/corpus_expected.tsv");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut by_file: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for l in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let file = l.split('\t').next().unwrap().to_string();
+        by_file.entry(file).or_default().push(l.to_string());
+    }
+    by_file
+}
+
+fn manifest_files() -> Vec<String> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/MANIFEST.tsv");
     let text = std::fs::read_to_string(&manifest).unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
-    let files: Vec<String> = text.lines().skip(1).filter_map(|l| l.split('\t').next()).map(str::to_string).collect();
-    assert!(files.len() >= 40, "{} files in the manifest", files.len());
+    text.lines().skip(1).filter_map(|l| l.split('\t').next()).filter(|f| !f.is_empty()).map(str::to_string).collect()
+}
+
+/// Every SQLite file of the corpus: suggest, then migrate with the
+/// suggestion. Exit 0 with equal counts, or exit 2 before loading with the
+/// columns that cannot convert; and each file exactly as
+/// `corpus_expected.tsv` says: exit code, note, every table's row count.
+#[test]
+fn whole_corpus_with_suggested_mappings() {
+    let files = manifest_files();
+    assert_eq!(files.len(), 47, "the corpus has 47 files (README)");
+    let expected = expected_outcomes();
     let dir = tempfile::tempdir().unwrap();
     let t0 = Instant::now();
     let next = Mutex::new(files.iter().enumerate());
@@ -431,27 +465,76 @@ fn whole_corpus_with_suggested_mappings() {
     results.sort_by_key(|(i, _)| *i);
     let mut table = String::from("| file | suggestion | migrate | tables | rows | s | note |\n|---|---|---|---|---|---|---|\n");
     let mut failures = Vec::new();
+    let mut actual_tsv = Vec::new();
     for (i, r) in &results {
         match r {
-            Ok(o) => table.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {:.1} | {} |\n",
-                o.file,
-                o.suggest,
-                match (o.migrate, o.note.starts_with("only virtual")) {
-                    (0, _) => "exit 0, counts and hashes equal",
-                    (_, true) => "exit 2: nothing to migrate",
-                    _ => "exit 2 before loading",
-                },
-                o.tables,
-                o.rows,
-                o.seconds,
-                o.note
-            )),
+            Ok(o) => {
+                table.push_str(&format!(
+                    "| {} | {} | {} | {} | {} | {:.1} | {} |\n",
+                    o.file,
+                    o.suggest,
+                    match (o.migrate, o.note.starts_with("only virtual")) {
+                        (0, _) => "exit 0, counts and hashes equal",
+                        (_, true) => "exit 2: nothing to migrate",
+                        _ => "exit 2 before loading",
+                    },
+                    o.counts.len(),
+                    o.counts.iter().map(|(_, n)| n).sum::<i64>(),
+                    o.seconds,
+                    o.note
+                ));
+                let lines = o.expected_lines();
+                match expected.get(&o.file) {
+                    None => failures.push(format!("{}: not in corpus_expected.tsv", o.file)),
+                    Some(want) if *want != lines => failures.push(format!(
+                        "{}: differs from corpus_expected.tsv\n  expected:\n    {}\n  actual:\n    {}",
+                        o.file,
+                        want.join("\n    "),
+                        lines.join("\n    ")
+                    )),
+                    Some(_) => {}
+                }
+                actual_tsv.extend(lines);
+            }
             Err(e) => failures.push(format!("{}: {e}", files[*i])),
         }
     }
+    for f in expected.keys().filter(|f| !files.contains(f)) {
+        failures.push(format!("{f}: in corpus_expected.tsv but not in the corpus"));
+    }
     eprintln!("\nCorpus with suggested mappings ({} files, {:.1} s):\n{table}", files.len(), t0.elapsed().as_secs_f64());
-    assert!(failures.is_empty(), "{} file(s) ended otherwise:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} file(s) ended otherwise:\n{}\n---- the lines this run produced (commit them to corpus_expected.tsv only if the change is meant) ----\n{}",
+        failures.len(),
+        failures.join("\n\n"),
+        actual_tsv.join("\n")
+    );
+}
+
+/// The README's corpus table says what `corpus_expected.tsv` pins: per file,
+/// the exit code, the number of tables and of rows loaded.
+#[test]
+fn readme_corpus_table_matches_the_expected_outcomes() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let section = readme.split("## Corpus results").nth(1).expect("README has a corpus section");
+    let mut seen = 0;
+    for (file, lines) in expected_outcomes() {
+        let row = section
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{file}` |")))
+            .unwrap_or_else(|| panic!("README's corpus table has no row for {file}"));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let cols: Vec<Vec<&str>> = lines.iter().map(|l| l.split('\t').collect()).collect();
+        let exit = cols[0][1];
+        let tables = cols.iter().filter(|c| c[3] != "-").count();
+        let rows: i64 = cols.iter().map(|c| c[4].parse::<i64>().unwrap()).sum();
+        assert!(cells[3].starts_with(&format!("exit {exit}")), "{file}: README says {:?}, expected exit {exit}", cells[3]);
+        assert_eq!(cells[4], tables.to_string(), "{file}: tables");
+        assert_eq!(cells[5], rows.to_string(), "{file}: rows loaded");
+        seen += 1;
+    }
+    assert_eq!(seen, 47, "every corpus file is in corpus_expected.tsv");
 }
 
 fn one_file(dir: &Path, i: usize, rel: &str) -> Result<Outcome, String> {
@@ -502,23 +585,25 @@ fn one_file(dir: &Path, i: usize, rel: &str) -> Result<Outcome, String> {
         }
         notes.join("; ")
     };
+    let outcome = |migrate: i32, counts: Vec<(String, i64)>, note: String| Outcome {
+        file: rel.to_string(),
+        suggest: suggest_words.clone(),
+        migrate,
+        counts,
+        seconds: t0.elapsed().as_secs_f64(),
+        note,
+    };
     match out.code {
         0 => {
-            let (tables, rows) = check_counts(&src, &db);
+            check_counts(&src, &db);
             if !text.is_empty() && stuck > 0 {
                 return Err(format!("the suggestion said {stuck} column(s) cannot convert, yet migrate succeeded\n{out}"));
             }
-            Ok(Outcome { file: rel.to_string(), suggest: suggest_words, migrate: 0, tables, rows, seconds: t0.elapsed().as_secs_f64(), note: note(&out) })
+            Ok(outcome(0, pg_counts(&db), note(&out)))
         }
-        2 if out.stderr.contains("no table left to migrate") && only_virtual(&src) => Ok(Outcome {
-            file: rel.to_string(),
-            suggest: suggest_words,
-            migrate: 2,
-            tables: 0,
-            rows: 0,
-            seconds: t0.elapsed().as_secs_f64(),
-            note: "only virtual tables and their shadow tables: nothing to migrate".into(),
-        }),
+        2 if out.stderr.contains("no table left to migrate") && only_virtual(&src) => {
+            Ok(outcome(2, pg_counts(&db), "only virtual tables and their shadow tables: nothing to migrate".into()))
+        }
         2 => {
             if !out.stderr.contains("cannot convert") {
                 return Err(format!("exit 2, but not for values that cannot convert:\n{out}"));
@@ -527,10 +612,28 @@ fn one_file(dir: &Path, i: usize, rel: &str) -> Result<Outcome, String> {
             if tables != 0 {
                 return Err(format!("exit 2 after creating {tables} table(s): not before loading\n{out}"));
             }
-            Ok(Outcome { file: rel.to_string(), suggest: suggest_words, migrate: 2, tables: 0, rows: 0, seconds: t0.elapsed().as_secs_f64(), note: note(&out) })
+            Ok(outcome(2, pg_counts(&db), note(&out)))
         }
         _ => Err(format!("unexpected exit code\n{out}\n---- suggested mapping ----\n{text}")),
     }
+}
+
+/// Every base table of the target's `public` schema with its row count,
+/// sorted by name.
+fn pg_counts(db: &TestDb) -> Vec<(String, i64)> {
+    let mut names: Vec<String> = db
+        .query_strings("SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'")
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|t| {
+            let n = db.query_scalar_i64(&format!("SELECT count(*) FROM \"{}\"", t.replace('"', "\"\"")));
+            (t, n)
+        })
+        .collect()
 }
 
 /// Every table of the file is a virtual table or one of its shadow tables,

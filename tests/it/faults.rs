@@ -158,7 +158,8 @@ const CLOSED: &str = "ferry: loading table \"big\": the connection to PostgreSQL
 /// ferry says the connection closed, then what the stop left: the table
 /// in flight empty, and the command that finishes the run.
 fn assert_closed(out: &Output) {
-    let err = out.stderr.trim_end();
+    // The first line is the error (the state of the target follows it).
+    let err = out.stderr.lines().next().unwrap_or_default();
     assert!(err.starts_with(CLOSED), "\n{out}");
     assert!(err.contains("State of the target") && err.contains("\"big\"") && err.contains("--resume"), "\n{out}");
 }
@@ -258,24 +259,70 @@ fn ferry_killed_mid_load() {
     resume_and_verify(&db.url, state.path(), &mut client);
 }
 
+/// Slows the COPY into `big` without touching ferry: an event trigger gives
+/// the table ferry creates a row trigger that sleeps 0.5 s every 20,000
+/// rows, so the COPY lasts far longer than the statement timeout, and rows
+/// arrive before it fires.
+const SLOW_BIG: &str = "
+    CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN IF NEW.id % 20000 = 0 THEN PERFORM pg_sleep(0.5); END IF; RETURN NEW; END $$;
+    CREATE FUNCTION slow_big() RETURNS event_trigger LANGUAGE plpgsql AS $$
+    DECLARE r record;
+    BEGIN
+      FOR r IN SELECT * FROM pg_event_trigger_ddl_commands() WHERE command_tag = 'CREATE TABLE' LOOP
+        IF r.object_identity = 'public.big' THEN
+          EXECUTE 'CREATE TRIGGER slow BEFORE INSERT ON public.big FOR EACH ROW EXECUTE FUNCTION slow_row()';
+        END IF;
+      END LOOP;
+    END $$;
+    CREATE EVENT TRIGGER slow_big ON ddl_command_end EXECUTE FUNCTION slow_big();";
+
 #[test]
 fn statement_timeout_fires_mid_copy() {
     let db = server().fresh_db("faults_statement_timeout");
     let state = tempfile::tempdir().unwrap();
     let mut client = db.client();
-    client.batch_execute(&format!("ALTER DATABASE \"{}\" SET statement_timeout = '200ms'", db.name)).unwrap();
-    let out = ferry(&migrate_args(&db.url, state.path().to_str().unwrap()));
+    client.batch_execute(SLOW_BIG).unwrap();
+    client.batch_execute(&format!("ALTER DATABASE \"{}\" SET statement_timeout = '3s'", db.name)).unwrap();
+    // One writer: no small table's COPY waits behind big's readers long
+    // enough to time out; big's COPY is cancelled once rows have arrived.
+    let mut args = migrate_args(&db.url, state.path().to_str().unwrap());
+    let w = args.iter().position(|a| *a == "--writers").unwrap();
+    args[w + 1] = "1";
+    let mut run = spawn(&args);
+    let mut seen = 0i64;
+    while run.running() {
+        let rows = client
+            .query(
+                "SELECT p.tuples_processed FROM pg_stat_progress_copy p JOIN pg_stat_activity a USING (pid) \
+                 WHERE p.datname = current_database() AND a.application_name = 'ferry' AND p.relid::regclass::text = 'big'",
+                &[],
+            )
+            .unwrap();
+        if let Some(r) = rows.first() {
+            seen = seen.max(r.get::<_, i64>(0));
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let out = run.finish();
     assert_failed(&out, 2);
-    // Whichever COPY outlives 200 ms first is cancelled (under load that
-    // can be a small table whose readers queue behind the big one's);
-    // the message names it, and no table is left half loaded.
+    // The server's context names the COPY and the row it had reached.
+    // (after the trigger function's frame, when it was running).
+    // The first line is the error (the state of the target follows it).
+    let err = out.stderr.lines().next().unwrap_or_default();
     assert!(
-        out.stderr.contains("loading table \"")
-            && out.stderr.contains("canceling statement due to statement timeout (SQLSTATE 57014)"),
+        err.starts_with("ferry: loading table \"big\": canceling statement due to statement timeout (SQLSTATE 57014); where: "),
         "{out}"
     );
+    let line: u64 = err
+        .rsplit_once("COPY big, line ")
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line > 0 && line < BIG_ROWS, "{out}");
+    assert!(seen > 0 && (seen as u64) < BIG_ROWS, "the COPY of big was under way when the timeout fired: {seen} rows seen");
     assert_big_empty(&mut client);
     client.batch_execute(&format!("ALTER DATABASE \"{}\" RESET statement_timeout", db.name)).unwrap();
+    client.batch_execute("DROP EVENT TRIGGER slow_big; DROP TRIGGER slow ON big").unwrap();
     resume_and_verify(&db.url, state.path(), &mut client);
 }
 
@@ -388,4 +435,54 @@ impl Drop for Proxy {
             let _ = h.join();
         }
     }
+}
+
+/// A failed run's report (README: "no report claims a table that was not
+/// loaded"), checked on the document itself, not only when one happens to
+/// be written: `--json` and `--report` of a run that stops at a bad value
+/// after one table committed must exist (issue 17, defect 8), say exit 2,
+/// and claim no table the target does not hold in full.
+#[test]
+fn a_failed_runs_report_claims_only_loaded_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = crate::util::sqlite::db_from_sql(
+        dir.path(),
+        "bad.db",
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);
+         CREATE TABLE b (id INTEGER PRIMARY KEY, a_id INTEGER REFERENCES a(id), at DATETIME);
+         INSERT INTO a VALUES (1, 'x'), (2, 'y');
+         INSERT INTO b VALUES (1, 1, '2024-01-01 00:00:00'), (2, 2, 'not a date');",
+    );
+    let db = server().fresh_db("faults_failed_report");
+    let report = dir.path().join("report.json");
+    let state = dir.path().join("state");
+    let out = ferry(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--json",
+        "--report",
+        report.to_str().unwrap(),
+        "--writers",
+        "1",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert_code(&out, 2);
+    let file = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("no --report file after a failed run: {e}\n{out}"));
+    for (what, text) in [("--json", out.stdout.as_str()), ("--report", file.as_str())] {
+        let v: serde_json::Value =
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("{what}: not one JSON document ({e})\n{out}"));
+        assert_eq!(v["exit_code"], 2, "{what}\n{text}");
+        for t in v["tables"].as_array().into_iter().flatten() {
+            if t["status"] != "equal" && t["status"] != "count_equal" {
+                continue;
+            }
+            let name = t["table"].as_str().unwrap();
+            assert_ne!(name, "b", "{what} claims the table whose load failed\n{text}");
+            let n = db.query_scalar_i64(&format!("SELECT count(*) FROM \"{name}\""));
+            assert_eq!(n, 2, "{what} claims {name}, which holds {n} rows\n{text}");
+        }
+    }
+    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM b"), 0, "b rolled back");
 }

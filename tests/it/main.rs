@@ -31,3 +31,4 @@ mod pg_versions;
 mod fw_sqlx;
 mod install;
 mod report_html;
+mod smaller;

@@ -350,12 +350,7 @@ fn every_command_chooses_the_same_reading() {
 
     // inspect --suggest-mapping writes each as a rule.
     let m = dir.path().join("suggested.toml");
-    let s = ferry(&[
-        "inspect",
-        src.to_str().unwrap(),
-        "--suggest-mapping",
-        m.to_str().unwrap(),
-    ]);
+    let s = ferry(&["inspect", src.to_str().unwrap(), &format!("--suggest-mapping={}", m.display())]);
     assert_code(&s, 0);
     let text = std::fs::read_to_string(&m).unwrap();
     let table: toml::Value = toml::from_str(&text).unwrap();

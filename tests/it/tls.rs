@@ -259,3 +259,117 @@ fn require_against_a_server_without_tls() {
     let out = ferry(&["migrate", src.to_str().unwrap(), &format!("{}{sep}sslmode=prefer", db.url)]);
     assert_code(&out, 0);
 }
+
+/// A client certificate for user `cn`, signed by the test CA (in the CA's
+/// directory): (certificate, key), the key mode 0600 as libpq requires.
+fn client_cert(pki: &Pki, cn: &str) -> (PathBuf, PathBuf) {
+    let d = pki.ca.parent().unwrap();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let subj = format!("/CN={cn}");
+    let mut args = vec!["req"];
+    args.extend(ec);
+    args.extend(["-keyout", "client.key", "-out", "client.csr", "-subj", &subj]);
+    openssl(d, &args);
+    std::fs::write(d.join("client.ext"), "basicConstraints = CA:FALSE\nkeyUsage = digitalSignature\nextendedKeyUsage = clientAuth\n").unwrap();
+    openssl(
+        d,
+        &[
+            "x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "client.crt",
+            "-days", "3", "-extfile", "client.ext",
+        ],
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(d.join("client.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    (d.join("client.crt"), d.join("client.key"))
+}
+
+/// A server that wants a client certificate as well as the password
+/// (`ssl_ca_file`, `hostssl … scram-sha-256 clientcert=verify-full`: the
+/// certificate must be signed by the CA and name the user): refused without
+/// one; accepted with `sslcert`/`sslkey` in the URL or `PGSSLCERT`/`PGSSLKEY`.
+/// And `sslrootcert=system`: the test CA put in the "system" store through
+/// OpenSSL's `SSL_CERT_FILE`, which its default verify paths honour.
+#[test]
+fn client_certificates_and_system_roots() {
+    let pki = pki();
+    let (crt, key) = client_cert(&pki, "ferry");
+    let ca_pem = std::fs::read(&pki.ca).unwrap();
+    let cluster = Cluster::start("tls_clientcert", |c| {
+        c.write_owned("server.crt", &pki.server_crt, 0o644);
+        c.write_owned("server.key", &pki.server_key, 0o600);
+        c.write_owned("ca.crt", &ca_pem, 0o644);
+        c.write_owned(
+            "pg_hba.conf",
+            b"local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256 clientcert=verify-full\nhostssl all all ::1/128 scram-sha-256 clientcert=verify-full\n",
+            0o600,
+        );
+        "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nssl_ca_file = 'ca.crt'\n".into()
+    });
+    let ctx = Ctx { cluster, pki };
+    let dir = tempfile::tempdir().unwrap();
+    let src = source(dir.path());
+    // HOME without ~/.postgresql: no default client certificate or root.
+    let home = tempfile::tempdir().unwrap();
+    let home_env = ("HOME", home.path().to_str().unwrap());
+    let ca = ctx.pki.ca.display().to_string();
+    let (crt_s, key_s) = (crt.to_str().unwrap(), key.to_str().unwrap());
+
+    // The admin connection shows its own client certificate.
+    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
+    b.set_ca_file(&ctx.pki.ca).unwrap();
+    b.set_certificate_file(&crt, openssl::ssl::SslFiletype::PEM).unwrap();
+    b.set_private_key_file(&key, openssl::ssl::SslFiletype::PEM).unwrap();
+    let tls = postgres_openssl::MakeTlsConnector::new(b.build());
+    let url = format!("{}?sslmode=require", ctx.cluster.url("localhost", "postgres"));
+    let mut admin = postgres::Client::connect(&url, tls)
+        .unwrap_or_else(|e| panic!("admin connection with a client certificate: {e}{}", ctx.cluster.log_tail()));
+    admin.batch_execute("CREATE DATABASE tls_clientcert").unwrap();
+    let db = "tls_clientcert";
+
+    let out = ferry_env(
+        &["migrate", src.to_str().unwrap(), &ctx.url("localhost", db, &format!("sslmode=verify-full&sslrootcert={ca}"))],
+        &[home_env],
+    );
+    assert_code(&out, 2);
+    assert!(out.stderr.contains("certificate"), "the refusal says a certificate is missing\n{out}");
+
+    let out = ferry_env(
+        &[
+            "migrate",
+            src.to_str().unwrap(),
+            &ctx.url("localhost", db, &format!("sslmode=verify-full&sslrootcert={ca}&sslcert={crt_s}&sslkey={key_s}")),
+        ],
+        &[home_env],
+    );
+    assert_code(&out, 0);
+    let kw = format!("host=localhost port={} user=ferry password={} dbname={db}", ctx.cluster.port, crate::util::pg::TEST_PASSWORD);
+    let out = ferry_env(
+        &["verify", src.to_str().unwrap(), &kw],
+        &[home_env, ("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", &ca), ("PGSSLCERT", crt_s), ("PGSSLKEY", key_s)],
+    );
+    assert_code(&out, 0);
+
+    // sslrootcert=system: OpenSSL's default store, here the test CA alone.
+    let out = ferry_env(
+        &[
+            "verify",
+            src.to_str().unwrap(),
+            &ctx.url("localhost", db, &format!("sslmode=verify-full&sslrootcert=system&sslcert={crt_s}&sslkey={key_s}")),
+        ],
+        &[home_env, ("SSL_CERT_FILE", &ca), ("SSL_CERT_DIR", home.path().to_str().unwrap())],
+    );
+    assert_code(&out, 0);
+    // The same without the CA in the store: the certificate is refused.
+    let out = ferry_env(
+        &[
+            "verify",
+            src.to_str().unwrap(),
+            &ctx.url("localhost", db, &format!("sslmode=verify-full&sslrootcert=system&sslcert={crt_s}&sslkey={key_s}")),
+        ],
+        &[home_env, ("SSL_CERT_FILE", &ctx.pki.other_ca.display().to_string()), ("SSL_CERT_DIR", home.path().to_str().unwrap())],
+    );
+    assert_code(&out, 2);
+    // (The server sends its CA along, from ssl_ca_file: OpenSSL says
+    // "self-signed certificate in certificate chain".)
+    assert!(out.stderr.contains("the server's TLS certificate was refused (sslmode=verify-full, sslrootcert=system)"), "{out}");
+}
