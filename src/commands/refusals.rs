@@ -9,7 +9,6 @@ use std::path::Path;
 use crate::plan::Plan;
 use crate::plan::existing::Misfit;
 use crate::postgres::catalog::Catalog;
-use crate::postgres::ident::quote;
 
 /// The run's choices that decide refusals.
 pub struct Asked {
@@ -119,27 +118,14 @@ fn unloaded_parents(source: &Path, plan: &Plan, catalog: &Catalog) -> anyhow::Re
                         .columns
                         .iter()
                         .find(|m| &m.target == t)
-                        .map(|m| quote(&m.source))
+                        .map(|m| m.source.clone())
                 })
                 .collect();
             let Some(cols) = cols.filter(|c| !c.is_empty()) else {
                 continue;
             };
-            let sql = format!(
-                "SELECT EXISTS (SELECT 1 FROM {} WHERE {})",
-                quote(&tp.source.name),
-                cols.iter()
-                    .map(|c| format!("{c} IS NOT NULL"))
-                    .collect::<Vec<_>>()
-                    .join(" AND ")
-            );
-            let points = crate::sqlite::pool::with_connection(source, |conn| {
-                conn.query_row(&sql, [], |r| r.get::<_, bool>(0))
-                    .map_err(|e| crate::pipeline::Error::Source {
-                        location: crate::error::Location::table(&tp.source.name),
-                        message: format!("checking foreign key {:?}: {e}", c.name),
-                    })
-            })?;
+            let what = format!("checking foreign key {:?}", c.name);
+            let points = crate::sqlite::stats::any_row_with_all_set(source, &tp.source.name, &cols, &what)?;
             if points {
                 out.push(Misfit {
                     table: tp.source.name.clone(),

@@ -34,6 +34,17 @@ pub fn value_stats(source: &Path, table: &Table, wanted: &[usize]) -> Result<Vec
     })
 }
 
+/// Does some row of `table` have every one of `columns` (source names) set?
+/// (Rows that would point through a foreign key on those columns.)
+pub fn any_row_with_all_set(source: &Path, table: &str, columns: &[String], what: &str) -> Result<bool, Error> {
+    let cond: Vec<String> = columns.iter().map(|c| format!("{} IS NOT NULL", quote(c))).collect();
+    let sql = format!("SELECT EXISTS (SELECT 1 FROM {} WHERE {})", quote(table), cond.join(" AND "));
+    super::pool::with_connection(source, |conn| {
+        conn.query_row(&sql, [], |r| r.get::<_, bool>(0))
+            .map_err(|e| Error::Read { location: Location::table(table), message: format!("{what}: {e}") })
+    })
+}
+
 pub fn column_stats(conn: &Connection, table: &Table) -> Result<Vec<ColumnStats>, rusqlite::Error> {
     let all: Vec<usize> = (0..table.columns.len()).collect();
     column_stats_for(conn, table, &all)
