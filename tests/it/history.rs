@@ -140,13 +140,16 @@ fn equal_history_is_compared_not_loaded_and_the_rest_loads() {
         2
     );
 
-    // plan agrees: nothing to fix.
+    // plan agrees: nothing to fix (asked, as a rerun would be, with
+    // --truncate: the loaded tables now hold rows, which plan refuses
+    // without it, as migrate does).
     let plan = ferry(&[
         "plan",
         src.to_str().unwrap(),
         db.url.as_str(),
         "--schema",
         "existing",
+        "--truncate",
     ]);
     assert_code(&plan, 0);
     assert!(
@@ -275,7 +278,7 @@ fn a_table_only_called_migrations_is_an_ordinary_table() {
     db.query_strings("CREATE TABLE migrations (id INTEGER PRIMARY KEY, bird TEXT, km INTEGER); INSERT INTO migrations VALUES (1, 'swift', 9000);");
     let out = migrate(&db, &src, &[]);
     assert_code(&out, 2);
-    assert!(out.stderr.contains("already hold rows"), "{}", out.stderr);
+    assert!(out.stderr.contains("already holds rows"), "{}", out.stderr);
 }
 
 #[test]
