@@ -15,9 +15,7 @@
 //! are on both sides, as after any Rails deploy: ferry must handle them
 //! itself (issue 13 point 5), so the run is not given `--exclude`.
 
-use crate::util::cmd::{assert_code, ferry};
-use crate::util::frameworks::{app_dir, run_ruby};
-use crate::util::pg;
+use crate::util::frameworks::{app_dir, round_trip, run_ruby};
 
 /// The Ruby process runs in a zone far from UTC with a 45-minute offset, so
 /// that a value read or written in local time anywhere shows.
@@ -36,35 +34,10 @@ fn app(args: &[&str]) -> String {
 
 #[test]
 fn activerecord_app_reads_back_from_postgresql_what_it_wrote_to_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = dir.path().join("app.sqlite3");
-    let sqlite = sqlite.to_str().unwrap();
-    app(&["schema", sqlite]);
-    app(&["seed", sqlite]);
-
-    let db = pg::server().fresh_db("fw_activerecord");
-    let reference = pg::server().fresh_db("fw_activerecord_ref");
-    app(&["schema", &db.url]);
-    app(&["schema", &reference.url]);
-    app(&["seed", &reference.url]);
-
-    let state = dir.path().join("state");
-    let out = ferry(&[
-        "migrate",
-        sqlite,
-        &db.url,
-        "--schema",
-        "existing",
-        "--state-dir",
-        state.to_str().unwrap(),
-    ]);
-    assert_code(&out, 0);
-    // The migration history on PostgreSQL is the one Rails wrote there.
-    assert_eq!(
-        db.query_strings("SELECT version FROM schema_migrations"),
-        vec![vec![Some("20240101000000".to_owned())]]
+    round_trip(
+        "fw_activerecord",
+        &|args| app(args),
+        "SELECT version FROM schema_migrations",
+        vec![vec![Some("20240101000000".to_owned())]],
     );
-
-    app(&["compare", sqlite, &db.url, &reference.url]);
-    app(&["create", &db.url]);
 }

@@ -19,9 +19,7 @@
 //! local time on PostgreSQL, so only a UTC process means the same instants
 //! on both (see `fixtures/frameworks/README.md`).
 
-use crate::util::cmd::{assert_code, ferry};
-use crate::util::frameworks::{app_dir, run_node};
-use crate::util::pg;
+use crate::util::frameworks::{app_dir, round_trip, run_node};
 
 fn app(args: &[&str]) -> String {
     let out = run_node(
@@ -37,38 +35,13 @@ fn app(args: &[&str]) -> String {
 
 #[test]
 fn typeorm_app_reads_back_from_postgresql_what_it_wrote_to_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = dir.path().join("app.sqlite3");
-    let sqlite = sqlite.to_str().unwrap();
-    app(&["schema", sqlite]);
-    app(&["seed", sqlite]);
-
-    let db = pg::server().fresh_db("fw_typeorm");
-    let reference = pg::server().fresh_db("fw_typeorm_ref");
-    app(&["schema", &db.url]);
-    app(&["schema", &reference.url]);
-    app(&["seed", &reference.url]);
-
-    let state = dir.path().join("state");
-    let out = ferry(&[
-        "migrate",
-        sqlite,
-        &db.url,
-        "--schema",
-        "existing",
-        "--state-dir",
-        state.to_str().unwrap(),
-    ]);
-    assert_code(&out, 0);
-    // The migration history on PostgreSQL is the one TypeORM wrote there.
-    assert_eq!(
-        db.query_strings("SELECT timestamp::text, name FROM migrations"),
+    round_trip(
+        "fw_typeorm",
+        &|args| app(args),
+        "SELECT timestamp::text, name FROM migrations",
         vec![vec![
             Some("1700000000000".to_owned()),
-            Some("Init1700000000000".to_owned())
-        ]]
+            Some("Init1700000000000".to_owned()),
+        ]],
     );
-
-    app(&["compare", sqlite, &db.url, &reference.url]);
-    app(&["create", &db.url]);
 }

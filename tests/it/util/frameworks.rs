@@ -247,3 +247,33 @@ pub fn run_node(app: &str, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> 
     );
     run(command, text, timeout())
 }
+
+/// The flow both apps share: `schema` and `seed` on SQLite; `schema` on a
+/// fresh target and `schema` + `seed` on a reference database;
+/// `ferry migrate --schema existing` (nothing excluded); the history the
+/// framework wrote on PostgreSQL still there (`history_sql` returns
+/// `history`); then the app's `compare` and `create`. `app` runs one app
+/// command and panics unless it succeeds.
+pub fn round_trip(name: &str, app: &dyn Fn(&[&str]) -> String, history_sql: &str, history: Vec<Vec<Option<String>>>) {
+    use crate::util::cmd::{assert_code, ferry};
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = dir.path().join("app.sqlite3");
+    let sqlite = sqlite.to_str().unwrap();
+    app(&["schema", sqlite]);
+    app(&["seed", sqlite]);
+
+    let db = crate::util::pg::server().fresh_db(name);
+    let reference = crate::util::pg::server().fresh_db(&format!("{name}_ref"));
+    app(&["schema", &db.url]);
+    app(&["schema", &reference.url]);
+    app(&["seed", &reference.url]);
+
+    let state = dir.path().join("state");
+    let out = ferry(&["migrate", sqlite, &db.url, "--schema", "existing", "--state-dir", state.to_str().unwrap()]);
+    assert_code(&out, 0);
+    // The migration history on PostgreSQL is the one the framework wrote there.
+    assert_eq!(db.query_strings(history_sql), history);
+
+    app(&["compare", sqlite, &db.url, &reference.url]);
+    app(&["create", &db.url]);
+}
