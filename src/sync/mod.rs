@@ -151,23 +151,7 @@ async fn parts(
             rowid_alias: true,
         }) => {
             let (lo, hi) = int_hint(client, source, schema, tp, *col).await?;
-            let (lo, hi) = (i128::from(pos_int(lo)), i128::from(pos_int(hi)));
-            let n = i128::from(rows.div_ceil(RANGE_ROWS).max(1));
-            let step = ((hi - lo + 1) / n).max(1);
-            let mut out = Vec::new();
-            let mut a = i128::from(i64::MIN);
-            for k in 1..=n {
-                let b = if k == n {
-                    i128::from(i64::MAX)
-                } else {
-                    (lo + step * k - 1).min(i128::from(i64::MAX))
-                };
-                if b >= a {
-                    out.push(Part::Range(a as i64, b as i64));
-                    a = b + 1;
-                }
-            }
-            Ok(out)
+            Ok(int_ranges(pos_int(lo), pos_int(hi), rows))
         }
         Some(_) => {
             let n = u128::from(rows.div_ceil(HASH_ROWS).max(1));
@@ -177,6 +161,25 @@ async fn parts(
                 .collect())
         }
     }
+}
+
+/// Key ranges of about `RANGE_ROWS` rows over the keys `[lo, hi]` (both
+/// sides' smallest and largest), the first from `i64::MIN` and the last to
+/// `i64::MAX`, so that every key is in exactly one range.
+fn int_ranges(lo: i64, hi: i64, rows: u64) -> Vec<Part> {
+    let (lo, hi) = (i128::from(lo), i128::from(hi.max(lo)));
+    let n = i128::from(rows.div_ceil(RANGE_ROWS).max(1));
+    let step = ((hi - lo + 1) / n).max(1);
+    let mut out = Vec::new();
+    let mut a = i128::from(i64::MIN);
+    for k in 1..=n {
+        let b = if k == n { i128::from(i64::MAX) } else { (lo + step * k - 1).min(i128::from(i64::MAX)) };
+        if b >= a {
+            out.push(Part::Range(a as i64, b as i64));
+            a = b + 1;
+        }
+    }
+    out
 }
 
 /// Open a target connection reading in the exported snapshot (if any).
@@ -323,5 +326,28 @@ fn worker(
         };
         let d = scan::delta(src?, tgt?, sqlite::pool::rowid_name(&tp.source).is_some());
         results.lock().expect("results lock")[t].add(d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int_ranges_cover_every_key_once() {
+        let parts = int_ranges(1, 1_000_000, 300_000);
+        assert_eq!(parts.len(), 5);
+        let mut next = i64::MIN;
+        for p in &parts {
+            let Part::Range(a, b) = *p else { panic!("{p:?}") };
+            assert_eq!(a, next, "contiguous");
+            assert!(b >= a);
+            next = b.wrapping_add(1);
+        }
+        assert_eq!(parts.last(), Some(&Part::Range(800_001, i64::MAX)));
+        assert_eq!(parts[0], Part::Range(i64::MIN, 200_000));
+        // Extreme keys and one row: one range over everything.
+        assert_eq!(int_ranges(i64::MIN, i64::MAX, 1), vec![Part::Range(i64::MIN, i64::MAX)]);
+        assert_eq!(int_ranges(5, 5, 10_000_000).first(), Some(&Part::Range(i64::MIN, 5)));
     }
 }
