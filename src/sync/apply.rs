@@ -33,7 +33,8 @@ use crate::postgres::decode::copy_rows;
 use crate::postgres::{self, encode, ident, keys};
 use crate::sqlite;
 use crate::sqlite::pool::rowid_name;
-use crate::verify::rows::{Key, Row, SourceRow, TargetRow, choose_key, source_error};
+use super::scan::RowHasher;
+use crate::verify::rows::{Row, SourceRow, TargetRow, choose_key, source_error};
 
 /// COPY data is sent in buffers of about this size.
 const BUFFER: usize = 1 << 20;
@@ -143,10 +144,11 @@ fn send_rows(
             let wanted: std::collections::HashSet<u128> =
                 delta.write_keys.iter().copied().collect();
             let key = if whole { None } else { choose_key(tp).ok() };
+            let mut hasher = key.as_ref().map(|k| RowHasher::new(tp.map.columns.len(), Some(k), false));
             let mut stmt = conn.prepare(&base).map_err(|e| source_error(tp, e))?;
             let mut rows = stmt.query([]).map_err(|e| source_error(tp, e))?;
             while let Some(row) = rows.next().map_err(|e| source_error(tp, e))? {
-                staged.row(row, key.as_ref().map(|k| (k, &wanted)))?;
+                staged.row(row, hasher.as_mut().map(|h| (h, &wanted)))?;
                 flush(staged.buf)?;
             }
         }
@@ -175,7 +177,7 @@ impl Staged<'_> {
     fn row(
         &mut self,
         row: &rusqlite::Row<'_>,
-        pick: Option<(&Key, &std::collections::HashSet<u128>)>,
+        pick: Option<(&mut RowHasher, &std::collections::HashSet<u128>)>,
     ) -> Result<(), Error> {
         let tp = self.tp;
         let mut src = SourceRow {
@@ -183,9 +185,9 @@ impl Staged<'_> {
             tp,
             scratch: &mut self.scratch,
         };
-        if let Some((key, wanted)) = pick {
-            match super::scan::key_id(key, &mut src, &mut self.bytes, &mut self.hs)? {
-                Some((id, _)) if wanted.contains(&id) => {}
+        if let Some((hasher, wanted)) = pick {
+            match hasher.row(&mut src)? {
+                Some((id, _, _)) if wanted.contains(&id) => {}
                 _ => return Ok(()),
             }
         }
