@@ -33,6 +33,9 @@ struct Document {
     tables: Vec<TableSync>,
     notes: Vec<String>,
     seconds: f64,
+    /// Phases: comparing both sides, then writing and checking.
+    compare_seconds: f64,
+    write_seconds: f64,
     exit_code: u8,
 }
 
@@ -73,6 +76,7 @@ pub fn run(args: &SyncArgs) -> anyhow::Result<Outcome> {
     };
     let plan = fitted(&planner, &catalog)?;
     let snapshot = rt.block_on(sync::begin(&lead, &plan, args.dry_run))?;
+    let t_compare = Instant::now();
     let (plan, deltas) = match sync::compare(&rt, src, &target, &plan, snapshot.as_deref(), jobs) {
         Ok(d) => (plan, d),
         // A value the target's types cannot take as they are (a date/time
@@ -90,6 +94,8 @@ pub fn run(args: &SyncArgs) -> anyhow::Result<Outcome> {
         }
         Err(e) => return Err(e.into()),
     };
+    let compare_seconds = t_compare.elapsed().as_secs_f64();
+    let t_write = Instant::now();
     let verified = if args.dry_run || !deltas.iter().any(Delta::writes) {
         rt.block_on(sync::end(&lead, !args.dry_run))?;
         vec![!args.dry_run; deltas.len()]
@@ -114,6 +120,8 @@ pub fn run(args: &SyncArgs) -> anyhow::Result<Outcome> {
         tables,
         notes,
         seconds: t_all.elapsed().as_secs_f64(),
+        compare_seconds,
+        write_seconds: t_write.elapsed().as_secs_f64(),
         exit_code,
     };
     output(args, &doc)?;
@@ -178,13 +186,15 @@ fn output(args: &SyncArgs, doc: &Document) -> anyhow::Result<()> {
             eprintln!("note: {n}");
         }
         eprintln!(
-            "{} in {:.2} s",
+            "{} in {:.2} s (compare {:.2} s, write and check {:.2} s)",
             if doc.dry_run {
                 "dry run, nothing written,"
             } else {
                 "sync"
             },
-            doc.seconds
+            doc.seconds,
+            doc.compare_seconds,
+            doc.write_seconds
         );
     }
     if let Some(path) = &args.report_html {
