@@ -21,16 +21,16 @@ fn quoting() {
 #[test]
 fn row_keys_follow_sqlite_rules() {
     let c = db("
-        CREATE TABLE alias (id INTEGER PRIMARY KEY, v);
-        CREATE TABLE alias_lower (id integer primary key asc, v);
-        CREATE TABLE alias_tc (id INTEGER, v, PRIMARY KEY (id DESC));
-        CREATE TABLE desc_pk (id INTEGER PRIMARY KEY DESC, v);
-        CREATE TABLE int_pk (id INT PRIMARY KEY, v);
-        CREATE TABLE text_pk (id TEXT PRIMARY KEY, v);
-        CREATE TABLE composite (a INTEGER, b INTEGER, PRIMARY KEY (a, b));
-        CREATE TABLE norowid (k TEXT PRIMARY KEY, v) WITHOUT ROWID;
-        CREATE TABLE nopk (v);
-    ");
+            CREATE TABLE alias (id INTEGER PRIMARY KEY, v);
+            CREATE TABLE alias_lower (id integer primary key asc, v);
+            CREATE TABLE alias_tc (id INTEGER, v, PRIMARY KEY (id DESC));
+            CREATE TABLE desc_pk (id INTEGER PRIMARY KEY DESC, v);
+            CREATE TABLE int_pk (id INT PRIMARY KEY, v);
+            CREATE TABLE text_pk (id TEXT PRIMARY KEY, v);
+            CREATE TABLE composite (a INTEGER, b INTEGER, PRIMARY KEY (a, b));
+            CREATE TABLE norowid (k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+            CREATE TABLE nopk (v);
+        ");
     let s = introspect(&c).unwrap();
     let key = |n: &str| s.table(n).unwrap().row_key.clone();
     assert_eq!(key("alias"), RowKey::RowidAlias { column: 0 });
@@ -48,12 +48,12 @@ fn row_keys_follow_sqlite_rules() {
 #[test]
 fn rowid_shadowing() {
     let c = db(r#"
-        CREATE TABLE a (rowid TEXT, v);
-        CREATE TABLE b (ROWID, _rowid_, v);
-        CREATE TABLE c (rowid, _rowid_, oid);
-        CREATE TABLE d (rowid INTEGER PRIMARY KEY, v);
-        CREATE TABLE e (x);
-    "#);
+            CREATE TABLE a (rowid TEXT, v);
+            CREATE TABLE b (ROWID, _rowid_, v);
+            CREATE TABLE c (rowid, _rowid_, oid);
+            CREATE TABLE d (rowid INTEGER PRIMARY KEY, v);
+            CREATE TABLE e (x);
+        "#);
     let s = introspect(&c).unwrap();
     let e = |n: &str| rowid_expr(s.table(n).unwrap());
     assert_eq!(e("a").as_deref(), Some("_rowid_"));
@@ -66,18 +66,18 @@ fn rowid_shadowing() {
 #[test]
 fn foreign_keys_resolved_and_deferred() {
     let c = db(r#"
-        CREATE TABLE "Parent" (Id INTEGER PRIMARY KEY, "Code" TEXT UNIQUE);
-        CREATE TABLE pair (a, b, PRIMARY KEY (a, b));
-        CREATE TABLE child (
-            id INTEGER PRIMARY KEY,
-            p INTEGER REFERENCES parent DEFERRABLE INITIALLY DEFERRED,
-            code TEXT REFERENCES PARENT (code) ON DELETE SET NULL,
-            x, y,
-            z REFERENCES nowhere (id),
-            CONSTRAINT two FOREIGN KEY (x, y) REFERENCES pair ON UPDATE CASCADE
-                DEFERRABLE INITIALLY IMMEDIATE
-        );
-    "#);
+            CREATE TABLE "Parent" (Id INTEGER PRIMARY KEY, "Code" TEXT UNIQUE);
+            CREATE TABLE pair (a, b, PRIMARY KEY (a, b));
+            CREATE TABLE child (
+                id INTEGER PRIMARY KEY,
+                p INTEGER REFERENCES parent DEFERRABLE INITIALLY DEFERRED,
+                code TEXT REFERENCES PARENT (code) ON DELETE SET NULL,
+                x, y,
+                z REFERENCES nowhere (id),
+                CONSTRAINT two FOREIGN KEY (x, y) REFERENCES pair ON UPDATE CASCADE
+                    DEFERRABLE INITIALLY IMMEDIATE
+            );
+        "#);
     let s = introspect(&c).unwrap();
     let names: Vec<_> = s.tables.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["Parent", "pair", "child"]);
@@ -103,8 +103,8 @@ fn odd_identifiers_are_bound_not_spliced() {
     let evil = "a\"; DROP TABLE x; --";
     let c = db(&format!(
         "CREATE TABLE x (v); CREATE TABLE {} ({} INTEGER PRIMARY KEY, \"sp ace\nnl\" TEXT);
-         INSERT INTO {} VALUES (1, 'a'), (2, 'b');
-         CREATE INDEX \"i\"\"x\" ON {} (\"sp ace\nnl\");",
+             INSERT INTO {} VALUES (1, 'a'), (2, 'b');
+             CREATE INDEX \"i\"\"x\" ON {} (\"sp ace\nnl\");",
         quote_ident(evil),
         quote_ident(evil),
         quote_ident(evil),
@@ -122,16 +122,16 @@ fn odd_identifiers_are_bound_not_spliced() {
 #[test]
 fn not_migrated_objects_are_listed() {
     let c = db("
-        CREATE TABLE t (a INTEGER, b INTEGER GENERATED ALWAYS AS (a + 1) VIRTUAL,
-                        c AS (a * 2) STORED, d TEXT);
-        CREATE INDEX t_expr ON t (lower(d));
-        CREATE INDEX t_part ON t (a) WHERE a > 0;
-        CREATE VIEW v AS SELECT a FROM t;
-        CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END;
-        CREATE VIRTUAL TABLE f USING fts5(body);
-        CREATE VIRTUAL TABLE r USING rtree(id, x0, x1);
-        CREATE TABLE f_notes (n);  -- not an fts5 suffix: an ordinary table
-    ");
+            CREATE TABLE t (a INTEGER, b INTEGER GENERATED ALWAYS AS (a + 1) VIRTUAL,
+                            c AS (a * 2) STORED, d TEXT);
+            CREATE INDEX t_expr ON t (lower(d));
+            CREATE INDEX t_part ON t (a) WHERE a > 0;
+            CREATE VIEW v AS SELECT a FROM t;
+            CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END;
+            CREATE VIRTUAL TABLE f USING fts5(body);
+            CREATE VIRTUAL TABLE r USING rtree(id, x0, x1);
+            CREATE TABLE f_notes (n);  -- not an fts5 suffix: an ordinary table
+        ");
     let s = introspect(&c).unwrap();
     let names: Vec<_> = s.tables.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["t", "f_notes"]);
@@ -176,12 +176,12 @@ fn not_migrated_objects_are_listed() {
 #[test]
 fn virtual_table_reasons_say_where_the_data_is() {
     let c = db("
-        CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT);
-        CREATE VIRTUAL TABLE docs_fts USING fts4(content=\"docs\", body);
-        CREATE VIRTUAL TABLE own USING fts5(body);
-        INSERT INTO own VALUES ('a'), ('b');
-        CREATE VIRTUAL TABLE bare USING fts5(body, content='');
-    ");
+            CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT);
+            CREATE VIRTUAL TABLE docs_fts USING fts4(content=\"docs\", body);
+            CREATE VIRTUAL TABLE own USING fts5(body);
+            INSERT INTO own VALUES ('a'), ('b');
+            CREATE VIRTUAL TABLE bare USING fts5(body, content='');
+        ");
     let s = introspect(&c).unwrap();
     assert_eq!(s.tables.len(), 1);
     let reason = |n: &str| {
@@ -212,11 +212,11 @@ fn virtual_table_reasons_say_where_the_data_is() {
 #[test]
 fn autoincrement_strict_and_sequence() {
     let c = db("
-        CREATE TABLE a (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT DEFAULT 'autoincrement');
-        INSERT INTO a (v) VALUES ('x'), ('y');
-        CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT DEFAULT 'AUTOINCREMENT') STRICT;
-        CREATE TABLE c (x INTEGER, y ANY, PRIMARY KEY (x)) WITHOUT ROWID, STRICT;
-    ");
+            CREATE TABLE a (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT DEFAULT 'autoincrement');
+            INSERT INTO a (v) VALUES ('x'), ('y');
+            CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT DEFAULT 'AUTOINCREMENT') STRICT;
+            CREATE TABLE c (x INTEGER, y ANY, PRIMARY KEY (x)) WITHOUT ROWID, STRICT;
+        ");
     let s = introspect(&c).unwrap();
     let a = s.table("a").unwrap();
     assert!(a.autoincrement);
