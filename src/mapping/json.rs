@@ -353,45 +353,8 @@ impl<'a> Parser<'a> {
                 }
                 b'\\' => {
                     self.i += 1;
-                    let Some(e) = self.peek() else {
-                        return Err(self.fail("unterminated string"));
-                    };
-                    self.i += 1;
-                    let cp = match e {
-                        b'"' => u32::from(b'"'),
-                        b'\\' => u32::from(b'\\'),
-                        b'/' => u32::from(b'/'),
-                        b'b' => 0x08,
-                        b'f' => 0x0C,
-                        b'n' => u32::from(b'\n'),
-                        b'r' => u32::from(b'\r'),
-                        b't' => u32::from(b'\t'),
-                        b'u' => {
-                            let v = self.hex4()?;
-                            if !check {
-                                continue;
-                            }
-                            if (0xD800..=0xDBFF).contains(&v) {
-                                if high.replace(v).is_some() {
-                                    return Err(self.fail("unpaired UTF-16 surrogate in \\u escape"));
-                                }
-                                continue;
-                            }
-                            if (0xDC00..=0xDFFF).contains(&v) {
-                                let Some(h) = high.take() else {
-                                    return Err(self.fail("unpaired UTF-16 surrogate in \\u escape"));
-                                };
-                                0x10000 + ((h - 0xD800) << 10) + (v - 0xDC00)
-                            } else if v == 0 && self.jsonb {
-                                return Err(self.fail("\\u0000 cannot be stored in jsonb"));
-                            } else {
-                                v
-                            }
-                        }
-                        _ => {
-                            self.i -= 1;
-                            return Err(self.fail("invalid escape sequence"));
-                        }
+                    let Some(cp) = self.escape(check, &mut high)? else {
+                        continue;
                     };
                     if check && high.is_some() {
                         return Err(self.fail("unpaired UTF-16 surrogate in \\u escape"));
@@ -416,6 +379,54 @@ impl<'a> Parser<'a> {
                 }
             }
         }
+    }
+
+    /// After a backslash: the code point the escape stands for, or None
+    /// when there is nothing to write yet (a high surrogate waiting for its
+    /// low half, or a `\u` escape that is neither decoded nor checked).
+    #[inline]
+    fn escape(&mut self, check: bool, high: &mut Option<u32>) -> Result<Option<u32>, Fail> {
+        let Some(e) = self.peek() else {
+            return Err(self.fail("unterminated string"));
+        };
+        self.i += 1;
+        let cp = match e {
+            b'"' => u32::from(b'"'),
+            b'\\' => u32::from(b'\\'),
+            b'/' => u32::from(b'/'),
+            b'b' => 0x08,
+            b'f' => 0x0C,
+            b'n' => u32::from(b'\n'),
+            b'r' => u32::from(b'\r'),
+            b't' => u32::from(b'\t'),
+            b'u' => {
+                let v = self.hex4()?;
+                if !check {
+                    return Ok(None);
+                }
+                if (0xD800..=0xDBFF).contains(&v) {
+                    if high.replace(v).is_some() {
+                        return Err(self.fail("unpaired UTF-16 surrogate in \\u escape"));
+                    }
+                    return Ok(None);
+                }
+                if (0xDC00..=0xDFFF).contains(&v) {
+                    let Some(h) = high.take() else {
+                        return Err(self.fail("unpaired UTF-16 surrogate in \\u escape"));
+                    };
+                    0x10000 + ((h - 0xD800) << 10) + (v - 0xDC00)
+                } else if v == 0 && self.jsonb {
+                    return Err(self.fail("\\u0000 cannot be stored in jsonb"));
+                } else {
+                    v
+                }
+            }
+            _ => {
+                self.i -= 1;
+                return Err(self.fail("invalid escape sequence"));
+            }
+        };
+        Ok(Some(cp))
     }
 }
 
