@@ -9,6 +9,7 @@
 //! existing schema in `migrate/existing.rs`.
 
 mod existing;
+mod problems;
 mod setup;
 
 use std::time::Instant;
@@ -155,7 +156,9 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
         Ok(l) => l,
         Err(e) => {
             move_committed_sequences(run, &plan);
-            return Err(e.into());
+            // A bad value: every other one of the tables left, by row.
+            let bad = matches!(e, pipeline::Error::BadValue { .. });
+            return Err(if bad { problems::listed_create(run, e.into()) } else { e.into() });
         }
     };
     run.report.phase(Phase::Load, t0.elapsed());

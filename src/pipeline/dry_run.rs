@@ -80,6 +80,8 @@ fn check_table(source: &Path, tp: &TablePlan, out: &mut Vec<Problem>, rounded: &
     if let Some(r) = &rowid {
         cols.push(r.to_string());
     }
+    // The primary key after the rowid, to name a row by its key.
+    cols.extend(tp.source.primary_key.iter().map(|c| quote(c)));
     let sql = format!("SELECT {} FROM {}", if cols.is_empty() { "1".into() } else { cols.join(", ") }, quote(&tp.source.name));
     let loc = |m: String| Error::Source { location: Location::table(&tp.source.name), message: m };
     // (column, reason) → (count, samples)
@@ -111,10 +113,7 @@ fn check_table(source: &Path, tp: &TablePlan, out: &mut Vec<Problem>, rounded: &
                             r.count += 1;
                             r.max_relative_change = r.max_relative_change.max(rel);
                             if r.samples.len() < SAMPLES {
-                                let at = match (rowid.is_some(), row.get_ref(ncols)) {
-                                    (true, Ok(ValueRef::Integer(r))) => format!("rowid {r}"),
-                                    _ => format!("row {n}"),
-                                };
+                                let at = row_label(row, ncols, &tp.source, rowid.is_some(), n);
                                 let stored = match stored {
                                     Value::Float(f) => format!("{}", f as f32),
                                     _ => String::new(),
@@ -129,10 +128,7 @@ fn check_table(source: &Path, tp: &TablePlan, out: &mut Vec<Problem>, rounded: &
                 let e = found.entry((cm.source.clone(), reason, kind)).or_default();
                 e.0 += 1;
                 if e.1.len() < SAMPLES {
-                    let at = match (rowid.is_some(), row.get_ref(ncols)) {
-                        (true, Ok(ValueRef::Integer(r))) => format!("rowid {r}"),
-                        _ => format!("row {n}"),
-                    };
+                    let at = row_label(row, ncols, &tp.source, rowid.is_some(), n);
                     e.1.push(format!("{at}: {}", describe_value(v)));
                 }
             }
@@ -144,6 +140,34 @@ fn check_table(source: &Path, tp: &TablePlan, out: &mut Vec<Problem>, rounded: &
         out.push(Problem { table: tp.source.name.clone(), column: Some(column), kind: kind.into(), reason, count, samples });
     }
     Ok(n)
+}
+
+/// A row as a person finds it again, by its key: `id=7 (rowid 7)` when the
+/// primary key is the rowid, `a='x', b=2` for another primary key, `rowid 7`
+/// without one, else its position `row 7`. The rowid (when read) is column
+/// `at`, the primary key's columns follow it. Built only for the rows shown.
+fn row_label(row: &rusqlite::Row<'_>, at: usize, t: &crate::model::Table, has_rowid: bool, n: u64) -> String {
+    let rowid = match (has_rowid, row.get_ref(at)) {
+        (true, Ok(ValueRef::Integer(r))) => Some(r),
+        _ => None,
+    };
+    let first = at + usize::from(has_rowid);
+    if !t.primary_key.is_empty() {
+        let key: Vec<String> = t
+            .primary_key
+            .iter()
+            .enumerate()
+            .map(|(j, c)| format!("{c}={}", row.get_ref(first + j).map(key_text).unwrap_or_default()))
+            .collect();
+        return match (&t.row_key, rowid) {
+            (crate::model::RowKey::RowidAlias { .. }, Some(r)) => format!("{} (rowid {r})", key.join(", ")),
+            _ => key.join(", "),
+        };
+    }
+    match rowid {
+        Some(r) => format!("rowid {r}"),
+        None => format!("row {n}"),
+    }
 }
 
 /// Foreign keys whose parent row is missing, and duplicates on the source's
