@@ -345,3 +345,87 @@ fn the_duplicate_check_of_a_large_table_keeps_memory_bounded() {
         peak_kb / 1024
     );
 }
+
+/// Existing mode, no misfit the preflight sees: the load starts, `parent`
+/// commits, and `child` stops at a NUL byte. The stop names every bad row
+/// of the tables not committed (the NUL, the invalid UTF-8, the orphan), by
+/// key, says `parent` stays committed, and one fix plus `--resume` finishes.
+#[test]
+fn a_bad_value_met_mid_load_in_an_existing_schema_lists_every_bad_row_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = db_from_sql(
+        dir.path(),
+        "app.db",
+        "PRAGMA foreign_keys = OFF;
+         CREATE TABLE parent (id INTEGER NOT NULL, name VARCHAR(50), PRIMARY KEY (id));
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) INSERT INTO parent SELECT i, 'p' || i FROM n;
+         CREATE TABLE child (id INTEGER NOT NULL, parent_id INTEGER NOT NULL, note TEXT, PRIMARY KEY (id), FOREIGN KEY (parent_id) REFERENCES parent (id));
+         INSERT INTO child VALUES (1, 1, 'fine'), (5, 2, CAST(X'6E00' AS TEXT)), (6, 3, CAST(X'C328' AS TEXT)), (7, 99999, 'orphan');",
+    );
+    let db = server().fresh_db("refusal_by_row_existing_mid_load");
+    db.client()
+        .batch_execute(
+            "CREATE TABLE parent (id serial PRIMARY KEY, name varchar(50));
+             CREATE TABLE child (id serial PRIMARY KEY, parent_id integer NOT NULL REFERENCES parent (id), note text);",
+        )
+        .unwrap();
+    let state = dir.path().join("state");
+    let args = [
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--schema",
+        "existing",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--writers",
+        "1",
+    ];
+    let mut with_json = args.to_vec();
+    with_json.push("--json");
+    let out = ferry(&with_json);
+    assert_code(&out, 2);
+    let doc = json(&out);
+    for (column, key, value) in [
+        ("note", "id=5", "n\\0"),
+        ("note", "id=6", "\u{fffd}("),
+        ("parent_id", "id=7", "99999"),
+    ] {
+        let rows = stderr_rows(&out.stderr, "child", column);
+        assert!(
+            named(&rows, key, value),
+            "stderr must name child.{column} {key} {value:?}; rows {rows:?}\n{out}"
+        );
+        let rows = json_rows(&doc, "child", column);
+        assert!(
+            named(&rows, key, value),
+            "--json must name child.{column} {key} {value:?}; rows {rows:?}\n{out}"
+        );
+    }
+    assert_eq!(
+        db.query_scalar_i64("SELECT count(*) FROM parent"),
+        3000,
+        "parent committed\n{out}"
+    );
+    assert_eq!(
+        db.query_scalar_i64("SELECT count(*) FROM child"),
+        0,
+        "child empty\n{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("committed, complete: \"parent\" (3000 rows)")
+            && out.stderr.contains("--resume"),
+        "{out}"
+    );
+
+    let conn = rusqlite::Connection::open(&src).unwrap();
+    conn.execute_batch("UPDATE child SET note = 'n' WHERE id = 5; UPDATE child SET note = 'c' WHERE id = 6; UPDATE child SET parent_id = 1 WHERE id = 7;")
+        .unwrap();
+    drop(conn);
+    let mut resume = args.to_vec();
+    resume.push("--resume");
+    let again = ferry(&resume);
+    assert_code(&again, 0);
+    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM child"), 4);
+}

@@ -73,7 +73,7 @@ fn render(problems: &[Problem], existing: bool, wrote: bool) -> String {
         *by_table.entry(&p.table).or_default() += 1;
     }
     let mut out = format!(
-        "Every problem in the tables not loaded, as `ferry plan` lists them: {} problem(s) in {} table(s):",
+        "Every problem in the tables not committed, as `ferry plan` lists them: {} problem(s) in {} table(s):",
         problems.len(),
         by_table.len()
     );
@@ -108,9 +108,9 @@ fn render(problems: &[Problem], existing: bool, wrote: bool) -> String {
         ""
     };
     let types = if existing {
-        "a mapping rule (--mapping) that converts the column differently or excludes it, or a wider column type in the target"
+        "give a mapping rule (--mapping) that converts the column differently or excludes it, or widen the column in the target"
     } else {
-        "a mapping rule (--mapping) that gives the column a type holding its values, converts it differently or excludes it"
+        "give a mapping rule (--mapping) that gives the column a type holding its values, converts it differently or excludes it"
     };
     let again = if wrote {
         "finish with the command below"
