@@ -148,6 +148,17 @@ fn migrate_into_an_alembic_schema_names_all_nine_bad_rows_and_writes_nothing() {
         1
     );
     let doc = json(&out);
+    let schema: Value =
+        serde_json::from_str(include_str!("../../docs/report.schema.json")).unwrap();
+    let errors: Vec<String> = jsonschema::validator_for(&schema)
+        .unwrap()
+        .iter_errors(&doc)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match docs/report.schema.json: {errors:#?}"
+    );
     let file: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     for (table, column, key, value) in NINE {
         let rows = stderr_rows(&out.stderr, table, column);

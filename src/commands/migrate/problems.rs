@@ -118,9 +118,9 @@ fn render(problems: &[Problem], existing: bool, wrote: bool) -> String {
         "run this command again"
     };
     out.push_str(&format!(
-        "\nWhat to do: fix these rows in the SQLite file; or {types}; or, to load the table without them, \
-         on_bad_value = \"reject\" (rows left out, written to the reject file) or \"null\" in a mapping file \
-         (`nul = \"strip-nul\"` and `invalid_utf8 = \"replace-invalid\"` for text).{keys} \
+        "\nWhat to do: fix these rows in the SQLite file; or {types}; or, to load the tables without these values, \
+         set on_bad_value = \"reject\" (rows left out, written to the reject file) or \"null\" in a mapping file \
+         (for text, nul = \"strip-nul\" or invalid_utf8 = \"replace-invalid\").{keys} \
          Rehearse with `ferry plan` (same source, target and flags) until it lists no problem, then {again}."
     ));
     out
