@@ -33,3 +33,4 @@ mod install;
 mod report_html;
 mod smaller;
 mod refusal_by_row;
+mod sync;
