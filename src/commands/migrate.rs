@@ -127,7 +127,12 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
     // types of this plan (an earlier run may have stopped before widening).
     let t0 = Instant::now();
     if !resuming {
-        rt.block_on(ddl::create_tables(target, &plan.pg_schema, &plan.new_tables()))?;
+        match rt.block_on(ddl::create_tables(target, &plan.pg_schema, &plan.new_tables())) {
+            // Not a server error: the refusal (tables exist), with every
+            // problem of the data listed too.
+            Err(e) if e.downcast_ref::<postgres::Error>().is_none() => return Err(problems::listed_create(run, e)),
+            other => other?,
+        }
         run.report.facts.wrote = true;
         run.journal.update(|j| j.tables_created = true)?;
     } else {

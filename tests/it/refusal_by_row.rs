@@ -122,6 +122,7 @@ fn migrate_into_an_alembic_schema_names_all_nine_bad_rows_and_writes_nothing() {
     db.client().batch_execute(ALEMBIC_DDL).unwrap();
     let state = dir.path().join("state");
     let report = dir.path().join("report.json");
+    let html = dir.path().join("report.html");
     let out = ferry(&[
         "migrate",
         src.to_str().unwrap(),
@@ -131,6 +132,8 @@ fn migrate_into_an_alembic_schema_names_all_nine_bad_rows_and_writes_nothing() {
         "--json",
         "--report",
         report.to_str().unwrap(),
+        "--report-html",
+        html.to_str().unwrap(),
         "--state-dir",
         state.to_str().unwrap(),
     ]);
@@ -176,6 +179,16 @@ fn migrate_into_an_alembic_schema_names_all_nine_bad_rows_and_writes_nothing() {
             named(&rows, key, value),
             "--report must name {table}.{column} {key} {value:?}; rows {rows:?}"
         );
+    }
+    // The change board's page lists them too.
+    let page = std::fs::read_to_string(&html).unwrap();
+    for needle in [
+        "id=3 (rowid 3): &quot;thirty&quot;",
+        "toolong",
+        "id=8: (user_id) = 999999",
+        "id=1; id=9",
+    ] {
+        assert!(page.contains(needle), "--report-html must show {needle:?}");
     }
     // The duplicate names both rows, the first one too.
     let dup = stderr_rows(&out.stderr, "users", "username");
@@ -439,4 +452,45 @@ fn a_bad_value_met_mid_load_in_an_existing_schema_lists_every_bad_row_left() {
     let again = ferry(&resume);
     assert_code(&again, 0);
     assert_eq!(db.query_scalar_i64("SELECT count(*) FROM child"), 4);
+}
+
+/// Create mode refused before anything is created (a table exists): the
+/// refusal lists the data's problems too, as `plan` with a target does.
+#[test]
+fn a_create_mode_refusal_lists_the_data_problems_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = db_from_sql(
+        dir.path(),
+        "app.db",
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO a VALUES (1, 'ok'), (4, CAST(X'7A0000' AS TEXT));
+         CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO b VALUES (1, 'ok');",
+    );
+    let db = server().fresh_db("refusal_by_row_create_refused");
+    db.client()
+        .batch_execute("CREATE TABLE b (id integer)")
+        .unwrap();
+    let state = dir.path().join("state");
+    let out = ferry(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--schema",
+        "create",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert_code(&out, 2);
+    assert!(out.stderr.contains("create mode never overwrites"), "{out}");
+    let rows = stderr_rows(&out.stderr, "a", "v");
+    assert!(
+        named(&rows, "id=4", "z\\0\\0"),
+        "the NUL row of a: {rows:?}\n{out}"
+    );
+    assert_eq!(
+        db.query_scalar_i64(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = 'a'"
+        ),
+        0,
+        "{out}"
+    );
 }
