@@ -19,6 +19,7 @@ pub mod inspect;
 pub mod migrate;
 pub mod plan;
 pub mod refusals;
+pub mod replay;
 pub mod restore_keys;
 pub mod shell;
 pub mod stop;
@@ -43,6 +44,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             "nothing was written to the target (a calibration's scratch schema is dropped); run it again",
         )),
         Command::RestoreKeys(args) => restore_keys::run(&args),
+        Command::Replay(args) => replay::run(&args).map_err(interrupted(
+            "replay",
+            "its transaction was rolled back, nothing was written; run it again",
+        )),
         Command::Completions { shell } => shell::completions(shell),
         Command::Man { command } => shell::man(command.as_deref()),
         Command::Mappings => {
@@ -162,4 +167,23 @@ pub fn history_table_check(h: &crate::plan::history::HistoryCheck) -> crate::ver
         Kind::Revisions => Status::RevisionsDiffer,
     };
     crate::verify::TableCheck::counts(&h.table, h.source_rows, h.target_rows, None, status)
+}
+
+/// Per table to set sequences for: its target name, and the floor its
+/// rowid-alias key's sequence must pass (`sqlite_sequence`: AUTOINCREMENT
+/// never reuses a number, even a deleted row's), as in create mode
+/// (`migrate` into an existing schema, `replay`).
+pub fn sequence_floors(tables: &[&crate::plan::TablePlan]) -> Vec<(String, Option<(String, i64)>)> {
+    tables
+        .iter()
+        .map(|tp| {
+            let floor = match (tp.source.row_key.clone(), tp.sqlite_sequence) {
+                (crate::model::RowKey::RowidAlias { column }, Some(n)) => {
+                    tp.target_column(&tp.source.columns[column].name).map(|c| (c.to_string(), n))
+                }
+                _ => None,
+            };
+            (tp.map.target.clone(), floor)
+        })
+        .collect()
 }

@@ -104,13 +104,13 @@ pub(super) fn run(run: &mut Run<'_>, opts: &mut Options) -> anyhow::Result<Done>
         // application could insert into them without reusing a key.
         let done = run.journal.snapshot().done;
         let committed: Vec<&crate::plan::TablePlan> = plan.tables.iter().filter(|t| done.contains_key(&t.source.name)).collect();
-        if rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &sequence_floors(&committed))).is_ok() {
+        if rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &crate::commands::sequence_floors(&committed))).is_ok() {
             run.report.facts.sequences = committed.iter().map(|t| t.map.target.clone()).collect();
         }
     }
     let loads = loaded_result?;
     let all: Vec<&crate::plan::TablePlan> = plan.tables.iter().collect();
-    rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &sequence_floors(&all)))?;
+    rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &crate::commands::sequence_floors(&all)))?;
     let after = rt.block_on(catalog::snapshot(&client, &args.pg_schema))?;
     if before != after {
         let broken = newly_not_valid(&before, &after);
@@ -241,24 +241,6 @@ fn restore_keys(
         Err(e) => return Err(e),
     }
     Ok(())
-}
-
-/// Per table to set sequences for: its target name, and the floor its
-/// rowid-alias key's sequence must pass (`sqlite_sequence`: AUTOINCREMENT
-/// never reuses a number, even a deleted row's), as in create mode.
-fn sequence_floors(tables: &[&crate::plan::TablePlan]) -> Vec<(String, Option<(String, i64)>)> {
-    tables
-        .iter()
-        .map(|tp| {
-            let floor = match (tp.source.row_key.clone(), tp.sqlite_sequence) {
-                (crate::model::RowKey::RowidAlias { column }, Some(n)) => {
-                    tp.target_column(&tp.source.columns[column].name).map(|c| (c.to_string(), n))
-                }
-                _ => None,
-            };
-            (tp.map.target.clone(), floor)
-        })
-        .collect()
 }
 
 /// Foreign keys (as `table.name`) validated in the catalog snapshot
