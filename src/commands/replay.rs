@@ -91,24 +91,9 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         .map(|t| &plan.tables[t.table])
         .collect();
     let names: Vec<String> = loaded.iter().map(|tp| tp.map.target.clone()).collect();
+    let floors = super::sequence_floors(&loaded);
     rt.block_on(crate::interrupt::interruptible(async {
-        client
-            .batch_execute("BEGIN; SET CONSTRAINTS ALL DEFERRED")
-            .await
-            .map_err(|e| postgres::Error::server("starting the replay", &e))?;
-        replay::write(&client, &plan, &read).await?;
-        keys::set_sequences(
-            &client,
-            &plan.pg_schema,
-            &catalog,
-            &super::sequence_floors(&loaded),
-        )
-        .await?;
-        client
-            .batch_execute("COMMIT")
-            .await
-            .map_err(|e| postgres::Error::server("committing the replay", &e))?;
-        Ok::<_, anyhow::Error>(())
+        Ok::<_, anyhow::Error>(replay::write(&client, &plan, &read, &catalog, &floors).await?)
     }))
     .context("the replay's transaction was rolled back; nothing was written")?;
     let (validated, open) = rt.block_on(keys::validate_open(

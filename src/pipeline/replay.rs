@@ -189,10 +189,39 @@ fn still_bad_line(rec: &serde_json::Value) -> String {
     )
 }
 
-/// COPY the rows read into their tables, in plan order, on `client`, inside
-/// the transaction the caller opened (no `FREEZE`: the tables hold rows).
-/// The rows the server stored per table must be the rows sent.
+/// Load the rows read, in one transaction on `client`: each table's rows
+/// with binary COPY (no `FREEZE`: the tables hold rows), in plan order
+/// (parents first; deferrable constraints are checked at commit), then the
+/// sequences of `sequences` (target name, floor, as `keys::set_sequences`)
+/// set past the new largest keys. The rows the server stored per table must
+/// be the rows sent; any error rolls everything back.
 pub async fn write(
+    client: &tokio_postgres::Client,
+    plan: &Plan,
+    read: &Read,
+    catalog: &crate::postgres::catalog::Catalog,
+    sequences: &[(String, Option<(String, i64)>)],
+) -> Result<(), postgres::Error> {
+    client
+        .batch_execute("BEGIN; SET CONSTRAINTS ALL DEFERRED")
+        .await
+        .map_err(|e| postgres::Error::server("starting the replay's transaction", &e))?;
+    let done = async {
+        copy_rows(client, plan, read).await?;
+        postgres::keys::set_sequences(client, &plan.pg_schema, catalog, sequences).await?;
+        client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| postgres::Error::server("committing the replay", &e))
+    }
+    .await;
+    if done.is_err() {
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    done
+}
+
+async fn copy_rows(
     client: &tokio_postgres::Client,
     plan: &Plan,
     read: &Read,
