@@ -176,6 +176,7 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
     for w in keyed? {
         run.report.warn(w);
     }
+    run.report.sequences_moved = sequence_tables(&plan, |_| true);
     run.report.phase(Phase::Keys, t0.elapsed());
     let checks = verify_loaded(run, &plan, &loads)?;
     Ok((loads, checks))
@@ -218,7 +219,15 @@ fn move_committed_sequences(run: &mut Run<'_>, plan: &Plan) {
         Ok::<_, postgres::Error>(())
     });
     if moved.is_ok() {
-        run.report.facts.sequences =
-            plan.tables.iter().filter(|t| t.identity.is_some() && done.contains_key(&t.source.name)).map(|t| t.map.target.clone()).collect();
+        run.report.facts.sequences = sequence_tables(plan, |t| done.contains_key(t));
     }
+}
+
+/// The target names of the plan's tables (by source name, `which`) whose
+/// sequence a post-data step moves past their rows.
+fn sequence_tables(plan: &Plan, which: impl Fn(&str) -> bool) -> Vec<String> {
+    let stepped = |t: &crate::plan::TablePlan| {
+        plan.post_data.iter().any(|s| s.kind == ddl::StepKind::Sequence && s.table == t.source.name)
+    };
+    plan.tables.iter().filter(|t| stepped(t) && which(&t.source.name)).map(|t| t.map.target.clone()).collect()
 }

@@ -35,7 +35,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     };
     match cli.command {
         Command::Inspect(args) => inspect::run(&args).map_err(interrupted("inspect", "nothing was written")),
-        Command::Migrate(args) => migrate::run(&args).inspect_err(|e| failure_page(&args, e)),
+        // `migrate` writes its report files on every stop itself (`stop::fail`).
+        Command::Migrate(args) => migrate::run(&args),
         Command::Verify(args) => {
             verify::run(&args).map_err(interrupted("verify", "it only reads, nothing was written; run it again to compare"))
         }
@@ -54,25 +55,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             print!("{}", crate::mapping::DEFAULT_MAPPING);
             Ok(Outcome::Success)
         }
-    }
-}
-
-/// `migrate --report-html` when the run stops with an error (a refusal, a
-/// bad value, an interrupt): the page still says what happened and what to
-/// do, so the change board sees the refusal too. Best effort: the error
-/// itself is what the caller reports.
-fn failure_page(args: &crate::cli::MigrateArgs, err: &anyhow::Error) {
-    let Some(path) = &args.report_html else { return };
-    let exit = if crate::interrupt::requested() { crate::error::EXIT_INTERRUPTED } else { crate::error::EXIT_ERROR };
-    let doc = serde_json::json!({
-        "command": "migrate",
-        "source": args.source.source.display().to_string(),
-        "exit_code": exit,
-        "error": format!("{err:#}"),
-    });
-    let html = crate::report_html::render(crate::report_html::Kind::Failed, &doc, None);
-    if let Err(e) = std::fs::write(path, html) {
-        eprintln!("ferry: cannot write the report {}: {e}", path.display());
     }
 }
 

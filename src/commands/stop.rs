@@ -39,6 +39,9 @@ pub fn fail(
         text = format!("{text}\n{headline}. {}", render(&stopped, report.facts.wrote));
     }
     report.error = Some(format!("{err:#}"));
+    if report.sequences_moved.is_empty() {
+        report.sequences_moved = report.facts.sequences.clone();
+    }
     report.stopped = Some(stopped);
     report.exit_code = exit_code();
     if !args.output.quiet {
@@ -116,6 +119,7 @@ fn describe(f: &Facts) -> Stopped {
         )
     };
     Stopped {
+        unchanged: !f.wrote,
         committed,
         not_loaded,
         keys: f.keys.clone(),
