@@ -169,6 +169,9 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
         rt.block_on(crate::interrupt::interruptible(postgres::post_data::execute(target, &plan.post_data, resuming, opts.writers)))
     });
     if keyed.is_err() {
+        // Sequences are among the steps that may not have run: every
+        // table is committed, so each one's sequence moves now.
+        move_committed_sequences(run, &plan);
         run.report.facts.keys.push(
             "every table is loaded; primary keys, indexes and foreign keys were being added: some are missing or NOT VALID until the run is resumed".into(),
         );
@@ -176,7 +179,8 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
     for w in keyed? {
         run.report.warn(w);
     }
-    run.report.sequences_moved = sequence_tables(&plan, |_| true);
+    run.report.facts.sequences = sequence_tables(&plan, |_| true);
+    run.report.sequences_moved = run.report.facts.sequences.clone();
     run.report.phase(Phase::Keys, t0.elapsed());
     let checks = verify_loaded(run, &plan, &loads)?;
     Ok((loads, checks))

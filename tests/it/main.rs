@@ -33,3 +33,4 @@ mod install;
 mod report_html;
 mod smaller;
 mod replay;
+mod stop_state;

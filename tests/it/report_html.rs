@@ -57,7 +57,7 @@ fn chromium() -> &'static str {
 
 /// Opens `page` in headless Chromium: the DOM after scripts ran, and a
 /// screenshot into target/report-screenshots/<name>.png.
-fn open_in_browser(page: &Path, name: &str, sections: &[&str]) -> String {
+pub(crate) fn open_in_browser(page: &Path, name: &str, sections: &[&str]) -> String {
     let browser = chromium();
     let url = format!("file://{}", page.display());
     let run = |extra: &[&str]| {

@@ -111,7 +111,8 @@ pub(super) fn run(run: &mut Run<'_>, opts: &mut Options) -> anyhow::Result<Done>
     let loads = loaded_result?;
     let all: Vec<&crate::plan::TablePlan> = plan.tables.iter().collect();
     rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &crate::commands::sequence_floors(&all)))?;
-    run.report.sequences_moved = with_sequences(&catalog, &all);
+    run.report.facts.sequences = with_sequences(&catalog, &all);
+    run.report.sequences_moved = run.report.facts.sequences.clone();
     let after = rt.block_on(catalog::snapshot(&client, &args.pg_schema))?;
     if before != after {
         let broken = newly_not_valid(&before, &after);
