@@ -25,7 +25,8 @@ INSERT INTO book VALUES
   (3, 2, 'Solaris', 5, NULL),                         -- loads; its parent is rejected
   (4, 3, CAST(x'48e97a' AS TEXT), 1, x'00ff10'),       -- invalid UTF-8 text, a blob beside it
   (5, 3, 'Houston', 2, 42),                           -- an integer into bytea
-  (6, 1, 'Always Coming Home', 2.5, NULL);            -- a real into bigint; the largest key
+  (6, 1, 'Always Coming Home', 2.5, NULL),            -- a real into bigint
+  (7, 2, 'Fiasco', 'many', NULL);                     -- rejected, and so is its parent; the largest key
 ";
 
 const MAPPING: &str = "
@@ -92,13 +93,13 @@ fn rejected_rows_fixed_in_sqlite_come_back_with_replay_and_verify_equal() {
     assert_eq!(
         counts(&db),
         (2, 2),
-        "author 2 and books 2, 4, 5, 6 left out\n{out}"
+        "author 2 and books 2, 4, 5, 6, 7 left out\n{out}"
     );
 
     // The reject file keeps each row's key and original values, every
     // storage class as SQLite stored it.
     let recs = records(&rejects);
-    assert_eq!(recs.len(), 5, "{recs:#?}");
+    assert_eq!(recs.len(), 6, "{recs:#?}");
     let a2 = by_key(&recs, "author", 2);
     assert_eq!(
         (a2["column"].as_str(), a2["class"].as_str()),
@@ -154,7 +155,8 @@ fn rejected_rows_fixed_in_sqlite_come_back_with_replay_and_verify_equal() {
         "UPDATE author SET born = '1921-09-12' WHERE id = 2;
          UPDATE book SET qty = 7 WHERE id = 2;
          UPDATE book SET cover = x'2a' WHERE id = 5;
-         UPDATE book SET qty = 3 WHERE id = 6;",
+         UPDATE book SET qty = 3 WHERE id = 6;
+         UPDATE book SET qty = 1 WHERE id = 7;",
     )
     .unwrap();
     let out = run(&["replay", s, &db.url, "--mapping", m, "--reject-file", r]);
@@ -176,7 +178,8 @@ fn rejected_rows_fixed_in_sqlite_come_back_with_replay_and_verify_equal() {
     );
     assert!(rejects.exists(), "a refused replay keeps the reject file");
 
-    // Fix the last one: one command brings the five rows back.
+    // Fix the last one: one command brings the six rows back, author 2
+    // before book 7 that points at it.
     conn.execute_batch("UPDATE book SET title = 'Houston, Houston' WHERE id = 4")
         .unwrap();
     drop(conn);
@@ -195,7 +198,7 @@ fn rejected_rows_fixed_in_sqlite_come_back_with_replay_and_verify_equal() {
         serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{out}"));
     assert_eq!(
         doc["rows"],
-        serde_json::json!({"author": 1, "book": 4}),
+        serde_json::json!({"author": 1, "book": 5}),
         "{out}"
     );
     assert_eq!(
@@ -219,13 +222,14 @@ fn rejected_rows_fixed_in_sqlite_come_back_with_replay_and_verify_equal() {
     );
     assert_eq!(
         db.query_strings(
-            "SELECT id::text, author_id::text, title, qty::text, encode(cover, 'hex') FROM book WHERE id IN (2, 4, 5, 6) ORDER BY id"
+            "SELECT id::text, author_id::text, title, qty::text, encode(cover, 'hex') FROM book WHERE id IN (2, 4, 5, 6, 7) ORDER BY id"
         ),
         vec![
             vec![Some("2".into()), Some("1".into()), Some("The Lathe of Heaven".into()), Some("7".into()), None],
             vec![Some("4".into()), Some("3".into()), Some("Houston, Houston".into()), Some("1".into()), Some("00ff10".into())],
             vec![Some("5".into()), Some("3".into()), Some("Houston".into()), Some("2".into()), Some("2a".into())],
             vec![Some("6".into()), Some("1".into()), Some("Always Coming Home".into()), Some("3".into()), None],
+            vec![Some("7".into()), Some("2".into()), Some("Fiasco".into()), Some("1".into()), None],
         ]
     );
     assert_eq!(
@@ -233,13 +237,13 @@ fn rejected_rows_fixed_in_sqlite_come_back_with_replay_and_verify_equal() {
         vec![vec![Some("true".into())]],
         "the foreign key is valid again"
     );
-    // The sequence is past the replayed largest key (6).
+    // The sequence is past the replayed largest key (7).
     assert_eq!(
         db.query_scalar_i64("INSERT INTO book (author_id, title) VALUES (1, 'new') RETURNING id"),
-        7
+        8
     );
     db.client()
-        .batch_execute("DELETE FROM book WHERE id = 7")
+        .batch_execute("DELETE FROM book WHERE id = 8")
         .unwrap();
 
     let out = run(&["verify", s, &db.url, "--mapping", m]);
@@ -250,5 +254,5 @@ fn rejected_rows_fixed_in_sqlite_come_back_with_replay_and_verify_equal() {
     let out = run(&["replay", s, &db.url, "--mapping", m, "--reject-file", r]);
     assert_code(&out, 2);
     assert!(out.stderr.contains("already replayed"), "{out}");
-    assert_eq!(counts(&db), (3, 6));
+    assert_eq!(counts(&db), (3, 7));
 }

@@ -267,3 +267,96 @@ fn an_interrupt_during_the_keys_moves_every_sequence_and_says_so() {
         "{stderr}"
     );
 }
+
+/// `plan` and `migrate` agree on `--exclude` of a parent that child rows
+/// point at, in each mode: into an existing schema (keys set aside or kept)
+/// both refuse by name and nothing is written; in create mode both go on
+/// (the foreign key onto a table not created is not made, and both say so),
+/// and never "a bug in ferry".
+#[test]
+fn plan_and_migrate_agree_on_an_excluded_parent_in_every_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = db_from_sql(
+        dir.path(),
+        "pc.db",
+        "CREATE TABLE p (id INTEGER PRIMARY KEY, ok BOOLEAN);
+         CREATE TABLE c (id INTEGER PRIMARY KEY, p_id INTEGER REFERENCES p(id));
+         INSERT INTO p VALUES (1, 1), (2, 0);
+         INSERT INTO c VALUES (1, 1), (2, 2), (3, 2);",
+    );
+    let s = src.to_str().unwrap();
+    for (name, extra) in [("set_aside", &[][..]), ("kept", &["--keep-keys"][..])] {
+        let db = server().fresh_db(&format!("stop_state_exclude_{name}"));
+        db.client().batch_execute(TARGET).unwrap();
+        let mut args = vec!["plan", s, db.url.as_str(), "--exclude", "p"];
+        args.extend_from_slice(extra);
+        let plan = ferry(&args);
+        assert_code(&plan, 1);
+        assert!(
+            plan.stdout.contains("\"p\"") && plan.stdout.contains("not loaded"),
+            "{plan}"
+        );
+        let st = dir.path().join(name);
+        let mut args = vec![
+            "migrate",
+            s,
+            db.url.as_str(),
+            "--exclude",
+            "p",
+            "--state-dir",
+            st.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = ferry(&args);
+        assert_code(&out, 2);
+        assert!(
+            out.stderr.contains("\"p\"") && out.stderr.contains("not loaded"),
+            "{out}"
+        );
+        assert!(
+            out.stderr.contains("nothing was written") && !out.stderr.contains("a bug in ferry"),
+            "{out}"
+        );
+        assert_eq!(db.query_scalar_i64("SELECT count(*) FROM c"), 0, "{out}");
+        assert_eq!(
+            db.query_scalar_i64(
+                "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated"
+            ),
+            1,
+            "the foreign key is untouched\n{out}"
+        );
+    }
+
+    let db = server().fresh_db("stop_state_exclude_create");
+    let plan = ferry(&["plan", s, &db.url, "--exclude", "p"]);
+    let st = dir.path().join("create");
+    let out = ferry(&[
+        "migrate",
+        s,
+        &db.url,
+        "--exclude",
+        "p",
+        "--state-dir",
+        st.to_str().unwrap(),
+    ]);
+    assert!(!out.stderr.contains("a bug in ferry"), "{out}");
+    assert_eq!(
+        plan.code == 0,
+        out.code == 0,
+        "plan and migrate disagree:\n{plan}\n{out}"
+    );
+    assert_code(&out, 0);
+    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM c"), 3);
+    assert_eq!(
+        db.query_scalar_i64("SELECT count(*) FROM pg_constraint WHERE contype = 'f'"),
+        0,
+        "{out}"
+    );
+    for o in [&plan, &out] {
+        let said = format!("{}{}", o.stdout, o.stderr);
+        assert!(
+            said.contains("\"p\""),
+            "the foreign key onto the excluded table is mentioned:\n{o}"
+        );
+    }
+}
