@@ -34,3 +34,4 @@ mod report_html;
 mod smaller;
 mod replay;
 mod stop_state;
+mod sync;
