@@ -359,6 +359,9 @@ pub struct Facts {
     pub keys: Vec<String>,
     /// Tables whose sequences were moved past their rows.
     pub sequences: Vec<String>,
+    /// Why the committed tables' sequences could not be moved (the
+    /// server's error), when that failed.
+    pub sequences_not_moved: Option<String>,
     /// The target is a scratch cluster, removed when the run ends.
     pub scratch: bool,
     /// Existing mode (the undo is `--truncate`, not dropping tables).
@@ -388,6 +391,10 @@ pub struct Stopped {
     pub not_loaded: Vec<String>,
     pub keys: Vec<String>,
     pub sequences: Vec<String>,
+    /// Moving the committed tables' sequences failed, and why (the run
+    /// that resumes moves them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequences_not_moved: Option<String>,
     /// The command that finishes the job, or what else to do.
     pub next: String,
 }

@@ -264,7 +264,10 @@ fn stopped_state(out: &mut String, doc: &Value) {
         none(committed),
         none(strings(&s["not_loaded"])),
         none(strings(&s["keys"])),
-        none(strings(&s["sequences"])),
+        match s["sequences_not_moved"].as_str() {
+            Some(why) => format!("NOT moved ({}); the run that resumes moves them", esc(why)),
+            None => none(strings(&s["sequences"])),
+        },
     );
     out.push_str("</section>\n");
 }

@@ -222,8 +222,9 @@ fn move_committed_sequences(run: &mut Run<'_>, plan: &Plan) {
         }
         Ok::<_, postgres::Error>(())
     });
-    if moved.is_ok() {
-        run.report.facts.sequences = sequence_tables(plan, |t| done.contains_key(t));
+    match moved {
+        Ok(()) => run.report.facts.sequences = sequence_tables(plan, |t| done.contains_key(t)),
+        Err(e) => run.report.facts.sequences_not_moved = Some(format!("{e}")),
     }
 }
 

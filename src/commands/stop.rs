@@ -124,6 +124,7 @@ fn describe(f: &Facts) -> Stopped {
         not_loaded,
         keys: f.keys.clone(),
         sequences: f.sequences.clone(),
+        sequences_not_moved: f.sequences_not_moved.clone(),
         next,
     }
 }
@@ -162,6 +163,11 @@ fn render(s: &Stopped, wrote: bool) -> String {
         ));
         for k in &s.keys {
             out.push_str(&format!("\n  keys: {k}"));
+        }
+        if let Some(why) = &s.sequences_not_moved {
+            out.push_str(&format!(
+                "\n  sequences: NOT moved past the committed rows ({why}); the run that resumes moves them"
+            ));
         }
         if !s.sequences.is_empty() {
             out.push_str(&format!(

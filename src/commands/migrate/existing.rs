@@ -104,8 +104,9 @@ pub(super) fn run(run: &mut Run<'_>, opts: &mut Options) -> anyhow::Result<Done>
         // application could insert into them without reusing a key.
         let done = run.journal.snapshot().done;
         let committed: Vec<&crate::plan::TablePlan> = plan.tables.iter().filter(|t| done.contains_key(&t.source.name)).collect();
-        if rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &crate::commands::sequence_floors(&committed))).is_ok() {
-            run.report.facts.sequences = with_sequences(&catalog, &committed);
+        match rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &crate::commands::sequence_floors(&committed))) {
+            Ok(()) => run.report.facts.sequences = with_sequences(&catalog, &committed),
+            Err(e) => run.report.facts.sequences_not_moved = Some(e.to_string()),
         }
     }
     let loads = loaded_result?;
