@@ -274,3 +274,76 @@ async fn copy_rows(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::rejects::Reject;
+    use rusqlite::types::ValueRef;
+
+    #[test]
+    fn reject_file_by_table_and_rowid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        let bv = BadValues::to_file(&path, 10).unwrap();
+        for (t, r) in [("b", 7), ("a", 2), ("b", 3), ("b", 7)] {
+            let rec = Reject {
+                table: t,
+                key: vec![("rowid", ValueRef::Integer(r))],
+                column: "c",
+                value: ValueRef::Blob(b"\xff"),
+                reason: "bad",
+                row: vec![("c", ValueRef::Blob(b"\xff"))],
+            };
+            bv.reject(&rec).unwrap();
+        }
+        bv.flush().unwrap();
+        let w = read_reject_file(&path).unwrap();
+        assert_eq!(w.len(), 2);
+        assert_eq!(w["a"].iter().copied().collect::<Vec<_>>(), [2]);
+        assert_eq!(
+            w["b"].iter().copied().collect::<Vec<_>>(),
+            [3, 7],
+            "sorted, once each"
+        );
+
+        // A WITHOUT ROWID table's rows are named by primary key: refused by name.
+        std::fs::write(
+            &path,
+            "{\"table\":\"k\",\"key\":{\"a\":\"x\"},\"row\":{}}\n",
+        )
+        .unwrap();
+        let e = read_reject_file(&path).unwrap_err();
+        assert!(
+            e.contains("\"k\"") && e.contains("WITHOUT ROWID") && e.contains("line 1"),
+            "{e}"
+        );
+        std::fs::write(&path, "\n{\"table\":\"k\"\n").unwrap();
+        let e = read_reject_file(&path).unwrap_err();
+        assert!(
+            e.contains("line 2") && e.contains("not a reject record"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn keeping_holds_the_records_and_writes_no_file() {
+        let bv = BadValues::keeping();
+        let rec = Reject {
+            table: "t",
+            key: vec![("rowid", ValueRef::Integer(4))],
+            column: "title",
+            value: ValueRef::Text(b"H\xe9z"),
+            reason: "not UTF-8",
+            row: vec![("title", ValueRef::Text(b"H\xe9z"))],
+        };
+        bv.reject(&rec).unwrap();
+        assert!(bv.path().is_none());
+        let kept = bv.kept();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(
+            still_bad_line(&kept[0]),
+            "table \"t\", column \"title\", rowid 4: value {\"base64\":\"SOl6\"} (text): not UTF-8"
+        );
+    }
+}
