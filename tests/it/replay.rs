@@ -256,3 +256,78 @@ fn rejected_rows_fixed_in_sqlite_come_back_with_replay_and_verify_equal() {
     assert!(out.stderr.contains("already replayed"), "{out}");
     assert_eq!(counts(&db), (3, 7));
 }
+
+/// Into a schema that already existed (keys set aside and restored by
+/// `migrate`): the target's column types decide the conversions. A replay
+/// whose mapping no longer rejects (`abort`, the default) lists every row
+/// still bad, each by the reader's own error, and writes nothing.
+#[test]
+fn replay_into_an_existing_schema_and_every_still_bad_row_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = db_from_sql(
+        dir.path(),
+        "t.db",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, n TEXT, at TEXT);
+         INSERT INTO t VALUES (1, '1', '2024-01-01'), (2, 'x', '2024-01-02'), (3, '3', '2024-13-01'),
+                              (4, '4', '2024-01-04'), (5, 'five', '2024-01-05');",
+    );
+    let db = server().fresh_db("replay_existing");
+    db.client()
+        .batch_execute("CREATE TABLE t (id SERIAL PRIMARY KEY, n integer NOT NULL, at date); CREATE INDEX t_at ON t (at);")
+        .unwrap();
+    let map = dir.path().join("reject.toml");
+    std::fs::write(&map, "[settings]\non_bad_value = \"reject\"\n").unwrap();
+    let st = dir.path().join("state");
+    let (s, m, st) = (
+        src.to_str().unwrap(),
+        map.to_str().unwrap(),
+        st.to_str().unwrap(),
+    );
+    let out = run(&["migrate", s, &db.url, "--mapping", m, "--state-dir", st]);
+    assert_code(&out, 1);
+    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM t"), 2, "{out}");
+
+    // No reject rule now: the abort policy's errors, one per row.
+    let out = run(&["replay", s, &db.url, "--state-dir", st]);
+    assert_code(&out, 2);
+    for want in [
+        "3 row(s)",
+        "rowid 2",
+        "\"x\"",
+        "rowid 3",
+        "2024-13-01",
+        "rowid 5",
+        "\"five\"",
+        "nothing was written",
+    ] {
+        assert!(out.stderr.contains(want), "lacks {want:?}\n{out}");
+    }
+    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM t"), 2, "{out}");
+
+    let conn = rusqlite::Connection::open(&src).unwrap();
+    conn.execute_batch(
+        "UPDATE t SET n = '2' WHERE id = 2; UPDATE t SET at = '2024-01-03' WHERE id = 3; UPDATE t SET n = 5 WHERE id = 5;",
+    )
+    .unwrap();
+    drop(conn);
+    let out = run(&["replay", s, &db.url, "--state-dir", st]);
+    assert_code(&out, 0);
+    assert!(out.stderr.contains("3 row(s) loaded"), "{out}");
+    assert_eq!(
+        db.query_strings("SELECT id::text, n::text, at::text FROM t ORDER BY id"),
+        (1..=5)
+            .map(|i| vec![
+                Some(i.to_string()),
+                Some(i.to_string()),
+                Some(format!("2024-01-0{i}"))
+            ])
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        db.query_scalar_i64("SELECT nextval('t_id_seq')"),
+        6,
+        "{out}"
+    );
+    let out = run(&["verify", s, &db.url]);
+    assert_code(&out, 0);
+}
