@@ -307,8 +307,23 @@ fn plan_and_migrate_agree_on_an_excluded_parent_in_every_mode() {
             st.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
+        let page = dir.path().join(format!("{name}.html"));
+        args.extend_from_slice(&["--report-html", page.to_str().unwrap()]);
         let out = ferry(&args);
         assert_code(&out, 2);
+        // The refusal's page: the stop's, saying the target is unchanged.
+        let dom = open_in_browser(
+            &page,
+            &format!("migrate-refusal-{name}"),
+            &["verdict", "state"],
+        );
+        for needle in [
+            "stopped without finishing",
+            "Unchanged: this run wrote nothing to the target.",
+            "nothing was written to the target; fix the cause and run the same command again",
+        ] {
+            assert!(dom.contains(needle), "the page lacks {needle:?}:\n{dom}");
+        }
         assert!(
             out.stderr.contains("\"p\"") && out.stderr.contains("not loaded"),
             "{out}"
