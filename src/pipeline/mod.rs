@@ -19,6 +19,7 @@
 
 pub mod dry_run;
 pub mod reader;
+pub mod replay;
 pub mod rejects;
 
 use std::path::{Path, PathBuf};
