@@ -69,6 +69,10 @@ pub struct Report {
     /// What a stopped run left in the target (`commands::stop`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<Stopped>,
+    /// A refusal, or a stop at a bad value: every problem of the tables not
+    /// committed, as `ferry plan` lists them (the dry run, run only then).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<crate::pipeline::dry_run::Problem>,
     /// The facts a stop describes, gathered as the run goes.
     #[serde(skip)]
     pub facts: Facts,
@@ -118,6 +122,7 @@ impl Report {
             exit_code: 0,
             error: None,
             stopped: None,
+            problems: Vec::new(),
             facts: Default::default(),
         }
     }

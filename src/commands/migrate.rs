@@ -9,6 +9,7 @@
 //! existing schema in `migrate/existing.rs`.
 
 mod existing;
+mod problems;
 mod setup;
 
 use std::time::Instant;
@@ -126,7 +127,12 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
     // types of this plan (an earlier run may have stopped before widening).
     let t0 = Instant::now();
     if !resuming {
-        rt.block_on(ddl::create_tables(target, &plan.pg_schema, &plan.new_tables()))?;
+        match rt.block_on(ddl::create_tables(target, &plan.pg_schema, &plan.new_tables())) {
+            // Not a server error: the refusal (tables exist), with every
+            // problem of the data listed too.
+            Err(e) if e.downcast_ref::<postgres::Error>().is_none() => return Err(problems::listed_create(run, e)),
+            other => other?,
+        }
         run.report.facts.wrote = true;
         run.journal.update(|j| j.tables_created = true)?;
     } else {
@@ -155,7 +161,9 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
         Ok(l) => l,
         Err(e) => {
             move_committed_sequences(run, &plan);
-            return Err(e.into());
+            // A bad value: every other one of the tables left, by row.
+            let bad = matches!(e, pipeline::Error::BadValue { .. });
+            return Err(if bad { problems::listed_create(run, e.into()) } else { e.into() });
         }
     };
     run.report.phase(Phase::Load, t0.elapsed());

@@ -32,3 +32,5 @@ mod fw_sqlx;
 mod install;
 mod report_html;
 mod smaller;
+mod refusal_by_row;
+mod sync;

@@ -108,7 +108,11 @@ pub(super) fn run(run: &mut Run<'_>, opts: &mut Options) -> anyhow::Result<Done>
             run.report.facts.sequences = committed.iter().map(|t| t.map.target.clone()).collect();
         }
     }
-    let loads = loaded_result?;
+    // A bad value: every other one of the tables left, by row.
+    let loads = match loaded_result {
+        Err(e @ pipeline::Error::BadValue { .. }) => return Err(super::problems::listed(run, &plan, Some(&catalog), e.into())),
+        other => other?,
+    };
     let all: Vec<&crate::plan::TablePlan> = plan.tables.iter().collect();
     rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &sequence_floors(&all)))?;
     let after = rt.block_on(catalog::snapshot(&client, &args.pg_schema))?;
@@ -164,11 +168,12 @@ fn fitted_plan(
         run.report.note(n);
     }
     if !misfits.is_empty() {
-        bail!(
+        let err = anyhow::anyhow!(
             "the target schema does not fit the source; nothing was loaded. {} problem(s):\n{}",
             misfits.len(),
             crate::plan::existing::misfit_list(&misfits)
         );
+        return Err(super::problems::listed(run, &plan, Some(catalog), err));
     }
     Ok(plan)
 }
@@ -177,7 +182,7 @@ fn fitted_plan(
 /// committed are skipped, not counted), after every refusal `plan` reports
 /// too (`commands::refusals`: these tables without `--truncate`, a foreign
 /// key onto a table not loaded, cycles that cannot load with keys kept).
-fn tables_with_rows(run: &Run<'_>, plan: &Plan, catalog: &Catalog) -> anyhow::Result<Vec<String>> {
+fn tables_with_rows(run: &mut Run<'_>, plan: &Plan, catalog: &Catalog) -> anyhow::Result<Vec<String>> {
     let done = run.journal.snapshot().done;
     let asked = crate::commands::refusals::Asked {
         truncate: run.args.truncate,
@@ -187,7 +192,8 @@ fn tables_with_rows(run: &Run<'_>, plan: &Plan, catalog: &Catalog) -> anyhow::Re
     let refused = crate::commands::refusals::existing(&run.args.source.source, plan, catalog, &done, &asked)?;
     if !refused.is_empty() {
         let list: Vec<String> = refused.iter().map(|m| format!("  - {m}")).collect();
-        bail!("will not load into this target; nothing was written. {} problem(s):\n{}", refused.len(), list.join("\n"));
+        let err = anyhow::anyhow!("will not load into this target; nothing was written. {} problem(s):\n{}", refused.len(), list.join("\n"));
+        return Err(super::problems::listed(run, plan, Some(catalog), err));
     }
     let full: Vec<String> = plan
         .tables
