@@ -32,3 +32,4 @@ mod fw_sqlx;
 mod install;
 mod report_html;
 mod smaller;
+mod random_kills;
