@@ -33,6 +33,12 @@ pub enum Command {
     /// Compare a SQLite file with a PostgreSQL database without moving data:
     /// row counts and canonical content hashes per table.
     Verify(VerifyArgs),
+    /// Bring a target that `migrate` filled from this source to the
+    /// source's current state: compare both sides by key, then insert,
+    /// update and delete only the rows that differ, in one transaction,
+    /// and verify. Exit 0 when the target ends equal, 1 when the final
+    /// verification differs, 2 on errors and refusals.
+    Sync(SyncArgs),
     /// Print the built-in mapping file.
     Mappings,
     /// Re-create foreign keys and indexes that an interrupted
@@ -287,6 +293,32 @@ pub struct VerifyArgs {
     /// Differences to report per table at most.
     #[arg(long, default_value_t = 100)]
     pub max_diffs: usize,
+    /// Also write the result as one self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub source: SourceOpts,
+    #[command(flatten)]
+    pub target: TargetOpts,
+    #[command(flatten)]
+    pub mapping: MappingOpts,
+    #[command(flatten)]
+    pub output: OutputOpts,
+    /// Compare and print per table the rows that would be inserted,
+    /// deleted and replaced; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Workers comparing partitions side by side (each one source and one
+    /// target connection). Default: number of cores.
+    #[arg(short = 'j', long, env = "FERRY_JOBS", value_name = "N", value_parser = at_least_one::<usize>)]
+    pub jobs: Option<usize>,
+    /// PostgreSQL schema (namespace) holding the tables.
+    #[arg(long, env = "FERRY_PG_SCHEMA", default_value = "public")]
+    pub pg_schema: String,
     /// Also write the result as one self-contained HTML page.
     #[arg(long, value_name = "FILE")]
     pub report_html: Option<PathBuf>,

@@ -27,4 +27,5 @@ pub mod sqlite;
 pub mod postgres;
 pub mod pipeline;
 pub mod verify;
+pub mod sync;
 pub mod commands;

@@ -22,6 +22,7 @@ pub mod refusals;
 pub mod restore_keys;
 pub mod shell;
 pub mod stop;
+pub mod sync;
 pub mod verify;
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
@@ -38,6 +39,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Verify(args) => {
             verify::run(&args).map_err(interrupted("verify", "it only reads, nothing was written; run it again to compare"))
         }
+        Command::Sync(args) => sync::run(&args)
+            .map_err(interrupted("sync", "its transaction was rolled back, the target is as it was; run it again")),
         Command::Plan(args) => plan::run(&args).map_err(interrupted(
             "plan",
             "nothing was written to the target (a calibration's scratch schema is dropped); run it again",

@@ -32,98 +32,19 @@
 //! have its rows named; its counts and hash are reported, with the reason.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rusqlite::types::ValueRef;
-use serde::Serialize;
-
+use super::diff::{show_key, show_value, Change, DiffKind, Difference};
+use super::rows::{choose_key, int_hint, int_pos, pos_int, source_error, Key, Row, SourceRow, TargetRow};
+use super::{select_list, Error, TableCheck};
 use crate::hash::digest::{hash_value, write_value, TableDigest};
-use super::{decode_error, select_list, Error, TableCheck};
-use crate::postgres::decode::{copy_rows, decode, RowView};
 use crate::mapping::convert::{Scratch, Value};
-use crate::mapping::file::BadValuePolicy;
-use crate::sqlite::pool::describe_value;
-use crate::mapping::types::PgType;
-use crate::mapping::{datetime, uuid};
-use crate::model::RowKey;
 use crate::plan::TablePlan;
+use crate::postgres::decode::copy_rows;
+use crate::postgres::ident;
 use crate::sqlite;
-use crate::postgres::{self, ident};
 
-/// What kind of difference a row shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DiffKind {
-    /// In the source, not in the target.
-    MissingInTarget,
-    /// In the target, not in the source (or there more often: duplicates).
-    ExtraInTarget,
-    /// The same key on both sides with other content.
-    Different,
-}
-
-impl fmt::Display for DiffKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DiffKind::MissingInTarget => "missing in target",
-            DiffKind::ExtraInTarget => "extra in target",
-            DiffKind::Different => "different",
-        })
-    }
-}
-
-/// One differing row (or several rows with one key), named by its key.
-#[derive(Debug, Clone, Serialize)]
-pub struct Difference {
-    /// Source table name.
-    pub table: String,
-    pub kind: DiffKind,
-    /// The key as `column=value, …` (source column names).
-    pub key: String,
-    /// The key's columns (source names) and values, for machines.
-    pub key_columns: Vec<String>,
-    pub key_values: Vec<serde_json::Value>,
-    /// For `different`: the columns (source names) whose values differ.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub columns: Vec<String>,
-    /// For `different`: each of those columns with the value the source
-    /// means and the value the target holds (bounded renderings).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub changes: Vec<Change>,
-    /// Rows with this key and this kind of difference (more than one for
-    /// duplicates).
-    pub rows: u64,
-}
-
-/// One differing column of a row: what the source means, what the target has.
-#[derive(Debug, Clone, Serialize)]
-pub struct Change {
-    pub column: String,
-    pub source: serde_json::Value,
-    pub target: serde_json::Value,
-    /// The two values as a person reads them (`source → target`).
-    #[serde(skip)]
-    pub shown: (String, String),
-}
-
-impl fmt::Display for Difference {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "table {:?}: {} ({})", self.table, self.key, self.kind)?;
-        if self.rows > 1 {
-            write!(f, ", {} rows", self.rows)?;
-        }
-        if !self.changes.is_empty() {
-            let shown: Vec<String> =
-                self.changes.iter().map(|c| format!("{}: {} → {}", c.column, c.shown.0, c.shown.1)).collect();
-            write!(f, ", {}", shown.join("; "))?;
-        } else if !self.columns.is_empty() {
-            write!(f, ", columns {}", self.columns.join(", "))?;
-        }
-        Ok(())
-    }
-}
 
 /// Tuning of the search; the defaults suit any table size.
 #[derive(Debug, Clone, Copy)]
@@ -144,75 +65,6 @@ impl Default for Settings {
 const MIN_BUCKETS: u64 = 16;
 const MAX_BUCKETS: u64 = 16_384;
 
-/// How rows are positioned (see the module docs). Column indexes are into
-/// the plan's mapped columns.
-#[derive(Debug, Clone)]
-pub enum Key {
-    Int { col: usize, rowid_alias: bool },
-    Hashed { cols: Vec<usize> },
-}
-
-impl Key {
-    fn cols(&self) -> Vec<usize> {
-        match self {
-            Key::Int { col, .. } => vec![*col],
-            Key::Hashed { cols } => cols.clone(),
-        }
-    }
-}
-
-/// The key that names a table's rows: the primary key, else the first
-/// unique index over plain NOT NULL columns (SQLite lets a unique index
-/// hold any number of NULLs). `Err` says why there is none.
-pub fn choose_key(tp: &TablePlan) -> Result<Key, String> {
-    let find = |names: &[Option<String>]| -> Option<Vec<usize>> {
-        names
-            .iter()
-            .map(|n| n.as_ref().and_then(|n| tp.map.columns.iter().position(|c| &c.source == n)))
-            .collect()
-    };
-    let pk: Vec<Option<String>> = tp.source.primary_key.iter().cloned().map(Some).collect();
-    let cols = (!pk.is_empty())
-        .then(|| find(&pk))
-        .flatten()
-        .or_else(|| {
-            tp.source
-                .indexes
-                .iter()
-                .filter(|ix| ix.unique && !ix.partial && !ix.columns.is_empty())
-                .filter(|ix| {
-                    ix.columns.iter().all(|c| {
-                        c.as_ref().and_then(|c| tp.source.columns.iter().find(|sc| &sc.name == c)).is_some_and(|sc| sc.not_null)
-                    })
-                })
-                .find_map(|ix| find(&ix.columns))
-        })
-        .ok_or_else(|| {
-            if pk.is_empty() {
-                "the table has no primary key or unique index, so the differing rows cannot be named; only its counts and hash are compared".to_string()
-            } else {
-                "the table's primary key columns are not all migrated, so the differing rows cannot be named; only its counts and hash are compared".to_string()
-            }
-        })?;
-    if let [c] = cols[..] {
-        let cm = &tp.map.columns[c];
-        if cm.pg_type.is_integer() {
-            let rowid_alias = matches!(tp.source.row_key, RowKey::RowidAlias { column } if column == cm.source_index);
-            return Ok(Key::Int { col: c, rowid_alias });
-        }
-    }
-    Ok(Key::Hashed { cols })
-}
-
-#[inline]
-fn int_pos(k: i64) -> u64 {
-    (k as u64) ^ (1 << 63)
-}
-
-#[inline]
-fn pos_int(p: u64) -> i64 {
-    (p ^ (1 << 63)) as i64
-}
 
 /// A range of positions `[lo, hi]` to search: split into buckets starting
 /// at `starts` (the first is `lo`), or, when `starts` is empty, a leaf.
@@ -297,57 +149,6 @@ enum Got {
     Leaf(Leaf),
 }
 
-/// A row whose values are converted (source) or decoded (target) one at a
-/// time: each borrows a scratch buffer that the next one reuses. `None`: the
-/// row is left out, as the load left it out (bad-value policy `reject`).
-trait Row {
-    fn with<T>(&mut self, col: usize, f: impl FnOnce(&PgType, &Value<'_>) -> T) -> Result<Option<T>, Error>;
-}
-
-struct SourceRow<'a, 'r> {
-    row: &'a rusqlite::Row<'r>,
-    tp: &'a TablePlan,
-    scratch: &'a mut Scratch,
-}
-
-impl Row for SourceRow<'_, '_> {
-    fn with<T>(&mut self, col: usize, f: impl FnOnce(&PgType, &Value<'_>) -> T) -> Result<Option<T>, Error> {
-        let cm = &self.tp.map.columns[col];
-        let v: ValueRef<'_> = self.row.get_ref(col).map_err(|e| source_error(self.tp, e))?;
-        // A bad value is treated as the load treats it (`pipeline::reader`).
-        let reason = match cm.converter.convert(v, self.scratch) {
-            Ok(Value::Null) if cm.not_null => "NULL in a NOT NULL column".to_string(),
-            Ok(value) => return Ok(Some(f(&cm.pg_type, &value))),
-            Err(bad) => bad.reason.to_string(),
-        };
-        match cm.on_bad_value {
-            BadValuePolicy::Null if !cm.not_null => Ok(Some(f(&cm.pg_type, &Value::Null))),
-            BadValuePolicy::Reject => Ok(None),
-            _ => Err(Error::Source {
-                table: self.tp.source.name.clone(),
-                message: format!("column {:?}: bad value {}: {reason}", cm.source, describe_value(v)),
-            }),
-        }
-    }
-}
-
-struct TargetRow<'a, 'b> {
-    view: &'a RowView<'b>,
-    tp: &'a TablePlan,
-    text: &'a mut String,
-}
-
-impl Row for TargetRow<'_, '_> {
-    fn with<T>(&mut self, col: usize, f: impl FnOnce(&PgType, &Value<'_>) -> T) -> Result<Option<T>, Error> {
-        let cm = &self.tp.map.columns[col];
-        let value = decode(&cm.pg_type, self.view.field(col), self.text).map_err(|r| decode_error(self.tp, &cm.target, r))?;
-        Ok(Some(f(&cm.pg_type, &value)))
-    }
-}
-
-fn source_error(tp: &TablePlan, e: impl fmt::Display) -> Error {
-    Error::Source { table: tp.source.name.clone(), message: e.to_string() }
-}
 
 /// One side's results for a pass: per work, bucket digests or leaf rows.
 struct Collector<'a> {
@@ -451,85 +252,6 @@ impl<'a> Collector<'a> {
     }
 }
 
-/// `col=value, …` and the values as JSON.
-fn show_key(tp: &TablePlan, cols: &[usize], row: &mut impl Row) -> Result<(String, Vec<serde_json::Value>), Error> {
-    let mut text = String::new();
-    let mut values = Vec::new();
-    for &c in cols {
-        let (t, j) = row.with(c, |_, v| show_value(v))?.unwrap_or_else(|| ("?".into(), serde_json::Value::Null));
-        if !text.is_empty() {
-            text.push_str(", ");
-        }
-        text.push_str(&tp.map.columns[c].source);
-        text.push('=');
-        text.push_str(&t);
-        values.push(j);
-    }
-    Ok((text, values))
-}
-
-/// A value as a person reads it (bounded) and as JSON.
-pub fn show_value(v: &Value<'_>) -> (String, serde_json::Value) {
-    const MAX: usize = 100;
-    let clip = |s: &str| -> String {
-        if s.chars().count() > MAX { format!("{}…", s.chars().take(MAX).collect::<String>()) } else { s.to_string() }
-    };
-    use serde_json::Value as J;
-    match v {
-        Value::Null => ("NULL".into(), J::Null),
-        Value::Bool(b) => (b.to_string(), J::Bool(*b)),
-        Value::Int(i) => (i.to_string(), J::from(*i)),
-        Value::Float(f) => {
-            let s = format!("{f:?}");
-            (s.clone(), serde_json::Number::from_f64(*f).map_or(J::String(s), J::Number))
-        }
-        Value::Numeric(s) => (s.to_string(), J::String(s.to_string())),
-        Value::Text(s) => (format!("'{}'", clip(&s.replace('\'', "''"))), J::String(clip(s))),
-        Value::TextArray(a) => (format!("text[] ({} bytes)", a.len()), J::String(format!("text[] ({} bytes)", a.len()))),
-        Value::Bytes(b) => {
-            let mut hex = String::from("\\x");
-            for byte in b.iter().take(MAX / 2) {
-                hex.push_str(&format!("{byte:02x}"));
-            }
-            if b.len() > MAX / 2 {
-                hex.push('…');
-            }
-            (hex.clone(), J::String(hex))
-        }
-        Value::Timestamp(us) => {
-            let mut s = String::new();
-            datetime::format_micros(*us, &mut s);
-            (format!("'{s}'"), J::String(s))
-        }
-        Value::Date(d) => {
-            let (y, m, dd) = datetime::civil_from_days(i64::from(*d));
-            let s = format!("{y:04}-{m:02}-{dd:02}");
-            (format!("'{s}'"), J::String(s))
-        }
-        Value::Time(us) => {
-            let secs = us / 1_000_000;
-            let mut s = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
-            if us % 1_000_000 != 0 {
-                s.push_str(&format!(".{:06}", us % 1_000_000));
-            }
-            (format!("'{s}'"), J::String(s))
-        }
-        Value::Json(s) => (format!("'{}'", clip(s)), J::String(clip(s))),
-        Value::Interval(i) => {
-            let s = crate::mapping::interval::display(i);
-            (format!("'{s}'"), J::String(s))
-        }
-        Value::Net(b) => {
-            let s = crate::mapping::inet::display(b);
-            (format!("'{s}'"), J::String(s))
-        }
-        Value::Uuid(u) => {
-            let mut s = String::new();
-            uuid::format(u, &mut s);
-            (format!("'{s}'"), J::String(s))
-        }
-    }
-}
 
 /// The source side of a pass, on its own read-only connection.
 fn source_pass(path: &Path, tp: &TablePlan, key: &Key, works: &[Work]) -> Result<Vec<Got>, Error> {
@@ -594,33 +316,6 @@ async fn target_pass(
     Ok(coll.out)
 }
 
-/// Where an integer key's values lie, on both sides (positions), to space
-/// the first buckets over the data rather than over all 2^64 keys.
-async fn int_hint(client: &tokio_postgres::Client, source: &Path, schema: &str, tp: &TablePlan, col: usize) -> Result<(u64, u64), Error> {
-    let cm = &tp.map.columns[col];
-    let src: (Option<i64>, Option<i64>) = {
-        let (path, table, column) = (source.to_path_buf(), tp.source.name.clone(), cm.source.clone());
-        let tp2 = tp.clone();
-        tokio::task::spawn_blocking(move || -> Result<_, Error> {
-            let (conn, _) = sqlite::snapshot::open_in_snapshot(&path).map_err(|e| source_error(&tp2, format!("{e:#}")))?;
-            let k = ident::quote(&column);
-            let sql = format!("SELECT min({k}), max({k}) FROM {} WHERE typeof({k}) = 'integer'", ident::quote(&table));
-            conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| source_error(&tp2, e))
-        })
-        .await
-        .expect("source task")?
-    };
-    let k = ident::quote(&cm.target);
-    let sql = format!("SELECT min({k})::int8, max({k})::int8 FROM {}", ident::qualified(schema, &tp.map.target));
-    let row = client
-        .query_one(&sql, &[])
-        .await
-        .map_err(|e| postgres::Error::server(format!("reading the key range of table {:?}", tp.map.target), &e))?;
-    let tgt: (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
-    let lo = [src.0, tgt.0].into_iter().flatten().min().unwrap_or(i64::MIN);
-    let hi = [src.1, tgt.1].into_iter().flatten().max().unwrap_or(i64::MAX);
-    Ok((int_pos(lo), int_pos(hi.max(lo))))
-}
 
 /// Compare a leaf's rows: multisets of row hashes per key.
 type Found = Vec<((u64, Vec<u8>), Difference)>;

@@ -7,7 +7,9 @@
 //! meaning rather than bytes is what makes jsonb key order, numeric scale or
 //! the session time zone irrelevant.
 
+pub mod diff;
 pub mod localize;
+pub mod rows;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -20,7 +22,7 @@ use crate::postgres::decode::{copy_rows, decode, NotCopy};
 use crate::postgres::{self, ident, Target};
 use crate::hash::digest::{DigestBuilder, TableDigest};
 
-pub use localize::{DiffKind, Difference};
+pub use diff::{DiffKind, Difference};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -32,4 +32,5 @@ mod fw_sqlx;
 mod install;
 mod report_html;
 mod smaller;
+mod sync;
 mod random_kills;

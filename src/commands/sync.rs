@@ -1,0 +1,224 @@
+//! `ferry sync SRC [URL]`: bring a target that `migrate` filled from this
+//! source to the source's current state, writing only what differs.
+//!
+//! Planned as an existing-schema run is (the declared plan fitted to the
+//! target's catalog, `Planner::retargeted`, with the source profiled when a
+//! value needs it), migration-history tables compared as `plan::history`
+//! says. One source snapshot; one target transaction that locks the tables
+//! against other writers, exports its snapshot to the comparing workers
+//! (`sync::compare`), writes (`sync::apply`) and commits. `--dry-run` reads
+//! in a read-only transaction and writes nothing.
+
+use std::time::Instant;
+
+use anyhow::bail;
+use serde::Serialize;
+
+use crate::cli::SyncArgs;
+use crate::error::Outcome;
+use crate::mapping::file::Layers;
+use crate::plan::{Plan, Planner};
+use crate::postgres::catalog::Catalog;
+use crate::postgres::{self, Target};
+use crate::report::Report;
+use crate::sync::{self, Delta, TableSync};
+use crate::verify::{Status, TableCheck};
+
+/// The `--json` document.
+#[derive(Debug, Serialize)]
+struct Document {
+    command: &'static str,
+    source: String,
+    dry_run: bool,
+    tables: Vec<TableSync>,
+    notes: Vec<String>,
+    seconds: f64,
+    exit_code: u8,
+}
+
+pub fn run(args: &SyncArgs) -> anyhow::Result<Outcome> {
+    let t_all = Instant::now();
+    let src = args.source.source.as_path();
+    let layers = Layers::load(&args.mapping.mapping)?;
+    let target = Target::resolve(args.target.target.as_deref())?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let rt = postgres::runtime(jobs + 1)?;
+    // Every source read of this run sees one state of the file.
+    let _snapshot = crate::sqlite::snapshot::Snapshot::take(src)?;
+    let schema = super::read_schema(src)?;
+    let lead = rt.block_on(target.connect())?;
+    let catalog = rt.block_on(Catalog::read(&lead, &args.pg_schema))?;
+    let planner = super::planner(&schema, &layers, &args.mapping, &args.pg_schema, None);
+    // History tables: compared by revision, never synced; different
+    // revisions refuse, as `migrate` into an existing schema does.
+    let mut declared = planner.declared()?;
+    let history = rt.block_on(crate::plan::history::check(src, &declared, &catalog, &lead))?;
+    let mut notes = crate::plan::history::settle(&mut declared, &history)?;
+    let exclude: Vec<String> = planner
+        .exclude
+        .iter()
+        .cloned()
+        .chain(
+            history
+                .iter()
+                .filter(|h| !h.loads())
+                .map(|h| h.table.replace(['*', '?'], "?")),
+        )
+        .collect();
+    let planner = Planner {
+        exclude: &exclude,
+        ..planner
+    };
+    let plan = fitted(&planner, &catalog)?;
+    let snapshot = rt.block_on(sync::begin(&lead, &plan, args.dry_run))?;
+    let (plan, deltas) = match sync::compare(&rt, src, &target, &plan, snapshot.as_deref(), jobs) {
+        Ok(d) => (plan, d),
+        // A value the target's types cannot take as they are (a date/time
+        // column filled from epoch numbers): plan from the data, as
+        // `migrate --schema existing` did.
+        Err(sync::Error::Verify(crate::verify::Error::Source { .. }))
+            if !crate::interrupt::requested() =>
+        {
+            let profiles = crate::sqlite::profile::profile_schema(src, &schema)?;
+            let (plan, misfits, more) = planner.fitted(src, &catalog, &profiles)?;
+            refuse_misfits(&misfits)?;
+            notes.extend(more);
+            let deltas = sync::compare(&rt, src, &target, &plan, snapshot.as_deref(), jobs)?;
+            (plan, deltas)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let verified = if args.dry_run || !deltas.iter().any(Delta::writes) {
+        rt.block_on(sync::end(&lead, !args.dry_run))?;
+        vec![!args.dry_run; deltas.len()]
+    } else {
+        let verified = sync::apply::apply(&rt, &lead, src, &plan, &catalog, &deltas)?;
+        rt.block_on(sync::end(&lead, true))?;
+        verified
+    };
+    let tables: Vec<TableSync> = plan
+        .tables
+        .iter()
+        .zip(&deltas)
+        .zip(&verified)
+        .map(|((tp, d), v)| d.summary(&tp.source.name, (!args.dry_run).then_some(*v)))
+        .collect();
+    let ok = args.dry_run || verified.iter().all(|v| *v);
+    let exit_code = if ok { 0 } else { 1 };
+    let doc = Document {
+        command: "sync",
+        source: src.display().to_string(),
+        dry_run: args.dry_run,
+        tables,
+        notes,
+        seconds: t_all.elapsed().as_secs_f64(),
+        exit_code,
+    };
+    output(args, &doc)?;
+    Ok(if ok {
+        Outcome::Success
+    } else {
+        Outcome::Differences
+    })
+}
+
+/// The plan read off the target, or every misfit (a table missing, a
+/// column that does not fit) as one refusal.
+fn fitted(planner: &Planner<'_>, catalog: &Catalog) -> anyhow::Result<Plan> {
+    let (plan, misfits) = planner.retargeted(catalog)?;
+    refuse_misfits(&misfits)?;
+    Ok(plan)
+}
+
+fn refuse_misfits(misfits: &[crate::plan::existing::Misfit]) -> anyhow::Result<()> {
+    if !misfits.is_empty() {
+        bail!(
+            "the target does not fit the source, so it cannot be synced (sync brings a target that `ferry migrate` filled from this source up to date); nothing was written. {} problem(s):\n{}",
+            misfits.len(),
+            crate::plan::existing::misfit_list(misfits)
+        );
+    }
+    Ok(())
+}
+
+/// The summary on stderr, the JSON document on stdout, the HTML page.
+fn output(args: &SyncArgs, doc: &Document) -> anyhow::Result<()> {
+    if args.output.json {
+        println!("{}", serde_json::to_string_pretty(doc)?);
+    }
+    if !args.output.quiet {
+        let verb = if doc.dry_run { "would sync" } else { "synced" };
+        eprintln!(
+            "{:<32} {:>10} {:>10} {:>10} {:>10}  verified",
+            format!("table ({verb})"),
+            "inserted",
+            "replaced",
+            "deleted",
+            "rows"
+        );
+        for t in &doc.tables {
+            let v = match t.verified {
+                None => "-",
+                Some(true) => "yes",
+                Some(false) => "NO",
+            };
+            let name = if t.reloaded {
+                format!("{} (reloaded)", t.table)
+            } else {
+                t.table.clone()
+            };
+            eprintln!(
+                "{name:<32} {:>10} {:>10} {:>10} {:>10}  {v}",
+                t.inserted, t.replaced, t.deleted, t.rows
+            );
+        }
+        for n in &doc.notes {
+            eprintln!("note: {n}");
+        }
+        eprintln!(
+            "{} in {:.2} s",
+            if doc.dry_run {
+                "dry run, nothing written,"
+            } else {
+                "sync"
+            },
+            doc.seconds
+        );
+    }
+    if let Some(path) = &args.report_html {
+        let mut report = Report::new("sync", &args.source.source);
+        let checks: Vec<TableCheck> = doc
+            .tables
+            .iter()
+            .map(|t| {
+                let status = if t.verified == Some(false) {
+                    Status::ContentDiffers
+                } else {
+                    Status::Equal
+                };
+                TableCheck::counts(&t.table, t.rows, t.rows, None, status)
+            })
+            .collect();
+        report.tables(&[], &checks);
+        for t in &doc.tables {
+            report.note(format!(
+                "table {:?}: {} inserted, {} replaced, {} deleted{}",
+                t.table,
+                t.inserted,
+                t.replaced,
+                t.deleted,
+                if t.reloaded {
+                    " (reloaded whole: no usable key)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        doc.notes.iter().for_each(|n| report.note(n.clone()));
+        report.exit_code = doc.exit_code;
+        report.write_html(path, None)?;
+    }
+    Ok(())
+}

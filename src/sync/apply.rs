@@ -1,0 +1,456 @@
+//! The writes of a sync, in the one transaction the comparison read from,
+//! with the target's keys, indexes and foreign keys in place.
+//!
+//! Per table with rows to write, parents first (FK level): the source rows
+//! of the differing keys go by binary COPY (the load's encoder) into a
+//! temporary staging table, then `UPDATE … FROM` the staging table changes
+//! the rows whose key the target has and `INSERT … SELECT` adds the rest
+//! (one statement each, so a self-reference among new rows is checked at
+//! the statement's end; new rows first, so a changed row may point at one). Then children first, the target rows without a
+//! source row are deleted by `ctid`: the rows the comparison read, in the
+//! same snapshot, which the transaction's lock keeps from other writers.
+//! A table without a key is emptied and copied whole. Every count a
+//! statement reports is checked against the comparison's.
+//!
+//! Then what was written is read back and hashed canonically, against the
+//! hashes of the source rows sent, and every written table is counted: the
+//! rest of each table was found equal in this snapshot. That is the final
+//! verification; nothing is committed by this module.
+
+use std::path::Path;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::SinkExt;
+use rusqlite::Connection;
+use tokio_postgres::Client;
+
+use super::{Delta, Error};
+use crate::hash::digest::{TableDigest, write_value};
+use crate::mapping::convert::Scratch;
+use crate::plan::{Plan, TablePlan};
+use crate::postgres::catalog::Catalog;
+use crate::postgres::decode::copy_rows;
+use crate::postgres::{self, encode, ident, keys};
+use crate::sqlite;
+use crate::sqlite::pool::rowid_name;
+use crate::verify::rows::{Key, Row, SourceRow, TargetRow, choose_key, source_error};
+
+/// COPY data is sent in buffers of about this size.
+const BUFFER: usize = 1 << 20;
+/// The staging table's marker of rows whose key the target has.
+const MARK: &str = "\"ferry: key in target\"";
+/// `ctid`s per DELETE statement.
+const DELETE_BATCH: usize = 10_000;
+
+fn server(what: String) -> impl FnOnce(tokio_postgres::Error) -> Error {
+    move |e| Error::Target(postgres::Error::server(what, &e))
+}
+
+/// The staging table of table number `t` (temporary, dropped at commit).
+fn stage_name(t: usize) -> String {
+    format!("pg_temp.ferry_sync_{t}")
+}
+
+/// The key columns' target names (the table has a key).
+fn key_targets(tp: &TablePlan) -> Vec<String> {
+    choose_key(tp)
+        .map(|k| {
+            k.cols()
+                .iter()
+                .map(|&c| tp.map.columns[c].target.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn join_on(tp: &TablePlan, a: &str, b: &str) -> String {
+    let on: Vec<String> = key_targets(tp)
+        .iter()
+        .map(|k| format!("{a}.{0} = {b}.{0}", ident::quote(k)))
+        .collect();
+    on.join(" AND ")
+}
+
+fn target_cols(tp: &TablePlan, prefix: &str) -> String {
+    tp.map
+        .columns
+        .iter()
+        .map(|c| format!("{prefix}{}", ident::quote(&c.target)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Read the source rows `delta` names (or all, `whole`) and send them as
+/// binary COPY data to `copy_sql`; returns the digest of the rows sent.
+fn send_rows(
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    conn: &Connection,
+    tp: &TablePlan,
+    delta: &Delta,
+    whole: bool,
+    copy_sql: &str,
+) -> Result<TableDigest, Error> {
+    let ctx = format!("writing the changed rows of table {:?}", tp.source.name);
+    let sink = rt
+        .block_on(client.copy_in::<_, Bytes>(copy_sql))
+        .map_err(server(ctx.clone()))?;
+    let mut sink = Box::pin(sink);
+    let mut buf = BytesMut::with_capacity(BUFFER + BUFFER / 4);
+    encode::write_header(&mut buf);
+    let mut digest = TableDigest::default();
+    let mut staged = Staged {
+        tp,
+        buf: &mut buf,
+        digest: &mut digest,
+        scratch: Scratch::default(),
+        bytes: Vec::new(),
+        hs: Vec::new(),
+    };
+    let mut flush = |b: &mut BytesMut| -> Result<(), Error> {
+        if b.len() >= BUFFER {
+            rt.block_on(sink.send(b.split().freeze()))
+                .map_err(server(ctx.clone()))?;
+        }
+        Ok(())
+    };
+    let cols: Vec<String> = tp
+        .map
+        .columns
+        .iter()
+        .map(|c| ident::quote(&c.source))
+        .collect();
+    let base = format!(
+        "SELECT {} FROM {}",
+        cols.join(", "),
+        ident::quote(&tp.source.name)
+    );
+    match rowid_name(&tp.source) {
+        Some(r) if !whole => {
+            let mut stmt = conn
+                .prepare(&format!("{base} WHERE {r} = ?1"))
+                .map_err(|e| source_error(tp, e))?;
+            for &rowid in &delta.write {
+                let mut rows = stmt.query([rowid]).map_err(|e| source_error(tp, e))?;
+                if let Some(row) = rows.next().map_err(|e| source_error(tp, e))? {
+                    staged.row(row, None)?;
+                    flush(staged.buf)?;
+                }
+            }
+        }
+        _ => {
+            // The whole table, or a table without rowid: rows picked by key.
+            let wanted: std::collections::HashSet<u128> =
+                delta.write_keys.iter().copied().collect();
+            let key = if whole { None } else { choose_key(tp).ok() };
+            let mut stmt = conn.prepare(&base).map_err(|e| source_error(tp, e))?;
+            let mut rows = stmt.query([]).map_err(|e| source_error(tp, e))?;
+            while let Some(row) = rows.next().map_err(|e| source_error(tp, e))? {
+                staged.row(row, key.as_ref().map(|k| (k, &wanted)))?;
+                flush(staged.buf)?;
+            }
+        }
+    }
+    encode::write_trailer(staged.buf);
+    rt.block_on(sink.send(buf.split().freeze()))
+        .map_err(server(ctx.clone()))?;
+    rt.block_on(sink.as_mut().finish()).map_err(server(ctx))?;
+    Ok(digest)
+}
+
+/// Rows being encoded for COPY and hashed, with their reused buffers.
+struct Staged<'a> {
+    tp: &'a TablePlan,
+    buf: &'a mut BytesMut,
+    digest: &'a mut TableDigest,
+    scratch: Scratch,
+    bytes: Vec<u8>,
+    hs: Vec<u8>,
+}
+
+impl Staged<'_> {
+    /// Encode and hash one source row; with `pick`, only a row whose key
+    /// id is wanted. A row a bad-value policy rejects is left out, as the
+    /// comparison left it out.
+    fn row(
+        &mut self,
+        row: &rusqlite::Row<'_>,
+        pick: Option<(&Key, &std::collections::HashSet<u128>)>,
+    ) -> Result<(), Error> {
+        let tp = self.tp;
+        let mut src = SourceRow {
+            row,
+            tp,
+            scratch: &mut self.scratch,
+        };
+        if let Some((key, wanted)) = pick {
+            match super::scan::key_id(key, &mut src, &mut self.bytes, &mut self.hs)? {
+                Some((id, _)) if wanted.contains(&id) => {}
+                _ => return Ok(()),
+            }
+        }
+        let start = self.buf.len();
+        encode::begin_row(self.buf, tp.map.columns.len() as i16);
+        self.bytes.clear();
+        for i in 0..tp.map.columns.len() {
+            let (buf, bytes, hs) = (&mut *self.buf, &mut self.bytes, &mut self.hs);
+            let kept = src.with(i, |pg, v| {
+                encode::write_value(buf, pg, v);
+                write_value(bytes, pg, v, hs);
+            })?;
+            if kept.is_none() {
+                self.buf.truncate(start);
+                return Ok(());
+            }
+        }
+        self.digest.add_row(&blake3::hash(&self.bytes));
+        Ok(())
+    }
+}
+
+/// The canonical digest of the target rows `select` returns.
+async fn read_back(client: &Client, tp: &TablePlan, select: &str) -> Result<TableDigest, Error> {
+    let mut digest = TableDigest::default();
+    let (mut text, mut bytes, mut hs) = (String::new(), Vec::new(), Vec::new());
+    copy_rows(client, select, &tp.map.target, |view| {
+        let mut row = TargetRow {
+            view,
+            tp,
+            text: &mut text,
+        };
+        bytes.clear();
+        for i in 0..tp.map.columns.len() {
+            row.with(i, |pg, v| write_value(&mut bytes, pg, v, &mut hs))?;
+        }
+        digest.add_row(&blake3::hash(&bytes));
+        Ok::<(), Error>(())
+    })
+    .await?;
+    Ok(digest)
+}
+
+async fn count(client: &Client, table: &str) -> Result<u64, Error> {
+    let row = client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .map_err(server(format!("counting {table}")))?;
+    Ok(row.get::<_, i64>(0) as u64)
+}
+
+/// Statement `sql` must change exactly `want` rows.
+async fn exactly(client: &Client, sql: &str, want: u64, what: String) -> Result<(), Error> {
+    let n = client
+        .execute(sql, &[])
+        .await
+        .map_err(server(what.clone()))?;
+    if n != want {
+        return Err(Error::Other(format!(
+            "{what}: {n} rows changed where the comparison found {want}"
+        )));
+    }
+    Ok(())
+}
+
+/// Write one table's inserts and updates (or its reload); returns the
+/// digest of the source rows sent.
+fn upsert(
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    conn: &Connection,
+    plan: &Plan,
+    t: usize,
+    d: &Delta,
+) -> Result<TableDigest, Error> {
+    let tp = &plan.tables[t];
+    let table = ident::qualified(&plan.pg_schema, &tp.map.target);
+    let what = |verb: &str| format!("{verb} table {:?}", tp.map.target);
+    if d.reload() {
+        rt.block_on(client.batch_execute(&format!("DELETE FROM {table}")))
+            .map_err(server(what("emptying")))?;
+        let copy = format!(
+            "COPY {table} ({}) FROM STDIN (FORMAT binary)",
+            target_cols(tp, "")
+        );
+        return send_rows(rt, client, conn, tp, d, true, &copy);
+    }
+    let stage = stage_name(t);
+    let create = format!(
+        "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {} FROM {table} WITH NO DATA",
+        target_cols(tp, "")
+    );
+    rt.block_on(client.batch_execute(&create))
+        .map_err(server(what("staging the rows of")))?;
+    let copy = format!(
+        "COPY {stage} ({}) FROM STDIN (FORMAT binary)",
+        target_cols(tp, "")
+    );
+    let sent = send_rows(rt, client, conn, tp, d, false, &copy)?;
+    let keys = key_targets(tp);
+    let set: Vec<String> = tp
+        .map
+        .columns
+        .iter()
+        .filter(|c| !keys.contains(&c.target))
+        .map(|c| format!("{0} = s.{0}", ident::quote(&c.target)))
+        .collect();
+    // Rows whose key the target has are marked first: new rows go in
+    // before the changed ones are updated, so that an updated row may point
+    // at a new one (a self-reference, a moved child) and a new row at any.
+    let mark = format!(
+        "UPDATE {stage} AS s SET {MARK} = true WHERE EXISTS (SELECT 1 FROM {table} AS t WHERE {})",
+        join_on(tp, "t", "s")
+    );
+    rt.block_on(async {
+        client.batch_execute(&format!("ALTER TABLE {stage} ADD COLUMN {MARK} boolean")).await.map_err(server(what("staging the rows of")))?;
+        exactly(client, &mark, d.replaced, what("matching the changed rows of")).await?;
+        if d.inserted > 0 {
+            let sql = format!(
+                "INSERT INTO {table} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {stage} AS s WHERE s.{MARK} IS NULL",
+                target_cols(tp, ""),
+                target_cols(tp, "s.")
+            );
+            exactly(client, &sql, d.inserted, what("inserting rows into")).await?;
+        }
+        if d.replaced > 0 && !set.is_empty() {
+            let sql = format!("UPDATE {table} AS t SET {} FROM {stage} AS s WHERE s.{MARK} AND {}", set.join(", "), join_on(tp, "t", "s"));
+            exactly(client, &sql, d.replaced, what("updating rows of")).await?;
+        }
+        Ok::<_, Error>(())
+    })?;
+    Ok(sent)
+}
+
+async fn delete(client: &Client, plan: &Plan, t: usize, d: &Delta) -> Result<(), Error> {
+    let tp = &plan.tables[t];
+    let table = ident::qualified(&plan.pg_schema, &tp.map.target);
+    for batch in d.delete.chunks(DELETE_BATCH) {
+        let tids: Vec<String> = batch.iter().map(|&at| super::scan::ctid_text(at)).collect();
+        let sql = format!("DELETE FROM {table} WHERE ctid = ANY($1::text[]::tid[])");
+        let what = format!("deleting rows of table {:?}", tp.map.target);
+        let n = client
+            .execute(&sql, &[&tids])
+            .await
+            .map_err(server(what.clone()))?;
+        if n != batch.len() as u64 {
+            return Err(Error::Other(format!(
+                "{what}: {n} rows deleted where the comparison found {}",
+                batch.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Write every table's differences on `client` (inside its transaction):
+/// inserts and updates parents first, deletes children first, sequences,
+/// then the read-back. Per table: verified (true for a table with nothing
+/// to write, which the comparison found equal).
+pub fn apply(
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    source: &Path,
+    plan: &Plan,
+    catalog: &Catalog,
+    deltas: &[Delta],
+) -> Result<Vec<bool>, Error> {
+    let (conn, _) = sqlite::snapshot::open_in_snapshot(source)?;
+    let mut order: Vec<usize> = (0..plan.tables.len())
+        .filter(|&t| deltas[t].writes())
+        .collect();
+    order.sort_by_key(|&t| plan.tables[t].level);
+    let mut sent = vec![TableDigest::default(); plan.tables.len()];
+    for &t in &order {
+        crate::interrupt::check()?;
+        let d = &deltas[t];
+        if d.reload() || !d.write.is_empty() || !d.write_keys.is_empty() {
+            sent[t] = upsert(rt, client, &conn, plan, t, d)?;
+        }
+    }
+    for &t in order.iter().rev() {
+        crate::interrupt::check()?;
+        rt.block_on(delete(client, plan, t, &deltas[t]))?;
+    }
+    rt.block_on(async {
+        let floors: Vec<(String, Option<(String, i64)>)> = order
+            .iter()
+            .filter(|&&t| deltas[t].inserted > 0 || deltas[t].reload())
+            .map(|&t| {
+                (
+                    plan.tables[t].map.target.clone(),
+                    sequence_floor(&plan.tables[t]),
+                )
+            })
+            .collect();
+        keys::set_sequences(client, &plan.pg_schema, catalog, &floors).await?;
+        let mut verified = vec![true; plan.tables.len()];
+        for &t in &order {
+            verified[t] = check(client, plan, t, &deltas[t], &sent[t]).await?;
+        }
+        Ok(verified)
+    })
+}
+
+/// The floor of a rowid-alias key's sequence, from `sqlite_sequence`.
+fn sequence_floor(tp: &TablePlan) -> Option<(String, i64)> {
+    match (&tp.source.row_key, tp.sqlite_sequence) {
+        (crate::model::RowKey::RowidAlias { column }, Some(n)) => tp
+            .target_column(&tp.source.columns[*column].name)
+            .map(|c| (c.to_string(), n)),
+        _ => None,
+    }
+}
+
+/// The final check of one written table: its count is the source's, and
+/// the rows written read back as the source rows sent.
+async fn check(
+    client: &Client,
+    plan: &Plan,
+    t: usize,
+    d: &Delta,
+    sent: &TableDigest,
+) -> Result<bool, Error> {
+    let tp = &plan.tables[t];
+    let table = ident::qualified(&plan.pg_schema, &tp.map.target);
+    if count(client, &table).await? != d.source.rows {
+        return Ok(false);
+    }
+    if d.reload() {
+        let back = read_back(
+            client,
+            tp,
+            &format!("SELECT {} FROM {table}", target_cols(tp, "")),
+        )
+        .await?;
+        return Ok(back == d.source && *sent == d.source);
+    }
+    if d.write.is_empty() && d.write_keys.is_empty() {
+        return Ok(true);
+    }
+    let select = format!(
+        "SELECT {} FROM {table} AS t JOIN {} AS s ON {}",
+        target_cols(tp, "t."),
+        stage_name(t),
+        join_on(tp, "t", "s")
+    );
+    let back = read_back(client, tp, &select).await?;
+    Ok(back == *sent && sent.rows == d.inserted + d.replaced)
+}
+
+/// The writing transaction's start: repeatable read, and every table of
+/// the plan locked against other writers (readers go on) before the first
+/// query takes the snapshot the comparison reads.
+pub fn begin_sql(plan: &Plan) -> String {
+    let mut sql = "BEGIN ISOLATION LEVEL REPEATABLE READ".to_string();
+    if !plan.tables.is_empty() {
+        let names: Vec<String> = plan
+            .tables
+            .iter()
+            .map(|tp| ident::qualified(&plan.pg_schema, &tp.map.target))
+            .collect();
+        sql.push_str(&format!(
+            "; LOCK TABLE {} IN EXCLUSIVE MODE",
+            names.join(", ")
+        ));
+    }
+    sql
+}

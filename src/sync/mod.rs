@@ -1,0 +1,327 @@
+//! `sync`: bring a target that `migrate` filled from this source to the
+//! source's current state, writing only the rows that differ.
+//!
+//! [`compare`] reads both sides once, partition by partition ([`scan`]), on
+//! `jobs` workers that each hold a source connection in the run's snapshot
+//! and a target connection in the snapshot the writing transaction
+//! exported, so the comparison sees exactly the target the writes start
+//! from. [`apply`] then writes the differences in that one transaction and
+//! checks what it wrote by reading it back.
+//!
+//! The key that names rows is `verify::rows::choose_key` (the one
+//! localization names rows by); a table without one is compared by its
+//! digest and reloaded whole when it differs.
+
+pub mod apply;
+pub mod scan;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::hash::digest::TableDigest;
+use crate::plan::{Plan, TablePlan};
+use crate::postgres::{self, Target, ident};
+use crate::sqlite;
+use crate::verify::rows::{Key, choose_key, int_hint, pos_int};
+use scan::Part;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Verify(#[from] crate::verify::Error),
+    #[error(transparent)]
+    Target(#[from] postgres::Error),
+    #[error(transparent)]
+    Source(#[from] sqlite::Error),
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<crate::postgres::decode::NotCopy> for Error {
+    fn from(e: crate::postgres::decode::NotCopy) -> Error {
+        Error::Verify(e.into())
+    }
+}
+
+/// What one table needs (the sum of its partitions' deltas).
+#[derive(Debug, Default)]
+pub struct Delta {
+    /// Source rows to write: by rowid, or (no rowid) by key id.
+    pub write: Vec<i64>,
+    pub write_keys: Vec<u128>,
+    /// Target rows to delete, by `ctid` (packed).
+    pub delete: Vec<i64>,
+    pub inserted: u64,
+    pub replaced: u64,
+    /// Why the table is compared whole and reloaded when it differs.
+    pub keyless: Option<String>,
+    pub source: TableDigest,
+    pub target: TableDigest,
+}
+
+impl Delta {
+    /// The table is reloaded whole (no key, and its content differs).
+    pub fn reload(&self) -> bool {
+        self.keyless.is_some() && self.source != self.target
+    }
+
+    /// Anything to write.
+    pub fn writes(&self) -> bool {
+        self.reload()
+            || !self.write.is_empty()
+            || !self.write_keys.is_empty()
+            || !self.delete.is_empty()
+    }
+
+    fn add(&mut self, d: scan::PartDelta) {
+        self.write.extend(d.write);
+        self.write_keys.extend(d.write_keys);
+        self.delete.extend(d.delete);
+        self.inserted += d.inserted;
+        self.replaced += d.replaced;
+        self.source.merge(&d.source);
+        self.target.merge(&d.target);
+    }
+
+    /// The report line: what was (or, in a dry run, would be) written.
+    pub fn summary(&self, table: &str, verified: Option<bool>) -> TableSync {
+        let reload = self.reload();
+        TableSync {
+            table: table.to_string(),
+            inserted: if reload {
+                self.source.rows
+            } else {
+                self.inserted
+            },
+            deleted: if reload {
+                self.target.rows
+            } else {
+                self.delete.len() as u64
+            },
+            replaced: if reload { 0 } else { self.replaced },
+            reloaded: reload,
+            rows: self.source.rows,
+            verified,
+            reason: if reload { self.keyless.clone() } else { None },
+        }
+    }
+}
+
+/// One table's line of the report (`--json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TableSync {
+    pub table: String,
+    pub inserted: u64,
+    pub deleted: u64,
+    pub replaced: u64,
+    /// Reloaded whole: no usable key (`reason`).
+    pub reloaded: bool,
+    /// Rows in the source (and, once synced, in the target).
+    pub rows: u64,
+    /// The final check of the target (None in a dry run).
+    pub verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Rows per partition of an integer key range (both sides' maps together
+/// stay under ~10 MB per worker).
+const RANGE_ROWS: u64 = 65_536;
+/// Rows per partition of key hashes: each such partition scans the whole
+/// table on both sides, so they are few and large (~60 MB per side).
+const HASH_ROWS: u64 = 1_000_000;
+
+/// The partitions of one table.
+async fn parts(
+    client: &tokio_postgres::Client,
+    source: &Path,
+    schema: &str,
+    tp: &TablePlan,
+    key: Option<&Key>,
+) -> Result<Vec<Part>, Error> {
+    let rows = tp.row_count.max(1);
+    match key {
+        None => Ok(vec![Part::Whole]),
+        Some(Key::Int {
+            col,
+            rowid_alias: true,
+        }) => {
+            let (lo, hi) = int_hint(client, source, schema, tp, *col).await?;
+            let (lo, hi) = (i128::from(pos_int(lo)), i128::from(pos_int(hi)));
+            let n = i128::from(rows.div_ceil(RANGE_ROWS).max(1));
+            let step = ((hi - lo + 1) / n).max(1);
+            let mut out = Vec::new();
+            let mut a = i128::from(i64::MIN);
+            for k in 1..=n {
+                let b = if k == n {
+                    i128::from(i64::MAX)
+                } else {
+                    (lo + step * k - 1).min(i128::from(i64::MAX))
+                };
+                if b >= a {
+                    out.push(Part::Range(a as i64, b as i64));
+                    a = b + 1;
+                }
+            }
+            Ok(out)
+        }
+        Some(_) => {
+            let n = u128::from(rows.div_ceil(HASH_ROWS).max(1));
+            let span = u128::from(u64::MAX) + 1;
+            Ok((0..n)
+                .map(|k| Part::Hashed((span * k / n) as u64, (span * (k + 1) / n - 1) as u64))
+                .collect())
+        }
+    }
+}
+
+/// Open a target connection reading in the exported snapshot (if any).
+async fn reader(target: &Target, snapshot: Option<&str>) -> Result<tokio_postgres::Client, Error> {
+    let client = target.connect().await?;
+    if let Some(id) = snapshot {
+        let sql = format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
+            ident::literal(id)
+        );
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| postgres::Error::server("importing the sync's snapshot", &e))?;
+    }
+    Ok(client)
+}
+
+/// Start the sync's transaction on `lead` and export its snapshot for the
+/// comparing workers (None where the server cannot export one). A dry run
+/// reads only; a real run first locks every table of the plan against other
+/// writers (readers go on), so the rows compared are the rows written over.
+pub async fn begin(
+    lead: &tokio_postgres::Client,
+    plan: &Plan,
+    dry_run: bool,
+) -> Result<Option<String>, Error> {
+    let sql = if dry_run {
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY".to_string()
+    } else {
+        apply::begin_sql(plan)
+    };
+    lead.batch_execute(&sql).await.map_err(|e| {
+        postgres::Error::server("starting the sync's transaction (locking its tables)", &e)
+    })?;
+    Ok(lead
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await
+        .ok()
+        .map(|r| r.get(0)))
+}
+
+/// Commit (or, `commit` false, roll back) the sync's transaction.
+pub async fn end(lead: &tokio_postgres::Client, commit: bool) -> Result<(), Error> {
+    let sql = if commit { "COMMIT" } else { "ROLLBACK" };
+    lead.batch_execute(sql)
+        .await
+        .map_err(|e| postgres::Error::server("ending the sync's transaction", &e))?;
+    Ok(())
+}
+
+/// Compare every table of `plan`: per table, the rows to write and delete.
+/// Results in the order of `plan.tables`.
+pub fn compare(
+    rt: &tokio::runtime::Runtime,
+    source: &Path,
+    target: &Target,
+    plan: &Plan,
+    snapshot: Option<&str>,
+    jobs: usize,
+) -> Result<Vec<Delta>, Error> {
+    let tables: Vec<Arc<TablePlan>> = plan.tables.iter().cloned().map(Arc::new).collect();
+    let keys: Vec<Result<Key, String>> = tables.iter().map(|tp| choose_key(tp)).collect();
+    let mut deltas: Vec<Delta> = keys
+        .iter()
+        .map(|k| Delta {
+            keyless: k.as_ref().err().cloned(),
+            ..Delta::default()
+        })
+        .collect();
+    let work: Vec<(usize, Part)> = rt.block_on(async {
+        let client = reader(target, snapshot).await?;
+        let mut work = Vec::new();
+        for (t, (tp, key)) in tables.iter().zip(&keys).enumerate() {
+            for p in parts(&client, source, &plan.pg_schema, tp, key.as_ref().ok()).await? {
+                work.push((t, p));
+            }
+        }
+        Ok::<_, Error>(work)
+    })?;
+    let keys: Vec<Option<Arc<Key>>> = keys.into_iter().map(|k| k.ok().map(Arc::new)).collect();
+    let queue = Mutex::new(work.into_iter());
+    let results = Mutex::new(&mut deltas);
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1) {
+            s.spawn(|| {
+                if let Err(e) = worker(
+                    rt,
+                    source,
+                    target,
+                    &plan.pg_schema,
+                    snapshot,
+                    &tables,
+                    &keys,
+                    &queue,
+                    &results,
+                ) {
+                    queue.lock().expect("queue lock").by_ref().for_each(drop);
+                    first_error.lock().expect("error lock").get_or_insert(e);
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().expect("error lock") {
+        return Err(e);
+    }
+    Ok(deltas)
+}
+
+/// One worker: partitions from the queue until it is empty, the target
+/// side on the runtime while the source side reads on this thread.
+#[allow(clippy::too_many_arguments)]
+fn worker(
+    rt: &tokio::runtime::Runtime,
+    source: &Path,
+    target: &Target,
+    schema: &str,
+    snapshot: Option<&str>,
+    tables: &[Arc<TablePlan>],
+    keys: &[Option<Arc<Key>>],
+    queue: &Mutex<std::vec::IntoIter<(usize, Part)>>,
+    results: &Mutex<&mut Vec<Delta>>,
+) -> Result<(), Error> {
+    let (conn, _) = sqlite::snapshot::open_in_snapshot(source)?;
+    let client = Arc::new(rt.block_on(reader(target, snapshot))?);
+    loop {
+        crate::interrupt::check()?;
+        let Some((t, part)) = queue.lock().expect("queue lock").next() else {
+            return Ok(());
+        };
+        let (tp, key) = (tables[t].clone(), keys[t].clone());
+        let target_task = {
+            let (client, tp, key, schema) =
+                (client.clone(), tp.clone(), key.clone(), schema.to_string());
+            rt.spawn(
+                async move { scan::target_side(&client, &schema, &tp, key.as_deref(), part).await },
+            )
+        };
+        let src = scan::source_side(&conn, &tp, key.as_deref(), part);
+        let tgt = match rt.block_on(target_task) {
+            Ok(r) => r,
+            Err(join) => std::panic::resume_unwind(join.into_panic()),
+        };
+        let d = scan::delta(src?, tgt?, sqlite::pool::rowid_name(&tp.source).is_some());
+        results.lock().expect("results lock")[t].add(d);
+    }
+}

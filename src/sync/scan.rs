@@ -1,0 +1,387 @@
+//! One partition of one table compared: both sides read once, each row
+//! keyed and hashed canonically, and the two sides matched by key.
+//!
+//! A partition is what both sides can read independently and that fits in
+//! memory: a range of an integer rowid-alias key (`WHERE k BETWEEN a AND b`
+//! on both sides, an index range scan each), or, for any other key, a range
+//! of the key's *hash* (the first 8 bytes of blake3 over the key's canonical
+//! bytes): both sides then scan the table and keep the rows whose key hash
+//! falls in the range. Matching by hash in a map, not by merging two ordered
+//! streams, is what makes the comparison independent of the two engines'
+//! orders (SQLite's BINARY collation, PostgreSQL's collations, uuid's byte
+//! order against its source text): only equality of the canonical key bytes
+//! matters, and that is the definition `verify` uses. Memory is one
+//! partition's keys and row hashes (about 60 bytes a row) per side.
+//!
+//! The row hash is the canonical one (`hash::digest::write_value` of every
+//! column, then blake3), so the partition's sums are the table's digests as
+//! `verify` computes them.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use rusqlite::Connection;
+
+use super::Error;
+use crate::hash::digest::{TableDigest, write_value};
+use crate::mapping::convert::Scratch;
+use crate::plan::TablePlan;
+use crate::postgres::decode::copy_rows;
+use crate::postgres::ident;
+use crate::sqlite::pool::rowid_name;
+use crate::verify::rows::{Key, Row, SourceRow, TargetRow, source_error};
+
+/// Which rows of a table a partition holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// An integer rowid-alias key between the two values (inclusive).
+    Range(i64, i64),
+    /// Keys whose hash position is in `[lo, hi]` (every other key).
+    Hashed(u64, u64),
+    /// The whole table, compared by its digest only (no usable key).
+    Whole,
+}
+
+/// A row of one side: its canonical hash and where it is (the source's
+/// rowid, or the target's `ctid` packed as `block << 16 | offset`).
+#[derive(Debug, Clone, Copy)]
+pub struct Seen {
+    pub hash: [u8; 32],
+    pub at: i64,
+}
+
+/// One side of a partition: rows by key id, and the digest of them all.
+#[derive(Debug, Default)]
+pub struct Side {
+    pub rows: HashMap<u128, Seen>,
+    pub digest: TableDigest,
+}
+
+/// What a partition needs done to the target.
+#[derive(Debug, Default)]
+pub struct PartDelta {
+    /// Source rows to write (rowids), or with no rowid, their key ids.
+    pub write: Vec<i64>,
+    pub write_keys: Vec<u128>,
+    /// Target rows to delete (`ctid`s).
+    pub delete: Vec<i64>,
+    pub inserted: u64,
+    pub replaced: u64,
+    pub source: TableDigest,
+    pub target: TableDigest,
+}
+
+/// Per-row work shared by both sides: the key's id and hash position, and
+/// the row's canonical hash, with buffers reused from row to row.
+struct Hasher<'a> {
+    key: &'a Key,
+    key_bytes: Vec<u8>,
+    row_bytes: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+/// A row keyed and hashed: key id, hash position, row hash.
+type Keyed = (u128, u64, [u8; 32]);
+
+impl<'a> Hasher<'a> {
+    fn new(key: &'a Key) -> Self {
+        Hasher {
+            key,
+            key_bytes: Vec::new(),
+            row_bytes: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// None: the row is left out (a bad-value policy rejects it).
+    fn row(
+        &mut self,
+        ncols: usize,
+        row: &mut impl Row,
+        keyed: bool,
+    ) -> Result<Option<Keyed>, Error> {
+        let (mut id, mut pos) = (0u128, 0u64);
+        if keyed {
+            match key_id(self.key, row, &mut self.key_bytes, &mut self.scratch)? {
+                Some(k) => (id, pos) = k,
+                None => return Ok(None),
+            }
+        }
+        self.row_bytes.clear();
+        for i in 0..ncols {
+            let (rb, sc) = (&mut self.row_bytes, &mut self.scratch);
+            if row.with(i, |pg, v| write_value(rb, pg, v, sc))?.is_none() {
+                return Ok(None);
+            }
+        }
+        Ok(Some((id, pos, *blake3::hash(&self.row_bytes).as_bytes())))
+    }
+}
+
+/// A row's key id and hash position (None: the row is rejected). An
+/// integer key is its own id; any other, the first 16 bytes of blake3 over
+/// the key's canonical bytes. The position is that hash's first 8 bytes.
+pub fn key_id(
+    key: &Key,
+    row: &mut impl Row,
+    key_bytes: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> Result<Option<(u128, u64)>, Error> {
+    key_bytes.clear();
+    let mut int_id = None;
+    for c in key.cols() {
+        let int = row.with(c, |pg, v| {
+            write_value(key_bytes, pg, v, scratch);
+            match v {
+                crate::mapping::convert::Value::Int(i) => Some(*i),
+                _ => None,
+            }
+        })?;
+        let Some(int) = int else { return Ok(None) };
+        int_id = int;
+    }
+    let h = blake3::hash(key_bytes);
+    let b = h.as_bytes();
+    let pos = u64::from_be_bytes(b[..8].try_into().expect("8 bytes"));
+    let id = match (key, int_id) {
+        (Key::Int { .. }, Some(i)) => i as u128,
+        _ => u128::from_be_bytes(b[..16].try_into().expect("16 bytes")),
+    };
+    Ok(Some((id, pos)))
+}
+
+/// Keep a row of one side, or fail on a second row with its key.
+fn keep(
+    side: &mut Side,
+    tp: &TablePlan,
+    what: &str,
+    (id, _, hash): Keyed,
+    at: i64,
+) -> Result<(), Error> {
+    side.digest.add_row(&blake3::Hash::from(hash));
+    match side.rows.entry(id) {
+        Entry::Vacant(v) => {
+            v.insert(Seen { hash, at });
+            Ok(())
+        }
+        Entry::Occupied(_) => Err(Error::Other(format!(
+            "table {:?}: two rows of the {what} have the same key after conversion, so the rows cannot be matched by key",
+            tp.source.name
+        ))),
+    }
+}
+
+fn in_part(part: Part, pos: u64) -> bool {
+    match part {
+        Part::Hashed(lo, hi) => (lo..=hi).contains(&pos),
+        _ => true,
+    }
+}
+
+/// The source side of a partition, on a connection inside the run's
+/// snapshot.
+pub fn source_side(
+    conn: &Connection,
+    tp: &TablePlan,
+    key: Option<&Key>,
+    part: Part,
+) -> Result<Side, Error> {
+    let ncols = tp.map.columns.len();
+    let rowid = rowid_name(&tp.source);
+    let mut cols: Vec<String> = tp
+        .map
+        .columns
+        .iter()
+        .map(|c| ident::quote(&c.source))
+        .collect();
+    if let Some(r) = &rowid {
+        cols.push(r.clone());
+    }
+    let mut sql = format!(
+        "SELECT {} FROM {}",
+        cols.join(", "),
+        ident::quote(&tp.source.name)
+    );
+    let mut params: Vec<i64> = Vec::new();
+    if let (Part::Range(a, b), Some(Key::Int { col, .. })) = (part, key) {
+        sql.push_str(&format!(
+            " WHERE {} BETWEEN ?1 AND ?2",
+            ident::quote(&tp.map.columns[*col].source)
+        ));
+        params = vec![a, b];
+    }
+    let mut stmt = conn.prepare_cached(&sql).map_err(|e| source_error(tp, e))?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(params))
+        .map_err(|e| source_error(tp, e))?;
+    let fallback = Key::Hashed { cols: Vec::new() };
+    let mut hasher = Hasher::new(key.unwrap_or(&fallback));
+    let mut scratch = Scratch::default();
+    let mut side = Side::default();
+    while let Some(row) = rows.next().map_err(|e| source_error(tp, e))? {
+        let at: i64 = if rowid.is_some() {
+            row.get(ncols).map_err(|e| source_error(tp, e))?
+        } else {
+            0
+        };
+        let keyed = hasher.row(
+            ncols,
+            &mut SourceRow {
+                row,
+                tp,
+                scratch: &mut scratch,
+            },
+            key.is_some(),
+        )?;
+        let Some(keyed) = keyed else { continue };
+        if !in_part(part, keyed.1) {
+            continue;
+        }
+        if key.is_none() {
+            side.digest.add_row(&blake3::Hash::from(keyed.2));
+            continue;
+        }
+        keep(&mut side, tp, "source", keyed, at)?;
+    }
+    Ok(side)
+}
+
+/// The target side of a partition, read with `COPY (SELECT …, ctid)`.
+pub async fn target_side(
+    client: &tokio_postgres::Client,
+    schema: &str,
+    tp: &TablePlan,
+    key: Option<&Key>,
+    part: Part,
+) -> Result<Side, Error> {
+    let ncols = tp.map.columns.len();
+    let mut cols: Vec<String> = tp
+        .map
+        .columns
+        .iter()
+        .map(|c| ident::quote(&c.target))
+        .collect();
+    cols.push("ctid".into());
+    let mut sql = format!(
+        "SELECT {} FROM {}",
+        cols.join(", "),
+        ident::qualified(schema, &tp.map.target)
+    );
+    if let (Part::Range(a, b), Some(Key::Int { col, .. })) = (part, key) {
+        sql.push_str(&format!(
+            " WHERE {} BETWEEN {a} AND {b}",
+            ident::quote(&tp.map.columns[*col].target)
+        ));
+    }
+    let fallback = Key::Hashed { cols: Vec::new() };
+    let mut hasher = Hasher::new(key.unwrap_or(&fallback));
+    let mut text = String::new();
+    let mut side = Side::default();
+    copy_rows(client, &sql, &tp.map.target, |view| {
+        let at = view.field(ncols).map_or(0, ctid);
+        let keyed = hasher.row(
+            ncols,
+            &mut TargetRow {
+                view,
+                tp,
+                text: &mut text,
+            },
+            key.is_some(),
+        )?;
+        let Some(keyed) = keyed else { return Ok(()) };
+        if !in_part(part, keyed.1) {
+            return Ok(());
+        }
+        if key.is_none() {
+            side.digest.add_row(&blake3::Hash::from(keyed.2));
+            return Ok(());
+        }
+        keep(&mut side, tp, "target", keyed, at)
+    })
+    .await?;
+    Ok(side)
+}
+
+/// A binary `tid` (block u32, offset u16, big-endian) packed in an i64.
+fn ctid(b: &[u8]) -> i64 {
+    if b.len() != 6 {
+        return 0;
+    }
+    let block = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let offset = u16::from_be_bytes([b[4], b[5]]);
+    (i64::from(block) << 16) | i64::from(offset)
+}
+
+/// A packed `ctid` as PostgreSQL's text form, `(block,offset)`.
+pub fn ctid_text(at: i64) -> String {
+    format!("({},{})", at >> 16, at & 0xffff)
+}
+
+/// Match the two sides by key: source rows missing in the target or with
+/// other content are to be written, target rows without a source row are
+/// to be deleted. `rowid`: the source rows are named by rowid (else by key).
+pub fn delta(source: Side, mut target: Side, rowid: bool) -> PartDelta {
+    let mut d = PartDelta {
+        source: source.digest,
+        target: target.digest,
+        ..PartDelta::default()
+    };
+    for (id, s) in source.rows {
+        match target.rows.remove(&id) {
+            Some(t) if t.hash == s.hash => continue,
+            Some(_) => d.replaced += 1,
+            None => d.inserted += 1,
+        }
+        if rowid {
+            d.write.push(s.at);
+        } else {
+            d.write_keys.push(id);
+        }
+    }
+    d.delete = target.rows.into_values().map(|t| t.at).collect();
+    d.write.sort_unstable();
+    d.delete.sort_unstable();
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn side(rows: &[(u128, u8, i64)]) -> Side {
+        let mut s = Side::default();
+        for &(id, h, at) in rows {
+            let hash = [h; 32];
+            s.digest.add_row(&blake3::Hash::from(hash));
+            s.rows.insert(id, Seen { hash, at });
+        }
+        s
+    }
+
+    #[test]
+    fn delta_names_missing_changed_and_extra_rows() {
+        let src = side(&[(1, 1, 10), (2, 2, 20), (3, 3, 30)]);
+        let tgt = side(&[(1, 1, 100), (2, 9, 200), (4, 4, 400)]);
+        let d = delta(src, tgt, true);
+        assert_eq!((d.inserted, d.replaced), (1, 1));
+        assert_eq!(
+            d.write,
+            vec![20, 30],
+            "changed row 2 and missing row 3, by source rowid"
+        );
+        assert_eq!(d.delete, vec![400], "extra row 4, by target ctid");
+        let same = delta(side(&[(1, 1, 1)]), side(&[(1, 1, 7)]), true);
+        assert!(same.write.is_empty() && same.delete.is_empty());
+        assert_eq!(same.source, same.target);
+    }
+
+    #[test]
+    fn ctid_round_trips_to_text() {
+        let at = ctid(&[0, 0, 1, 2, 0, 7]);
+        assert_eq!(ctid_text(at), "(258,7)");
+        assert_eq!(
+            ctid_text(ctid(&[255, 255, 255, 255, 255, 255])),
+            "(4294967295,65535)"
+        );
+    }
+}
