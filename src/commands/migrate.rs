@@ -119,13 +119,26 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
     } else {
         run.planner.profiled(&sqlite::profile::profile_schema(source, run.planner.schema)?)?
     };
-    let resuming = run.journal.snapshot().tables_created;
+    let mut resuming = run.journal.snapshot().tables_created;
     run.report.phase(Phase::Plan, run.t0.elapsed());
 
     // Pre-data: refuse to overwrite, then create every table in one
     // transaction. A resumed run first gives the tables it will load the
     // types of this plan (an earlier run may have stopped before widening).
     let t0 = Instant::now();
+    if !resuming {
+        let present = rt.block_on(ddl::existing_tables(target, &plan.pg_schema, &plan.new_tables()))?;
+        // The run resumed was stopped between its CREATE TABLEs' commit
+        // and the journal's record of it: all of them exist (one
+        // transaction), empty and without keys; carry on from there.
+        resuming = args.resume && present.len() == plan.tables.len();
+        if present.is_empty() {
+            // The journal exists, unfinished, before the target changes: a
+            // stop right after the commit is resumed (found by random_kills;
+            // a rerun used to load the keyless tables as an existing schema).
+            run.journal.update(|_| {})?;
+        }
+    }
     if !resuming {
         match rt.block_on(ddl::create_tables(target, &plan.pg_schema, &plan.new_tables())) {
             // Not a server error: the refusal (tables exist), with every
@@ -136,6 +149,7 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
         run.report.facts.wrote = true;
         run.journal.update(|j| j.tables_created = true)?;
     } else {
+        run.journal.update(|j| j.tables_created = true)?;
         rt.block_on(ddl::align_types(target, &plan.pg_schema, &plan.maps_except(&run.journal.snapshot().done)))?;
     }
     run.report.phase(Phase::Schema, t0.elapsed());

@@ -36,3 +36,4 @@ mod refusal_by_row;
 mod replay;
 mod stop_state;
 mod sync;
+mod random_kills;
