@@ -188,7 +188,7 @@ impl Staged<'_> {
         };
         if let Some((hasher, wanted)) = pick {
             match hasher.row(&mut src)? {
-                Some((id, _, _)) if wanted.contains(&id) => {}
+                Some((id, _)) if wanted.contains(&id) => {}
                 _ => return Ok(()),
             }
         }

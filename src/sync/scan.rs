@@ -23,6 +23,7 @@ use std::collections::hash_map::Entry;
 use rusqlite::Connection;
 
 use super::Error;
+use crate::hash::lanes::{LANES, hash_rows};
 use crate::hash::digest::{TableDigest, write_value};
 use crate::mapping::convert::Scratch;
 use crate::plan::TablePlan;
@@ -137,7 +138,7 @@ impl RowHasher {
     /// id of an integer key is the integer; of any other key, the first 16
     /// bytes of blake3 over the key columns' canonical bytes (in key
     /// order), whose first 8 bytes are the position.
-    pub fn row(&mut self, row: &mut impl Row) -> Result<Option<Keyed>, Error> {
+    pub fn row(&mut self, row: &mut impl Row) -> Result<Option<(u128, u64)>, Error> {
         self.row_bytes.clear();
         let mut int = None;
         for i in 0..self.key_place.len() {
@@ -156,12 +157,11 @@ impl RowHasher {
                 int = v;
             }
         }
-        let hash = *blake3::hash(&self.row_bytes).as_bytes();
         if self.key_cols.is_empty() {
-            return Ok(Some((0, 0, hash)));
+            return Ok(Some((0, 0)));
         }
         if let (true, Some(i), false) = (self.int_key, int, self.need_pos) {
-            return Ok(Some((i as u128, 0, hash)));
+            return Ok(Some((i as u128, 0)));
         }
         self.key_bytes.clear();
         for &(a, b) in &self.key_parts {
@@ -174,7 +174,56 @@ impl RowHasher {
             (true, Some(i)) => i as u128,
             _ => u128::from_be_bytes(b[..16].try_into().expect("16 bytes")),
         };
-        Ok(Some((id, pos, hash)))
+        Ok(Some((id, pos)))
+    }
+
+    /// The canonical bytes of the row last passed to [`RowHasher::row`].
+    pub fn row_bytes(&self) -> &[u8] {
+        &self.row_bytes
+    }
+}
+
+/// Rows waiting to be hashed sixteen at a time (`hash::lanes`, as the load
+/// and verify hash), with their key ids and places.
+#[derive(Default)]
+struct Batch {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+    meta: Vec<(u128, i64)>,
+}
+
+impl Batch {
+    fn push(&mut self, side: &mut Side, tp: &TablePlan, what: &str, keyed: bool, bytes: &[u8], id: u128, at: i64) -> Result<(), Error> {
+        self.buf.extend_from_slice(bytes);
+        self.ends.push(self.buf.len());
+        self.meta.push((id, at));
+        if self.meta.len() == LANES {
+            self.flush(side, tp, what, keyed)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, side: &mut Side, tp: &TablePlan, what: &str, keyed: bool) -> Result<(), Error> {
+        let mut rows: [&[u8]; LANES] = [&[]; LANES];
+        let mut start = 0;
+        for (slot, &end) in rows.iter_mut().zip(&self.ends) {
+            *slot = &self.buf[start..end];
+            start = end;
+        }
+        let n = self.meta.len();
+        let mut hashes = [[0u8; 32]; LANES];
+        hash_rows(&rows[..n], &mut hashes);
+        for (&(id, at), hash) in self.meta.iter().zip(&hashes[..n]) {
+            if keyed {
+                keep(side, tp, what, (id, 0, *hash), at)?;
+            } else {
+                side.digest.add_row(&blake3::Hash::from(*hash));
+            }
+        }
+        self.buf.clear();
+        self.ends.clear();
+        self.meta.clear();
+        Ok(())
     }
 }
 
@@ -245,6 +294,7 @@ pub fn source_side(
     let mut hasher = RowHasher::new(ncols, key, matches!(part, Part::Hashed(..)));
     let mut scratch = Scratch::default();
     let mut side = Side::default();
+    let mut batch = Batch::default();
     while let Some(row) = rows.next().map_err(|e| source_error(tp, e))? {
         let at: i64 = if rowid.is_some() {
             row.get(ncols).map_err(|e| source_error(tp, e))?
@@ -256,16 +306,13 @@ pub fn source_side(
                 tp,
                 scratch: &mut scratch,
             })?;
-        let Some(keyed) = keyed else { continue };
-        if !in_part(part, keyed.1) {
+        let Some((id, pos)) = keyed else { continue };
+        if !in_part(part, pos) {
             continue;
         }
-        if key.is_none() {
-            side.digest.add_row(&blake3::Hash::from(keyed.2));
-            continue;
-        }
-        keep(&mut side, tp, "source", keyed, at)?;
+        batch.push(&mut side, tp, "source", key.is_some(), hasher.row_bytes(), id, at)?;
     }
+    batch.flush(&mut side, tp, "source", key.is_some())?;
     Ok(side)
 }
 
@@ -299,6 +346,7 @@ pub async fn target_side(
     let mut hasher = RowHasher::new(ncols, key, matches!(part, Part::Hashed(..)));
     let mut text = String::new();
     let mut side = Side::default();
+    let mut batch = Batch::default();
     copy_rows(client, &sql, &tp.map.target, |view| {
         let at = view.field(ncols).map_or(0, ctid);
         let keyed = hasher.row(&mut TargetRow {
@@ -306,17 +354,14 @@ pub async fn target_side(
                 tp,
                 text: &mut text,
             })?;
-        let Some(keyed) = keyed else { return Ok(()) };
-        if !in_part(part, keyed.1) {
+        let Some((id, pos)) = keyed else { return Ok(()) };
+        if !in_part(part, pos) {
             return Ok(());
         }
-        if key.is_none() {
-            side.digest.add_row(&blake3::Hash::from(keyed.2));
-            return Ok(());
-        }
-        keep(&mut side, tp, "target", keyed, at)
+        batch.push(&mut side, tp, "target", key.is_some(), hasher.row_bytes(), id, at)
     })
     .await?;
+    batch.flush(&mut side, tp, "target", key.is_some())?;
     Ok(side)
 }
 
