@@ -494,3 +494,60 @@ fn a_create_mode_refusal_lists_the_data_problems_too() {
         "{out}"
     );
 }
+
+/// The SQLite file declares no foreign key, the target does: `plan` and a
+/// refusal find the orphan on the target's key (it is what PostgreSQL will
+/// validate), by the child row's key.
+#[test]
+fn an_orphan_on_a_key_only_the_target_declares_is_named_by_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = db_from_sql(
+        dir.path(),
+        "app.db",
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO parent VALUES (1, 'p');
+         CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER, n INTEGER);
+         INSERT INTO child VALUES (1, 1, 5), (3, 77, 6), (4, 1, 'many');",
+    );
+    let db = server().fresh_db("refusal_by_row_target_fk");
+    db.client()
+        .batch_execute(
+            "CREATE TABLE parent (id serial PRIMARY KEY, name text);
+             CREATE TABLE child (id serial PRIMARY KEY, parent_id integer REFERENCES parent (id), n integer);",
+        )
+        .unwrap();
+    let state = dir.path().join("state");
+    let out = ferry(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--schema",
+        "existing",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert_code(&out, 2);
+    let rows = stderr_rows(&out.stderr, "child", "parent_id");
+    assert!(
+        named(&rows, "id=3", "77"),
+        "the orphan by its row: {rows:?}\n{out}"
+    );
+    assert!(
+        named(&stderr_rows(&out.stderr, "child", "n"), "id=4", "many"),
+        "{out}"
+    );
+    let plan = ferry(&[
+        "plan",
+        src.to_str().unwrap(),
+        &db.url,
+        "--schema",
+        "existing",
+        "--json",
+    ]);
+    assert_code(&plan, 1);
+    let rows = json_rows(&json(&plan), "child", "parent_id");
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("id=3") && r.contains("77")),
+        "plan names the orphan: {rows:?}\n{plan}"
+    );
+}

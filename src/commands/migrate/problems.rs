@@ -33,7 +33,11 @@ pub(super) fn listed(
     let unique = catalog
         .map(|c| crate::plan::existing::unique_keys_by_source(&left, c))
         .unwrap_or_default();
-    match dry_run::convert_all(&run.args.source.source, &left, &unique) {
+    // The target's foreign keys onto any table of the plan (committed too).
+    let foreign = catalog
+        .map(|c| dry_run::target_foreign_keys(plan, c))
+        .unwrap_or_default();
+    match dry_run::convert_all(&run.args.source.source, &left, &unique, &foreign) {
         Ok((problems, _)) if problems.is_empty() => err,
         Ok((problems, _)) => {
             let text = render(&problems, catalog.is_some(), run.report.facts.wrote);
