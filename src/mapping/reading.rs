@@ -178,7 +178,35 @@ pub fn choose(n: &Numbers, pg: &PgType) -> Option<Choice> {
     {
         return None;
     }
-    // The extremes over both classes, as stored.
+    let (lo, hi) = extremes(n)?;
+    let julian = n.reals > 0 && lo.f() >= 0.0 && hi.f() < JULIAN_MAX;
+    let (unit, input, basis, mut why) = unit_of(n, julian, lo, hi);
+    if julian && n.integers > 0 {
+        why.push_str("; the integers among them are whole Julian days");
+    }
+    let date = matches!(pg, PgType::Date);
+    // A `time` column keeps the time of day; small numbers there are
+    // seconds of the day, not a sign of a wrong unit.
+    let time = matches!(pg, PgType::Time);
+    let (samples, converted, out_of_range) = samples(lo, hi, unit, date, time);
+    let reading = Reading {
+        input,
+        basis,
+        why,
+        samples,
+        unit,
+        origin_micros: UNIX,
+    };
+    let facts = Facts { julian, date, time, lo, hi, converted };
+    Some(match implausible(n, &reading, &facts, out_of_range) {
+        Some(problem) => Choice::Implausible { reading, problem },
+        None => Choice::Read(reading),
+    })
+}
+
+/// The smallest and the largest finite number over both classes, as
+/// stored.
+fn extremes(n: &Numbers) -> Option<(Raw, Raw)> {
     let mut lo: Option<Raw> = None;
     let mut hi: Option<Raw> = None;
     for v in [
@@ -200,51 +228,53 @@ pub fn choose(n: &Numbers, pg: &PgType) -> Option<Choice> {
             hi = Some(v);
         }
     }
-    let (lo, hi) = (lo?, hi?);
-    let julian = n.reals > 0 && lo.f() >= 0.0 && hi.f() < JULIAN_MAX;
-    let (unit, input, basis, mut why) = if julian {
-        (
+    Some((lo?, hi?))
+}
+
+/// The unit, its mapping-file name, on what it rests and why in words:
+/// Julian days, else Unix time in the unit the magnitude points to.
+fn unit_of(n: &Numbers, julian: bool, lo: Raw, hi: Raw) -> (EpochUnit, &'static str, Basis, String) {
+    if julian {
+        return (
             EpochUnit::JulianDay,
             "julian-day",
             Basis::Convention,
             "Julian day numbers (SQLite's julianday(), its convention for REAL dates)".to_string(),
+        );
+    }
+    let max_abs = lo.f().abs().max(hi.f().abs());
+    let (unit, input, words) = if max_abs < 1e11 {
+        (EpochUnit::Seconds, "epoch-seconds", "seconds")
+    } else if max_abs < 1e14 {
+        (EpochUnit::Millis, "epoch-milliseconds", "milliseconds")
+    } else if max_abs < 1e17 {
+        (EpochUnit::Micros, "epoch-microseconds", "microseconds")
+    } else {
+        (EpochUnit::Nanos, "epoch-nanoseconds", "nanoseconds")
+    };
+    if unit == EpochUnit::Seconds && n.reals == 0 {
+        (
+            unit,
+            input,
+            Basis::Convention,
+            "Unix time, seconds since 1970 (SQLite's convention for INTEGER dates)".to_string(),
         )
     } else {
-        let max_abs = lo.f().abs().max(hi.f().abs());
-        let (unit, input, words) = if max_abs < 1e11 {
-            (EpochUnit::Seconds, "epoch-seconds", "seconds")
-        } else if max_abs < 1e14 {
-            (EpochUnit::Millis, "epoch-milliseconds", "milliseconds")
-        } else if max_abs < 1e17 {
-            (EpochUnit::Micros, "epoch-microseconds", "microseconds")
-        } else {
-            (EpochUnit::Nanos, "epoch-nanoseconds", "nanoseconds")
-        };
-        if unit == EpochUnit::Seconds && n.reals == 0 {
-            (
-                unit,
-                input,
-                Basis::Convention,
-                "Unix time, seconds since 1970 (SQLite's convention for INTEGER dates)".to_string(),
-            )
-        } else {
-            (
-                unit,
-                input,
-                Basis::Magnitude,
-                format!(
-                    "Unix time, {words} since 1970, guessed from the magnitude of the values (largest {max_abs:.3e})"
-                ),
-            )
-        }
-    };
-    if julian && n.integers > 0 {
-        why.push_str("; the integers among them are whole Julian days");
+        (
+            unit,
+            input,
+            Basis::Magnitude,
+            format!(
+                "Unix time, {words} since 1970, guessed from the magnitude of the values (largest {max_abs:.3e})"
+            ),
+        )
     }
-    let date = matches!(pg, PgType::Date);
-    // A `time` column keeps the time of day; small numbers there are
-    // seconds of the day, not a sign of a wrong unit.
-    let time = matches!(pg, PgType::Time);
+}
+
+/// The smallest and the largest value read in `unit` (one sample when
+/// they are equal), the instants they become (the bounds of `i64` for one
+/// out of range), and the first value out of range, said in words.
+fn samples(lo: Raw, hi: Raw, unit: EpochUnit, date: bool, time: bool) -> (Vec<Sample>, [i64; 2], Option<String>) {
     let mut samples = Vec::new();
     let mut problem = None;
     let mut converted = [0i64; 2];
@@ -277,15 +307,28 @@ pub fn choose(n: &Numbers, pg: &PgType) -> Option<Choice> {
             converted: shown,
         });
     }
-    let reading = Reading {
-        input,
-        basis,
-        why,
-        samples,
-        unit,
-        origin_micros: UNIX,
-    };
-    let [first, last] = converted;
+    (samples, converted, problem)
+}
+
+/// What [`implausible`] judges a reading by, besides the counts.
+struct Facts {
+    julian: bool,
+    date: bool,
+    time: bool,
+    lo: Raw,
+    hi: Raw,
+    /// The instants `lo` and `hi` become.
+    converted: [i64; 2],
+}
+
+/// Why no date of a live database reads this way, if so: a value out of
+/// range (`out_of_range`, found while converting), two encodings in one
+/// column, a time of day in a date column, instants outside the years
+/// 1–9999, small numbers, or seconds that fit two epochs.
+fn implausible(n: &Numbers, reading: &Reading, f: &Facts, out_of_range: Option<String>) -> Option<String> {
+    let mut problem = out_of_range;
+    let (julian, date, time, lo, hi) = (f.julian, f.date, f.time, f.lo, f.hi);
+    let [first, last] = f.converted;
     // Reals inside the Julian range beside integers outside it (or the
     // reverse): two encodings in one column, which no one reading fits.
     let in_julian = |lo: Option<f64>, hi: Option<f64>| {
@@ -317,10 +360,7 @@ pub fn choose(n: &Numbers, pg: &PgType) -> Option<Choice> {
             );
         }
     }
-    Some(match problem {
-        Some(problem) => Choice::Implausible { reading, problem },
-        None => Choice::Read(reading),
-    })
+    problem
 }
 
 /// The mapping rule that states a column's reading, as TOML.
