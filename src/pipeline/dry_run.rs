@@ -175,6 +175,18 @@ fn row_label(row: &rusqlite::Row<'_>, at: usize, t: &crate::model::Table, has_ro
     }
 }
 
+/// Only the key checks of [`convert_all`] (orphans, duplicates), for
+/// tables whose values were loaded already (a stopped run's committed
+/// tables, whose keys the run that resumes restores).
+pub fn key_problems(
+    source: &Path,
+    plan: &Plan,
+    unique: &BTreeMap<String, Vec<Vec<String>>>,
+    foreign: &BTreeMap<String, Vec<ForeignKey>>,
+) -> Result<Vec<Problem>, Error> {
+    orphans_and_duplicates(source, plan, unique, foreign)
+}
+
 /// Foreign keys whose parent row is missing, and duplicates on the source's
 /// unique keys (a PostgreSQL primary key or unique index would refuse them).
 fn orphans_and_duplicates(
