@@ -119,13 +119,26 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
     } else {
         run.planner.profiled(&sqlite::profile::profile_schema(source, run.planner.schema)?)?
     };
-    let resuming = run.journal.snapshot().tables_created;
+    let mut resuming = run.journal.snapshot().tables_created;
     run.report.phase(Phase::Plan, run.t0.elapsed());
 
     // Pre-data: refuse to overwrite, then create every table in one
     // transaction. A resumed run first gives the tables it will load the
     // types of this plan (an earlier run may have stopped before widening).
     let t0 = Instant::now();
+    if !resuming {
+        let present = rt.block_on(ddl::existing_tables(target, &plan.pg_schema, &plan.new_tables()))?;
+        // The run resumed was stopped between its CREATE TABLEs' commit
+        // and the journal's record of it: all of them exist (one
+        // transaction), empty and without keys; carry on from there.
+        resuming = args.resume && present.len() == plan.tables.len();
+        if present.is_empty() {
+            // The journal exists, unfinished, before the target changes: a
+            // stop right after the commit is resumed (found by random_kills;
+            // a rerun used to load the keyless tables as an existing schema).
+            run.journal.update(|_| {})?;
+        }
+    }
     if !resuming {
         match rt.block_on(ddl::create_tables(target, &plan.pg_schema, &plan.new_tables())) {
             // Not a server error: the refusal (tables exist), with every
@@ -136,6 +149,7 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
         run.report.facts.wrote = true;
         run.journal.update(|j| j.tables_created = true)?;
     } else {
+        run.journal.update(|j| j.tables_created = true)?;
         rt.block_on(ddl::align_types(target, &plan.pg_schema, &plan.maps_except(&run.journal.snapshot().done)))?;
     }
     run.report.phase(Phase::Schema, t0.elapsed());
@@ -178,6 +192,9 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
         rt.block_on(crate::interrupt::interruptible(postgres::post_data::execute(target, &plan.post_data, resuming, opts.writers)))
     });
     if keyed.is_err() {
+        // Sequences are among the steps that may not have run: every
+        // table is committed, so each one's sequence moves now.
+        move_committed_sequences(run, &plan);
         run.report.facts.keys.push(
             "every table is loaded; primary keys, indexes and foreign keys were being added: some are missing or NOT VALID until the run is resumed".into(),
         );
@@ -185,6 +202,8 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
     for w in keyed? {
         run.report.warn(w);
     }
+    run.report.facts.sequences = sequence_tables(&plan, |_| true);
+    run.report.sequences_moved = run.report.facts.sequences.clone();
     run.report.phase(Phase::Keys, t0.elapsed());
     let checks = verify_loaded(run, &plan, &loads)?;
     Ok((loads, checks))
@@ -226,8 +245,17 @@ fn move_committed_sequences(run: &mut Run<'_>, plan: &Plan) {
         }
         Ok::<_, postgres::Error>(())
     });
-    if moved.is_ok() {
-        run.report.facts.sequences =
-            plan.tables.iter().filter(|t| t.identity.is_some() && done.contains_key(&t.source.name)).map(|t| t.map.target.clone()).collect();
+    match moved {
+        Ok(()) => run.report.facts.sequences = sequence_tables(plan, |t| done.contains_key(t)),
+        Err(e) => run.report.facts.sequences_not_moved = Some(format!("{e}")),
     }
+}
+
+/// The target names of the plan's tables (by source name, `which`) whose
+/// sequence a post-data step moves past their rows.
+fn sequence_tables(plan: &Plan, which: impl Fn(&str) -> bool) -> Vec<String> {
+    let stepped = |t: &crate::plan::TablePlan| {
+        plan.post_data.iter().any(|s| s.kind == ddl::StepKind::Sequence && s.table == t.source.name)
+    };
+    plan.tables.iter().filter(|t| stepped(t) && which(&t.source.name)).map(|t| t.map.target.clone()).collect()
 }

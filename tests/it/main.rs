@@ -33,4 +33,7 @@ mod install;
 mod report_html;
 mod smaller;
 mod refusal_by_row;
+mod replay;
+mod stop_state;
 mod sync;
+mod random_kills;

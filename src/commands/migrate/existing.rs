@@ -104,8 +104,9 @@ pub(super) fn run(run: &mut Run<'_>, opts: &mut Options) -> anyhow::Result<Done>
         // application could insert into them without reusing a key.
         let done = run.journal.snapshot().done;
         let committed: Vec<&crate::plan::TablePlan> = plan.tables.iter().filter(|t| done.contains_key(&t.source.name)).collect();
-        if rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &sequence_floors(&committed))).is_ok() {
-            run.report.facts.sequences = committed.iter().map(|t| t.map.target.clone()).collect();
+        match rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &crate::commands::sequence_floors(&committed))) {
+            Ok(()) => run.report.facts.sequences = with_sequences(&catalog, &committed),
+            Err(e) => run.report.facts.sequences_not_moved = Some(e.to_string()),
         }
     }
     // A bad value (or a row the server refused): every problem of the
@@ -115,7 +116,9 @@ pub(super) fn run(run: &mut Run<'_>, opts: &mut Options) -> anyhow::Result<Done>
         other => other?,
     };
     let all: Vec<&crate::plan::TablePlan> = plan.tables.iter().collect();
-    rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &sequence_floors(&all)))?;
+    rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &crate::commands::sequence_floors(&all)))?;
+    run.report.facts.sequences = with_sequences(&catalog, &all);
+    run.report.sequences_moved = run.report.facts.sequences.clone();
     let after = rt.block_on(catalog::snapshot(&client, &args.pg_schema))?;
     if before != after {
         let broken = newly_not_valid(&before, &after);
@@ -226,10 +229,16 @@ fn restore_keys(
         keys::remove_journal(&keys.file);
         Ok::<_, anyhow::Error>(warnings)
     });
+    // Each key, and how it came back, for the report's `keys_restored`.
+    let after = match &restored {
+        Ok(_) => run.rt.block_on(catalog::snapshot(client, &keys.journal.schema)).ok(),
+        Err(_) => None,
+    };
+    run.report.keys_restored = keys.journal.keys.iter().map(|k| key_restored(k, after.as_deref())).collect();
     match restored {
         Ok(_) if load_failed => {
             // Said once, by the stop: which keys came back NOT VALID.
-            let open = run.rt.block_on(catalog::snapshot(client, &keys.journal.schema)).map(|a| newly_not_valid(before, &a));
+            let open = after.as_deref().map(|a| newly_not_valid(before, a)).ok_or(());
             let n = keys.journal.keys.len();
             run.report.facts.keys.push(match open {
                 Ok(open) if !open.is_empty() => format!(
@@ -250,22 +259,32 @@ fn restore_keys(
     Ok(())
 }
 
-/// Per table to set sequences for: its target name, and the floor its
-/// rowid-alias key's sequence must pass (`sqlite_sequence`: AUTOINCREMENT
-/// never reuses a number, even a deleted row's), as in create mode.
-fn sequence_floors(tables: &[&crate::plan::TablePlan]) -> Vec<(String, Option<(String, i64)>)> {
+/// The target names of those `tables` that own a sequence (whose
+/// sequences `keys::set_sequences` moves).
+fn with_sequences(catalog: &Catalog, tables: &[&crate::plan::TablePlan]) -> Vec<String> {
     tables
         .iter()
-        .map(|tp| {
-            let floor = match (tp.source.row_key.clone(), tp.sqlite_sequence) {
-                (crate::model::RowKey::RowidAlias { column }, Some(n)) => {
-                    tp.target_column(&tp.source.columns[column].name).map(|c| (c.to_string(), n))
-                }
-                _ => None,
-            };
-            (tp.map.target.clone(), floor)
-        })
+        .map(|t| t.map.target.clone())
+        .filter(|n| catalog.tables.get(n).is_some_and(|t| !t.sequences.is_empty()))
         .collect()
+}
+
+/// How a key set aside came back, read off the catalog snapshot `after`
+/// (None: the restore failed, so it is not known to be back).
+fn key_restored(k: &keys::SetAside, after: Option<&[String]>) -> crate::report::KeyRestored {
+    let state = match after {
+        None => "not_restored",
+        Some(_) if k.kind != "foreign_key" => "rebuilt",
+        Some(a) => {
+            let prefix = format!("constraint {}.{} ", k.table, k.name);
+            match a.iter().find(|l| l.starts_with(&prefix)) {
+                None => "not_restored",
+                Some(l) if l.ends_with(" NOT VALIDATED") => "not_valid",
+                Some(_) => "validated",
+            }
+        }
+    };
+    crate::report::KeyRestored { table: k.table.clone(), name: k.name.clone(), kind: k.kind.clone(), state: state.into() }
 }
 
 /// Foreign keys (as `table.name`) validated in the catalog snapshot
