@@ -175,8 +175,9 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
         Ok(l) => l,
         Err(e) => {
             move_committed_sequences(run, &plan);
-            // A bad value: every other one of the tables left, by row.
-            let bad = matches!(e, pipeline::Error::BadValue { .. });
+            // A bad value (or a row the server refused): every problem
+            // of the tables left, by row.
+            let bad = problems::caused_by_data(&e);
             return Err(if bad { problems::listed_create(run, e.into()) } else { e.into() });
         }
     };

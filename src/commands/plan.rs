@@ -70,7 +70,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
         (None, SchemaMode::Existing) => anyhow::bail!("--schema existing needs a TARGET_URL to compare with"),
         (None, _) => SchemaMode::Create,
     };
-    let Decided { plan, mut notes, misfits, history, ddl: ddl_text, unique } =
+    let Decided { plan, mut notes, misfits, history, ddl: ddl_text, unique, foreign } =
         decide(args, &planner, &profiles, mode, target.as_ref(), &rt)?;
     for tp in &plan.tables {
         notes.extend(tp.map.notes.iter().map(|n| format!("table {:?}: {n}", tp.source.name)));
@@ -81,7 +81,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<Outcome> {
     let chunks: Vec<(String, usize)> = plan.tables.iter().map(|tp| (tp.source.name.clone(), tp.chunks.len())).collect();
 
     let t0 = Instant::now();
-    let (problems, checked) = dry_run::convert_all(&args.source.source, &plan, &unique)?;
+    let (problems, checked) = dry_run::convert_all(&args.source.source, &plan, &unique, &foreign)?;
     let secs = t0.elapsed().as_secs_f64();
     let rows: u64 = checked.iter().map(|c| c.rows).sum();
     // Orphans and duplicates break keys, not the load: the load still
@@ -162,6 +162,8 @@ struct Decided {
     history: Vec<crate::plan::history::HistoryCheck>,
     ddl: Vec<String>,
     unique: BTreeMap<String, Vec<Vec<String>>>,
+    /// Existing mode: the target's foreign keys, for the orphan check.
+    foreign: BTreeMap<String, Vec<crate::model::ForeignKey>>,
 }
 
 fn decide(
@@ -190,7 +192,8 @@ fn decide(
         let asked = super::refusals::Asked { truncate: args.truncate, keep_keys: args.keep_keys, earlier_unfinished: false };
         misfits.extend(super::refusals::existing(&args.source.source, &plan, &catalog, &Default::default(), &asked)?);
         let unique = existing::unique_keys_by_source(&plan, &catalog);
-        return Ok(Decided { plan, notes, misfits, history, ddl: Vec::new(), unique });
+        let foreign = dry_run::target_foreign_keys(&plan, &catalog);
+        return Ok(Decided { plan, notes, misfits, history, ddl: Vec::new(), unique, foreign });
     }
     let plan = planner.profiled(profiles)?;
     let mut misfits = Vec::new();
@@ -205,7 +208,7 @@ fn decide(
     ddl.extend(plan.post_data.iter().map(|s| s.sql.clone()));
     ddl.extend(plan.post_data.iter().filter_map(|s| s.validate.clone()));
     let notes = plan.post_notes.clone();
-    Ok(Decided { plan, notes, misfits, history: Vec::new(), ddl, unique: BTreeMap::new() })
+    Ok(Decided { plan, notes, misfits, history: Vec::new(), ddl, unique: BTreeMap::new(), foreign: BTreeMap::new() })
 }
 
 /// The plan report as text: the plan's decisions, then what the dry run

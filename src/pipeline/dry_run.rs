@@ -14,7 +14,9 @@ use crate::sqlite::pool::{describe_value, rowid_name, with_connection};
 use super::Error;
 use crate::error::Location;
 use crate::mapping::convert::{Change, Scratch, Value};
+use crate::model::ForeignKey;
 use crate::plan::{Plan, TablePlan};
+use crate::postgres::catalog::Catalog;
 use crate::postgres::ident::quote;
 
 /// How many sample rows to keep per problem.
@@ -56,11 +58,14 @@ pub struct Rounding {
 /// Convert every value of every planned table; problems grouped by table,
 /// column and reason.
 /// `unique`: per source table, more column lists (source names) that will be
-/// unique in the target (existing mode: the target's own keys).
+/// unique in the target (existing mode: the target's own keys); `foreign`:
+/// per source table, more foreign keys the target will validate
+/// ([`target_foreign_keys`]).
 pub fn convert_all(
     source: &Path,
     plan: &Plan,
     unique: &BTreeMap<String, Vec<Vec<String>>>,
+    foreign: &BTreeMap<String, Vec<ForeignKey>>,
 ) -> Result<(Vec<Problem>, Vec<TableDryRun>), Error> {
     let mut problems = Vec::new();
     let mut tables = Vec::new();
@@ -70,7 +75,7 @@ pub fn convert_all(
         let rows = check_table(source, tp, &mut problems, &mut rounded)?;
         tables.push(TableDryRun { table: tp.source.name.clone(), rows, seconds: t0.elapsed().as_secs_f64(), rounded });
     }
-    problems.extend(orphans_and_duplicates(source, plan, unique)?);
+    problems.extend(orphans_and_duplicates(source, plan, unique, foreign)?);
     Ok((problems, tables))
 }
 
@@ -170,18 +175,38 @@ fn row_label(row: &rusqlite::Row<'_>, at: usize, t: &crate::model::Table, has_ro
     }
 }
 
+/// Only the key checks of [`convert_all`] (orphans, duplicates), for
+/// tables whose values were loaded already (a stopped run's committed
+/// tables, whose keys the run that resumes restores).
+pub fn key_problems(
+    source: &Path,
+    plan: &Plan,
+    unique: &BTreeMap<String, Vec<Vec<String>>>,
+    foreign: &BTreeMap<String, Vec<ForeignKey>>,
+) -> Result<Vec<Problem>, Error> {
+    orphans_and_duplicates(source, plan, unique, foreign)
+}
+
 /// Foreign keys whose parent row is missing, and duplicates on the source's
 /// unique keys (a PostgreSQL primary key or unique index would refuse them).
 fn orphans_and_duplicates(
     source: &Path,
     plan: &Plan,
     unique: &BTreeMap<String, Vec<Vec<String>>>,
+    foreign: &BTreeMap<String, Vec<ForeignKey>>,
 ) -> Result<Vec<Problem>, Error> {
     let mut out = Vec::new();
     for tp in &plan.tables {
         let t = &tp.source;
         let loc = |m: String| Error::Source { location: Location::table(&t.name), message: m };
-        for fk in &t.foreign_keys {
+        let mut fks: Vec<&ForeignKey> = t.foreign_keys.iter().collect();
+        for extra in foreign.get(&t.name).into_iter().flatten() {
+            let same = |f: &&ForeignKey| f.columns == extra.columns && f.ref_table == extra.ref_table && f.ref_columns == extra.ref_columns;
+            if !fks.iter().any(same) {
+                fks.push(extra);
+            }
+        }
+        for fk in fks {
             if !fk.ref_exists || fk.ref_columns.len() != fk.columns.len() || fk.columns.is_empty() {
                 continue;
             }
@@ -383,5 +408,100 @@ fn key_text(v: ValueRef<'_>) -> String {
         ValueRef::Integer(i) => i.to_string(),
         ValueRef::Text(t) => format!("'{}'", String::from_utf8_lossy(t).replace('\'', "''")),
         other => describe_value(other),
+    }
+}
+
+/// Existing mode: the target's foreign keys between tables this plan loads,
+/// in source names, per child table. The target validates them after the
+/// load whether or not the SQLite file declares them, so the dry run looks
+/// for orphans on them too. Keys onto tables the plan does not load are
+/// `commands::refusals`' business; a key whose columns are not all loaded
+/// is left out.
+pub fn target_foreign_keys(plan: &Plan, catalog: &Catalog) -> BTreeMap<String, Vec<ForeignKey>> {
+    let source_of = |tp: &TablePlan, target: &str| tp.map.columns.iter().find(|m| m.target == target).map(|m| m.source.clone());
+    let mut out: BTreeMap<String, Vec<ForeignKey>> = BTreeMap::new();
+    for tp in &plan.tables {
+        let Some(tt) = catalog.tables.get(&tp.map.target) else { continue };
+        for c in tt.constraints.iter().filter(|c| c.kind == 'f') {
+            let Some(parent) = c.ref_table.as_deref().and_then(|r| plan.tables.iter().find(|p| p.map.target == r)) else {
+                continue;
+            };
+            let Some((cols, ref_cols)) = foreign_key_columns(&c.definition) else { continue };
+            let columns: Option<Vec<String>> = cols.iter().map(|x| source_of(tp, x)).collect();
+            let ref_columns: Option<Vec<String>> = ref_cols.iter().map(|x| source_of(parent, x)).collect();
+            if let (Some(columns), Some(ref_columns)) = (columns, ref_columns) {
+                out.entry(tp.source.name.clone()).or_default().push(ForeignKey {
+                    columns,
+                    ref_table: parent.source.name.clone(),
+                    ref_columns,
+                    on_update: String::new(),
+                    on_delete: String::new(),
+                    deferred: c.deferrable,
+                    ref_exists: true,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The columns of a `pg_get_constraintdef` foreign key and the ones it
+/// references: `FOREIGN KEY (a, "B c") REFERENCES s.p(x, y) …` →
+/// (`a`, `B c`), (`x`, `y`).
+fn foreign_key_columns(definition: &str) -> Option<(Vec<String>, Vec<String>)> {
+    let rest = definition.strip_prefix("FOREIGN KEY ")?;
+    let (cols, rest) = identifier_list(rest)?;
+    let rest = rest.trim_start().strip_prefix("REFERENCES ")?;
+    // Skip the (possibly quoted, qualified) table name up to its list.
+    let mut quoted = false;
+    let open = rest.char_indices().find(|&(_, ch)| {
+        if ch == '"' {
+            quoted = !quoted;
+        }
+        ch == '(' && !quoted
+    })?;
+    let (ref_cols, _) = identifier_list(&rest[open.0..])?;
+    Some((cols, ref_cols))
+}
+
+/// `(a, "B, ""c")…` → the names, and the text after the `)`.
+fn identifier_list(s: &str) -> Option<(Vec<String>, &str)> {
+    let body = s.strip_prefix('(')?;
+    let mut names = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, ch)) = chars.next() {
+        match ch {
+            '"' if quoted && chars.peek().map(|p| p.1) == Some('"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' | ')' if !quoted => {
+                names.push(std::mem::take(&mut cur).trim().to_string());
+                if ch == ')' {
+                    return Some((names, &body[i + 1..]));
+                }
+            }
+            _ => cur.push(ch),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::foreign_key_columns;
+
+    #[test]
+    fn foreign_key_columns_from_their_definition() {
+        let (a, b) = foreign_key_columns("FOREIGN KEY (user_id) REFERENCES users(id)").unwrap();
+        assert_eq!((a, b), (vec!["user_id".to_string()], vec!["id".to_string()]));
+        let (a, b) =
+            foreign_key_columns("FOREIGN KEY (a, \"B, \"\"c\") REFERENCES app.\"P (x\"(x, \"Y\") ON DELETE CASCADE NOT VALID").unwrap();
+        assert_eq!(a, ["a", "B, \"c"]);
+        assert_eq!(b, ["x", "Y"]);
+        assert!(foreign_key_columns("CHECK (a > 0)").is_none());
     }
 }

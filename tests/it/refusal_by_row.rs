@@ -494,3 +494,117 @@ fn a_create_mode_refusal_lists_the_data_problems_too() {
         "{out}"
     );
 }
+
+/// The SQLite file declares no foreign key, the target does: `plan` and a
+/// refusal find the orphan on the target's key (it is what PostgreSQL will
+/// validate), by the child row's key.
+#[test]
+fn an_orphan_on_a_key_only_the_target_declares_is_named_by_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = db_from_sql(
+        dir.path(),
+        "app.db",
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO parent VALUES (1, 'p');
+         CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER, n INTEGER);
+         INSERT INTO child VALUES (1, 1, 5), (3, 77, 6), (4, 1, 'many');",
+    );
+    let db = server().fresh_db("refusal_by_row_target_fk");
+    db.client()
+        .batch_execute(
+            "CREATE TABLE parent (id serial PRIMARY KEY, name text);
+             CREATE TABLE child (id serial PRIMARY KEY, parent_id integer REFERENCES parent (id), n integer);",
+        )
+        .unwrap();
+    let state = dir.path().join("state");
+    let out = ferry(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--schema",
+        "existing",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert_code(&out, 2);
+    let rows = stderr_rows(&out.stderr, "child", "parent_id");
+    assert!(
+        named(&rows, "id=3", "77"),
+        "the orphan by its row: {rows:?}\n{out}"
+    );
+    assert!(
+        named(&stderr_rows(&out.stderr, "child", "n"), "id=4", "many"),
+        "{out}"
+    );
+    let plan = ferry(&[
+        "plan",
+        src.to_str().unwrap(),
+        &db.url,
+        "--schema",
+        "existing",
+        "--json",
+    ]);
+    assert_code(&plan, 1);
+    let rows = json_rows(&json(&plan), "child", "parent_id");
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("id=3") && r.contains("77")),
+        "plan names the orphan: {rows:?}\n{plan}"
+    );
+}
+
+/// Into an existing schema a unique constraint stays in place during the
+/// load (only foreign keys and indexes are set aside), so a duplicate stops
+/// the load at the server (SQLSTATE 23505), not at ferry's converter: that
+/// stop lists every problem too, the duplicate by both rows' keys.
+#[test]
+fn a_duplicate_refused_by_the_server_mid_load_lists_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = db_from_sql(
+        dir.path(),
+        "app.db",
+        "CREATE TABLE parent (id INTEGER NOT NULL, name VARCHAR(50), PRIMARY KEY (id));
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) INSERT INTO parent SELECT i, 'p' || i FROM n;
+         UPDATE parent SET name = 'p1' WHERE id = 3000;
+         CREATE TABLE child (id INTEGER NOT NULL, note TEXT, PRIMARY KEY (id));
+         INSERT INTO child VALUES (1, 'fine'), (5, CAST(X'6E00' AS TEXT));",
+    );
+    let db = server().fresh_db("refusal_by_row_server_duplicate");
+    db.client()
+        .batch_execute(
+            "CREATE TABLE parent (id serial PRIMARY KEY, name varchar(50) UNIQUE);
+             CREATE TABLE child (id serial PRIMARY KEY, note text);",
+        )
+        .unwrap();
+    let state = dir.path().join("state");
+    let out = ferry(&[
+        "migrate",
+        src.to_str().unwrap(),
+        &db.url,
+        "--schema",
+        "existing",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--writers",
+        "1",
+    ]);
+    assert_code(&out, 2);
+    assert!(
+        out.stderr.contains("SQLSTATE 23505"),
+        "the server refused the duplicate:\n{out}"
+    );
+    let dup = stderr_rows(&out.stderr, "parent", "name");
+    assert!(
+        dup.iter()
+            .any(|r| r.contains("id=1; id=3000") && r.contains("'p1'")),
+        "the duplicate by both rows: {dup:?}\n{out}"
+    );
+    assert!(
+        named(&stderr_rows(&out.stderr, "child", "note"), "id=5", "n\\0"),
+        "{out}"
+    );
+    assert_eq!(
+        db.query_scalar_i64("SELECT count(*) FROM parent"),
+        0,
+        "{out}"
+    );
+}

@@ -109,9 +109,10 @@ pub(super) fn run(run: &mut Run<'_>, opts: &mut Options) -> anyhow::Result<Done>
             Err(e) => run.report.facts.sequences_not_moved = Some(e.to_string()),
         }
     }
-    // A bad value: every other one of the tables left, by row.
+    // A bad value (or a row the server refused): every problem of the
+    // tables left, by row.
     let loads = match loaded_result {
-        Err(e @ pipeline::Error::BadValue { .. }) => return Err(super::problems::listed(run, &plan, Some(&catalog), e.into())),
+        Err(e) if super::problems::caused_by_data(&e) => return Err(super::problems::listed(run, &plan, Some(&catalog), e.into())),
         other => other?,
     };
     let all: Vec<&crate::plan::TablePlan> = plan.tables.iter().collect();

@@ -15,7 +15,8 @@ use crate::plan::Plan;
 use crate::postgres::catalog::Catalog;
 
 /// `err`, with every problem of `plan`'s tables not committed yet listed
-/// under it (and kept in the report). `catalog`: the existing schema, whose
+/// under it (and kept in the report), and the orphans and duplicates of the
+/// committed ones. `catalog`: the existing schema, whose
 /// own unique keys are checked for duplicates too. A dry run that itself
 /// fails (or an interrupt) leaves `err` as it was, with a note.
 pub(super) fn listed(
@@ -31,9 +32,26 @@ pub(super) fn listed(
     let mut left = plan.clone();
     left.tables.retain(|t| !done.contains_key(&t.source.name));
     let unique = catalog
-        .map(|c| crate::plan::existing::unique_keys_by_source(&left, c))
+        .map(|c| crate::plan::existing::unique_keys_by_source(plan, c))
         .unwrap_or_default();
-    match dry_run::convert_all(&run.args.source.source, &left, &unique) {
+    // The target's foreign keys onto any table of the plan (committed too).
+    let foreign = catalog
+        .map(|c| dry_run::target_foreign_keys(plan, c))
+        .unwrap_or_default();
+    // Committed tables hold no bad value, but their keys are restored or
+    // validated by the run that resumes: their orphans and duplicates too.
+    let mut committed = plan.clone();
+    committed
+        .tables
+        .retain(|t| done.contains_key(&t.source.name));
+    let source = &run.args.source.source;
+    let found = dry_run::convert_all(source, &left, &unique, &foreign).and_then(|(mut p, _)| {
+        p.extend(dry_run::key_problems(
+            source, &committed, &unique, &foreign,
+        )?);
+        Ok((p, ()))
+    });
+    match found {
         Ok((problems, _)) if problems.is_empty() => err,
         Ok((problems, _)) => {
             let text = render(&problems, catalog.is_some(), run.report.facts.wrote);
@@ -43,6 +61,21 @@ pub(super) fn listed(
         Err(e) => anyhow::anyhow!(
             "{err:#}\n(listing every problem with `ferry plan`'s checks failed too: {e})"
         ),
+    }
+}
+
+/// A stop the data caused: a value ferry could not convert, or the server
+/// refusing a row (SQLSTATE class 22, data exception, or 23, integrity
+/// constraint violation: a duplicate on a unique key kept in place during
+/// the load, an orphan with keys kept, a NULL into NOT NULL).
+pub(super) fn caused_by_data(e: &crate::pipeline::Error) -> bool {
+    use crate::pipeline::Error as E;
+    match e {
+        E::BadValue { .. } => true,
+        E::Target(crate::postgres::Error::Server { message, .. }) => {
+            message.contains("(SQLSTATE 22") || message.contains("(SQLSTATE 23")
+        }
+        _ => false,
     }
 }
 
@@ -73,7 +106,7 @@ fn render(problems: &[Problem], existing: bool, wrote: bool) -> String {
         *by_table.entry(&p.table).or_default() += 1;
     }
     let mut out = format!(
-        "Every problem in the tables not committed, as `ferry plan` lists them: {} problem(s) in {} table(s):",
+        "Every problem `ferry plan` lists in the tables not committed (and the keys of those committed): {} problem(s) in {} table(s):",
         problems.len(),
         by_table.len()
     );
