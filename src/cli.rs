@@ -33,6 +33,11 @@ pub enum Command {
     /// Compare a SQLite file with a PostgreSQL database without moving data:
     /// row counts and canonical content hashes per table.
     Verify(VerifyArgs),
+    /// Load the rows a migration rejected (its reject file), once fixed in
+    /// SQLite or by a mapping rule, into the migrated target: in one
+    /// transaction, parents first, sequences moved; any row still bad
+    /// refuses the whole replay (exit 2, nothing written).
+    Replay(ReplayArgs),
     /// Bring a target that `migrate` filled from this source to the
     /// source's current state: compare both sides by key, then insert,
     /// update and delete only the rows that differ, in one transaction,
@@ -235,6 +240,30 @@ pub struct MigrateArgs {
     /// Differences to report per table at most, when verification fails.
     #[arg(long, default_value_t = 100)]
     pub max_diffs: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub source: SourceOpts,
+    #[command(flatten)]
+    pub target: TargetOpts,
+    /// The same mapping files and table filters as the migration (a new
+    /// rule for the rejected values may be added).
+    #[command(flatten)]
+    pub mapping: MappingOpts,
+    #[command(flatten)]
+    pub output: OutputOpts,
+    /// The migration's reject file. Default: rejects.jsonl in the state
+    /// directory. Renamed to FILE.replayed once its rows are in.
+    #[arg(long, value_name = "FILE")]
+    pub reject_file: Option<PathBuf>,
+    /// The migration's state directory (where its reject file is).
+    #[arg(long, env = "FERRY_STATE_DIR", default_value = ".ferry-state")]
+    pub state_dir: PathBuf,
+    /// PostgreSQL schema (namespace) holding the tables.
+    #[arg(long, env = "FERRY_PG_SCHEMA", default_value = "public")]
+    pub pg_schema: String,
 }
 
 #[derive(Debug, Args)]

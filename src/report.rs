@@ -69,9 +69,37 @@ pub struct Report {
     /// What a stopped run left in the target (`commands::stop`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<Stopped>,
+    /// A refusal, or a stop at a bad value: every problem of the tables not
+    /// committed, as `ferry plan` lists them (the dry run, run only then).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<crate::pipeline::dry_run::Problem>,
+    /// Keys set aside before an existing-schema load and put back, each
+    /// with how it came back. Empty in create mode (keys are created after
+    /// the load, not set aside) and with `--keep-keys`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys_restored: Vec<KeyRestored>,
+    /// Target tables whose identity/serial sequences were moved past their
+    /// rows (and past `sqlite_sequence`), so the next insert takes a new key.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sequences_moved: Vec<String>,
     /// The facts a stop describes, gathered as the run goes.
     #[serde(skip)]
     pub facts: Facts,
+}
+
+/// One key set aside for the load and put back (`keys_restored`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyRestored {
+    /// Target table the key is on.
+    pub table: String,
+    pub name: String,
+    /// `foreign_key` or `index`.
+    pub kind: String,
+    /// How it came back: `validated` (a foreign key checked against every
+    /// row), `not_valid` (a foreign key back `NOT VALID`: rows point at rows
+    /// not loaded), `rebuilt` (an index), `not_restored` (still missing;
+    /// `ferry restore-keys` or the next run puts it back).
+    pub state: String,
 }
 
 /// A column whose date/time numbers are read as the data suggested, not as
@@ -118,6 +146,9 @@ impl Report {
             exit_code: 0,
             error: None,
             stopped: None,
+            problems: Vec::new(),
+            keys_restored: Vec::new(),
+            sequences_moved: Vec::new(),
             facts: Default::default(),
         }
     }
@@ -236,7 +267,9 @@ impl Report {
             None => None,
         };
         let doc = serde_json::to_value(self)?;
-        let html = crate::report_html::render(crate::report_html::Kind::Run, &doc, compare.as_ref());
+        // A run that stopped says so first, with the state it left.
+        let kind = if self.error.is_some() { crate::report_html::Kind::Failed } else { crate::report_html::Kind::Run };
+        let html = crate::report_html::render(kind, &doc, compare.as_ref());
         std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))
     }
 
@@ -294,6 +327,12 @@ impl Report {
         }
         let phases: Vec<String> = self.phases.iter().map(|(p, d)| format!("{p:?} {d:.2}s").to_lowercase()).collect();
         s.push_str(&format!("phases: {}; total {:.2}s\n", phases.join(", "), self.seconds));
+        if !self.keys_restored.is_empty() {
+            s.push_str(&format!("keys: {}\n", keys_line(&self.keys_restored)));
+        }
+        if !self.sequences_moved.is_empty() {
+            s.push_str(&format!("sequences moved past the rows of: {}\n", self.sequences_moved.join(", ")));
+        }
         for n in &self.notes {
             s.push_str(&format!("note: {n}\n"));
         }
@@ -325,6 +364,9 @@ pub struct Facts {
     pub keys: Vec<String>,
     /// Tables whose sequences were moved past their rows.
     pub sequences: Vec<String>,
+    /// Why the committed tables' sequences could not be moved (the
+    /// server's error), when that failed.
+    pub sequences_not_moved: Option<String>,
     /// The target is a scratch cluster, removed when the run ends.
     pub scratch: bool,
     /// Existing mode (the undo is `--truncate`, not dropping tables).
@@ -346,14 +388,40 @@ pub struct Committed {
 /// The state a stopped run left, in the report (`stopped`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Stopped {
+    /// The run wrote nothing: the target is as it was before it.
+    pub unchanged: bool,
     /// Tables whose load committed (complete; verified by the next run).
     pub committed: Vec<Committed>,
     /// Tables left empty: rolled back or never started.
     pub not_loaded: Vec<String>,
     pub keys: Vec<String>,
     pub sequences: Vec<String>,
+    /// Moving the committed tables' sequences failed, and why (the run
+    /// that resumes moves them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequences_not_moved: Option<String>,
     /// The command that finishes the job, or what else to do.
     pub next: String,
+}
+
+/// The keys set aside and restored, in one line: how many, and each one
+/// that did not come back validated or rebuilt, by name.
+pub fn keys_line(keys: &[KeyRestored]) -> String {
+    let n = |state: &str| keys.iter().filter(|k| k.state == state).count();
+    let mut s = format!(
+        "{} set aside and restored ({} foreign key(s) validated, {} index(es) rebuilt",
+        keys.len(),
+        n("validated"),
+        n("rebuilt")
+    );
+    for (state, what) in [("not_valid", "NOT VALID"), ("not_restored", "not restored")] {
+        let names: Vec<String> = keys.iter().filter(|k| k.state == state).map(|k| format!("{}.{}", k.table, k.name)).collect();
+        if !names.is_empty() {
+            s.push_str(&format!("; {what}: {}", names.join(", ")));
+        }
+    }
+    s.push(')');
+    s
 }
 
 /// A table name cut to `w` characters for the summary's column; a cut name

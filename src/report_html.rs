@@ -20,7 +20,8 @@ pub enum Kind {
     Plan,
     /// A `Report` of `migrate` or `verify` (`--json`'s document).
     Run,
-    /// A run that stopped with an error: `{command, source, exit_code, error}`.
+    /// A `Report` of a run that stopped with an error (`error`, and
+    /// `stopped`: the state it left in the target and what to do next).
     Failed,
 }
 
@@ -54,7 +55,7 @@ pub fn render(kind: Kind, doc: &Value, compare: Option<&Value>) -> String {
     match kind {
         Kind::Plan => plan_tables(&mut body, doc),
         Kind::Run => run_tables(&mut body, doc),
-        Kind::Failed => {}
+        Kind::Failed => stopped_state(&mut body, doc),
     }
     decisions(&mut body, kind, doc);
     problems(&mut body, kind, doc);
@@ -164,6 +165,11 @@ fn verdict(out: &mut String, kind: Kind, command: &str, exit: u64, doc: &Value) 
             "See the notes and problems below.",
         ),
     };
+    // A stop knows the exact command that finishes or undoes it.
+    let next = match (kind, doc["stopped"]["next"].as_str()) {
+        (Kind::Failed, Some(n)) => n,
+        _ => next,
+    };
     section(out, "verdict", "Verdict");
     let _ = write!(
         out,
@@ -210,6 +216,60 @@ fn run_tables(out: &mut String, doc: &Value) {
         );
     }
     out.push_str("</table></section>\n");
+}
+
+/// What a stopped run left in the target (`stopped`): the tables committed
+/// with their rows, the tables left empty, how the keys came back, which
+/// sequences moved.
+fn stopped_state(out: &mut String, doc: &Value) {
+    let s = &doc["stopped"];
+    if s.is_null() {
+        return;
+    }
+    section(out, "state", "State of the target");
+    if s["unchanged"].as_bool() == Some(true) {
+        out.push_str("<p>Unchanged: this run wrote nothing to the target.</p></section>\n");
+        return;
+    }
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(esc)
+            .collect()
+    };
+    let none = |v: Vec<String>| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let committed: Vec<String> = s["committed"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            format!(
+                "{} ({} rows)",
+                esc(c["target"].as_str().unwrap_or("")),
+                c["rows"]
+            )
+        })
+        .collect();
+    let _ = write!(
+        out,
+        "<table><tr><th>committed, complete</th><td>{}</td></tr>\n         <tr><th>empty (rolled back or not started)</th><td>{}</td></tr>\n         <tr><th>keys</th><td>{}</td></tr>\n         <tr><th>sequences moved past the rows of</th><td>{}</td></tr></table>\n",
+        none(committed),
+        none(strings(&s["not_loaded"])),
+        none(strings(&s["keys"])),
+        match s["sequences_not_moved"].as_str() {
+            Some(why) => format!("NOT moved ({}); the run that resumes moves them", esc(why)),
+            None => none(strings(&s["sequences"])),
+        },
+    );
+    out.push_str("</section>\n");
 }
 
 fn plan_tables(out: &mut String, doc: &Value) {
@@ -272,6 +332,32 @@ fn decisions(out: &mut String, kind: Kind, doc: &Value) {
             r["table"].as_str().unwrap_or(""),
             r["column"].as_str().unwrap_or(""),
             detail.join(", ")
+        ));
+    }
+    for k in doc["keys_restored"].as_array().into_iter().flatten() {
+        let how = match k["state"].as_str().unwrap_or("") {
+            "validated" => "validated against every row",
+            "not_valid" => "NOT VALID: loaded rows point at rows that are not there",
+            "rebuilt" => "rebuilt",
+            _ => "not restored yet (`ferry restore-keys` or the next run puts it back)",
+        };
+        items.push(format!(
+            "{} {}.{} set aside for the load and restored: {how}",
+            k["kind"].as_str().unwrap_or("key").replace('_', " "),
+            k["table"].as_str().unwrap_or(""),
+            k["name"].as_str().unwrap_or("")
+        ));
+    }
+    let moved: Vec<&str> = doc["sequences_moved"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !moved.is_empty() {
+        items.push(format!(
+            "sequences moved past the rows of: {}",
+            moved.join(", ")
         ));
     }
     for key in ["notes", "warnings"] {

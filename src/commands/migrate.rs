@@ -9,6 +9,7 @@
 //! existing schema in `migrate/existing.rs`.
 
 mod existing;
+mod problems;
 mod setup;
 
 use std::time::Instant;
@@ -139,7 +140,12 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
         }
     }
     if !resuming {
-        rt.block_on(ddl::create_tables(target, &plan.pg_schema, &plan.new_tables()))?;
+        match rt.block_on(ddl::create_tables(target, &plan.pg_schema, &plan.new_tables())) {
+            // Not a server error: the refusal (tables exist), with every
+            // problem of the data listed too.
+            Err(e) if e.downcast_ref::<postgres::Error>().is_none() => return Err(problems::listed_create(run, e)),
+            other => other?,
+        }
         run.report.facts.wrote = true;
         run.journal.update(|j| j.tables_created = true)?;
     } else {
@@ -169,7 +175,9 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
         Ok(l) => l,
         Err(e) => {
             move_committed_sequences(run, &plan);
-            return Err(e.into());
+            // A bad value: every other one of the tables left, by row.
+            let bad = matches!(e, pipeline::Error::BadValue { .. });
+            return Err(if bad { problems::listed_create(run, e.into()) } else { e.into() });
         }
     };
     run.report.phase(Phase::Load, t0.elapsed());
@@ -183,6 +191,9 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
         rt.block_on(crate::interrupt::interruptible(postgres::post_data::execute(target, &plan.post_data, resuming, opts.writers)))
     });
     if keyed.is_err() {
+        // Sequences are among the steps that may not have run: every
+        // table is committed, so each one's sequence moves now.
+        move_committed_sequences(run, &plan);
         run.report.facts.keys.push(
             "every table is loaded; primary keys, indexes and foreign keys were being added: some are missing or NOT VALID until the run is resumed".into(),
         );
@@ -190,6 +201,8 @@ fn create(run: &mut Run<'_>, speculate: bool, opts: &Options) -> anyhow::Result<
     for w in keyed? {
         run.report.warn(w);
     }
+    run.report.facts.sequences = sequence_tables(&plan, |_| true);
+    run.report.sequences_moved = run.report.facts.sequences.clone();
     run.report.phase(Phase::Keys, t0.elapsed());
     let checks = verify_loaded(run, &plan, &loads)?;
     Ok((loads, checks))
@@ -231,8 +244,17 @@ fn move_committed_sequences(run: &mut Run<'_>, plan: &Plan) {
         }
         Ok::<_, postgres::Error>(())
     });
-    if moved.is_ok() {
-        run.report.facts.sequences =
-            plan.tables.iter().filter(|t| t.identity.is_some() && done.contains_key(&t.source.name)).map(|t| t.map.target.clone()).collect();
+    match moved {
+        Ok(()) => run.report.facts.sequences = sequence_tables(plan, |t| done.contains_key(t)),
+        Err(e) => run.report.facts.sequences_not_moved = Some(format!("{e}")),
     }
+}
+
+/// The target names of the plan's tables (by source name, `which`) whose
+/// sequence a post-data step moves past their rows.
+fn sequence_tables(plan: &Plan, which: impl Fn(&str) -> bool) -> Vec<String> {
+    let stepped = |t: &crate::plan::TablePlan| {
+        plan.post_data.iter().any(|s| s.kind == ddl::StepKind::Sequence && s.table == t.source.name)
+    };
+    plan.tables.iter().filter(|t| stepped(t) && which(&t.source.name)).map(|t| t.map.target.clone()).collect()
 }

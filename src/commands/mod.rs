@@ -19,6 +19,7 @@ pub mod inspect;
 pub mod migrate;
 pub mod plan;
 pub mod refusals;
+pub mod replay;
 pub mod restore_keys;
 pub mod shell;
 pub mod stop;
@@ -35,7 +36,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     };
     match cli.command {
         Command::Inspect(args) => inspect::run(&args).map_err(interrupted("inspect", "nothing was written")),
-        Command::Migrate(args) => migrate::run(&args).inspect_err(|e| failure_page(&args, e)),
+        // `migrate` writes its report files on every stop itself (`stop::fail`).
+        Command::Migrate(args) => migrate::run(&args),
         Command::Verify(args) => {
             verify::run(&args).map_err(interrupted("verify", "it only reads, nothing was written; run it again to compare"))
         }
@@ -46,31 +48,16 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             "nothing was written to the target (a calibration's scratch schema is dropped); run it again",
         )),
         Command::RestoreKeys(args) => restore_keys::run(&args),
+        Command::Replay(args) => replay::run(&args).map_err(interrupted(
+            "replay",
+            "its transaction was rolled back, nothing was written; run it again",
+        )),
         Command::Completions { shell } => shell::completions(shell),
         Command::Man { command } => shell::man(command.as_deref()),
         Command::Mappings => {
             print!("{}", crate::mapping::DEFAULT_MAPPING);
             Ok(Outcome::Success)
         }
-    }
-}
-
-/// `migrate --report-html` when the run stops with an error (a refusal, a
-/// bad value, an interrupt): the page still says what happened and what to
-/// do, so the change board sees the refusal too. Best effort: the error
-/// itself is what the caller reports.
-fn failure_page(args: &crate::cli::MigrateArgs, err: &anyhow::Error) {
-    let Some(path) = &args.report_html else { return };
-    let exit = if crate::interrupt::requested() { crate::error::EXIT_INTERRUPTED } else { crate::error::EXIT_ERROR };
-    let doc = serde_json::json!({
-        "command": "migrate",
-        "source": args.source.source.display().to_string(),
-        "exit_code": exit,
-        "error": format!("{err:#}"),
-    });
-    let html = crate::report_html::render(crate::report_html::Kind::Failed, &doc, None);
-    if let Err(e) = std::fs::write(path, html) {
-        eprintln!("ferry: cannot write the report {}: {e}", path.display());
     }
 }
 
@@ -165,4 +152,23 @@ pub fn history_table_check(h: &crate::plan::history::HistoryCheck) -> crate::ver
         Kind::Revisions => Status::RevisionsDiffer,
     };
     crate::verify::TableCheck::counts(&h.table, h.source_rows, h.target_rows, None, status)
+}
+
+/// Per table to set sequences for: its target name, and the floor its
+/// rowid-alias key's sequence must pass (`sqlite_sequence`: AUTOINCREMENT
+/// never reuses a number, even a deleted row's), as in create mode
+/// (`migrate` into an existing schema, `replay`).
+pub fn sequence_floors(tables: &[&crate::plan::TablePlan]) -> Vec<(String, Option<(String, i64)>)> {
+    tables
+        .iter()
+        .map(|tp| {
+            let floor = match (tp.source.row_key.clone(), tp.sqlite_sequence) {
+                (crate::model::RowKey::RowidAlias { column }, Some(n)) => {
+                    tp.target_column(&tp.source.columns[column].name).map(|c| (c.to_string(), n))
+                }
+                _ => None,
+            };
+            (tp.map.target.clone(), floor)
+        })
+        .collect()
 }

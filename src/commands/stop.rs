@@ -39,6 +39,9 @@ pub fn fail(
         text = format!("{text}\n{headline}. {}", render(&stopped, report.facts.wrote));
     }
     report.error = Some(format!("{err:#}"));
+    if report.sequences_moved.is_empty() {
+        report.sequences_moved = report.facts.sequences.clone();
+    }
     report.stopped = Some(stopped);
     report.exit_code = exit_code();
     if !args.output.quiet {
@@ -116,10 +119,12 @@ fn describe(f: &Facts) -> Stopped {
         )
     };
     Stopped {
+        unchanged: !f.wrote,
         committed,
         not_loaded,
         keys: f.keys.clone(),
         sequences: f.sequences.clone(),
+        sequences_not_moved: f.sequences_not_moved.clone(),
         next,
     }
 }
@@ -158,6 +163,11 @@ fn render(s: &Stopped, wrote: bool) -> String {
         ));
         for k in &s.keys {
             out.push_str(&format!("\n  keys: {k}"));
+        }
+        if let Some(why) = &s.sequences_not_moved {
+            out.push_str(&format!(
+                "\n  sequences: NOT moved past the committed rows ({why}); the run that resumes moves them"
+            ));
         }
         if !s.sequences.is_empty() {
             out.push_str(&format!(

@@ -87,6 +87,8 @@ pub struct BadValues {
     max_rejects: u64,
     rejected: AtomicU64,
     tables: Mutex<BTreeMap<String, Counts>>,
+    /// The records, kept in memory (`ferry replay` lists rows still bad).
+    kept: Option<Mutex<Vec<serde_json::Value>>>,
 }
 
 impl Default for BadValues {
@@ -109,7 +111,27 @@ impl BadValues {
             max_rejects,
             rejected: AtomicU64::new(0),
             tables: Mutex::new(BTreeMap::new()),
+            kept: None,
         }
+    }
+
+    /// No file: each rejected row's record is kept in memory, for
+    /// [`BadValues::kept`] (`ferry replay`, which writes nothing while
+    /// any row is still bad).
+    pub fn keeping() -> BadValues {
+        BadValues {
+            path: None,
+            file: Mutex::new(None),
+            max_rejects: u64::MAX,
+            rejected: AtomicU64::new(0),
+            tables: Mutex::new(BTreeMap::new()),
+            kept: Some(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// The records kept so far (`keeping` only; empty otherwise).
+    pub fn kept(&self) -> Vec<serde_json::Value> {
+        self.kept.as_ref().map(|k| k.lock().expect("kept lock").clone()).unwrap_or_default()
     }
 
     /// Rejected rows go to `path`, which is created (with its directory) and
@@ -125,6 +147,7 @@ impl BadValues {
             max_rejects,
             rejected: AtomicU64::new(0),
             tables: Mutex::new(BTreeMap::new()),
+            kept: None,
         })
     }
 
@@ -145,6 +168,9 @@ impl BadValues {
                 "more than {} rows rejected (--max-rejects); the run stops",
                 self.max_rejects
             ));
+        }
+        if let Some(k) = &self.kept {
+            k.lock().expect("kept lock").push(record.to_json());
         }
         let mut guard = self.file.lock().expect("reject file lock");
         if let Some(w) = guard.as_mut() {

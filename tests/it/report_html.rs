@@ -57,7 +57,7 @@ fn chromium() -> &'static str {
 
 /// Opens `page` in headless Chromium: the DOM after scripts ran, and a
 /// screenshot into target/report-screenshots/<name>.png.
-fn open_in_browser(page: &Path, name: &str, sections: &[&str]) -> String {
+pub(crate) fn open_in_browser(page: &Path, name: &str, sections: &[&str]) -> String {
     let browser = chromium();
     let url = format!("file://{}", page.display());
     let run = |extra: &[&str]| {
@@ -242,10 +242,13 @@ fn refusal_and_differences_pages_render_in_chromium() {
     let dom = open_in_browser(
         &page,
         "migrate-refusal",
-        &["verdict", "decisions", "problems"],
+        &["verdict", "state", "decisions", "problems"],
     );
     for needle in [
         "stopped without finishing",
+        "State of the target",
+        "empty (rolled back or not started)",
+        "--resume",
         "Exit code <b>2</b>",
         "events",
         "2024-13-45 99:00:00",

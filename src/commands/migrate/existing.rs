@@ -104,13 +104,20 @@ pub(super) fn run(run: &mut Run<'_>, opts: &mut Options) -> anyhow::Result<Done>
         // application could insert into them without reusing a key.
         let done = run.journal.snapshot().done;
         let committed: Vec<&crate::plan::TablePlan> = plan.tables.iter().filter(|t| done.contains_key(&t.source.name)).collect();
-        if rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &sequence_floors(&committed))).is_ok() {
-            run.report.facts.sequences = committed.iter().map(|t| t.map.target.clone()).collect();
+        match rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &crate::commands::sequence_floors(&committed))) {
+            Ok(()) => run.report.facts.sequences = with_sequences(&catalog, &committed),
+            Err(e) => run.report.facts.sequences_not_moved = Some(e.to_string()),
         }
     }
-    let loads = loaded_result?;
+    // A bad value: every other one of the tables left, by row.
+    let loads = match loaded_result {
+        Err(e @ pipeline::Error::BadValue { .. }) => return Err(super::problems::listed(run, &plan, Some(&catalog), e.into())),
+        other => other?,
+    };
     let all: Vec<&crate::plan::TablePlan> = plan.tables.iter().collect();
-    rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &sequence_floors(&all)))?;
+    rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &crate::commands::sequence_floors(&all)))?;
+    run.report.facts.sequences = with_sequences(&catalog, &all);
+    run.report.sequences_moved = run.report.facts.sequences.clone();
     let after = rt.block_on(catalog::snapshot(&client, &args.pg_schema))?;
     if before != after {
         let broken = newly_not_valid(&before, &after);
@@ -164,11 +171,12 @@ fn fitted_plan(
         run.report.note(n);
     }
     if !misfits.is_empty() {
-        bail!(
+        let err = anyhow::anyhow!(
             "the target schema does not fit the source; nothing was loaded. {} problem(s):\n{}",
             misfits.len(),
             crate::plan::existing::misfit_list(&misfits)
         );
+        return Err(super::problems::listed(run, &plan, Some(catalog), err));
     }
     Ok(plan)
 }
@@ -177,7 +185,7 @@ fn fitted_plan(
 /// committed are skipped, not counted), after every refusal `plan` reports
 /// too (`commands::refusals`: these tables without `--truncate`, a foreign
 /// key onto a table not loaded, cycles that cannot load with keys kept).
-fn tables_with_rows(run: &Run<'_>, plan: &Plan, catalog: &Catalog) -> anyhow::Result<Vec<String>> {
+fn tables_with_rows(run: &mut Run<'_>, plan: &Plan, catalog: &Catalog) -> anyhow::Result<Vec<String>> {
     let done = run.journal.snapshot().done;
     let asked = crate::commands::refusals::Asked {
         truncate: run.args.truncate,
@@ -187,7 +195,8 @@ fn tables_with_rows(run: &Run<'_>, plan: &Plan, catalog: &Catalog) -> anyhow::Re
     let refused = crate::commands::refusals::existing(&run.args.source.source, plan, catalog, &done, &asked)?;
     if !refused.is_empty() {
         let list: Vec<String> = refused.iter().map(|m| format!("  - {m}")).collect();
-        bail!("will not load into this target; nothing was written. {} problem(s):\n{}", refused.len(), list.join("\n"));
+        let err = anyhow::anyhow!("will not load into this target; nothing was written. {} problem(s):\n{}", refused.len(), list.join("\n"));
+        return Err(super::problems::listed(run, plan, Some(catalog), err));
     }
     let full: Vec<String> = plan
         .tables
@@ -219,10 +228,16 @@ fn restore_keys(
         keys::remove_journal(&keys.file);
         Ok::<_, anyhow::Error>(warnings)
     });
+    // Each key, and how it came back, for the report's `keys_restored`.
+    let after = match &restored {
+        Ok(_) => run.rt.block_on(catalog::snapshot(client, &keys.journal.schema)).ok(),
+        Err(_) => None,
+    };
+    run.report.keys_restored = keys.journal.keys.iter().map(|k| key_restored(k, after.as_deref())).collect();
     match restored {
         Ok(_) if load_failed => {
             // Said once, by the stop: which keys came back NOT VALID.
-            let open = run.rt.block_on(catalog::snapshot(client, &keys.journal.schema)).map(|a| newly_not_valid(before, &a));
+            let open = after.as_deref().map(|a| newly_not_valid(before, a)).ok_or(());
             let n = keys.journal.keys.len();
             run.report.facts.keys.push(match open {
                 Ok(open) if !open.is_empty() => format!(
@@ -243,22 +258,32 @@ fn restore_keys(
     Ok(())
 }
 
-/// Per table to set sequences for: its target name, and the floor its
-/// rowid-alias key's sequence must pass (`sqlite_sequence`: AUTOINCREMENT
-/// never reuses a number, even a deleted row's), as in create mode.
-fn sequence_floors(tables: &[&crate::plan::TablePlan]) -> Vec<(String, Option<(String, i64)>)> {
+/// The target names of those `tables` that own a sequence (whose
+/// sequences `keys::set_sequences` moves).
+fn with_sequences(catalog: &Catalog, tables: &[&crate::plan::TablePlan]) -> Vec<String> {
     tables
         .iter()
-        .map(|tp| {
-            let floor = match (tp.source.row_key.clone(), tp.sqlite_sequence) {
-                (crate::model::RowKey::RowidAlias { column }, Some(n)) => {
-                    tp.target_column(&tp.source.columns[column].name).map(|c| (c.to_string(), n))
-                }
-                _ => None,
-            };
-            (tp.map.target.clone(), floor)
-        })
+        .map(|t| t.map.target.clone())
+        .filter(|n| catalog.tables.get(n).is_some_and(|t| !t.sequences.is_empty()))
         .collect()
+}
+
+/// How a key set aside came back, read off the catalog snapshot `after`
+/// (None: the restore failed, so it is not known to be back).
+fn key_restored(k: &keys::SetAside, after: Option<&[String]>) -> crate::report::KeyRestored {
+    let state = match after {
+        None => "not_restored",
+        Some(_) if k.kind != "foreign_key" => "rebuilt",
+        Some(a) => {
+            let prefix = format!("constraint {}.{} ", k.table, k.name);
+            match a.iter().find(|l| l.starts_with(&prefix)) {
+                None => "not_restored",
+                Some(l) if l.ends_with(" NOT VALIDATED") => "not_valid",
+                Some(_) => "validated",
+            }
+        }
+    };
+    crate::report::KeyRestored { table: k.table.clone(), name: k.name.clone(), kind: k.kind.clone(), state: state.into() }
 }
 
 /// Foreign keys (as `table.name`) validated in the catalog snapshot
