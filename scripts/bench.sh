@@ -239,6 +239,7 @@ text = "\n".join(lines)
 open(f"{out}/window.md", "w").write(text + "\n")
 print(text)
 PY
+    rm -f "$wsrc" "$wsrc-wal" "$wsrc-shm"   # as large as the source; made again by the next run
 fi
 want main || exit 0
 
