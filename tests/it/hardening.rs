@@ -827,6 +827,19 @@ fn every_unwrap_and_expect_in_src_is_documented() {
     let mut missing = Vec::new();
     for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "rs")) {
         let rel = f.strip_prefix(root).unwrap().display().to_string();
+        // A module's tests in a file of their own (`a/b/tests.rs` beside
+        // `a/b.rs`) are exempt like a test module, when `b.rs` declares
+        // them under `#[cfg(test)]`.
+        if f.file_name().is_some_and(|n| n == "tests.rs") {
+            let module = f.parent().unwrap().with_extension("rs");
+            let text = std::fs::read_to_string(&module).unwrap_or_default();
+            assert!(
+                text.contains("#[cfg(test)]\nmod tests;"),
+                "{rel} is not declared by `#[cfg(test)] mod tests;` in {}",
+                module.display()
+            );
+            continue;
+        }
         for (n, line) in std::fs::read_to_string(f).unwrap().lines().enumerate() {
             let t = line.trim();
             if t.starts_with("#[cfg(test)]") {
