@@ -178,19 +178,19 @@ if want sync; then
     rm -f "$wsrc" "$wsrc-wal" "$wsrc-shm"
     cp "$src" "$wsrc"
     [ "$(sqlite3 "$wsrc" 'PRAGMA journal_mode = WAL')" = wal ]
-    newdb window
+    newdb syncwin
     settle
-    FERRY_STATE_DIR=$out/state-window timed window-migrate "$ferry" migrate "$wsrc" "$base/window" --json
+    FERRY_STATE_DIR=$out/state-window timed window-migrate "$ferry" migrate "$wsrc" "$base/syncwin" --json
     for round in $(seq "$sync_rounds"); do
         timed "window-change-$round" python3 scripts/flashcase_change.py "$wsrc" --offset $((50 + 17 * (round - 1)))
         settle
-        FERRY_STATE_DIR=$out/state-window timed "window-sync-$round" "$ferry" sync "$wsrc" "$base/window" --json
+        FERRY_STATE_DIR=$out/state-window timed "window-sync-$round" "$ferry" sync "$wsrc" "$base/syncwin" --json
         settle
-        timed "window-verify-$round" "$ferry" verify "$wsrc" "$base/window" --json
-        newdb "window_full_$round"
+        timed "window-verify-$round" "$ferry" verify "$wsrc" "$base/syncwin" --json
+        newdb "syncwin_full_$round"
         settle
-        FERRY_STATE_DIR=$out/state-window-full-$round timed "window-full-$round" "$ferry" migrate "$wsrc" "$base/window_full_$round" --json
-        psql "$base/postgres" -c "DROP DATABASE window_full_$round"
+        FERRY_STATE_DIR=$out/state-window-full-$round timed "window-full-$round" "$ferry" migrate "$wsrc" "$base/syncwin_full_$round" --json
+        psql "$base/postgres" -c "DROP DATABASE syncwin_full_$round"
     done
     python3 - "$out" "$scale" "$wsrc" "$sync_rounds" <<'PY'
 import json, os, statistics, sys
@@ -239,6 +239,7 @@ text = "\n".join(lines)
 open(f"{out}/window.md", "w").write(text + "\n")
 print(text)
 PY
+    rm -f "$wsrc" "$wsrc-wal" "$wsrc-shm"   # as large as the source; made again by the next run
 fi
 want main || exit 0
 

@@ -77,6 +77,12 @@ fn run_reported(args: &MigrateArgs, report: &mut Report, t_all: Instant) -> anyh
         Some(_) => SchemaMode::Existing,
         None => rt.block_on(super::detect_mode(&target, &declared, args.schema))?,
     };
+    if resumed.is_none() && mode == SchemaMode::Existing && setup::unfinished_create(args, &target)? {
+        anyhow::bail!(
+            "the tables in {target} were created by an earlier `ferry migrate` that did not finish: they have no keys yet, and loading them as an existing schema would end without any; `ferry migrate {} {target} --resume` finishes that run (or drop the tables and run again)",
+            args.source.source.display()
+        );
+    }
     let writer = setup::journal_writer(args, &target, mode, resumed.as_ref())?;
     let (mut opts, rejects) = setup::load_options(args, &declared, &writer)?;
     report.facts.journal = Some(writer.clone());

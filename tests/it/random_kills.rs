@@ -874,3 +874,62 @@ fn random_kills_and_restarts_lose_no_row() {
         h.context()
     );
 }
+
+/// The hole next to the one this test found: a create-mode run that stopped
+/// with its tables created and none committed (here a bad value; a SIGKILL
+/// right after the CREATE TABLEs does the same) leaves empty tables without
+/// keys. A rerun without `--resume` must not take them for an existing
+/// schema and end "verified" with no key at all; `--resume` finishes.
+#[test]
+fn a_plain_rerun_after_a_stopped_create_is_refused_and_resume_makes_the_keys() {
+    use crate::util::cmd::{assert_code, ferry};
+    let dir = tempfile::tempdir().unwrap();
+    let src = crate::util::sqlite::db_from_sql(
+        dir.path(),
+        "one.db",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, at DATETIME);
+         INSERT INTO t VALUES (1, '2024-01-01 00:00:00'), (2, 'not a date');",
+    );
+    let db = crate::util::pg::server().fresh_db("random_kills_plain_rerun");
+    let state = dir.path().join("state");
+    let args = |extra: &[&'static str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "migrate",
+            src.to_str().unwrap(),
+            &db.url,
+            "--state-dir",
+            state.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |a: Vec<String>| ferry(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let first = run(args(&[]));
+    assert_code(&first, 2);
+    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM t"), 0, "{first}");
+    let conn = rusqlite::Connection::open(&src).unwrap();
+    conn.execute("UPDATE t SET at = '2024-01-02 00:00:00' WHERE id = 2", [])
+        .unwrap();
+    drop(conn);
+    let plain = run(args(&[]));
+    assert_code(&plain, 2);
+    assert!(plain.stderr.contains("--resume"), "{plain}");
+    assert_eq!(
+        db.query_scalar_i64("SELECT count(*) FROM t"),
+        0,
+        "the refused run wrote nothing\n{plain}"
+    );
+    let resumed = run(args(&["--resume"]));
+    assert_code(&resumed, 0);
+    assert_eq!(db.query_scalar_i64("SELECT count(*) FROM t"), 2);
+    assert_eq!(
+        db.query_scalar_i64(
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND conrelid = 't'::regclass"
+        ),
+        1,
+        "the primary key a create run makes\n{resumed}"
+    );
+}

@@ -62,6 +62,13 @@ pub(super) fn previous_run(args: &MigrateArgs, target: &Target, report: &mut Rep
     })
 }
 
+/// An unfinished create-mode run into this target: whatever tables it
+/// created are ferry's own, empty or loaded, without keys until it finishes.
+pub(super) fn unfinished_create(args: &MigrateArgs, target: &Target) -> anyhow::Result<bool> {
+    let journal_path = journal::path(&args.state_dir, &target.to_string(), &args.pg_schema);
+    Ok(journal::read(&journal_path)?.is_some_and(|j| !j.finished && j.mode == "create"))
+}
+
 /// This run's journal, carrying over what a resumed run had committed, and
 /// from any unfinished run the catalog before the first of them (the one
 /// the run that finishes must restore). Written only once the run changes
