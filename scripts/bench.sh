@@ -20,6 +20,10 @@
 #   both      read and copy-to started together: the two sides' bare cost on this machine's cores
 #   verify    `ferry verify SRC URL --json`: issue 6's ratio is verify / max(read, copy-to)
 #             (these four run FERRY_BENCH_VERIFY_ROUNDS times, default 3, interleaved; medians)
+#   window    issue 16's short window (first, on the quiet cluster): a WAL copy of the source
+#             migrated, 1 % of every table's rows changed by another process, then `ferry sync`,
+#             `ferry verify` and a full `ferry migrate` of the changed file; sync / verify and
+#             sync / migrate ratios (goals 1.5 and 0.4)
 # and prints a table with ratios against the floor; the table and the raw outputs are kept in
 # $FERRY_BENCH_DIR/results-SCALE/.
 #
@@ -31,7 +35,9 @@
 #
 # Environment: FERRY_BENCH_DIR (default /tmp/ferry-bench), FERRY_BENCH_PGLOADER=0 to skip pgloader,
 # FERRY_BENCH_PGLOADER_WITH (default "prefetch rows = 10000", see below; empty for pgloader's
-# defaults), FERRY_BENCH_FLOOR_STREAMS (default 2). Needs root for apt-get when packages are missing.
+# defaults), FERRY_BENCH_FLOOR_STREAMS (default 2), FERRY_BENCH_SYNC_ROUNDS (default 1),
+# FERRY_BENCH_ONLY=sync to run only the short window (=main: everything but it). The long mode is
+# SCALE 4. Needs root for apt-get when packages are missing.
 #
 # TODO(existing schema): the target schema of the FlashCase app is made by Alembic
 # (fixtures/alembic_app), with its keys in place. Add a fourth contender here: `alembic upgrade head`
@@ -48,6 +54,10 @@ bench=${FERRY_BENCH_DIR:-/tmp/ferry-bench}
 streams=${FERRY_BENCH_FLOOR_STREAMS:-2}
 want_pgloader=${FERRY_BENCH_PGLOADER:-1}
 verify_rounds=${FERRY_BENCH_VERIFY_ROUNDS:-3}
+sync_rounds=${FERRY_BENCH_SYNC_ROUNDS:-1}
+# FERRY_BENCH_ONLY=sync (or main): only the short window of issue 16 (or only the rest).
+only=${FERRY_BENCH_ONLY:-}
+want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 # pgloader 3.6 reads 100,000 rows ahead per table by default and runs out of its 1 GiB SBCL heap
 # ("Heap exhausted, game over") on the 500k cards of scale 1; a smaller read-ahead lets it finish.
 pgloader_with=${FERRY_BENCH_PGLOADER_WITH-prefetch rows = 10000}
@@ -60,7 +70,7 @@ command -v python3 >/dev/null 2>&1 || extra+=(python3)
 if [ "${#extra[@]}" -gt 0 ]; then
     _ferry_apt update && _ferry_apt install --no-install-recommends "${extra[@]}"
 fi
-if [ "$want_pgloader" = 1 ] && ! command -v pgloader >/dev/null 2>&1; then
+if [ "$want_pgloader" = 1 ] && want main && ! command -v pgloader >/dev/null 2>&1; then
     echo "bench: installing pgloader" >&2
     { _ferry_apt update && _ferry_apt install --no-install-recommends pgloader; } ||
         echo "bench: pgloader could not be installed; its row will be empty" >&2
@@ -154,6 +164,83 @@ echo "bench: PostgreSQL $version: $settings" >&2
 newdb() { psql "$base/postgres" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"; }
 # Flush dirty pages so one contender's checkpoint does not land in the next one's time.
 settle() { psql "$base/postgres" -c CHECKPOINT; sync; }
+
+# ---------------------------------------------------------------- issue 16: the short window
+# FlashCase in WAL mode, as a live application keeps it: `ferry migrate` while the application
+# runs, then about 1 % of every table's rows changed by another process (scripts/flashcase_change.py:
+# every hundredth row in key order updated, deleted with its children, or copied under a new key),
+# then `ferry sync` (the window: what remains once writes stop), `ferry verify` of the same data,
+# and a full `ferry migrate` of the changed file into a fresh database (the window without sync).
+# FERRY_BENCH_SYNC_ROUNDS (default 1) rounds of change, sync, verify, full migrate; each round
+# changes other rows (the offset moves). Goals: sync / verify <= 1.5, sync / full migrate <= 0.4.
+if want sync; then
+    wsrc=$bench/flashcase-$scale-wal.db
+    rm -f "$wsrc" "$wsrc-wal" "$wsrc-shm"
+    cp "$src" "$wsrc"
+    [ "$(sqlite3 "$wsrc" 'PRAGMA journal_mode = WAL')" = wal ]
+    newdb window
+    settle
+    FERRY_STATE_DIR=$out/state-window timed window-migrate "$ferry" migrate "$wsrc" "$base/window" --json
+    for round in $(seq "$sync_rounds"); do
+        timed "window-change-$round" python3 scripts/flashcase_change.py "$wsrc" --offset $((50 + 17 * (round - 1)))
+        settle
+        FERRY_STATE_DIR=$out/state-window timed "window-sync-$round" "$ferry" sync "$wsrc" "$base/window" --json
+        settle
+        timed "window-verify-$round" "$ferry" verify "$wsrc" "$base/window" --json
+        newdb "window_full_$round"
+        settle
+        FERRY_STATE_DIR=$out/state-window-full-$round timed "window-full-$round" "$ferry" migrate "$wsrc" "$base/window_full_$round" --json
+        psql "$base/postgres" -c "DROP DATABASE window_full_$round"
+    done
+    python3 - "$out" "$scale" "$wsrc" "$sync_rounds" <<'PY'
+import json, os, statistics, sys
+out, scale, wsrc, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+def t(name):
+    p = f"{out}/{name}.time"
+    if not os.path.exists(p):
+        return None
+    f = open(p).read().split()
+    return float(f[0]), int(f[1]) / 1024, int(f[2]), float(f[5])
+def doc(name):
+    try:
+        return json.load(open(f"{out}/{name}.out"))
+    except Exception:
+        return {}
+def phases(name):
+    return ", ".join(f"{k} {v:.1f}s" for k, v in doc(name).get("phases", []))
+rows = ["| run | wall s | client CPU s | peak RSS MiB | exit | notes |", "| --- | ---: | ---: | ---: | ---: | --- |"]
+def row(label, name, note=""):
+    r = t(name)
+    if r is None:
+        rows.append(f"| {label} | – | – | – | – | not run |")
+        return
+    rows.append(f"| {label} | {r[0]:.1f} | {r[3]:.1f} | {r[1]:.0f} | {r[2]} | {note} |")
+row("`ferry migrate` while the application runs (WAL source)", "window-migrate", phases("window-migrate"))
+ratios = []
+for i in range(1, rounds + 1):
+    change = open(f"{out}/window-change-{i}.out").read().strip().splitlines()
+    row(f"round {i}: 1 % of rows changed by another process (python3 sqlite3)", f"window-change-{i}", change[-1] if change else "")
+    sync = doc(f"window-sync-{i}")
+    per = sync.get("tables", sync if isinstance(sync, list) else [])
+    moved = {k: sum(int(x.get(k, 0) or 0) for x in per) for k in ("inserted", "deleted", "replaced")}
+    reloaded = [x.get("table") for x in per if x.get("reloaded")]
+    note = ", ".join(f"{k} {v}" for k, v in moved.items()) + (f"; reloaded whole: {', '.join(reloaded)}" if reloaded else "")
+    row(f"round {i}: `ferry sync`", f"window-sync-{i}", note)
+    row(f"round {i}: `ferry verify` of the same data", f"window-verify-{i}", phases(f"window-verify-{i}"))
+    row(f"round {i}: full `ferry migrate` of the changed file into a fresh database", f"window-full-{i}", phases(f"window-full-{i}"))
+    s, v, m = t(f"window-sync-{i}"), t(f"window-verify-{i}"), t(f"window-full-{i}")
+    if s and v and m:
+        ratios.append((s[0] / v[0], s[0] / m[0]))
+lines = [f"issue 16, the short window: FlashCase scale {scale} in WAL mode ({os.path.getsize(wsrc) / 1e6:.0f} MB)", "", *rows, ""]
+if ratios:
+    lines.append(f"sync / verify = {statistics.median(r[0] for r in ratios):.2f} (goal <= 1.5; rounds: {', '.join(f'{r[0]:.2f}' for r in ratios)})")
+    lines.append(f"sync / full migrate = {statistics.median(r[1] for r in ratios):.2f} (goal <= 0.4; rounds: {', '.join(f'{r[1]:.2f}' for r in ratios)})")
+text = "\n".join(lines)
+open(f"{out}/window.md", "w").write(text + "\n")
+print(text)
+PY
+fi
+want main || exit 0
 
 # ---------------------------------------------------------------- ferry migrate (create mode)
 # Other work on the machine inflates every wall time; the client CPU column does not move as much.
@@ -400,6 +487,8 @@ if ratios:
         + ", ".join(f"{y:.2f}" for _, y in ratios) + ")"
     )
 lines.append(f"(binary COPY files written by COPY … TO 'file': {float(copy_to_files):.1f}s, not part of the floor)")
+if os.path.exists(f"{out}/window.md"):
+    lines += ["", open(f"{out}/window.md").read().rstrip()]
 text = "\n".join(lines)
 open(f"{out}/results.md", "w").write(text + "\n")
 print(text)

@@ -4,6 +4,9 @@
 #   ensure_packages        install what the scripts need (PostgreSQL, a C compiler for the
 #                          bundled SQLite, OpenSSL, python3 with venv) from apt, only when
 #                          missing; apt-get update at most once
+#   ensure_build_packages  only what building ferry needs (C compiler, pkg-config, OpenSSL
+#                          headers); ensure_run_packages the rest, which can install while
+#                          cargo builds (scripts/test.sh does so)
 #   pg_bindir              print PostgreSQL's server bin directory (initdb, pg_ctl)
 #   free_port              print a TCP port on 127.0.0.1 nobody listens on
 #   start_cluster DIR PORT create (first time) and start a throwaway cluster in DIR on 127.0.0.1:PORT,
@@ -39,15 +42,25 @@ _ferry_apt() {
 }
 
 ensure_packages() {
+    ensure_build_packages && ensure_run_packages
+}
+
+ensure_build_packages() {
+    local missing=()
+    command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)      # rusqlite builds SQLite from C
+    # postgres-openssl links OpenSSL (found through pkg-config).
+    command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+    [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+    _ferry_apt_install "${missing[@]}" || return 1
+    command -v cargo >/dev/null 2>&1 || { echo "ferry: cargo not found; install Rust with rustup" >&2; return 1; }
+}
+
+ensure_run_packages() {
     local missing=()
     pg_bindir >/dev/null 2>&1 || missing+=(postgresql)
     command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
-    command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)      # rusqlite builds SQLite from C
     command -v runuser >/dev/null 2>&1 || missing+=(util-linux)    # runuser, flock
-    # postgres-openssl links OpenSSL (found through pkg-config); the TLS tests make
-    # their certificates with the openssl command.
-    command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
-    [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+    # The TLS tests make their certificates with the openssl command.
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     # The Python fixtures (fixtures/alembic_app, fixtures/frameworks) build venvs with pip.
     /usr/bin/python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3 python3-venv)
@@ -56,15 +69,18 @@ ensure_packages() {
     # The ActiveRecord app of the framework matrix (tests/it/fw_activerecord.rs).
     ruby -e 'require "active_record"; require "sqlite3"; require "pg"' >/dev/null 2>&1 ||
         missing+=(ruby ruby-activerecord ruby-sqlite3 ruby-pg)
-    if [ "${#missing[@]}" -gt 0 ]; then
-        echo "ferry: installing ${missing[*]}" >&2
-        if [ -z "$_ferry_apt_updated" ]; then
-            _ferry_apt update || return 1
-            _ferry_apt_updated=1
-        fi
-        _ferry_apt install --no-install-recommends "${missing[@]}" || return 1
+    _ferry_apt_install "${missing[@]}"
+}
+
+# _ferry_apt_install PACKAGE...: apt-get install them (nothing when none are given).
+_ferry_apt_install() {
+    [ "$#" -gt 0 ] || return 0
+    echo "ferry: installing $*" >&2
+    if [ -z "$_ferry_apt_updated" ]; then
+        _ferry_apt update || return 1
+        _ferry_apt_updated=1
     fi
-    command -v cargo >/dev/null 2>&1 || { echo "ferry: cargo not found; install Rust with rustup" >&2; return 1; }
+    _ferry_apt install --no-install-recommends "$@"
 }
 
 pg_bindir() {

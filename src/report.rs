@@ -69,6 +69,10 @@ pub struct Report {
     /// What a stopped run left in the target (`commands::stop`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<Stopped>,
+    /// A refusal, or a stop at a bad value: every problem of the tables not
+    /// committed, as `ferry plan` lists them (the dry run, run only then).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<crate::pipeline::dry_run::Problem>,
     /// Keys set aside before an existing-schema load and put back, each
     /// with how it came back. Empty in create mode (keys are created after
     /// the load, not set aside) and with `--keep-keys`.
@@ -142,6 +146,7 @@ impl Report {
             exit_code: 0,
             error: None,
             stopped: None,
+            problems: Vec::new(),
             keys_restored: Vec::new(),
             sequences_moved: Vec::new(),
             facts: Default::default(),

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::cli::InspectArgs;
 use crate::error::Outcome;
-use crate::model::{Index, RowKey, Schema, Skipped, SkippedKind, Table};
+use crate::model::{ForeignKey, Index, RowKey, Schema, Skipped, SkippedKind, StorageProfile, Table};
 use crate::model::topo;
 use crate::sqlite::{introspect, open};
 
@@ -232,6 +232,28 @@ fn render_text(source: &str, schema: &Schema, order: &topo::TopoOrder) -> String
 }
 
 fn render_table(o: &mut String, t: &Table, level: usize) {
+    let flags = table_flags(t);
+    let _ = writeln!(
+        o,
+        "\n[{level}] {}  {} rows  {}",
+        show(&t.name),
+        t.row_count,
+        flags.join(", ")
+    );
+    render_columns(o, t);
+    if t.primary_key.len() > 1 {
+        let _ = writeln!(o, "    primary key ({})", show_list(&t.primary_key));
+    }
+    for fk in &t.foreign_keys {
+        let _ = writeln!(o, "{}", fk_line(fk));
+    }
+    for ix in &t.indexes {
+        let _ = writeln!(o, "    {}", index_line(ix));
+    }
+}
+
+/// The heading's facts: the row key, STRICT, AUTOINCREMENT.
+fn table_flags(t: &Table) -> Vec<String> {
     let key = match &t.row_key {
         RowKey::RowidAlias { column } => {
             format!("rowid alias {}", show(&t.columns[*column].name))
@@ -253,14 +275,12 @@ fn render_table(o: &mut String, t: &Table, level: usize) {
             None => "AUTOINCREMENT".into(),
         });
     }
-    let _ = writeln!(
-        o,
-        "\n[{level}] {}  {} rows  {}",
-        show(&t.name),
-        t.row_count,
-        flags.join(", ")
-    );
+    flags
+}
 
+/// One line per column: name, declared type, affinity, key, NOT NULL,
+/// default and, when profiled, the storage classes counted.
+fn render_columns(o: &mut String, t: &Table) {
     let names: Vec<String> = t.columns.iter().map(|c| show(&c.name)).collect();
     let decls: Vec<String> = t
         .columns
@@ -298,56 +318,54 @@ fn render_table(o: &mut String, t: &Table, level: usize) {
             let _ = write!(line, "  DEFAULT {d}");
         }
         if let Some(p) = &c.profile {
-            let mut parts = Vec::new();
-            for (label, n) in [
-                ("null", p.null),
-                ("integer", p.integer),
-                ("real", p.real),
-                ("text", p.text),
-                ("blob", p.blob),
-            ] {
-                if n > 0 {
-                    parts.push(format!("{label}={n}"));
-                }
-            }
-            let _ = write!(
-                line,
-                "  [{}]",
-                if parts.is_empty() {
-                    "empty".into()
-                } else {
-                    parts.join(" ")
-                }
-            );
+            let _ = write!(line, "  [{}]", profile_counts(p));
         }
         let _ = writeln!(o, "{}", line.trim_end());
     }
-    if t.primary_key.len() > 1 {
-        let _ = writeln!(o, "    primary key ({})", show_list(&t.primary_key));
-    }
-    for fk in &t.foreign_keys {
-        let mut line = format!(
-            "    FK ({}) → {} ({})",
-            show_list(&fk.columns),
-            show(&fk.ref_table),
-            show_list(&fk.ref_columns)
-        );
-        for (what, action) in [("update", &fk.on_update), ("delete", &fk.on_delete)] {
-            if action != "NO ACTION" {
-                let _ = write!(line, " ON {} {action}", what.to_uppercase());
-            }
+}
+
+/// A column's storage classes as counted (`null=2 integer=5`), or
+/// `empty`.
+fn profile_counts(p: &StorageProfile) -> String {
+    let mut parts = Vec::new();
+    for (label, n) in [
+        ("null", p.null),
+        ("integer", p.integer),
+        ("real", p.real),
+        ("text", p.text),
+        ("blob", p.blob),
+    ] {
+        if n > 0 {
+            parts.push(format!("{label}={n}"));
         }
-        if fk.deferred {
-            line.push_str("  DEFERRABLE INITIALLY DEFERRED");
-        }
-        if !fk.ref_exists {
-            line.push_str("  (parent table does not exist: not migrated)");
-        }
-        let _ = writeln!(o, "{line}");
     }
-    for ix in &t.indexes {
-        let _ = writeln!(o, "    {}", index_line(ix));
+    if parts.is_empty() {
+        "empty".into()
+    } else {
+        parts.join(" ")
     }
+}
+
+/// One foreign key, as `inspect` lists it.
+fn fk_line(fk: &ForeignKey) -> String {
+    let mut line = format!(
+        "    FK ({}) → {} ({})",
+        show_list(&fk.columns),
+        show(&fk.ref_table),
+        show_list(&fk.ref_columns)
+    );
+    for (what, action) in [("update", &fk.on_update), ("delete", &fk.on_delete)] {
+        if action != "NO ACTION" {
+            let _ = write!(line, " ON {} {action}", what.to_uppercase());
+        }
+    }
+    if fk.deferred {
+        line.push_str("  DEFERRABLE INITIALLY DEFERRED");
+    }
+    if !fk.ref_exists {
+        line.push_str("  (parent table does not exist: not migrated)");
+    }
+    line
 }
 
 fn index_line(ix: &Index) -> String {

@@ -208,8 +208,18 @@ fn decide(
     Ok(Decided { plan, notes, misfits, history: Vec::new(), ddl, unique: BTreeMap::new() })
 }
 
+/// The plan report as text: the plan's decisions, then what the dry run
+/// found.
 fn render(r: &PlanReport<'_>) -> String {
     let mut s = String::new();
+    render_decisions(&mut s, r);
+    render_dry_run(&mut s, r);
+    s
+}
+
+/// Load order, columns, DDL, the fit with the target, migration history,
+/// date/time readings and notes.
+fn render_decisions(s: &mut String, r: &PlanReport<'_>) {
     let _ = writeln!(s, "ferry plan: {} → {} mode\n", r.source, r.mode);
     let _ = writeln!(s, "== load order (level: tables of one level load side by side)");
     for tp in &r.plan.tables {
@@ -264,6 +274,11 @@ fn render(r: &PlanReport<'_>) -> String {
             let _ = writeln!(s, "  {n}");
         }
     }
+}
+
+/// The values converted, the load estimate, rounded values, problems and
+/// the verdict.
+fn render_dry_run(s: &mut String, r: &PlanReport<'_>) {
     let _ = writeln!(s, "\n== every value converted: {} rows in {:.2}s ({:.0} rows/s read + convert)", r.rows, r.read_convert_seconds, r.rows_per_second);
     match &r.calibration {
         Some(c) => {
@@ -324,7 +339,6 @@ fn render(r: &PlanReport<'_>) -> String {
             )
         }
     );
-    s
 }
 
 #[derive(Serialize)]

@@ -178,7 +178,35 @@ pub fn choose(n: &Numbers, pg: &PgType) -> Option<Choice> {
     {
         return None;
     }
-    // The extremes over both classes, as stored.
+    let (lo, hi) = extremes(n)?;
+    let julian = n.reals > 0 && lo.f() >= 0.0 && hi.f() < JULIAN_MAX;
+    let (unit, input, basis, mut why) = unit_of(n, julian, lo, hi);
+    if julian && n.integers > 0 {
+        why.push_str("; the integers among them are whole Julian days");
+    }
+    let date = matches!(pg, PgType::Date);
+    // A `time` column keeps the time of day; small numbers there are
+    // seconds of the day, not a sign of a wrong unit.
+    let time = matches!(pg, PgType::Time);
+    let (samples, converted, out_of_range) = samples(lo, hi, unit, date, time);
+    let reading = Reading {
+        input,
+        basis,
+        why,
+        samples,
+        unit,
+        origin_micros: UNIX,
+    };
+    let facts = Facts { julian, date, time, lo, hi, converted };
+    Some(match implausible(n, &reading, &facts, out_of_range) {
+        Some(problem) => Choice::Implausible { reading, problem },
+        None => Choice::Read(reading),
+    })
+}
+
+/// The smallest and the largest finite number over both classes, as
+/// stored.
+fn extremes(n: &Numbers) -> Option<(Raw, Raw)> {
     let mut lo: Option<Raw> = None;
     let mut hi: Option<Raw> = None;
     for v in [
@@ -200,51 +228,53 @@ pub fn choose(n: &Numbers, pg: &PgType) -> Option<Choice> {
             hi = Some(v);
         }
     }
-    let (lo, hi) = (lo?, hi?);
-    let julian = n.reals > 0 && lo.f() >= 0.0 && hi.f() < JULIAN_MAX;
-    let (unit, input, basis, mut why) = if julian {
-        (
+    Some((lo?, hi?))
+}
+
+/// The unit, its mapping-file name, on what it rests and why in words:
+/// Julian days, else Unix time in the unit the magnitude points to.
+fn unit_of(n: &Numbers, julian: bool, lo: Raw, hi: Raw) -> (EpochUnit, &'static str, Basis, String) {
+    if julian {
+        return (
             EpochUnit::JulianDay,
             "julian-day",
             Basis::Convention,
             "Julian day numbers (SQLite's julianday(), its convention for REAL dates)".to_string(),
+        );
+    }
+    let max_abs = lo.f().abs().max(hi.f().abs());
+    let (unit, input, words) = if max_abs < 1e11 {
+        (EpochUnit::Seconds, "epoch-seconds", "seconds")
+    } else if max_abs < 1e14 {
+        (EpochUnit::Millis, "epoch-milliseconds", "milliseconds")
+    } else if max_abs < 1e17 {
+        (EpochUnit::Micros, "epoch-microseconds", "microseconds")
+    } else {
+        (EpochUnit::Nanos, "epoch-nanoseconds", "nanoseconds")
+    };
+    if unit == EpochUnit::Seconds && n.reals == 0 {
+        (
+            unit,
+            input,
+            Basis::Convention,
+            "Unix time, seconds since 1970 (SQLite's convention for INTEGER dates)".to_string(),
         )
     } else {
-        let max_abs = lo.f().abs().max(hi.f().abs());
-        let (unit, input, words) = if max_abs < 1e11 {
-            (EpochUnit::Seconds, "epoch-seconds", "seconds")
-        } else if max_abs < 1e14 {
-            (EpochUnit::Millis, "epoch-milliseconds", "milliseconds")
-        } else if max_abs < 1e17 {
-            (EpochUnit::Micros, "epoch-microseconds", "microseconds")
-        } else {
-            (EpochUnit::Nanos, "epoch-nanoseconds", "nanoseconds")
-        };
-        if unit == EpochUnit::Seconds && n.reals == 0 {
-            (
-                unit,
-                input,
-                Basis::Convention,
-                "Unix time, seconds since 1970 (SQLite's convention for INTEGER dates)".to_string(),
-            )
-        } else {
-            (
-                unit,
-                input,
-                Basis::Magnitude,
-                format!(
-                    "Unix time, {words} since 1970, guessed from the magnitude of the values (largest {max_abs:.3e})"
-                ),
-            )
-        }
-    };
-    if julian && n.integers > 0 {
-        why.push_str("; the integers among them are whole Julian days");
+        (
+            unit,
+            input,
+            Basis::Magnitude,
+            format!(
+                "Unix time, {words} since 1970, guessed from the magnitude of the values (largest {max_abs:.3e})"
+            ),
+        )
     }
-    let date = matches!(pg, PgType::Date);
-    // A `time` column keeps the time of day; small numbers there are
-    // seconds of the day, not a sign of a wrong unit.
-    let time = matches!(pg, PgType::Time);
+}
+
+/// The smallest and the largest value read in `unit` (one sample when
+/// they are equal), the instants they become (the bounds of `i64` for one
+/// out of range), and the first value out of range, said in words.
+fn samples(lo: Raw, hi: Raw, unit: EpochUnit, date: bool, time: bool) -> (Vec<Sample>, [i64; 2], Option<String>) {
     let mut samples = Vec::new();
     let mut problem = None;
     let mut converted = [0i64; 2];
@@ -277,15 +307,28 @@ pub fn choose(n: &Numbers, pg: &PgType) -> Option<Choice> {
             converted: shown,
         });
     }
-    let reading = Reading {
-        input,
-        basis,
-        why,
-        samples,
-        unit,
-        origin_micros: UNIX,
-    };
-    let [first, last] = converted;
+    (samples, converted, problem)
+}
+
+/// What [`implausible`] judges a reading by, besides the counts.
+struct Facts {
+    julian: bool,
+    date: bool,
+    time: bool,
+    lo: Raw,
+    hi: Raw,
+    /// The instants `lo` and `hi` become.
+    converted: [i64; 2],
+}
+
+/// Why no date of a live database reads this way, if so: a value out of
+/// range (`out_of_range`, found while converting), two encodings in one
+/// column, a time of day in a date column, instants outside the years
+/// 1–9999, small numbers, or seconds that fit two epochs.
+fn implausible(n: &Numbers, reading: &Reading, f: &Facts, out_of_range: Option<String>) -> Option<String> {
+    let mut problem = out_of_range;
+    let (julian, date, time, lo, hi) = (f.julian, f.date, f.time, f.lo, f.hi);
+    let [first, last] = f.converted;
     // Reals inside the Julian range beside integers outside it (or the
     // reverse): two encodings in one column, which no one reading fits.
     let in_julian = |lo: Option<f64>, hi: Option<f64>| {
@@ -317,10 +360,7 @@ pub fn choose(n: &Numbers, pg: &PgType) -> Option<Choice> {
             );
         }
     }
-    Some(match problem {
-        Some(problem) => Choice::Implausible { reading, problem },
-        None => Choice::Read(reading),
-    })
+    problem
 }
 
 /// The mapping rule that states a column's reading, as TOML.
@@ -375,204 +415,4 @@ pub fn refusal(table: &str, column: &str, reading: &Reading, problem: &str) -> S
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ints(lo: i64, hi: i64) -> Numbers {
-        Numbers {
-            integers: 2,
-            min_int: Some(lo),
-            max_int: Some(hi),
-            ..Default::default()
-        }
-    }
-    fn reals(lo: f64, hi: f64) -> Numbers {
-        Numbers {
-            reals: 2,
-            min_real: Some(lo),
-            max_real: Some(hi),
-            ..Default::default()
-        }
-    }
-    fn read(n: Numbers) -> Reading {
-        match choose(&n, &PgType::Timestamptz) {
-            Some(Choice::Read(r)) => r,
-            other => panic!("{other:?}"),
-        }
-    }
-    fn refused(n: Numbers) -> String {
-        match choose(&n, &PgType::Timestamp) {
-            Some(Choice::Implausible { problem, .. }) => problem,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn conventions_then_magnitude() {
-        let r = read(reals(2_460_000.5, 2_460_311.25));
-        assert_eq!((r.input, r.basis), ("julian-day", Basis::Convention));
-        assert_eq!(
-            r.samples[0],
-            Sample {
-                raw: "2460000.5".into(),
-                converted: "2023-02-25 00:00:00".into()
-            }
-        );
-        assert_eq!(r.samples[1].converted, "2024-01-01 18:00:00");
-        // Whole Julian days stored as integers next to the reals.
-        let mixed = Numbers {
-            integers: 1,
-            min_int: Some(2_460_000),
-            max_int: Some(2_460_000),
-            ..reals(2_460_000.5, 2_460_001.5)
-        };
-        let r = read(mixed);
-        assert_eq!(r.input, "julian-day");
-        assert_eq!(
-            r.samples[0],
-            Sample {
-                raw: "2460000".into(),
-                converted: "2023-02-24 12:00:00".into()
-            }
-        );
-        let r = read(ints(1_700_000_000, 1_727_078_780));
-        assert_eq!((r.input, r.basis), ("epoch-seconds", Basis::Convention));
-        assert_eq!(r.samples[1].converted, "2024-09-23 08:06:20");
-        let r = read(reals(1_700_000_000.5, 1_727_078_780.25));
-        assert_eq!((r.input, r.basis), ("epoch-seconds", Basis::Magnitude));
-        assert_eq!(
-            read(ints(1_600_000_000_000, 1_700_000_000_123)).input,
-            "epoch-milliseconds"
-        );
-        assert_eq!(
-            read(ints(1_309_518_981_371_935, 1_309_518_981_371_936)).input,
-            "epoch-microseconds"
-        );
-        assert_eq!(
-            read(ints(1_700_000_000_000_000_000, 1_700_000_000_000_000_001)).input,
-            "epoch-nanoseconds"
-        );
-        // One distinct value: one sample.
-        assert_eq!(read(ints(1_700_000_000, 1_700_000_000)).samples.len(), 1);
-        // A date target shows dates.
-        let Some(Choice::Read(r)) = choose(&reals(2_460_310.5, 2_460_310.5), &PgType::Date) else {
-            panic!()
-        };
-        assert_eq!(r.samples[0].converted, "2024-01-01");
-    }
-
-    #[test]
-    fn implausible_readings_are_refused() {
-        assert!(refused(ints(0, 100)).contains("within a year of 1970"));
-        assert!(
-            refused(ints(2_460_000, 2_460_400)).contains("within a year of 1970"),
-            "integral Julian days alone read as seconds"
-        );
-        assert!(
-            refused(reals(0.5, 4.5)).contains("before the year 1"),
-            "ratings read as Julian days"
-        );
-        assert!(refused(ints(-99_000_000_000, 1_700_000_000)).contains("before the year 1"));
-        assert!(refused(ints(-100, 2024)).contains("within a year"));
-        // Julian-day reals beside Unix-second integers.
-        let two = Numbers {
-            integers: 1,
-            min_int: Some(1_700_000_000),
-            max_int: Some(1_700_000_000),
-            ..reals(2_460_000.5, 2_460_001.5)
-        };
-        assert!(refused(two).contains("different readings"));
-    }
-
-    #[test]
-    fn extremes_never_panic() {
-        // The whole i64 range as nanoseconds is 1677 to 2262: a reading.
-        assert!(matches!(
-            choose(&ints(i64::MIN, i64::MAX), &PgType::Timestamp),
-            Some(Choice::Read(_))
-        ));
-        let both = Numbers {
-            integers: 1,
-            min_int: Some(-1),
-            max_int: Some(i64::MAX),
-            ..reals(0.5, 5e6)
-        };
-        assert!(
-            matches!(choose(&both, &PgType::Timestamp), Some(Choice::Implausible { reading, .. }) if reading.input == "epoch-nanoseconds")
-        );
-        for n in [
-            reals(-1e308, 1e308),
-            reals(f64::NEG_INFINITY, f64::INFINITY),
-            reals(f64::NAN, f64::NAN),
-            reals(-0.0, 0.0),
-        ] {
-            for pg in [PgType::Timestamp, PgType::Timestamptz, PgType::Date] {
-                if let Some(Choice::Read(r)) = choose(&n, &pg) {
-                    panic!("{n:?} has no plausible reading, got {r:?}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn seconds_that_fit_two_epochs_are_refused() {
-        let p = refused(reals(632_604_217.411826, 635_462_077.446715));
-        assert!(p.contains("apple-seconds") && p.contains("1973 to 2001"), "{p}");
-        assert!(refused(ints(635_317_200, 635_403_600)).contains("cannot tell"));
-        // Reaching past 2001 as Unix time settles it.
-        assert_eq!(read(ints(635_317_200, 1_700_000_000)).input, "epoch-seconds");
-    }
-
-    #[test]
-    fn a_date_column_takes_whole_days_only() {
-        let Some(Choice::Implausible { problem, .. }) = choose(&reals(2_460_000.5, 2_460_001.25), &PgType::Date) else { panic!() };
-        assert!(problem.contains("time of day"), "{problem}");
-        assert!(matches!(choose(&ints(1_705_276_800, 1_705_363_200), &PgType::Date), Some(Choice::Read(_))));
-    }
-
-    #[test]
-    fn time_of_day_of_numbers() {
-        // Seconds of the day read as Unix time are that time of day, as
-        // SQLite's time(v, 'unixepoch') says.
-        let Some(Choice::Read(r)) = choose(&ints(0, 86_399), &PgType::Time) else { panic!() };
-        assert_eq!((r.input, r.samples[1].converted.as_str()), ("epoch-seconds", "23:59:59"));
-        let Some(Choice::Read(r)) = choose(&reals(2_460_000.25, 2_460_000.75), &PgType::Time) else { panic!() };
-        assert_eq!((r.input, r.samples[0].converted.as_str()), ("julian-day", "18:00:00"));
-    }
-
-    #[test]
-    fn nothing_to_choose() {
-        assert_eq!(choose(&Numbers::default(), &PgType::Timestamp), None);
-        assert_eq!(choose(&ints(1, 2), &PgType::Text), None);
-        // Numbers whose range the profile did not take.
-        assert_eq!(
-            choose(
-                &Numbers {
-                    integers: 3,
-                    ..Default::default()
-                },
-                &PgType::Timestamp
-            ),
-            None
-        );
-    }
-
-    #[test]
-    fn messages_name_the_rule() {
-        // Odd names are quoted so the rule parses as TOML.
-        let rule = rule_toml("order \"items\"", "at\\n", "julian-day");
-        let v: toml::Value = toml::from_str(&rule.replacen("] ", "]\n", 1)).unwrap();
-        assert_eq!(
-            v["tables"]["order \"items\""]["columns"]["at\\n"]["input"].as_str(),
-            Some("julian-day"),
-            "{rule}"
-        );
-        let r = read(reals(2_460_000.5, 2_460_311.25));
-        let w = warning("events", "at", &r);
-        assert!(
-            w.contains("2460000.5 → 2023-02-25 00:00:00")
-                && w.contains(r#"[tables."events".columns] "at" = { input = "julian-day" }"#),
-            "{w}"
-        );
-    }
-}
+mod tests;

@@ -80,6 +80,8 @@ fn check_table(source: &Path, tp: &TablePlan, out: &mut Vec<Problem>, rounded: &
     if let Some(r) = &rowid {
         cols.push(r.to_string());
     }
+    // The primary key after the rowid, to name a row by its key.
+    cols.extend(tp.source.primary_key.iter().map(|c| quote(c)));
     let sql = format!("SELECT {} FROM {}", if cols.is_empty() { "1".into() } else { cols.join(", ") }, quote(&tp.source.name));
     let loc = |m: String| Error::Source { location: Location::table(&tp.source.name), message: m };
     // (column, reason) → (count, samples)
@@ -111,10 +113,7 @@ fn check_table(source: &Path, tp: &TablePlan, out: &mut Vec<Problem>, rounded: &
                             r.count += 1;
                             r.max_relative_change = r.max_relative_change.max(rel);
                             if r.samples.len() < SAMPLES {
-                                let at = match (rowid.is_some(), row.get_ref(ncols)) {
-                                    (true, Ok(ValueRef::Integer(r))) => format!("rowid {r}"),
-                                    _ => format!("row {n}"),
-                                };
+                                let at = row_label(row, ncols, &tp.source, rowid.is_some(), n);
                                 let stored = match stored {
                                     Value::Float(f) => format!("{}", f as f32),
                                     _ => String::new(),
@@ -129,10 +128,7 @@ fn check_table(source: &Path, tp: &TablePlan, out: &mut Vec<Problem>, rounded: &
                 let e = found.entry((cm.source.clone(), reason, kind)).or_default();
                 e.0 += 1;
                 if e.1.len() < SAMPLES {
-                    let at = match (rowid.is_some(), row.get_ref(ncols)) {
-                        (true, Ok(ValueRef::Integer(r))) => format!("rowid {r}"),
-                        _ => format!("row {n}"),
-                    };
+                    let at = row_label(row, ncols, &tp.source, rowid.is_some(), n);
                     e.1.push(format!("{at}: {}", describe_value(v)));
                 }
             }
@@ -144,6 +140,34 @@ fn check_table(source: &Path, tp: &TablePlan, out: &mut Vec<Problem>, rounded: &
         out.push(Problem { table: tp.source.name.clone(), column: Some(column), kind: kind.into(), reason, count, samples });
     }
     Ok(n)
+}
+
+/// A row as a person finds it again, by its key: `id=7 (rowid 7)` when the
+/// primary key is the rowid, `a='x', b=2` for another primary key, `rowid 7`
+/// without one, else its position `row 7`. The rowid (when read) is column
+/// `at`, the primary key's columns follow it. Built only for the rows shown.
+fn row_label(row: &rusqlite::Row<'_>, at: usize, t: &crate::model::Table, has_rowid: bool, n: u64) -> String {
+    let rowid = match (has_rowid, row.get_ref(at)) {
+        (true, Ok(ValueRef::Integer(r))) => Some(r),
+        _ => None,
+    };
+    let first = at + usize::from(has_rowid);
+    if !t.primary_key.is_empty() {
+        let key: Vec<String> = t
+            .primary_key
+            .iter()
+            .enumerate()
+            .map(|(j, c)| format!("{c}={}", row.get_ref(first + j).map(key_text).unwrap_or_default()))
+            .collect();
+        return match (&t.row_key, rowid) {
+            (crate::model::RowKey::RowidAlias { .. }, Some(r)) => format!("{} (rowid {r})", key.join(", ")),
+            _ => key.join(", "),
+        };
+    }
+    match rowid {
+        Some(r) => format!("rowid {r}"),
+        None => format!("row {n}"),
+    }
 }
 
 /// Foreign keys whose parent row is missing, and duplicates on the source's
@@ -271,9 +295,10 @@ fn text_query(source: &Path, sql: &str) -> Result<(u64, Vec<String>), String> {
 /// values (bytes, as PostgreSQL compares text, whatever SQLite's collation
 /// said). Every row of a repeated value is named by its key (primary key,
 /// else rowid). Rows with a NULL or a value that does not convert are left
-/// to the other checks.
+/// to the other checks. The encoded keys go to a temporary SQLite database
+/// (`sqlite::spill`), whose sort finds the repeats: memory stays bounded
+/// whatever the table's size.
 fn converted_duplicates(source: &Path, tp: &TablePlan, key: &[String]) -> Result<Option<Problem>, Error> {
-    use std::collections::HashMap;
     let t = &tp.source;
     let Some(maps) = key.iter().map(|k| tp.map.columns.iter().find(|c| &c.source == k)).collect::<Option<Vec<_>>>() else {
         return Ok(None);
@@ -291,11 +316,12 @@ fn converted_duplicates(source: &Path, tp: &TablePlan, key: &[String]) -> Result
     cols.extend(ids.iter().map(|c| if by_rowid { c.clone() } else { quote(c) }));
     let sql = format!("SELECT {} FROM {}", cols.join(", "), quote(&t.name));
     let loc = |m: String| Error::Source { location: Location::table(&t.name), message: m };
-    // Encoded key → (the first row's value as read, rows holding it).
-    let mut seen: HashMap<Vec<u8>, (String, Vec<String>)> = HashMap::new();
+    // Per row: the encoded key, then the key's and the row's values as read.
+    let groups = crate::sqlite::spill::KeyGroups::new(cols.len()).map_err(loc)?;
     with_connection::<_, Error>(source, |conn| {
         let mut stmt = conn.prepare(&sql).map_err(|e| loc(e.to_string()))?;
         let mut rows = stmt.query([]).map_err(|e| loc(e.to_string()))?;
+        let mut insert = groups.inserter().map_err(loc)?;
         let mut scratch = Scratch::default();
         let mut buf = bytes::BytesMut::new();
         'rows: while let Some(row) = rows.next().map_err(|e| loc(e.to_string()))? {
@@ -307,37 +333,38 @@ fn converted_duplicates(source: &Path, tp: &TablePlan, key: &[String]) -> Result
                     Ok(value) => crate::postgres::encode::write_value(&mut buf, &cm.pg_type, &value),
                 }
             }
-            let name: Vec<String> = ids
-                .iter()
-                .enumerate()
-                .map(|(j, c)| {
-                    let v = row.get_ref(maps.len() + j).map(key_text).unwrap_or_default();
-                    if by_rowid { format!("rowid {v}") } else { format!("{c}={v}") }
-                })
-                .collect();
-            let entry = seen.entry(buf.to_vec()).or_insert_with(|| (String::new(), Vec::new()));
-            if entry.1.is_empty() {
-                let shown: Vec<String> = (0..maps.len()).map(|i| row.get_ref(i).map(key_text).unwrap_or_default()).collect();
-                entry.0 = shown.join(", ");
-            }
-            entry.1.push(name.join(", "));
+            let values = (0..cols.len()).map(|i| row.get_ref(i).unwrap_or(ValueRef::Null));
+            groups.add(&mut insert, &buf, values).map_err(loc)?;
         }
         Ok(())
     })?;
-    let mut repeated: Vec<(String, Vec<String>)> = seen.into_values().filter(|(_, rows)| rows.len() > 1).collect();
-    if repeated.is_empty() {
-        return Ok(None);
-    }
-    repeated.sort();
     // At most ten rows named per value, the rest counted.
     const ROWS: usize = 10;
+    let (count, repeated) = groups.repeated(SAMPLES, ROWS).map_err(loc)?;
+    if count == 0 {
+        return Ok(None);
+    }
     let samples = repeated
         .iter()
-        .take(SAMPLES)
-        .map(|(value, rows)| {
-            let more = if rows.len() > ROWS { format!(" and {} more", rows.len() - ROWS) } else { String::new() };
-            let shown: Vec<&str> = rows.iter().take(ROWS).map(String::as_str).collect();
-            format!("({}) = {value} on {} rows: {}{more}", key.join(", "), rows.len(), shown.join("; "))
+        .map(|g| {
+            let shown: Vec<String> = g.first[0][..maps.len()].iter().map(|v| key_text(ValueRef::from(v))).collect();
+            let names: Vec<String> = g
+                .first
+                .iter()
+                .map(|r| {
+                    let parts: Vec<String> = ids
+                        .iter()
+                        .zip(&r[maps.len()..])
+                        .map(|(c, v)| {
+                            let v = key_text(ValueRef::from(v));
+                            if by_rowid { format!("rowid {v}") } else { format!("{c}={v}") }
+                        })
+                        .collect();
+                    parts.join(", ")
+                })
+                .collect();
+            let more = if g.rows > ROWS as u64 { format!(" and {} more", g.rows - ROWS as u64) } else { String::new() };
+            format!("({}) = {} on {} rows: {}{more}", key.join(", "), shown.join(", "), g.rows, names.join("; "))
         })
         .collect();
     Ok(Some(Problem {
@@ -345,7 +372,7 @@ fn converted_duplicates(source: &Path, tp: &TablePlan, key: &[String]) -> Result
         column: Some(key.join(", ")),
         kind: "duplicate_key".into(),
         reason: "values repeat on a key that is unique in PostgreSQL (compared as converted)".into(),
-        count: repeated.len() as u64,
+        count,
         samples,
     }))
 }

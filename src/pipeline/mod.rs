@@ -176,39 +176,8 @@ pub fn load(source: &Path, plan: &Plan, target: &Target, opts: &Options) -> Resu
         .build()
         .map_err(|e| Error::Source { location: Location::table("*"), message: e.to_string() })?;
     let pool = Arc::new(pool);
-    // Biggest tables first: the longest job starts earliest.
-    // With keys in place, parents first: level by level, a level starting
-    // only when every table of the levels before it is loaded.
-    let mut queue: Vec<usize> = (0..plan.tables.len()).collect();
-    if opts.ordered {
-        queue.sort_by_key(|&i| (plan.tables[i].level, std::cmp::Reverse(plan.tables[i].row_count)));
-    } else {
-        queue.sort_by_key(|&i| std::cmp::Reverse(plan.tables[i].row_count));
-    }
-    let max_level = plan.tables.iter().map(|t| t.level).max().unwrap_or(0);
-    let pending: Arc<Vec<std::sync::atomic::AtomicUsize>> = Arc::new(
-        (0..=max_level)
-            .map(|l| std::sync::atomic::AtomicUsize::new(plan.tables.iter().filter(|t| t.level == l).count()))
-            .collect(),
-    );
-    // With keys in place, the tables of a foreign-key cycle load in one
-    // transaction, so that deferrable constraints are checked at its commit
-    // with every table of the cycle loaded.
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    for i in queue {
-        let name = &plan.tables[i].source.name;
-        let cycle = plan.cycles.iter().find(|c| c.contains(name));
-        match cycle {
-            Some(c) if opts.ordered => {
-                if let Some(g) = groups.iter_mut().find(|g| c.contains(&plan.tables[g[0]].source.name)) {
-                    g.push(i);
-                } else {
-                    groups.push(vec![i]);
-                }
-            }
-            _ => groups.push(vec![i]),
-        }
-    }
+    let groups = load_groups(plan, opts.ordered);
+    let pending = Arc::new(tables_per_level(plan));
     let queue = Arc::new(Mutex::new(groups.into_iter()));
     let cancel = Arc::new(AtomicBool::new(false));
     let results = Arc::new(Mutex::new(Vec::new()));
@@ -278,6 +247,48 @@ pub fn load(source: &Path, plan: &Plan, target: &Target, opts: &Options) -> Resu
     // Report in plan (load) order.
     out.sort_by_key(|r| plan.tables.iter().position(|t| t.source.name == r.table));
     Ok(out)
+}
+
+/// The tables in the order writers take them, in groups that load in one
+/// transaction each.
+fn load_groups(plan: &Plan, ordered: bool) -> Vec<Vec<usize>> {
+    // Biggest tables first: the longest job starts earliest.
+    // With keys in place, parents first: level by level, a level starting
+    // only when every table of the levels before it is loaded.
+    let mut queue: Vec<usize> = (0..plan.tables.len()).collect();
+    if ordered {
+        queue.sort_by_key(|&i| (plan.tables[i].level, std::cmp::Reverse(plan.tables[i].row_count)));
+    } else {
+        queue.sort_by_key(|&i| std::cmp::Reverse(plan.tables[i].row_count));
+    }
+    // With keys in place, the tables of a foreign-key cycle load in one
+    // transaction, so that deferrable constraints are checked at its commit
+    // with every table of the cycle loaded.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for i in queue {
+        let name = &plan.tables[i].source.name;
+        let cycle = plan.cycles.iter().find(|c| c.contains(name));
+        match cycle {
+            Some(c) if ordered => {
+                if let Some(g) = groups.iter_mut().find(|g| c.contains(&plan.tables[g[0]].source.name)) {
+                    g.push(i);
+                } else {
+                    groups.push(vec![i]);
+                }
+            }
+            _ => groups.push(vec![i]),
+        }
+    }
+    groups
+}
+
+/// Per FK level, how many tables are still to load (a level starts only
+/// when every level before it is loaded).
+fn tables_per_level(plan: &Plan) -> Vec<std::sync::atomic::AtomicUsize> {
+    let max_level = plan.tables.iter().map(|t| t.level).max().unwrap_or(0);
+    (0..=max_level)
+        .map(|l| std::sync::atomic::AtomicUsize::new(plan.tables.iter().filter(|t| t.level == l).count()))
+        .collect()
 }
 
 fn record(slot: &Mutex<Option<Error>>, cancel: &AtomicBool, e: Error) {

@@ -20,6 +20,7 @@ use crate::error::{Location, RowRef};
 use super::rejects::{BadValues, Counts, Reject};
 use crate::mapping::convert::{Change, Scratch, StorageClass, Value};
 use crate::mapping::file::BadValuePolicy;
+use crate::mapping::resolve::ColumnMap;
 use crate::plan::TablePlan;
 use crate::sqlite::pool::{describe_value, rowid_name, with_connection, Chunk};
 use crate::postgres::{encode, ident};
@@ -122,22 +123,16 @@ pub fn read_chunk(
             }
             // The row's canonical bytes, hashed with the next few rows'.
             let mut rejected = false;
-            // Values of this row rounded to float4, counted if it loads.
-            let (mut row_rounded, mut row_max_rounding) = (0u64, (0f64, 0f64));
+            let mut rounded = Rounded::default();
+            let at = RowAt { tp, row, ncols, has_rowid };
             for (i, cm) in tp.map.columns.iter().enumerate() {
                 let v = row.get_ref(i).map_err(|e| loc(e.to_string()))?;
-                // Where a value is, for its error: table, column, row.
-                let at_value = |cm: &crate::mapping::resolve::ColumnMap| Location {
-                    table: tp.source.name.clone(),
-                    column: Some(cm.source.clone()),
-                    row: Some(row_ref(tp, row, ncols, has_rowid)),
-                };
                 // Planned without a profile: a storage class that would make
                 // the profiled plan widen this column sends the run back to
                 // plan from the data (create mode).
                 if cm.widen_on != 0 && StorageClass::of(v).is_some_and(|c| cm.widen_on & c.bit() != 0) {
                     return Err(Error::NeedsWidening {
-                        location: at_value(cm),
+                        location: at.location(cm),
                         value: describe_value(v),
                     });
                 }
@@ -150,41 +145,14 @@ pub fn read_chunk(
                 let value = match converted {
                     Ok(value) => {
                         counts.altered += u64::from(change.altered);
-                        if let Some(rel) = change.rounded {
-                            row_rounded += 1;
-                            if rel > row_max_rounding.0 {
-                                row_max_rounding = (rel, change.rounded_from);
-                            }
-                        }
+                        rounded.add(&change);
                         value
                     }
-                    // The policy of the column's rule chain (or the settings).
-                    Err(reason) => match cm.on_bad_value {
-                        BadValuePolicy::Null if !cm.not_null => {
-                            counts.nulled += 1;
-                            Value::Null
-                        }
-                        BadValuePolicy::Reject => {
-                            let record = reject_record(tp, row, ncols, has_rowid, i, v, &reason);
-                            bad_values.reject(&record).map_err(|limit| Error::BadValue {
-                                location: at_value(cm),
-                                value: describe_value(v),
-                                reason: format!("{reason}; {limit}"),
-                            })?;
+                    Err(reason) => match refused(&at, i, v, reason, bad_values, &mut counts)? {
+                        Refused::Null => Value::Null,
+                        Refused::RowRejected => {
                             rejected = true;
                             break;
-                        }
-                        policy => {
-                            let reason = if policy == BadValuePolicy::Null {
-                                format!("{reason}; on_bad_value = \"null\" does not apply: the column is NOT NULL")
-                            } else {
-                                reason
-                            };
-                            return Err(Error::BadValue {
-                                location: at_value(cm),
-                                value: describe_value(v),
-                                reason,
-                            });
                         }
                     },
                 };
@@ -201,20 +169,14 @@ pub fn read_chunk(
                 continue;
             }
             digest.end_row();
-            counts.add_rounded(row_rounded, row_max_rounding.0, row_max_rounding.1);
+            counts.add_rounded(rounded.count, rounded.max.0, rounded.max.1);
             n += 1;
             if !encode && n.is_multiple_of(16_384) && (crate::interrupt::requested() || cancel.load(Ordering::Relaxed)) {
                 return Err(if crate::interrupt::requested() { Error::Interrupted } else { Error::Cancelled });
             }
             if buf.len() >= buffer_bytes {
-                if crate::interrupt::requested() {
-                    return Err(Error::Interrupted);
-                }
-                if tx.send(Msg::Data(buf.split().freeze(), n - sent)).is_err() || cancel.load(Ordering::Relaxed) {
-                    return Err(Error::Cancelled);
-                }
+                send_full(&mut buf, buffer_bytes, n - sent, tx, cancel)?;
                 sent = n;
-                buf.reserve(buffer_bytes);
             }
         }
         if !buf.is_empty() && tx.send(Msg::Data(buf.split().freeze(), n - sent)).is_err() {
@@ -225,6 +187,107 @@ pub fn read_chunk(
         bad_values.merge(&tp.source.name, &counts);
         Ok(digest)
     })
+}
+
+/// Values of one row rounded to float4, counted if the row loads: how
+/// many, and the largest relative change with the value it changed.
+#[derive(Default)]
+struct Rounded {
+    count: u64,
+    max: (f64, f64),
+}
+
+impl Rounded {
+    #[inline]
+    fn add(&mut self, change: &Change) {
+        if let Some(rel) = change.rounded {
+            self.count += 1;
+            if rel > self.max.0 {
+                self.max = (rel, change.rounded_from);
+            }
+        }
+    }
+}
+
+/// Send a full buffer to the writer (`rows` rows since the last one) and
+/// take its allocation back; stop when asked to.
+fn send_full(buf: &mut BytesMut, buffer_bytes: usize, rows: u64, tx: &Sender<Msg>, cancel: &AtomicBool) -> Result<(), Error> {
+    if crate::interrupt::requested() {
+        return Err(Error::Interrupted);
+    }
+    if tx.send(Msg::Data(buf.split().freeze(), rows)).is_err() || cancel.load(Ordering::Relaxed) {
+        return Err(Error::Cancelled);
+    }
+    buf.reserve(buffer_bytes);
+    Ok(())
+}
+
+/// The row a reader is on, as errors and reject records name it.
+struct RowAt<'r, 's> {
+    tp: &'r TablePlan,
+    row: &'r rusqlite::Row<'s>,
+    ncols: usize,
+    has_rowid: bool,
+}
+
+impl RowAt<'_, '_> {
+    /// Where a value is, for its error: table, column, row.
+    fn location(&self, cm: &ColumnMap) -> Location {
+        Location {
+            table: self.tp.source.name.clone(),
+            column: Some(cm.source.clone()),
+            row: Some(row_ref(self.tp, self.row, self.ncols, self.has_rowid)),
+        }
+    }
+}
+
+/// What a value its converter refused becomes.
+enum Refused {
+    Null,
+    /// The row goes to the reject file and leaves no other trace.
+    RowRejected,
+}
+
+/// The policy of the column's rule chain (or the settings) for the value
+/// `v` of column `i` that its converter refused for `reason`: NULL, the row
+/// rejected, or the error that stops the load.
+#[cold]
+fn refused(
+    at: &RowAt<'_, '_>,
+    i: usize,
+    v: ValueRef<'_>,
+    reason: String,
+    bad_values: &BadValues,
+    counts: &mut Counts,
+) -> Result<Refused, Error> {
+    let cm = &at.tp.map.columns[i];
+    match cm.on_bad_value {
+        BadValuePolicy::Null if !cm.not_null => {
+            counts.nulled += 1;
+            Ok(Refused::Null)
+        }
+        BadValuePolicy::Reject => {
+            let record = reject_record(at.tp, at.row, at.ncols, at.has_rowid, i, v, &reason);
+            bad_values.reject(&record).map_err(|limit| Error::BadValue {
+                location: at.location(cm),
+                value: describe_value(v),
+                reason: format!("{reason}; {limit}"),
+            })?;
+            Ok(Refused::RowRejected)
+        }
+        policy => {
+            let reason = if policy == BadValuePolicy::Null {
+                format!("{reason}; on_bad_value = \"null\" does not apply: the column is NOT NULL")
+            } else {
+                reason
+            };
+            Err(Error::BadValue {
+                location: at.location(cm),
+                value: describe_value(v),
+                reason,
+            })
+        }
+    }
 }
 
 /// The reject-file record of a row whose column `bad` has a bad value.

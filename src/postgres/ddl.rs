@@ -62,9 +62,8 @@ pub fn create_table(schema: &str, map: &TableMap, identity: Option<&str>) -> Str
     format!("CREATE TABLE {} (\n    {}\n)", ident::qualified(schema, &map.target), cols.join(",\n    "))
 }
 
-/// Create every table of `tables` (keys come later) in one transaction,
-/// after checking that none of them exists: create mode never overwrites.
-pub async fn create_tables(target: &Target, pg_schema: &str, tables: &[NewTable<'_>]) -> anyhow::Result<()> {
+/// The tables of `tables` that already exist in `pg_schema`, by name.
+pub async fn existing_tables(target: &Target, pg_schema: &str, tables: &[NewTable<'_>]) -> anyhow::Result<Vec<String>> {
     let client = target.connect().await?;
     let names: Vec<String> = tables.iter().map(|t| t.map.target.clone()).collect();
     let rows = client
@@ -75,8 +74,15 @@ pub async fn create_tables(target: &Target, pg_schema: &str, tables: &[NewTable<
         )
         .await
         .map_err(|e| Error::server("checking for existing tables", &e))?;
-    if !rows.is_empty() {
-        let existing: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+}
+
+/// Create every table of `tables` (keys come later) in one transaction,
+/// after checking that none of them exists: create mode never overwrites.
+pub async fn create_tables(target: &Target, pg_schema: &str, tables: &[NewTable<'_>]) -> anyhow::Result<()> {
+    let existing = existing_tables(target, pg_schema, tables).await?;
+    let client = target.connect().await?;
+    if !existing.is_empty() {
         bail!(
             "the target already has {} of the tables ({}); create mode never overwrites: drop them, or load into them with --schema existing",
             existing.len(),

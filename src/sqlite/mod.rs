@@ -10,6 +10,7 @@ pub mod open;
 pub mod pool;
 pub mod profile;
 pub mod snapshot;
+pub mod spill;
 pub mod error;
 
 pub use error::Error;

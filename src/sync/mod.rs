@@ -150,24 +150,15 @@ async fn parts(
             col,
             rowid_alias: true,
         }) => {
-            let (lo, hi) = int_hint(client, source, schema, tp, *col).await?;
-            let (lo, hi) = (i128::from(pos_int(lo)), i128::from(pos_int(hi)));
-            let n = i128::from(rows.div_ceil(RANGE_ROWS).max(1));
-            let step = ((hi - lo + 1) / n).max(1);
-            let mut out = Vec::new();
-            let mut a = i128::from(i64::MIN);
-            for k in 1..=n {
-                let b = if k == n {
-                    i128::from(i64::MAX)
-                } else {
-                    (lo + step * k - 1).min(i128::from(i64::MAX))
-                };
-                if b >= a {
-                    out.push(Part::Range(a as i64, b as i64));
-                    a = b + 1;
-                }
+            if rows <= RANGE_ROWS {
+                return Ok(vec![Part::Range(i64::MIN, i64::MAX)]);
             }
-            Ok(out)
+            let sample = key_sample(client, schema, tp, *col, rows).await?;
+            if sample.len() >= 2 {
+                return Ok(sampled_ranges(&sample, rows));
+            }
+            let (lo, hi) = int_hint(client, source, schema, tp, *col).await?;
+            Ok(int_ranges(pos_int(lo), pos_int(hi), rows))
         }
         Some(_) => {
             let n = u128::from(rows.div_ceil(HASH_ROWS).max(1));
@@ -177,6 +168,59 @@ async fn parts(
                 .collect())
         }
     }
+}
+
+/// Keys of a sample of the target's blocks (`TABLESAMPLE SYSTEM`, about a
+/// hundred keys per range to come), sorted: where the keys are dense, so
+/// that ranges hold about as many rows each however the keys are spread.
+async fn key_sample(client: &tokio_postgres::Client, schema: &str, tp: &TablePlan, col: usize, rows: u64) -> Result<Vec<i64>, Error> {
+    let pct = (100.0 * 100.0 * rows.div_ceil(RANGE_ROWS) as f64 / rows as f64).min(100.0);
+    let k = ident::quote(&tp.map.columns[col].target);
+    let sql = format!(
+        "SELECT {k}::int8 FROM {} TABLESAMPLE SYSTEM ({pct:.6}) WHERE {k} IS NOT NULL ORDER BY 1",
+        ident::qualified(schema, &tp.map.target)
+    );
+    let found = client
+        .query(&sql, &[])
+        .await
+        .map_err(|e| postgres::Error::server(format!("sampling the keys of table {:?}", tp.map.target), &e))?;
+    Ok(found.iter().map(|r| r.get::<_, i64>(0)).collect())
+}
+
+/// Ranges cut at the sample's quantiles, the first from `i64::MIN` and the
+/// last to `i64::MAX`, so that every key is in exactly one range.
+fn sampled_ranges(sample: &[i64], rows: u64) -> Vec<Part> {
+    let n = rows.div_ceil(RANGE_ROWS).max(1) as usize;
+    let mut out = Vec::new();
+    let mut a = i64::MIN;
+    for i in 1..n {
+        let cut = sample[sample.len() * i / n];
+        if cut > a {
+            out.push(Part::Range(a, cut - 1));
+            a = cut;
+        }
+    }
+    out.push(Part::Range(a, i64::MAX));
+    out
+}
+
+/// Key ranges of about `RANGE_ROWS` rows over the keys `[lo, hi]` (both
+/// sides' smallest and largest), the first from `i64::MIN` and the last to
+/// `i64::MAX`, so that every key is in exactly one range.
+fn int_ranges(lo: i64, hi: i64, rows: u64) -> Vec<Part> {
+    let (lo, hi) = (i128::from(lo), i128::from(hi.max(lo)));
+    let n = i128::from(rows.div_ceil(RANGE_ROWS).max(1));
+    let step = ((hi - lo + 1) / n).max(1);
+    let mut out = Vec::new();
+    let mut a = i128::from(i64::MIN);
+    for k in 1..=n {
+        let b = if k == n { i128::from(i64::MAX) } else { (lo + step * k - 1).min(i128::from(i64::MAX)) };
+        if b >= a {
+            out.push(Part::Range(a as i64, b as i64));
+            a = b + 1;
+        }
+    }
+    out
 }
 
 /// Open a target connection reading in the exported snapshot (if any).
@@ -323,5 +367,43 @@ fn worker(
         };
         let d = scan::delta(src?, tgt?, sqlite::pool::rowid_name(&tp.source).is_some());
         results.lock().expect("results lock")[t].add(d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int_ranges_cover_every_key_once() {
+        let parts = int_ranges(1, 1_000_000, 300_000);
+        assert_eq!(parts.len(), 5);
+        let mut next = i64::MIN;
+        for p in &parts {
+            let Part::Range(a, b) = *p else { panic!("{p:?}") };
+            assert_eq!(a, next, "contiguous");
+            assert!(b >= a);
+            next = b.wrapping_add(1);
+        }
+        assert_eq!(parts.last(), Some(&Part::Range(800_001, i64::MAX)));
+        assert_eq!(parts[0], Part::Range(i64::MIN, 200_000));
+        // Extreme keys and one row: one range over everything.
+        assert_eq!(int_ranges(i64::MIN, i64::MAX, 1), vec![Part::Range(i64::MIN, i64::MAX)]);
+        assert_eq!(int_ranges(5, 5, 10_000_000).first(), Some(&Part::Range(i64::MIN, 5)));
+    }
+
+    #[test]
+    fn sampled_ranges_follow_the_dense_keys() {
+        // Keys 1..=1000 dense and one far away: four ranges of the dense ones.
+        let mut sample: Vec<i64> = (1..=1000).collect();
+        sample.push(1_000_000_000);
+        let parts = sampled_ranges(&sample, 4 * RANGE_ROWS);
+        assert_eq!(parts.len(), 4);
+        assert_eq!(parts[0], Part::Range(i64::MIN, 250));
+        assert_eq!(parts[1], Part::Range(251, 500));
+        assert_eq!(parts[3], Part::Range(751, i64::MAX));
+        // Repeated cuts collapse; coverage stays whole.
+        let parts = sampled_ranges(&[7, 7, 7, 7], 4 * RANGE_ROWS);
+        assert_eq!(parts, vec![Part::Range(i64::MIN, 6), Part::Range(7, i64::MAX)]);
     }
 }

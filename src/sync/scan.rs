@@ -50,10 +50,32 @@ pub struct Seen {
     pub at: i64,
 }
 
+/// Key ids are integers or bytes of a blake3 hash already: a
+/// multiply-xorshift mix is all the map needs, for less than SipHash.
+#[derive(Default, Clone, Copy)]
+pub struct IdHash(u64);
+
+impl std::hash::Hasher for IdHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        let x = ((v as u64) ^ ((v >> 64) as u64)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        self.0 = x ^ (x >> 31);
+    }
+}
+
 /// One side of a partition: rows by key id, and the digest of them all.
 #[derive(Debug, Default)]
 pub struct Side {
-    pub rows: HashMap<u128, Seen>,
+    pub rows: HashMap<u128, Seen, std::hash::BuildHasherDefault<IdHash>>,
     pub digest: TableDigest,
 }
 
@@ -71,83 +93,89 @@ pub struct PartDelta {
     pub target: TableDigest,
 }
 
-/// Per-row work shared by both sides: the key's id and hash position, and
-/// the row's canonical hash, with buffers reused from row to row.
-struct Hasher<'a> {
-    key: &'a Key,
+/// Per-row work shared by both sides (and the staging of rows without a
+/// rowid): the key's id and hash position, and the row's canonical hash,
+/// in one pass over the values, with buffers reused from row to row.
+pub struct RowHasher {
+    /// Key columns in key order, and whether the key is one integer.
+    key_cols: Vec<usize>,
+    int_key: bool,
+    /// The position is needed (hash partitions), not only the id.
+    need_pos: bool,
+    /// Per column: its place in the key, if it is a key column.
+    key_place: Vec<Option<usize>>,
+    key_parts: Vec<(usize, usize)>,
     key_bytes: Vec<u8>,
     row_bytes: Vec<u8>,
     scratch: Vec<u8>,
 }
 
 /// A row keyed and hashed: key id, hash position, row hash.
-type Keyed = (u128, u64, [u8; 32]);
+pub type Keyed = (u128, u64, [u8; 32]);
 
-impl<'a> Hasher<'a> {
-    fn new(key: &'a Key) -> Self {
-        Hasher {
-            key,
+impl RowHasher {
+    /// `key` None: rows are only hashed (a table without a key).
+    pub fn new(ncols: usize, key: Option<&Key>, need_pos: bool) -> Self {
+        let key_cols = key.map(Key::cols).unwrap_or_default();
+        let mut key_place = vec![None; ncols];
+        for (k, &c) in key_cols.iter().enumerate() {
+            key_place[c] = Some(k);
+        }
+        RowHasher {
+            int_key: matches!(key, Some(Key::Int { .. })),
+            key_parts: vec![(0, 0); key_cols.len()],
+            key_cols,
+            need_pos,
+            key_place,
             key_bytes: Vec::new(),
             row_bytes: Vec::new(),
             scratch: Vec::new(),
         }
     }
 
-    /// None: the row is left out (a bad-value policy rejects it).
-    fn row(
-        &mut self,
-        ncols: usize,
-        row: &mut impl Row,
-        keyed: bool,
-    ) -> Result<Option<Keyed>, Error> {
-        let (mut id, mut pos) = (0u128, 0u64);
-        if keyed {
-            match key_id(self.key, row, &mut self.key_bytes, &mut self.scratch)? {
-                Some(k) => (id, pos) = k,
-                None => return Ok(None),
-            }
-        }
+    /// None: the row is left out (a bad-value policy rejects it). The key
+    /// id of an integer key is the integer; of any other key, the first 16
+    /// bytes of blake3 over the key columns' canonical bytes (in key
+    /// order), whose first 8 bytes are the position.
+    pub fn row(&mut self, row: &mut impl Row) -> Result<Option<Keyed>, Error> {
         self.row_bytes.clear();
-        for i in 0..ncols {
+        let mut int = None;
+        for i in 0..self.key_place.len() {
+            let start = self.row_bytes.len();
             let (rb, sc) = (&mut self.row_bytes, &mut self.scratch);
-            if row.with(i, |pg, v| write_value(rb, pg, v, sc))?.is_none() {
-                return Ok(None);
+            let v = row.with(i, |pg, v| {
+                write_value(rb, pg, v, sc);
+                match v {
+                    crate::mapping::convert::Value::Int(n) => Some(*n),
+                    _ => None,
+                }
+            })?;
+            let Some(v) = v else { return Ok(None) };
+            if let Some(k) = self.key_place[i] {
+                self.key_parts[k] = (start, self.row_bytes.len());
+                int = v;
             }
         }
-        Ok(Some((id, pos, *blake3::hash(&self.row_bytes).as_bytes())))
+        let hash = *blake3::hash(&self.row_bytes).as_bytes();
+        if self.key_cols.is_empty() {
+            return Ok(Some((0, 0, hash)));
+        }
+        if let (true, Some(i), false) = (self.int_key, int, self.need_pos) {
+            return Ok(Some((i as u128, 0, hash)));
+        }
+        self.key_bytes.clear();
+        for &(a, b) in &self.key_parts {
+            self.key_bytes.extend_from_slice(&self.row_bytes[a..b]);
+        }
+        let h = blake3::hash(&self.key_bytes);
+        let b = h.as_bytes();
+        let pos = u64::from_be_bytes(b[..8].try_into().expect("8 bytes"));
+        let id = match (self.int_key, int) {
+            (true, Some(i)) => i as u128,
+            _ => u128::from_be_bytes(b[..16].try_into().expect("16 bytes")),
+        };
+        Ok(Some((id, pos, hash)))
     }
-}
-
-/// A row's key id and hash position (None: the row is rejected). An
-/// integer key is its own id; any other, the first 16 bytes of blake3 over
-/// the key's canonical bytes. The position is that hash's first 8 bytes.
-pub fn key_id(
-    key: &Key,
-    row: &mut impl Row,
-    key_bytes: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-) -> Result<Option<(u128, u64)>, Error> {
-    key_bytes.clear();
-    let mut int_id = None;
-    for c in key.cols() {
-        let int = row.with(c, |pg, v| {
-            write_value(key_bytes, pg, v, scratch);
-            match v {
-                crate::mapping::convert::Value::Int(i) => Some(*i),
-                _ => None,
-            }
-        })?;
-        let Some(int) = int else { return Ok(None) };
-        int_id = int;
-    }
-    let h = blake3::hash(key_bytes);
-    let b = h.as_bytes();
-    let pos = u64::from_be_bytes(b[..8].try_into().expect("8 bytes"));
-    let id = match (key, int_id) {
-        (Key::Int { .. }, Some(i)) => i as u128,
-        _ => u128::from_be_bytes(b[..16].try_into().expect("16 bytes")),
-    };
-    Ok(Some((id, pos)))
 }
 
 /// Keep a row of one side, or fail on a second row with its key.
@@ -214,8 +242,7 @@ pub fn source_side(
     let mut rows = stmt
         .query(rusqlite::params_from_iter(params))
         .map_err(|e| source_error(tp, e))?;
-    let fallback = Key::Hashed { cols: Vec::new() };
-    let mut hasher = Hasher::new(key.unwrap_or(&fallback));
+    let mut hasher = RowHasher::new(ncols, key, matches!(part, Part::Hashed(..)));
     let mut scratch = Scratch::default();
     let mut side = Side::default();
     while let Some(row) = rows.next().map_err(|e| source_error(tp, e))? {
@@ -224,15 +251,11 @@ pub fn source_side(
         } else {
             0
         };
-        let keyed = hasher.row(
-            ncols,
-            &mut SourceRow {
+        let keyed = hasher.row(&mut SourceRow {
                 row,
                 tp,
                 scratch: &mut scratch,
-            },
-            key.is_some(),
-        )?;
+            })?;
         let Some(keyed) = keyed else { continue };
         if !in_part(part, keyed.1) {
             continue;
@@ -273,21 +296,16 @@ pub async fn target_side(
             ident::quote(&tp.map.columns[*col].target)
         ));
     }
-    let fallback = Key::Hashed { cols: Vec::new() };
-    let mut hasher = Hasher::new(key.unwrap_or(&fallback));
+    let mut hasher = RowHasher::new(ncols, key, matches!(part, Part::Hashed(..)));
     let mut text = String::new();
     let mut side = Side::default();
     copy_rows(client, &sql, &tp.map.target, |view| {
         let at = view.field(ncols).map_or(0, ctid);
-        let keyed = hasher.row(
-            ncols,
-            &mut TargetRow {
+        let keyed = hasher.row(&mut TargetRow {
                 view,
                 tp,
                 text: &mut text,
-            },
-            key.is_some(),
-        )?;
+            })?;
         let Some(keyed) = keyed else { return Ok(()) };
         if !in_part(part, keyed.1) {
             return Ok(());

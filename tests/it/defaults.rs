@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use crate::util::case::{self, Case};
 use crate::util::cmd::{assert_code, ferry};
 use crate::util::pg::{TestDb, server};
 use crate::util::sqlite::db_from_sql;
@@ -61,18 +62,9 @@ fn migrate(db: &TestDb, src: &std::path::Path) -> crate::util::cmd::Output {
     migrate_with(db, src, &[])
 }
 
+/// `ferry migrate --json EXTRA` ([`case::migrate`]).
 fn migrate_with(db: &TestDb, src: &std::path::Path, extra: &[&str]) -> crate::util::cmd::Output {
-    let state = tempfile::tempdir().unwrap().keep();
-    let mut args = vec![
-        "migrate",
-        src.to_str().unwrap(),
-        db.url.as_str(),
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    ferry(&args)
+    case::migrate(src, db, &[&["--json"], extra].concat())
 }
 
 fn row(db: &TestDb, name: &str) -> HashMap<&'static str, Option<String>> {
@@ -98,9 +90,7 @@ fn shape(s: &str) -> String {
 
 #[test]
 fn inserts_without_defaulted_columns_get_what_sqlite_gives() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = db_from_sql(dir.path(), "app.db", SCHEMA);
-    let db = server().fresh_db("defaults_app");
+    let Case { dir: _dir, src, db } = Case::new("defaults_app", SCHEMA);
     let out = migrate(&db, &src);
     assert_code(&out, 0);
     // Listed, with its SQLite text, in the report and on stderr.
@@ -229,10 +219,8 @@ fn a_clock_default_into_timestamptz_is_read_in_the_mapping_s_zone_as_the_load_re
     // SQLite writes UTC text without an offset; a mapping that reads naive
     // text as Kolkata time (+05:30) loads such text 5.5 hours earlier, and
     // the default must give what the load would.
-    let dir = tempfile::tempdir().unwrap();
-    let src = db_from_sql(
-        dir.path(),
-        "tz.db",
+    let Case { dir, src, db } = Case::new(
+        "defaults_tz",
         "CREATE TABLE ev (id INTEGER PRIMARY KEY, name TEXT NOT NULL, at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
                           at_ms DATETIME DEFAULT (STRFTIME('%Y-%m-%d %H:%M:%f', 'NOW')));
          INSERT INTO ev (name) VALUES ('seed');",
@@ -240,7 +228,6 @@ fn a_clock_default_into_timestamptz_is_read_in_the_mapping_s_zone_as_the_load_re
     let mapping = dir.path().join("tz.toml");
     std::fs::write(&mapping, "[settings]\ntimezone = \"Asia/Kolkata\"\n\n[types]\nDATETIME = { type = \"timestamptz\" }\n").unwrap();
     let m = mapping.to_str().unwrap();
-    let db = server().fresh_db("defaults_tz");
     assert_code(&migrate_with(&db, &src, &["--mapping", m]), 0);
     db.query_strings("INSERT INTO ev (name) VALUES ('app')");
     let conn = rusqlite::Connection::open(&src).unwrap();

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::util::case::{Case, migrate_in};
 use crate::util::cmd::{Output, assert_code, ferry};
 use crate::util::pg::{TestDb, server};
 use crate::util::sqlite::db_from_sql;
@@ -197,20 +198,21 @@ const PC_TARGET: &str = "CREATE TABLE p (id SERIAL PRIMARY KEY, ok BOOLEAN);
 
 /// The issue's reproduction: `p` with a bad boolean in its last row, `c`
 /// (10 rows) pointing at `p`.
-fn pc_source(dir: &Path, rows: u32) -> PathBuf {
-    db_from_sql(
-        dir,
-        "pc.db",
-        &format!(
-            "CREATE TABLE p (id INTEGER PRIMARY KEY, ok BOOLEAN);
-             CREATE TABLE c (id INTEGER PRIMARY KEY, p_id INTEGER REFERENCES p(id));
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
-             INSERT INTO p SELECT i, i % 2 FROM n;
-             UPDATE p SET ok = 'maybe' WHERE id = {rows};
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10)
-             INSERT INTO c SELECT i, 1 + (i * 7) % {rows} FROM n;"
-        ),
+fn pc_sql(rows: u32) -> String {
+    format!(
+        "CREATE TABLE p (id INTEGER PRIMARY KEY, ok BOOLEAN);
+         CREATE TABLE c (id INTEGER PRIMARY KEY, p_id INTEGER REFERENCES p(id));
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
+         INSERT INTO p SELECT i, i % 2 FROM n;
+         UPDATE p SET ok = 'maybe' WHERE id = {rows};
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10)
+         INSERT INTO c SELECT i, 1 + (i * 7) % {rows} FROM n;"
     )
+}
+
+/// [`pc_sql`] as `dir/pc.db`.
+fn pc_source(dir: &Path, rows: u32) -> PathBuf {
+    db_from_sql(dir, "pc.db", &pc_sql(rows))
 }
 
 /// The catalog an uninterrupted run leaves, from a fixed copy of `src`.
@@ -223,37 +225,17 @@ fn uninterrupted_catalog(
     let dir = tempfile::tempdir().unwrap();
     let db = server().fresh_db(name);
     db.query_strings(target_sql);
-    let st = state_dir(dir.path());
-    let mut args = vec![
-        "migrate",
-        src.to_str().unwrap(),
-        db.url.as_str(),
-        "--state-dir",
-        st.as_str(),
-        "-q",
-    ];
-    args.extend_from_slice(extra);
-    let out = ferry(&args);
+    let out = migrate_in(src, &db, state_dir(dir.path()), &[&["-q"], extra].concat());
     assert_code(&out, 0);
     catalog(&db)
 }
 
 #[test]
 fn resumed_existing_load_validates_every_key_and_refused_reruns_keep_the_journal() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = pc_source(dir.path(), 50_000);
-    let db = server().fresh_db("fp_pc_resume");
-    db.query_strings(PC_TARGET);
+    let Case { dir, src, db } = Case::new("fp_pc_resume", &pc_sql(50_000)).with_target(PC_TARGET);
     let st = state_dir(dir.path());
-    let base = [
-        "migrate",
-        src.to_str().unwrap(),
-        db.url.as_str(),
-        "--state-dir",
-        st.as_str(),
-    ];
 
-    let first = ferry(&base);
+    let first = migrate_in(&src, &db, &st, &[]);
     assert_code(&first, 2);
     assert_eq!(
         db.query_scalar_i64("SELECT count(*) FROM c"),
@@ -282,7 +264,7 @@ fn resumed_existing_load_validates_every_key_and_refused_reruns_keep_the_journal
 
     // Refused reruns (without --resume, and with another --exclude) leave
     // the journal as it was.
-    let again = ferry(&base);
+    let again = migrate_in(&src, &db, &st, &[]);
     assert_code(&again, 2);
     assert!(
         again.stderr.contains("already hold") && again.stderr.contains("--resume"),
@@ -298,9 +280,7 @@ fn resumed_existing_load_validates_every_key_and_refused_reruns_keep_the_journal
         Some(journal.as_str()),
         "a refused run must not touch the journal"
     );
-    let mut excl = base.to_vec();
-    excl.extend(["--exclude", "nothing_like_this"]);
-    let other = ferry(&excl);
+    let other = migrate_in(&src, &db, &st, &["--exclude", "nothing_like_this"]);
     assert_code(&other, 2);
     assert_eq!(
         run_journal(Path::new(&st)).as_deref(),
@@ -314,9 +294,7 @@ fn resumed_existing_load_validates_every_key_and_refused_reruns_keep_the_journal
     conn.execute("UPDATE p SET ok = 1 WHERE ok = 'maybe'", [])
         .unwrap();
     drop(conn);
-    let mut resume = base.to_vec();
-    resume.push("--resume");
-    let out = ferry(&resume);
+    let out = migrate_in(&src, &db, &st, &["--resume"]);
     assert_code(&out, 0);
     assert_eq!(
         not_valid(&db),
@@ -336,25 +314,16 @@ const BIG_TARGET: &str = "CREATE TABLE parent (id SERIAL PRIMARY KEY, name TEXT 
      CREATE TABLE child (id SERIAL PRIMARY KEY, parent_id INTEGER NOT NULL REFERENCES parent(id), note TEXT);
      CREATE INDEX child_note_ix ON child (note);";
 
-fn big_source(dir: &Path) -> PathBuf {
-    db_from_sql(
-        dir,
-        "big.db",
-        "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+const BIG_SOURCE: &str = "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
          CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL REFERENCES parent(id), note TEXT);
          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400000)
          INSERT INTO parent SELECT i, printf('parent number %d with a longer name to read and convert', i) FROM n;
          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600000)
-         INSERT INTO child SELECT i, 1 + i % 400000, printf('note %d', i % 5000) FROM n;",
-    )
-}
+         INSERT INTO child SELECT i, 1 + i % 400000, printf('note %d', i % 5000) FROM n;";
 
 #[test]
 fn sigint_mid_existing_load_then_resume_leaves_the_catalog_of_an_uninterrupted_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = big_source(dir.path());
-    let db = server().fresh_db("fp_big_sigint");
-    db.query_strings(BIG_TARGET);
+    let Case { dir, src, db } = Case::new("fp_big_sigint", BIG_SOURCE).with_target(BIG_TARGET);
     let st = state_dir(dir.path());
     let mut run = spawn(&[
         "migrate",
@@ -378,15 +347,7 @@ fn sigint_mid_existing_load_then_resume_leaves_the_catalog_of_an_uninterrupted_r
         "{out}"
     );
     assert!(out.stderr.contains("--resume"), "{out}");
-    let out = ferry(&[
-        "migrate",
-        src.to_str().unwrap(),
-        &db.url,
-        "--state-dir",
-        &st,
-        "--resume",
-        "-q",
-    ]);
+    let out = migrate_in(&src, &db, &st, &["--resume", "-q"]);
     assert_code(&out, 0);
     assert_eq!(not_valid(&db), 0, "{:?}", catalog(&db));
     assert_eq!(
@@ -435,13 +396,7 @@ fn plan_finds_duplicates_the_conversion_creates_and_names_every_row() {
     }
     // migrate agrees: it stops (exit 2), it does not succeed.
     let db = server().fresh_db("fp_dups");
-    let out = ferry(&[
-        "migrate",
-        src.to_str().unwrap(),
-        &db.url,
-        "--state-dir",
-        &state_dir(dir.path()),
-    ]);
+    let out = migrate_in(&src, &db, state_dir(dir.path()), &[]);
     assert_code(&out, 2);
 }
 
@@ -468,13 +423,7 @@ fn plan_refuses_what_migrate_refuses() {
         "{plan}"
     );
     assert!(plan.stdout.contains("would NOT succeed"), "{plan}");
-    let migrate = ferry(&[
-        "migrate",
-        src.to_str().unwrap(),
-        &db.url,
-        "--state-dir",
-        &st,
-    ]);
+    let migrate = migrate_in(&src, &db, &st, &[]);
     assert_code(&migrate, 2);
     // With --truncate both agree the run succeeds.
     let plan = ferry(&["plan", src.to_str().unwrap(), &db.url, "--truncate"]);
@@ -491,15 +440,7 @@ fn plan_refuses_what_migrate_refuses() {
         plan.stdout.contains("\"p\"") && plan.stdout.contains("not loaded"),
         "{plan}"
     );
-    let migrate = ferry(&[
-        "migrate",
-        src.to_str().unwrap(),
-        &db.url,
-        "--state-dir",
-        &st,
-        "--exclude",
-        "p",
-    ]);
+    let migrate = migrate_in(&src, &db, &st, &["--exclude", "p"]);
     assert_code(&migrate, 2);
     assert!(
         migrate.stderr.contains("\"p\"") && migrate.stderr.contains("not loaded"),
@@ -516,15 +457,7 @@ fn plan_refuses_what_migrate_refuses() {
     // --schema create into tables that exist.
     let plan = ferry(&["plan", src.to_str().unwrap(), &db.url, "--schema", "create"]);
     assert_code(&plan, 1);
-    let migrate = ferry(&[
-        "migrate",
-        src.to_str().unwrap(),
-        &db.url,
-        "--state-dir",
-        &st,
-        "--schema",
-        "create",
-    ]);
+    let migrate = migrate_in(&src, &db, &st, &["--schema", "create"]);
     assert_code(&migrate, 2);
 }
 
@@ -567,16 +500,7 @@ fn tables_named_after_ferrys_own_sql_names_migrate() {
     ] {
         let db = server().fresh_db(name);
         db.query_strings(OWN_NAMES_PG);
-        let st = state_dir(&dir.path().join(name));
-        let mut args = vec![
-            "migrate",
-            src.to_str().unwrap(),
-            db.url.as_str(),
-            "--state-dir",
-            st.as_str(),
-        ];
-        args.extend(extra);
-        let out = ferry(&args);
+        let out = migrate_in(&src, &db, state_dir(&dir.path().join(name)), &extra);
         assert_code(&out, 0);
         assert_eq!(db.query_scalar_i64("SELECT count(*) FROM tree"), 4);
         assert_eq!(not_valid(&db), 0);
@@ -584,13 +508,7 @@ fn tables_named_after_ferrys_own_sql_names_migrate() {
         assert_code(&plan, 0);
     }
     let db = server().fresh_db("fp_own_create");
-    let out = ferry(&[
-        "migrate",
-        src.to_str().unwrap(),
-        &db.url,
-        "--state-dir",
-        &state_dir(&dir.path().join("create")),
-    ]);
+    let out = migrate_in(&src, &db, state_dir(&dir.path().join("create")), &[]);
     assert_code(&out, 0);
     let db = server().fresh_db("fp_own_calibrate");
     // A schema named like a calibration schema is never dropped by a plan.
@@ -613,15 +531,14 @@ fn tables_named_after_ferrys_own_sql_names_migrate() {
 
 /// Two tables with enough rows and indexes that keys and verification take
 /// a while on a loaded machine.
-fn slow_source(dir: &Path) -> PathBuf {
-    db_from_sql(
-        dir,
-        "slow.db",
-        "CREATE TABLE big (id INTEGER PRIMARY KEY, a TEXT, b TEXT, n INTEGER);
+const SLOW_SOURCE: &str = "CREATE TABLE big (id INTEGER PRIMARY KEY, a TEXT, b TEXT, n INTEGER);
          CREATE INDEX big_a ON big (a); CREATE INDEX big_b ON big (b); CREATE INDEX big_n ON big (n, a);
          WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 1500000)
-         INSERT INTO big SELECT i, printf('%08x-some text to index', (i * 2654435761) % 4294967296), printf('b %d %d', i % 977, i), i % 1000 FROM r;",
-    )
+         INSERT INTO big SELECT i, printf('%08x-some text to index', (i * 2654435761) % 4294967296), printf('b %d %d', i % 977, i), i % 1000 FROM r;";
+
+/// [`SLOW_SOURCE`] as `dir/slow.db`.
+fn slow_source(dir: &Path) -> PathBuf {
+    db_from_sql(dir, "slow.db", SLOW_SOURCE)
 }
 
 fn assert_interrupted(out: &Output, took: Duration, command: &str) {
@@ -658,15 +575,7 @@ fn interrupt_during_keys_and_verification_of_migrate_exits_130() {
         let (out, took) = run.signal_and_wait(signal);
         assert_interrupted(&out, took, "migrate");
         assert!(out.stderr.contains("--resume"), "{out}");
-        let resumed = ferry(&[
-            "migrate",
-            src.to_str().unwrap(),
-            &db.url,
-            "--state-dir",
-            &st,
-            "--resume",
-            "-q",
-        ]);
+        let resumed = migrate_in(&src, &db, &st, &["--resume", "-q"]);
         assert_code(&resumed, 0);
         assert_eq!(
             db.query_scalar_i64("SELECT count(*) FROM pg_indexes WHERE tablename = 'big'"),
@@ -678,17 +587,8 @@ fn interrupt_during_keys_and_verification_of_migrate_exits_130() {
 
 #[test]
 fn interrupt_during_verify_and_plan_exits_130_naming_the_command() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = slow_source(dir.path());
-    let db = server().fresh_db("fp_int_verify_cmd");
-    let out = ferry(&[
-        "migrate",
-        src.to_str().unwrap(),
-        &db.url,
-        "--state-dir",
-        &state_dir(dir.path()),
-        "-q",
-    ]);
+    let Case { dir, src, db } = Case::new("fp_int_verify_cmd", SLOW_SOURCE);
+    let out = migrate_in(&src, &db, state_dir(dir.path()), &["-q"]);
     assert_code(&out, 0);
 
     let mut run = spawn(&["verify", src.to_str().unwrap(), &db.url, "-q", "--json"]);
@@ -749,13 +649,7 @@ fn existing_schema_sequences_follow_sqlite_sequence_and_move_after_a_stop() {
     );
     let db = server().fresh_db("fp_seq_existing");
     db.query_strings("CREATE TABLE a (id SERIAL PRIMARY KEY, t TEXT)");
-    let out = ferry(&[
-        "migrate",
-        src.to_str().unwrap(),
-        &db.url,
-        "--state-dir",
-        &state_dir(dir.path()),
-    ]);
+    let out = migrate_in(&src, &db, state_dir(dir.path()), &[]);
     assert_code(&out, 0);
     assert_eq!(
         db.query_scalar_i64("SELECT nextval('a_id_seq')"),
@@ -769,13 +663,7 @@ fn existing_schema_sequences_follow_sqlite_sequence_and_move_after_a_stop() {
     let src = pc_source(&dir.path().join("stop"), 50_000);
     let db = server().fresh_db("fp_seq_stop");
     db.query_strings(PC_TARGET);
-    let out = ferry(&[
-        "migrate",
-        src.to_str().unwrap(),
-        &db.url,
-        "--state-dir",
-        &state_dir(&dir.path().join("stop")),
-    ]);
+    let out = migrate_in(&src, &db, state_dir(&dir.path().join("stop")), &[]);
     assert_code(&out, 2);
     assert_eq!(db.query_scalar_i64("SELECT count(*) FROM c"), 10);
     assert_eq!(
@@ -799,16 +687,12 @@ fn failing_and_interrupted_runs_still_write_their_report() {
     let db = server().fresh_db("fp_report_exit2");
     db.query_strings(PC_TARGET);
     let report = dir.path().join("report.json");
-    let out = ferry(&[
-        "migrate",
-        src.to_str().unwrap(),
-        &db.url,
-        "--state-dir",
-        &state_dir(dir.path()),
-        "--json",
-        "--report",
-        report.to_str().unwrap(),
-    ]);
+    let out = migrate_in(
+        &src,
+        &db,
+        state_dir(dir.path()),
+        &["--json", "--report", report.to_str().unwrap()],
+    );
     assert_code(&out, 2);
     let stdout: serde_json::Value =
         serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out}"));
@@ -907,15 +791,7 @@ fn create_mode_stop_moves_committed_sequences_and_says_how_to_finish() {
     let rule = boolean_rule(dir.path());
     let db = server().fresh_db("fp_create_stop");
     let st = state_dir(dir.path());
-    let out = ferry(&[
-        "migrate",
-        src.to_str().unwrap(),
-        &db.url,
-        "--state-dir",
-        &st,
-        "--mapping",
-        rule.to_str().unwrap(),
-    ]);
+    let out = migrate_in(&src, &db, &st, &["--mapping", rule.to_str().unwrap()]);
     assert_code(&out, 2);
     assert_eq!(db.query_scalar_i64("SELECT count(*) FROM c"), 10, "{out}");
     assert_eq!(db.query_scalar_i64("SELECT count(*) FROM p"), 0, "{out}");
@@ -942,27 +818,15 @@ fn create_mode_stop_moves_committed_sequences_and_says_how_to_finish() {
     conn.execute("UPDATE p SET ok = 1 WHERE ok = 'maybe'", [])
         .unwrap();
     drop(conn);
-    let out = ferry(&[
-        "migrate",
-        src.to_str().unwrap(),
-        &db.url,
-        "--state-dir",
-        &st,
-        "--mapping",
-        rule.to_str().unwrap(),
-        "--resume",
-    ]);
+    let out = migrate_in(&src, &db, &st, &["--mapping", rule.to_str().unwrap(), "--resume"]);
     assert_code(&out, 0);
     let reference = server().fresh_db("fp_create_stop_reference");
-    let clean = ferry(&[
-        "migrate",
-        src.to_str().unwrap(),
-        &reference.url,
-        "--state-dir",
-        &state_dir(&dir.path().join("ref")),
-        "--mapping",
-        rule.to_str().unwrap(),
-    ]);
+    let clean = migrate_in(
+        &src,
+        &reference,
+        state_dir(&dir.path().join("ref")),
+        &["--mapping", rule.to_str().unwrap()],
+    );
     assert_code(&clean, 0);
     assert_eq!(catalog(&db), catalog(&reference));
 }
@@ -999,10 +863,8 @@ fn a_rehearsal_that_stops_is_not_told_to_resume() {
 
 #[test]
 fn a_second_interrupt_exits_at_once_and_the_next_run_repairs() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = big_source(dir.path());
-    let db = server().fresh_db("fp_second_interrupt");
-    db.query_strings(BIG_TARGET);
+    let Case { dir, src, db } =
+        Case::new("fp_second_interrupt", BIG_SOURCE).with_target(BIG_TARGET);
     let st = state_dir(dir.path());
     let mut run = spawn(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", &st, "-q", "-j", "1", "--writers", "1"]);
     wait_committed(Path::new(&st), "child", &mut run);
@@ -1014,7 +876,7 @@ fn a_second_interrupt_exits_at_once_and_the_next_run_repairs() {
     assert_code(&out, 130);
     assert!(took < Duration::from_secs(3), "exits at once: {took:?}\n{out}");
     assert!(out.stderr.contains("second interrupt"), "{out}");
-    let out = ferry(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", &st, "--resume", "-q"]);
+    let out = migrate_in(&src, &db, &st, &["--resume", "-q"]);
     assert_code(&out, 0);
     assert_eq!(catalog(&db), uninterrupted_catalog("fp_second_interrupt_reference", BIG_TARGET, &src, &[]));
 }

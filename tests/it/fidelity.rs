@@ -14,6 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::util::case::{Case, migrate};
 use crate::util::cmd::{Output, assert_code, ferry};
 use crate::util::pg::{TestDb, server};
 use crate::util::sqlite::db_from_sql;
@@ -26,20 +27,6 @@ fn mapping(dir: &Path, toml: &str) -> PathBuf {
     let p = dir.join("map.toml");
     std::fs::write(&p, toml).unwrap();
     p
-}
-
-/// `ferry migrate` with its own state directory and `extra` arguments.
-fn migrate(src: &Path, db: &TestDb, extra: &[&str]) -> Output {
-    let state = tempfile::tempdir().unwrap().keep();
-    let mut args = vec![
-        "migrate",
-        src.to_str().unwrap(),
-        db.url.as_str(),
-        "--state-dir",
-        state.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    ferry(&args)
 }
 
 fn verify(src: &Path, db: &TestDb, extra: &[&str]) -> Output {
@@ -398,10 +385,13 @@ fn assert_new_types_loaded(db: &TestDb) {
 
 #[test]
 fn interval_inet_cidr_and_char_load_into_an_existing_schema() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = source(dir.path(), NEW_TYPES_SOURCE);
-    let db = server().fresh_db("fidelity_new_types_existing");
-    db.query_strings("CREATE TABLE t (id bigint PRIMARY KEY, span interval, ip inet, net cidr, code character(5))");
+    let Case { dir: _dir, src, db } = Case::new(
+        "fidelity_new_types_existing",
+        NEW_TYPES_SOURCE,
+    )
+    .with_target(
+        "CREATE TABLE t (id bigint PRIMARY KEY, span interval, ip inet, net cidr, code character(5))",
+    );
     let out = migrate(&src, &db, &["--schema", "existing"]);
     assert_code(&out, 0);
     assert_new_types_loaded(&db);
@@ -770,14 +760,12 @@ fn times_on_placeholder_dates_load_as_times_and_real_dates_are_refused() {
 /// integer is the byte.
 #[test]
 fn one_byte_char_loads_into_an_existing_schema() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = source(
-        dir.path(),
+    let Case { dir, src, db } = Case::new(
+        "fidelity_one_byte_char",
         "CREATE TABLE b (id INTEGER PRIMARY KEY, v TINYINT NOT NULL);
          INSERT INTO b VALUES (1, 65), (2, 127), (3, -128), (4, 0), (5, -1);",
-    );
-    let db = server().fresh_db("fidelity_one_byte_char");
-    db.query_strings("CREATE TABLE b (id bigint PRIMARY KEY, v \"char\" NOT NULL)");
+    )
+    .with_target("CREATE TABLE b (id bigint PRIMARY KEY, v \"char\" NOT NULL)");
     assert_code(&migrate(&src, &db, &["--schema", "existing"]), 0);
     // PostgreSQL's own "char"-to-integer cast reads the byte as signed, as sqlx does.
     let got = column(&db, "SELECT v::int::text FROM b ORDER BY id");

@@ -15,29 +15,27 @@
 //! are on both sides, as after any Rails deploy: ferry must handle them
 //! itself (issue 13 point 5), so the run is not given `--exclude`.
 
-use crate::util::frameworks::{app_dir, round_trip, run_ruby};
-
-/// The Ruby process runs in a zone far from UTC with a 45-minute offset, so
-/// that a value read or written in local time anywhere shows.
-const TZ: (&str, &str) = ("TZ", "Pacific/Chatham");
-
-fn app(args: &[&str]) -> String {
-    let out = run_ruby(
-        &[&["app.rb"], args].concat(),
-        &app_dir("activerecord"),
-        &[TZ],
-    );
-    out.assert_success();
-    eprintln!("{}", out.stdout.trim_end());
-    out.stdout
-}
+use crate::util::framework::{App, PG, REF, Runtime, SQLITE, round_trip};
 
 #[test]
 fn activerecord_app_reads_back_from_postgresql_what_it_wrote_to_sqlite() {
-    round_trip(
-        "fw_activerecord",
-        &|args| app(args),
-        "SELECT version FROM schema_migrations",
-        vec![vec![Some("20240101000000".to_owned())]],
-    );
+    round_trip(&App {
+        name: "activerecord",
+        runtime: Runtime::Ruby,
+        // A zone far from UTC with a 45-minute offset, so that a value read
+        // or written in local time anywhere shows.
+        env: &[("TZ", "Pacific/Chatham")],
+        prepare: &[
+            &["app.rb", "schema", SQLITE],
+            &["app.rb", "seed", SQLITE],
+            &["app.rb", "schema", PG],
+            &["app.rb", "schema", REF],
+            &["app.rb", "seed", REF],
+        ],
+        compare: &["app.rb", "compare", SQLITE, PG, REF],
+        create: &["app.rb", "create", PG],
+        history_sql: "SELECT version FROM schema_migrations ORDER BY version",
+        history_rows: 1,
+        compared: "compared 46 objects: ",
+    });
 }

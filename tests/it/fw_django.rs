@@ -3,18 +3,32 @@
 //! (including DurationField, UUIDField, JSONField, GenericIPAddressField,
 //! DecimalField, TimeField, BinaryField, a stored GeneratedField), a foreign
 //! key, a one-to-one, a many-to-many, a UUID and a composite primary key.
-//! Django's migrations make both schemas; see `util::framework` for the flow.
+//! Django's migrations make both schemas; `util::framework` has the round trip
+//! every app of the matrix goes through.
 //!
 //! Nothing is set aside for ferry: `django_migrations`, `interval` and `inet`
 //! columns are part of the test, so it fails until ferry handles them
 //! (`fixtures/frameworks/README.md` has the matrix).
 
 use crate::util::cmd::assert_code;
-use crate::util::framework::{run_limits, run_matrix};
+use crate::util::framework::{App, Runtime, round_trip, run_limits};
+
+/// `python run.py prepare|check|create` (the databases come as `FW_*`).
+const DJANGO: App = App {
+    name: "django",
+    runtime: Runtime::Python,
+    env: &[],
+    prepare: &[&["run.py", "prepare"]],
+    compare: &["run.py", "check"],
+    create: &["run.py", "create"],
+    history_sql: "SELECT app || ' ' || name || ' ' || applied::text FROM django_migrations ORDER BY id",
+    history_rows: 1,
+    compared: "django: 452 values compared, 0 differences",
+};
 
 #[test]
 fn django_app_reads_back_from_postgresql_what_it_wrote_to_sqlite() {
-    run_matrix("django");
+    round_trip(&DJANGO);
 }
 
 /// Django stores a NUL character in a TextField and U+0000 inside a JSONField
@@ -23,7 +37,7 @@ fn django_app_reads_back_from_postgresql_what_it_wrote_to_sqlite() {
 /// table, column, row and reason, leaving the table empty.
 #[test]
 fn django_values_postgresql_cannot_hold_are_refused_by_name() {
-    let (plan, migrate, target) = run_limits("django");
+    let (plan, migrate, target) = run_limits(&DJANGO, &["run.py", "limits"]);
     assert_code(&plan, 1);
     let said = format!("{}{}", plan.stdout, plan.stderr);
     for needle in [

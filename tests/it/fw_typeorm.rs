@@ -19,29 +19,25 @@
 //! local time on PostgreSQL, so only a UTC process means the same instants
 //! on both (see `fixtures/frameworks/README.md`).
 
-use crate::util::frameworks::{app_dir, round_trip, run_node};
-
-fn app(args: &[&str]) -> String {
-    let out = run_node(
-        "typeorm",
-        &[&["app.js"], args].concat(),
-        &app_dir("typeorm"),
-        &[("TZ", "UTC")],
-    );
-    out.assert_success();
-    eprintln!("{}", out.stdout.trim_end());
-    out.stdout
-}
+use crate::util::framework::{App, PG, REF, Runtime, SQLITE, round_trip};
 
 #[test]
 fn typeorm_app_reads_back_from_postgresql_what_it_wrote_to_sqlite() {
-    round_trip(
-        "fw_typeorm",
-        &|args| app(args),
-        "SELECT timestamp::text, name FROM migrations",
-        vec![vec![
-            Some("1700000000000".to_owned()),
-            Some("Init1700000000000".to_owned()),
-        ]],
-    );
+    round_trip(&App {
+        name: "typeorm",
+        runtime: Runtime::Node,
+        env: &[("TZ", "UTC")],
+        prepare: &[
+            &["app.js", "schema", SQLITE],
+            &["app.js", "seed", SQLITE],
+            &["app.js", "schema", PG],
+            &["app.js", "schema", REF],
+            &["app.js", "seed", REF],
+        ],
+        compare: &["app.js", "compare", SQLITE, PG, REF],
+        create: &["app.js", "create", PG],
+        history_sql: "SELECT id || ' ' || timestamp::text || ' ' || name FROM migrations ORDER BY id",
+        history_rows: 1,
+        compared: "compared 19 objects: ",
+    });
 }

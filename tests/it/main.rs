@@ -32,6 +32,8 @@ mod fw_sqlx;
 mod install;
 mod report_html;
 mod smaller;
+mod refusal_by_row;
 mod replay;
 mod stop_state;
 mod sync;
+mod random_kills;

@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::util::case::{Case, migrate};
 use crate::util::cmd::{Output, assert_code, ferry};
 use crate::util::pg::{TestDb, server};
 use crate::util::sqlite::db_from_sql;
@@ -82,19 +83,6 @@ fn assert_same_instants(src: &Path, db: &TestDb, col: &str, sqlite_expr: &str, z
     );
 }
 
-fn migrate(src: &Path, db: &TestDb, extra: &[&str]) -> Output {
-    let state = tempfile::tempdir().unwrap().keep();
-    let mut args = vec![
-        "migrate",
-        src.to_str().unwrap(),
-        db.url.as_str(),
-        "--state-dir",
-        state.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    ferry(&args)
-}
-
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e})\n{out}"))
 }
@@ -120,10 +108,7 @@ const TARGET: &str = "CREATE TABLE events (id bigint PRIMARY KEY, jd timestamptz
 /// `timestamptz` landed in January 1970 and verified "ok".
 #[test]
 fn julian_days_and_unix_times_into_an_existing_schema_are_what_sqlite_says() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = src(dir.path());
-    let db = server().fresh_db("readings_existing");
-    db.query_strings(TARGET);
+    let Case { dir, src, db } = Case::new("readings_existing", SOURCE).with_target(TARGET);
     let report = dir.path().join("report.json");
     let out = migrate(
         &src,
@@ -227,9 +212,7 @@ fn julian_days_and_unix_times_into_an_existing_schema_are_what_sqlite_says() {
 /// plans the same.
 #[test]
 fn create_mode_reads_the_same_conventions() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = src(dir.path());
-    let db = server().fresh_db("readings_create");
+    let Case { dir: _dir, src, db } = Case::new("readings_create", SOURCE);
     let out = migrate(&src, &db, &["--json"]);
     assert_code(&out, 0);
     let types = db.query_strings("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'events' AND column_name IN ('jd', 'unix_s', 'unix_ms') ORDER BY 1");
@@ -262,15 +245,12 @@ fn create_mode_reads_the_same_conventions() {
 /// makes the reading explicit; with that rule it loads.
 #[test]
 fn an_implausible_reading_is_refused_before_loading() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = db_from_sql(
-        dir.path(),
-        "small.db",
+    let Case { dir, src, db } = Case::new(
+        "readings_implausible",
         "CREATE TABLE t (id INTEGER PRIMARY KEY, rating DATETIME, at DATETIME);
          INSERT INTO t VALUES (1, 3, '2024-01-01 00:00:00'), (2, 5, NULL), (3, 12, '2024-01-02 00:00:00');",
-    );
-    let db = server().fresh_db("readings_implausible");
-    db.query_strings("CREATE TABLE t (id bigint PRIMARY KEY, rating timestamptz, at timestamp)");
+    )
+    .with_target("CREATE TABLE t (id bigint PRIMARY KEY, rating timestamptz, at timestamp)");
     let out = migrate(&src, &db, &["--schema", "existing"]);
     assert_code(&out, 2);
     for needle in [
@@ -425,19 +405,16 @@ fn every_command_chooses_the_same_reading() {
 /// and Julian days give the instant's time of day, with the warning.
 #[test]
 fn time_of_day_from_date_and_time_text_is_what_sqlite_time_says() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = db_from_sql(
-        dir.path(),
-        "times.db",
+    let Case { dir: _dir, src, db } = Case::new(
+        "readings_time",
         "CREATE TABLE events (id INTEGER PRIMARY KEY, t time, secs INTEGER, jd REAL);
          INSERT INTO events VALUES (1, '2000-01-01 23:59:59.999', 0, julianday('2024-01-15 10:30:00.123')),
                                    (2, '2000-01-01 12:34:56.001', 3600, julianday('2024-01-15 23:59:59')),
                                    (3, '2000-01-01 00:00:00', 86399, julianday('2024-01-16')),
                                    (4, '07:08:09', 45296, NULL),
                                    (5, '1970-01-01 01:30:00', NULL, 2460000.25), (6, NULL, 1, 2460000.0);",
-    );
-    let db = server().fresh_db("readings_time");
-    db.query_strings("CREATE TABLE events (id bigint PRIMARY KEY, t time, secs time, jd time)");
+    )
+    .with_target("CREATE TABLE events (id bigint PRIMARY KEY, t time, secs time, jd time)");
     let out = migrate(&src, &db, &["--schema", "existing", "--json"]);
     assert_code(&out, 0);
     let c = rusqlite::Connection::open(&src).unwrap();
@@ -466,16 +443,15 @@ fn time_of_day_from_date_and_time_text_is_what_sqlite_time_says() {
 /// PostgreSQL would round, is a bad value named by its row.
 #[test]
 fn fractional_precision_targets_load_and_finer_values_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = db_from_sql(
-        dir.path(),
-        "rails.db",
+    let Case { dir: _dir, src, db } = Case::new(
+        "readings_precision",
         "CREATE TABLE samples (id INTEGER PRIMARY KEY, created_at datetime(6) NOT NULL, t time(0), coarse datetime(3));
          INSERT INTO samples VALUES (1, '2024-02-29 23:59:59.999999', '2000-01-01 12:34:56', '2024-01-01 00:00:00.123'),
                                     (2, '2000-01-01 00:00:00', '2000-01-01 00:00:00', '2024-01-01 00:00:00.1234');",
+    )
+    .with_target(
+        "CREATE TABLE samples (id bigint PRIMARY KEY, created_at timestamp(6) NOT NULL, t time(0), coarse timestamp(3))",
     );
-    let db = server().fresh_db("readings_precision");
-    db.query_strings("CREATE TABLE samples (id bigint PRIMARY KEY, created_at timestamp(6) NOT NULL, t time(0), coarse timestamp(3))");
     let out = migrate(&src, &db, &["--schema", "existing"]);
     assert_code(&out, 2);
     for needle in ["\"coarse\"", "rowid 2", "more than 3 fractional digit"] {
@@ -502,7 +478,6 @@ fn fractional_precision_targets_load_and_finer_values_are_refused() {
 /// instant SQLite's `strftime` gives, at its millisecond precision.
 #[test]
 fn iso_text_in_every_form_sqlite_reads() {
-    let dir = tempfile::tempdir().unwrap();
     let forms = [
         "2024-01-15",
         "2024-01-15 10:30",
@@ -527,9 +502,8 @@ fn iso_text_in_every_form_sqlite_reads() {
     for (i, f) in forms.iter().enumerate() {
         sql.push_str(&format!("INSERT INTO events VALUES ({}, '{f}', '{f}');\n", i + 1));
     }
-    let src = db_from_sql(dir.path(), "iso.db", &sql);
-    let db = server().fresh_db("readings_iso");
-    db.query_strings("CREATE TABLE events (id bigint PRIMARY KEY, a timestamptz, b timestamp)");
+    let Case { dir: _dir, src, db } = Case::new("readings_iso", &sql)
+        .with_target("CREATE TABLE events (id bigint PRIMARY KEY, a timestamptz, b timestamp)");
     let out = migrate(&src, &db, &["--schema", "existing"]);
     assert_code(&out, 0);
     assert!(!out.stderr.contains("numbers read as"), "text is never a guess\n{out}");
@@ -545,17 +519,16 @@ fn iso_text_in_every_form_sqlite_reads() {
 /// get the same readings.
 #[test]
 fn untyped_columns_get_the_same_readings() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = db_from_sql(
-        dir.path(),
-        "untyped.db",
+    let Case { dir: _dir, src, db } = Case::new(
+        "readings_untyped",
         "CREATE TABLE events (id INTEGER PRIMARY KEY, jd, secs, tod);
          INSERT INTO events VALUES (1, julianday('2024-01-15 10:30:00.123'), 1705314600, 3600),
                                    (2, julianday('1999-12-31 23:59:59.999'), 946684799, 86399),
                                    (3, NULL, NULL, NULL);",
+    )
+    .with_target(
+        "CREATE TABLE events (id bigint PRIMARY KEY, jd timestamptz, secs timestamptz, tod time)",
     );
-    let db = server().fresh_db("readings_untyped");
-    db.query_strings("CREATE TABLE events (id bigint PRIMARY KEY, jd timestamptz, secs timestamptz, tod time)");
     let out = migrate(&src, &db, &["--schema", "existing", "--json"]);
     assert_code(&out, 0);
     assert_eq!(

@@ -45,6 +45,8 @@ fn a_writer_attached_during_the_run_is_reported_and_fails_verification() {
     assert!(written > 0, "the writer wrote during the run");
     assert_eq!(out.code, 1, "must not report success:\n{}", out.stderr);
     assert!(out.stderr.contains("changed during the run"), "{}", out.stderr);
+    // The way on is the short window's last step: stop writes, then sync.
+    assert!(out.stderr.contains("`ferry sync "), "points at ferry sync: {}", out.stderr);
 }
 
 /// Every reader sees the same state of a source in WAL mode that another

@@ -235,154 +235,192 @@ pub fn generate(conn: &mut Connection, scale: f64, seed: u64) -> rusqlite::Resul
     for ddl in TABLES {
         tx.execute_batch(ddl)?;
     }
-    let mut a = String::new();
-    let mut b = String::new();
-    let mut e = String::new();
-
-    // user
-    {
-        let mut st = tx.prepare("INSERT INTO user VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
-        const PW: &[u8] = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-        let mut pw = String::with_capacity(60);
-        for id in 1..=c.users as i64 {
-            let created = START_2023 + rng.below(365 * DAY as u64) as i64;
-            let updated = created + rng.below(90 * DAY as u64) as i64;
-            format_datetime(created, Form::Sqlalchemy, &mut a);
-            format_datetime(updated, if id % 10 == 0 { Form::NoFraction } else { Form::Sqlalchemy }, &mut b);
-            e.clear();
-            let _ = write!(e, "{}{id}@example.{}", if id % 9 == 0 { "User" } else { "user" }, if id % 2 == 1 { "org" } else { "com" });
-            let username = if id % 8 == 0 { format!("{}_{id}", NAMES[(id / 8 % 8) as usize]) } else { format!("user{id}") };
-            pw.clear();
-            pw.push_str("$2b$12$");
-            for _ in 0..53 {
-                pw.push(PW[rng.below(PW.len() as u64) as usize] as char);
-            }
-            st.execute(params![id, e, username, pw, (id % 13 != 0) as i64, a, b])?;
-        }
-    }
-
-    // deck
-    let mut deck_created = Vec::with_capacity(c.decks as usize + 1);
-    deck_created.push(0);
-    {
-        let mut st = tx.prepare("INSERT INTO deck VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
-        for id in 1..=c.decks as i64 {
-            let created = START_2023 + rng.below(300 * DAY as u64) as i64;
-            deck_created.push(created);
-            format_datetime(created, Form::Sqlalchemy, &mut a);
-            format_datetime(created + rng.below(30 * DAY as u64) as i64, Form::Sqlalchemy, &mut b);
-            let name = format!("Deck {id} {}", WORDS[rng.below(WORDS.len() as u64) as usize]);
-            let description = if id % 7 == 0 {
-                None
-            } else if id % 5 == 0 {
-                Some(String::new())
-            } else {
-                Some(format!("Deck {id}: {}", texts.text(&mut rng, 10, 80)))
-            };
-            st.execute(params![id, name, description, rng.below(2) as i64, a, b])?;
-        }
-    }
-
-    // card: ids with gaps (about 2% deleted)
-    let mut card_ids = Vec::with_capacity(c.cards as usize);
-    let mut card_created = Vec::with_capacity(c.cards as usize);
-    let mut card_deck = Vec::with_capacity(c.cards as usize);
-    let mut deck_cards = vec![0i64; c.decks as usize + 1];
-    {
-        let mut st = tx.prepare("INSERT INTO card VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
-        let mut id = 0i64;
-        for _ in 0..c.cards {
-            id += if rng.chance(50) { 2 } else { 1 };
-            let deck = rng.range(1, c.decks) as usize;
-            let created = deck_created[deck] + rng.below(60 * DAY as u64) as i64;
-            let updated = created + rng.below(30 * DAY as u64) as i64;
-            format_datetime(created, Form::Sqlalchemy, &mut a);
-            format_datetime(updated, if id % 100 == 0 { Form::NoFraction } else { Form::Sqlalchemy }, &mut b);
-            let front = texts.text(&mut rng, 100, 300);
-            let back = texts.text(&mut rng, 100, 300);
-            st.execute(params![id, deck as i64, front, back, a, b])?;
-            card_ids.push(id);
-            card_created.push(created);
-            card_deck.push(deck as u32);
-            deck_cards[deck] += 1;
-        }
-    }
-
-    // studylog
-    let mut deck_reviews = vec![0i64; c.decks as usize + 1];
-    let mut deck_last = vec![i64::MIN; c.decks as usize + 1];
-    {
-        let mut st = tx.prepare("INSERT INTO studylog VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
-        const INTERVALS: [i64; 11] = [0, 1, 1, 3, 6, 14, 30, 45, 90, 180, 365];
-        for id in 1..=c.studylog as i64 {
-            let k = rng.below(c.cards) as usize;
-            let reviewed = card_created[k] + rng.below(120 * DAY as u64) as i64;
-            let form = if id % 250 == 0 { Form::Iso(((id / 250 - 1) % 6) as u8) } else { Form::Sqlalchemy };
-            let ease = match id {
-                1 => 0.1 + 0.2,
-                2 => -0.0,
-                3 => 1e-300,
-                4 => 5e-324,
-                5 => 1.0 / 3.0,
-                _ => rng.range(130, 300) as f64 / 100.0,
-            };
-            let interval = INTERVALS[rng.below(11) as usize];
-            format_datetime(reviewed, form, &mut a);
-            format_datetime(reviewed + interval * DAY, Form::Sqlalchemy, &mut b);
-            format_datetime(reviewed, Form::Sqlalchemy, &mut e);
-            st.execute(params![id, rng.range(1, c.users) as i64, card_ids[k], a, ease, interval, b, e])?;
-            let deck = card_deck[k] as usize;
-            deck_reviews[deck] += 1;
-            deck_last[deck] = deck_last[deck].max(reviewed);
-        }
-    }
-
-    // deckmetadata: one per deck, ids shuffled against deck ids
-    {
-        let mut st = tx.prepare("INSERT INTO deckmetadata VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
-        let mut decks: Vec<usize> = (1..=c.decks as usize).collect();
-        for i in (1..decks.len()).rev() {
-            decks.swap(i, rng.below(i as u64 + 1) as usize);
-        }
-        for (i, &deck) in decks.iter().enumerate() {
-            let reviews = deck_reviews[deck];
-            let rating = (reviews > 0).then(|| rng.range(1000, 5000) as f64 / 1000.0);
-            let last = (reviews > 0).then(|| {
-                let mut s = String::new();
-                format_datetime(deck_last[deck], Form::Sqlalchemy, &mut s);
-                s
-            });
-            format_datetime(deck_created[deck], Form::Sqlalchemy, &mut a);
-            format_datetime(deck_last[deck].max(deck_created[deck]), Form::Sqlalchemy, &mut b);
-            st.execute(params![i as i64 + 1, deck as i64, deck_cards[deck], reviews, rating, last, a, b])?;
-        }
-    }
-
-    // userdeck: distinct (user, deck) pairs, k -> (k * step + offset) mod
-    // (users * decks) with step coprime to the modulus, so no pair repeats.
-    {
-        let mut st = tx.prepare("INSERT INTO userdeck VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
-        let space = c.users * c.decks;
-        let mut step = (space as f64 * 0.618_033_988_7) as u64 | 1;
-        while gcd(step, space) != 1 {
-            step += 2;
-        }
-        let offset = rng.below(space);
-        let mut owned = vec![false; c.decks as usize + 1];
-        for i in 0..c.userdeck {
-            let p = ((i as u128 * step as u128 + offset as u128) % space as u128) as u64;
-            let (user, deck) = (p / c.decks + 1, (p % c.decks + 1) as usize);
-            let is_owner = !std::mem::replace(&mut owned[deck], true);
-            format_datetime(deck_created[deck] + rng.below(200 * DAY as u64) as i64, Form::Sqlalchemy, &mut a);
-            st.execute(params![i as i64 + 1, user as i64, deck as i64, is_owner as i64, rng.below(2) as i64, a])?;
-        }
-    }
-
+    let mut g = Gen { c, rng, texts, a: String::new(), b: String::new(), e: String::new() };
+    let mut d = Drawn {
+        // Deck ids start at 1.
+        deck_created: {
+            let mut v = Vec::with_capacity(c.decks as usize + 1);
+            v.push(0);
+            v
+        },
+        card_ids: Vec::with_capacity(c.cards as usize),
+        card_created: Vec::with_capacity(c.cards as usize),
+        card_deck: Vec::with_capacity(c.cards as usize),
+        deck_cards: vec![0i64; c.decks as usize + 1],
+        deck_reviews: vec![0i64; c.decks as usize + 1],
+        deck_last: vec![i64::MIN; c.decks as usize + 1],
+    };
+    // The tables in the order the random stream was always drawn in.
+    users(&tx, &mut g)?;
+    decks(&tx, &mut g, &mut d)?;
+    cards(&tx, &mut g, &mut d)?;
+    studylog(&tx, &mut g, &mut d)?;
+    deckmetadata(&tx, &mut g, &d)?;
+    userdeck(&tx, &mut g, &d)?;
     for ddl in INDEXES.iter().chain([&LAST_INDEX]) {
         tx.execute_batch(ddl)?;
     }
     tx.commit()?;
     Ok(Written { counts: c, rows: c.total() })
+}
+
+/// What every table's rows are drawn with: the counts, the one random
+/// stream, the text source and three reused buffers for formatted values.
+struct Gen {
+    c: Counts,
+    rng: Rng,
+    texts: TextSource,
+    a: String,
+    b: String,
+    e: String,
+}
+
+/// What later tables draw on from earlier ones.
+struct Drawn {
+    /// Per deck id (index 0 unused): when it was created.
+    deck_created: Vec<i64>,
+    /// Per card, in insertion order: its id (with gaps), creation, deck.
+    card_ids: Vec<i64>,
+    card_created: Vec<i64>,
+    card_deck: Vec<u32>,
+    /// Per deck id: cards, reviews and the last review.
+    deck_cards: Vec<i64>,
+    deck_reviews: Vec<i64>,
+    deck_last: Vec<i64>,
+}
+
+fn users(tx: &Connection, g: &mut Gen) -> rusqlite::Result<()> {
+    let mut st = tx.prepare("INSERT INTO user VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+    const PW: &[u8] = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut pw = String::with_capacity(60);
+    for id in 1..=g.c.users as i64 {
+        let created = START_2023 + g.rng.below(365 * DAY as u64) as i64;
+        let updated = created + g.rng.below(90 * DAY as u64) as i64;
+        format_datetime(created, Form::Sqlalchemy, &mut g.a);
+        format_datetime(updated, if id % 10 == 0 { Form::NoFraction } else { Form::Sqlalchemy }, &mut g.b);
+        g.e.clear();
+        let _ = write!(g.e, "{}{id}@example.{}", if id % 9 == 0 { "User" } else { "user" }, if id % 2 == 1 { "org" } else { "com" });
+        let username = if id % 8 == 0 { format!("{}_{id}", NAMES[(id / 8 % 8) as usize]) } else { format!("user{id}") };
+        pw.clear();
+        pw.push_str("$2b$12$");
+        for _ in 0..53 {
+            pw.push(PW[g.rng.below(PW.len() as u64) as usize] as char);
+        }
+        st.execute(params![id, g.e, username, pw, (id % 13 != 0) as i64, g.a, g.b])?;
+    }
+    Ok(())
+}
+
+fn decks(tx: &Connection, g: &mut Gen, d: &mut Drawn) -> rusqlite::Result<()> {
+    let mut st = tx.prepare("INSERT INTO deck VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+    for id in 1..=g.c.decks as i64 {
+        let created = START_2023 + g.rng.below(300 * DAY as u64) as i64;
+        d.deck_created.push(created);
+        format_datetime(created, Form::Sqlalchemy, &mut g.a);
+        format_datetime(created + g.rng.below(30 * DAY as u64) as i64, Form::Sqlalchemy, &mut g.b);
+        let name = format!("Deck {id} {}", WORDS[g.rng.below(WORDS.len() as u64) as usize]);
+        let description = if id % 7 == 0 {
+            None
+        } else if id % 5 == 0 {
+            Some(String::new())
+        } else {
+            Some(format!("Deck {id}: {}", g.texts.text(&mut g.rng, 10, 80)))
+        };
+        st.execute(params![id, name, description, g.rng.below(2) as i64, g.a, g.b])?;
+    }
+    Ok(())
+}
+
+/// Card ids have gaps (about 2% deleted).
+fn cards(tx: &Connection, g: &mut Gen, d: &mut Drawn) -> rusqlite::Result<()> {
+    let mut st = tx.prepare("INSERT INTO card VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+    let mut id = 0i64;
+    for _ in 0..g.c.cards {
+        id += if g.rng.chance(50) { 2 } else { 1 };
+        let deck = g.rng.range(1, g.c.decks) as usize;
+        let created = d.deck_created[deck] + g.rng.below(60 * DAY as u64) as i64;
+        let updated = created + g.rng.below(30 * DAY as u64) as i64;
+        format_datetime(created, Form::Sqlalchemy, &mut g.a);
+        format_datetime(updated, if id % 100 == 0 { Form::NoFraction } else { Form::Sqlalchemy }, &mut g.b);
+        let front = g.texts.text(&mut g.rng, 100, 300);
+        let back = g.texts.text(&mut g.rng, 100, 300);
+        st.execute(params![id, deck as i64, front, back, g.a, g.b])?;
+        d.card_ids.push(id);
+        d.card_created.push(created);
+        d.card_deck.push(deck as u32);
+        d.deck_cards[deck] += 1;
+    }
+    Ok(())
+}
+
+fn studylog(tx: &Connection, g: &mut Gen, d: &mut Drawn) -> rusqlite::Result<()> {
+    let mut st = tx.prepare("INSERT INTO studylog VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
+    const INTERVALS: [i64; 11] = [0, 1, 1, 3, 6, 14, 30, 45, 90, 180, 365];
+    for id in 1..=g.c.studylog as i64 {
+        let k = g.rng.below(g.c.cards) as usize;
+        let reviewed = d.card_created[k] + g.rng.below(120 * DAY as u64) as i64;
+        let form = if id % 250 == 0 { Form::Iso(((id / 250 - 1) % 6) as u8) } else { Form::Sqlalchemy };
+        let ease = match id {
+            1 => 0.1 + 0.2,
+            2 => -0.0,
+            3 => 1e-300,
+            4 => 5e-324,
+            5 => 1.0 / 3.0,
+            _ => g.rng.range(130, 300) as f64 / 100.0,
+        };
+        let interval = INTERVALS[g.rng.below(11) as usize];
+        format_datetime(reviewed, form, &mut g.a);
+        format_datetime(reviewed + interval * DAY, Form::Sqlalchemy, &mut g.b);
+        format_datetime(reviewed, Form::Sqlalchemy, &mut g.e);
+        st.execute(params![id, g.rng.range(1, g.c.users) as i64, d.card_ids[k], g.a, ease, interval, g.b, g.e])?;
+        let deck = d.card_deck[k] as usize;
+        d.deck_reviews[deck] += 1;
+        d.deck_last[deck] = d.deck_last[deck].max(reviewed);
+    }
+    Ok(())
+}
+
+/// One row per deck, ids shuffled against deck ids.
+fn deckmetadata(tx: &Connection, g: &mut Gen, d: &Drawn) -> rusqlite::Result<()> {
+    let mut st = tx.prepare("INSERT INTO deckmetadata VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
+    let mut decks: Vec<usize> = (1..=g.c.decks as usize).collect();
+    for i in (1..decks.len()).rev() {
+        decks.swap(i, g.rng.below(i as u64 + 1) as usize);
+    }
+    for (i, &deck) in decks.iter().enumerate() {
+        let reviews = d.deck_reviews[deck];
+        let rating = (reviews > 0).then(|| g.rng.range(1000, 5000) as f64 / 1000.0);
+        let last = (reviews > 0).then(|| {
+            let mut s = String::new();
+            format_datetime(d.deck_last[deck], Form::Sqlalchemy, &mut s);
+            s
+        });
+        format_datetime(d.deck_created[deck], Form::Sqlalchemy, &mut g.a);
+        format_datetime(d.deck_last[deck].max(d.deck_created[deck]), Form::Sqlalchemy, &mut g.b);
+        st.execute(params![i as i64 + 1, deck as i64, d.deck_cards[deck], reviews, rating, last, g.a, g.b])?;
+    }
+    Ok(())
+}
+
+/// Distinct (user, deck) pairs: k -> (k * step + offset) mod (users *
+/// decks) with step coprime to the modulus, so no pair repeats.
+fn userdeck(tx: &Connection, g: &mut Gen, d: &Drawn) -> rusqlite::Result<()> {
+    let mut st = tx.prepare("INSERT INTO userdeck VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+    let space = g.c.users * g.c.decks;
+    let mut step = (space as f64 * 0.618_033_988_7) as u64 | 1;
+    while gcd(step, space) != 1 {
+        step += 2;
+    }
+    let offset = g.rng.below(space);
+    let mut owned = vec![false; g.c.decks as usize + 1];
+    for i in 0..g.c.userdeck {
+        let p = ((i as u128 * step as u128 + offset as u128) % space as u128) as u64;
+        let (user, deck) = (p / g.c.decks + 1, (p % g.c.decks + 1) as usize);
+        let is_owner = !std::mem::replace(&mut owned[deck], true);
+        format_datetime(d.deck_created[deck] + g.rng.below(200 * DAY as u64) as i64, Form::Sqlalchemy, &mut g.a);
+        st.execute(params![i as i64 + 1, user as i64, deck as i64, is_owner as i64, g.rng.below(2) as i64, g.a])?;
+    }
+    Ok(())
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {

@@ -109,7 +109,11 @@ pub(super) fn run(run: &mut Run<'_>, opts: &mut Options) -> anyhow::Result<Done>
             Err(e) => run.report.facts.sequences_not_moved = Some(e.to_string()),
         }
     }
-    let loads = loaded_result?;
+    // A bad value: every other one of the tables left, by row.
+    let loads = match loaded_result {
+        Err(e @ pipeline::Error::BadValue { .. }) => return Err(super::problems::listed(run, &plan, Some(&catalog), e.into())),
+        other => other?,
+    };
     let all: Vec<&crate::plan::TablePlan> = plan.tables.iter().collect();
     rt.block_on(keys::set_sequences(&client, &args.pg_schema, &catalog, &crate::commands::sequence_floors(&all)))?;
     run.report.facts.sequences = with_sequences(&catalog, &all);
@@ -167,11 +171,12 @@ fn fitted_plan(
         run.report.note(n);
     }
     if !misfits.is_empty() {
-        bail!(
+        let err = anyhow::anyhow!(
             "the target schema does not fit the source; nothing was loaded. {} problem(s):\n{}",
             misfits.len(),
             crate::plan::existing::misfit_list(&misfits)
         );
+        return Err(super::problems::listed(run, &plan, Some(catalog), err));
     }
     Ok(plan)
 }
@@ -180,7 +185,7 @@ fn fitted_plan(
 /// committed are skipped, not counted), after every refusal `plan` reports
 /// too (`commands::refusals`: these tables without `--truncate`, a foreign
 /// key onto a table not loaded, cycles that cannot load with keys kept).
-fn tables_with_rows(run: &Run<'_>, plan: &Plan, catalog: &Catalog) -> anyhow::Result<Vec<String>> {
+fn tables_with_rows(run: &mut Run<'_>, plan: &Plan, catalog: &Catalog) -> anyhow::Result<Vec<String>> {
     let done = run.journal.snapshot().done;
     let asked = crate::commands::refusals::Asked {
         truncate: run.args.truncate,
@@ -190,7 +195,8 @@ fn tables_with_rows(run: &Run<'_>, plan: &Plan, catalog: &Catalog) -> anyhow::Re
     let refused = crate::commands::refusals::existing(&run.args.source.source, plan, catalog, &done, &asked)?;
     if !refused.is_empty() {
         let list: Vec<String> = refused.iter().map(|m| format!("  - {m}")).collect();
-        bail!("will not load into this target; nothing was written. {} problem(s):\n{}", refused.len(), list.join("\n"));
+        let err = anyhow::anyhow!("will not load into this target; nothing was written. {} problem(s):\n{}", refused.len(), list.join("\n"));
+        return Err(super::problems::listed(run, plan, Some(catalog), err));
     }
     let full: Vec<String> = plan
         .tables

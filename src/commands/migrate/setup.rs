@@ -142,8 +142,19 @@ pub(super) fn report(
 ) -> anyhow::Result<Outcome> {
     let source_changed = run.watch.changed();
     if let Some(msg) = &source_changed {
+        // The short window (README): this is the expected end of a load
+        // made while the application runs; `sync` copies only the rows
+        // that changed since the pinned state.
+        let next = if args.target_scratch {
+            "stop the application and run again".to_owned()
+        } else {
+            format!(
+                "stop the application's writes, then `ferry sync {} <same target>` copies only the rows that changed since",
+                args.source.source.display()
+            )
+        };
         report.warn(format!(
-            "{msg}; ferry loaded and verified the one state it pinned when the run started, so the target lacks the later writes: stop the application and run again"
+            "{msg}; ferry loaded and verified the one state it pinned when the run started, so the target lacks the later writes: {next}"
         ));
     }
     run.journal.update(|j| j.finished = true)?;

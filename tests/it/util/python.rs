@@ -197,26 +197,6 @@ pub fn check_data(db_url: &str) -> Output {
     )
 }
 
-/// `fixtures/frameworks/APP`: one application of the framework matrix.
-pub fn framework_app(app: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/frameworks")
-        .join(app)
-}
-
-/// Runs `python run.py COMMAND` of the framework app `app` in the matrix's
-/// venv with `envs` set; panics unless it exits 0, with everything it printed.
-pub fn framework_run(app: &str, command: &str, envs: &[(&str, &str)]) -> Output {
-    let out = run_python(
-        &framework_venv(),
-        &["run.py", command],
-        &framework_app(app),
-        envs,
-    );
-    out.assert_success();
-    out
-}
-
 /// `postgresql://…` or `postgres://…` as SQLAlchemy's
 /// `postgresql+psycopg2://…`; a URL that already names a driver is kept.
 ///
@@ -422,7 +402,7 @@ fn checked(command: Command, text: String) -> Result<Output, String> {
 }
 
 /// Runs `command` without stdin, reading both pipes, and panics when it
-/// outlives `limit` (killed, with what it printed). `frameworks` runs Ruby,
+/// outlives `limit` (killed, with what it printed). `runtimes` runs Ruby,
 /// npm and Node through this too.
 pub fn run(mut command: Command, text: String, limit: Duration) -> Output {
     command
