@@ -96,40 +96,23 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         Ok::<_, anyhow::Error>(replay::write(&client, &plan, &read, &catalog, &floors).await?)
     }))
     .context("the replay's transaction was rolled back; nothing was written")?;
-    let (validated, open) = rt.block_on(keys::validate_open(
+    let keys = rt.block_on(keys::validate_open(
         &client,
         &plan.pg_schema,
         &catalog,
         &names,
     ));
     let renamed = std::fs::rename(&file, &done);
-
-    // What it did.
-    let mut lines = Vec::new();
-    let mut per_table = BTreeMap::new();
-    for t in &read.tables {
-        let tp = &plan.tables[t.table];
-        per_table.insert(tp.map.target.clone(), t.rows);
-        lines.push(format!("  {:?}: {} row(s) loaded", tp.map.target, t.rows));
-        if !t.gone.is_empty() {
-            lines.push(format!(
-                "  {:?}: rowid(s) {:?} are no longer in the source; nothing to load for them",
-                tp.source.name, t.gone
-            ));
-        }
-    }
-    if !names.is_empty() {
-        lines.push(format!(
-            "  sequences moved past the rows of: {}",
-            names.join(", ")
-        ));
-    }
-    for v in &validated {
-        lines.push(format!("  foreign key {v}: validated (it was NOT VALID)"));
-    }
-    for (k, why) in &open {
-        lines.push(format!("  foreign key {k}: still NOT VALID ({why})"));
-    }
+    let moved: Vec<String> = names
+        .into_iter()
+        .filter(|n| {
+            catalog
+                .tables
+                .get(n)
+                .is_some_and(|t| !t.sequences.is_empty())
+        })
+        .collect();
+    let (mut lines, doc) = summary(&plan, &read, &moved, &keys);
     match &renamed {
         Ok(()) => lines.push(format!("  the reject file is now {}", done.display())),
         Err(e) => lines.push(format!(
@@ -147,21 +130,60 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         ),
     );
     if args.output.json {
-        let doc = serde_json::json!({
-            "command": "replay",
-            "source": src.display().to_string(),
-            "reject_file": file.display().to_string(),
-            "rows": per_table,
-            "gone": read.tables.iter().filter(|t| !t.gone.is_empty())
-                .map(|t| (plan.tables[t.table].source.name.clone(), t.gone.clone())).collect::<BTreeMap<_, _>>(),
-            "sequences_moved": names,
-            "keys_validated": validated,
-            "keys_not_valid": open.iter().map(|(k, _)| k).collect::<Vec<_>>(),
-            "exit_code": 0,
-        });
+        let mut doc = doc;
+        doc["source"] = src.display().to_string().into();
+        doc["reject_file"] = file.display().to_string().into();
         println!("{}", serde_json::to_string_pretty(&doc)?);
     }
     Ok(Outcome::Success)
+}
+
+/// What a replay did, as lines for stderr and as the `--json` document:
+/// rows per table, rowids no longer in the source, sequences moved, foreign
+/// keys validated or still `NOT VALID` (`keys`: as `keys::validate_open`).
+fn summary(
+    plan: &Plan,
+    read: &Read,
+    moved: &[String],
+    keys: &(Vec<String>, Vec<(String, String)>),
+) -> (Vec<String>, serde_json::Value) {
+    let (validated, open) = keys;
+    let mut lines = Vec::new();
+    let (mut rows, mut gone) = (BTreeMap::new(), BTreeMap::new());
+    for t in &read.tables {
+        let tp = &plan.tables[t.table];
+        rows.insert(tp.map.target.clone(), t.rows);
+        lines.push(format!("  {:?}: {} row(s) loaded", tp.map.target, t.rows));
+        if !t.gone.is_empty() {
+            gone.insert(tp.source.name.clone(), t.gone.clone());
+            lines.push(format!(
+                "  {:?}: rowid(s) {:?} are no longer in the source; nothing to load for them",
+                tp.source.name, t.gone
+            ));
+        }
+    }
+    if !moved.is_empty() {
+        lines.push(format!(
+            "  sequences moved past the rows of: {}",
+            moved.join(", ")
+        ));
+    }
+    for v in validated {
+        lines.push(format!("  foreign key {v}: validated (it was NOT VALID)"));
+    }
+    for (k, why) in open {
+        lines.push(format!("  foreign key {k}: still NOT VALID ({why})"));
+    }
+    let doc = serde_json::json!({
+        "command": "replay",
+        "rows": rows,
+        "gone": gone,
+        "sequences_moved": moved,
+        "keys_validated": validated,
+        "keys_not_valid": open.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        "exit_code": 0,
+    });
+    (lines, doc)
 }
 
 fn say(args: &ReplayArgs, text: &str) {

@@ -202,6 +202,12 @@ fn rejected_rows_fixed_in_sqlite_come_back_with_replay_and_verify_equal() {
         "{out}"
     );
     assert_eq!(
+        doc["sequences_moved"],
+        serde_json::json!(["author", "book"]),
+        "{out}"
+    );
+    assert_eq!(doc["gone"], serde_json::json!({}), "{out}");
+    assert_eq!(
         doc["keys_validated"],
         serde_json::json!(["book.book_author_id_fkey"]),
         "{out}"
@@ -269,7 +275,7 @@ fn replay_into_an_existing_schema_and_every_still_bad_row_listed() {
         "t.db",
         "CREATE TABLE t (id INTEGER PRIMARY KEY, n TEXT, at TEXT);
          INSERT INTO t VALUES (1, '1', '2024-01-01'), (2, 'x', '2024-01-02'), (3, '3', '2024-13-01'),
-                              (4, '4', '2024-01-04'), (5, 'five', '2024-01-05');",
+                              (4, '4', '2024-01-04'), (5, 'five', '2024-01-05'), (6, 'six', '2024-01-06');",
     );
     let db = server().fresh_db("replay_existing");
     db.client()
@@ -291,7 +297,7 @@ fn replay_into_an_existing_schema_and_every_still_bad_row_listed() {
     let out = run(&["replay", s, &db.url, "--state-dir", st]);
     assert_code(&out, 2);
     for want in [
-        "3 row(s)",
+        "4 row(s)",
         "rowid 2",
         "\"x\"",
         "rowid 3",
@@ -306,13 +312,19 @@ fn replay_into_an_existing_schema_and_every_still_bad_row_listed() {
 
     let conn = rusqlite::Connection::open(&src).unwrap();
     conn.execute_batch(
-        "UPDATE t SET n = '2' WHERE id = 2; UPDATE t SET at = '2024-01-03' WHERE id = 3; UPDATE t SET n = 5 WHERE id = 5;",
+        "UPDATE t SET n = '2' WHERE id = 2; UPDATE t SET at = '2024-01-03' WHERE id = 3; UPDATE t SET n = 5 WHERE id = 5;
+         DELETE FROM t WHERE id = 6;",
     )
     .unwrap();
     drop(conn);
     let out = run(&["replay", s, &db.url, "--state-dir", st]);
     assert_code(&out, 0);
     assert!(out.stderr.contains("3 row(s) loaded"), "{out}");
+    assert!(
+        out.stderr
+            .contains("rowid(s) [6] are no longer in the source"),
+        "a row deleted since is said and skipped\n{out}"
+    );
     assert_eq!(
         db.query_strings("SELECT id::text, n::text, at::text FROM t ORDER BY id"),
         (1..=5)
