@@ -9,17 +9,15 @@
 //! The fault is injected when `pg_stat_progress_copy` shows the COPY of
 //! the big table well under way, so it always lands mid-COPY.
 
-use std::io::Read;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::util::cluster::Cluster;
-use crate::util::cmd::{assert_code, ferry, Output};
+use crate::util::cmd::{assert_code, ferry, spawn, Output, Running};
 use crate::util::pg::server;
 
 /// Rows in the big table: enough that its COPY takes a second or more.
@@ -62,63 +60,6 @@ fn source() -> &'static Path {
         std::fs::rename(&tmp, &path).unwrap();
         path
     })
-}
-
-/// A `ferry migrate` running in the background.
-struct Running {
-    child: Child,
-    args: Vec<String>,
-    stdout: JoinHandle<String>,
-    stderr: JoinHandle<String>,
-}
-
-fn spawn(args: &[&str]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("PGPASSWORD")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let read = |mut p: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut s = String::new();
-            let _ = p.read_to_string(&mut s);
-            s
-        })
-    };
-    let stdout = read(Box::new(child.stdout.take().unwrap()));
-    let stderr = read(Box::new(child.stderr.take().unwrap()));
-    Running { child, args: args.iter().map(|a| a.to_string()).collect(), stdout, stderr }
-}
-
-impl Running {
-    fn finish(mut self) -> Output {
-        let deadline = Instant::now() + Duration::from_secs(300);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("ferry {:?} did not finish in 300 s", self.args);
-            }
-            thread::sleep(Duration::from_millis(10));
-        };
-        use std::os::unix::process::ExitStatusExt;
-        Output {
-            args: self.args,
-            code: status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
-            stdout: self.stdout.join().unwrap(),
-            stderr: self.stderr.join().unwrap(),
-        }
-    }
-
-    fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
 }
 
 /// Waits until the server shows ferry's COPY into `big` past
@@ -235,7 +176,7 @@ fn backend_terminated_mid_copy() {
     let db = server().fresh_db("faults_backend_terminated");
     let state = tempfile::tempdir().unwrap();
     let mut client = db.client();
-    let mut run = spawn(&migrate_args(&db.url, state.path().to_str().unwrap()));
+    let mut run = spawn(&migrate_args(&db.url, state.path().to_str().unwrap()), &[]);
     let pid = wait_for_copy(&mut run, &mut client);
     let killed: bool = client.query_one("SELECT pg_terminate_backend($1)", &[&pid]).unwrap().get(0);
     assert!(killed);
@@ -251,7 +192,7 @@ fn ferry_killed_mid_load() {
     let db = server().fresh_db("faults_sigkill");
     let state = tempfile::tempdir().unwrap();
     let mut client = db.client();
-    let mut run = spawn(&migrate_args(&db.url, state.path().to_str().unwrap()));
+    let mut run = spawn(&migrate_args(&db.url, state.path().to_str().unwrap()), &[]);
     wait_for_copy(&mut run, &mut client);
     run.child.kill().unwrap(); // SIGKILL: no chance to clean up
     let out = run.finish();
@@ -290,7 +231,7 @@ fn statement_timeout_fires_mid_copy() {
     let mut args = migrate_args(&db.url, state.path().to_str().unwrap());
     let w = args.iter().position(|a| *a == "--writers").unwrap();
     args[w + 1] = "1";
-    let mut run = spawn(&args);
+    let mut run = spawn(&args, &[]);
     let mut seen = 0i64;
     while run.running() {
         let rows = client
@@ -335,7 +276,7 @@ fn network_connection_cut_mid_copy() {
     let (upstream, port) = split_port(&db.url);
     let proxy = Proxy::start(port);
     let url = db.url.replace(&format!(":{port}/"), &format!(":{}/", proxy.port));
-    let mut run = spawn(&migrate_args(&url, state.path().to_str().unwrap()));
+    let mut run = spawn(&migrate_args(&url, state.path().to_str().unwrap()), &[]);
     wait_for_copy(&mut run, &mut client);
     proxy.cut();
     let out = run.finish();
@@ -355,7 +296,7 @@ fn server_restarted_mid_copy() {
     let url = cluster.url("127.0.0.1", "restart_test");
     let state = tempfile::tempdir().unwrap();
     let mut client = cluster.client("restart_test");
-    let mut run = spawn(&migrate_args(&url, state.path().to_str().unwrap()));
+    let mut run = spawn(&migrate_args(&url, state.path().to_str().unwrap()), &[]);
     wait_for_copy(&mut run, &mut client);
     cluster.restart();
     let out = run.finish();

@@ -27,14 +27,12 @@
 //! restarts the server.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::util::cluster::Cluster;
-use crate::util::cmd::Output;
+use crate::util::cmd::{self, Output};
 
 /// The commands the test interrupts.
 const COMMANDS: &[Kind] = &[Kind::Migrate, Kind::Resume, Kind::Sync];
@@ -102,78 +100,29 @@ struct Figures {
     by_kind: BTreeMap<String, u32>,
 }
 
-/// A ferry command running in the background.
+/// A ferry command running in the background, and since when.
 struct Running {
-    child: Child,
-    args: Vec<String>,
+    ferry: cmd::Running,
     started: Instant,
-    stdout: JoinHandle<String>,
-    stderr: JoinHandle<String>,
 }
 
 impl Running {
     fn start(args: &[String], state_dir: &Path) -> Running {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ferry"));
-        command
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (name, _) in std::env::vars_os() {
-            let text = name.to_string_lossy();
-            if text.starts_with("FERRY_") || text.starts_with("PG") || text == "DATABASE_URL" {
-                command.env_remove(&name);
-            }
-        }
-        command.env("FERRY_STATE_DIR", state_dir);
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting ferry {args:?}: {e}"));
-        let read = |mut p: Box<dyn Read + Send>| {
-            thread::spawn(move || {
-                let mut b = Vec::new();
-                let _ = p.read_to_end(&mut b);
-                String::from_utf8_lossy(&b).into_owned()
-            })
-        };
-        let stdout = read(Box::new(child.stdout.take().unwrap()));
-        let stderr = read(Box::new(child.stderr.take().unwrap()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let state_dir = state_dir.to_str().expect("state paths are UTF-8");
         Running {
-            child,
-            args: args.to_vec(),
+            ferry: cmd::spawn(&args, &[("FERRY_STATE_DIR", state_dir)]),
             started: Instant::now(),
-            stdout,
-            stderr,
         }
     }
 
     fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
+        self.ferry.running()
     }
 
-    fn finish(mut self) -> (Output, Duration) {
-        let deadline = Instant::now() + Duration::from_secs(300);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("ferry {:?} did not finish in 300 s", self.args);
-            }
-            thread::sleep(Duration::from_millis(5));
-        };
-        let took = self.started.elapsed();
-        use std::os::unix::process::ExitStatusExt;
-        let out = Output {
-            args: self.args,
-            code: status
-                .code()
-                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
-            stdout: self.stdout.join().unwrap(),
-            stderr: self.stderr.join().unwrap(),
-        };
-        (out, took)
+    fn finish(self) -> (Output, Duration) {
+        let out = self.ferry.finish();
+        (out, self.started.elapsed())
     }
 }
 
@@ -601,7 +550,7 @@ impl Harness {
                 self.admin = self.cluster.client("postgres");
                 self.client = self.cluster.client(DB);
             } else {
-                run.child.kill().unwrap();
+                run.ferry.child.kill().unwrap();
             }
         }
         let (out, took) = run.finish();

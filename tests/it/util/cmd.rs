@@ -13,7 +13,7 @@
 use std::fmt;
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,22 @@ pub fn ferry(args: &[&str]) -> Output {
 
 /// Runs `ferry ARGS` with `envs` set on top of a clean environment.
 pub fn ferry_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    spawn(args, envs).finish()
+}
+
+/// A `ferry` started with [`spawn`] and still running in the background,
+/// for tests that act while it runs (kill it, watch the server).
+pub struct Running {
+    pub child: Child,
+    /// The arguments it was given, for failure messages.
+    pub args: Vec<String>,
+    stdout: thread::JoinHandle<String>,
+    stderr: thread::JoinHandle<String>,
+}
+
+/// Starts `ferry ARGS` with `envs` set on top of a clean environment, without
+/// waiting for it.
+pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Running {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ferry"));
     command
         .args(args)
@@ -55,35 +71,61 @@ pub fn ferry_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
     // Read both pipes while the child runs, so a full pipe never blocks it.
     let stdout = read_in_background(child.stdout.take().expect("stdout is piped"));
     let stderr = read_in_background(child.stderr.take().expect("stderr is piped"));
-
-    let deadline = Instant::now() + timeout();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            Err(e) => panic!("waiting for ferry: {e}"),
-        }
-    };
-    let output = Output {
+    Running {
+        child,
         args,
-        code: status.map_or(-1, |s| {
-            s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
-        }),
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-    };
-    if status.is_none() {
-        panic!(
-            "ferry did not finish within {:?} and was killed\n{output}",
-            timeout()
-        );
+        stdout,
+        stderr,
     }
-    output
+}
+
+impl Running {
+    /// Whether it has not exited yet.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .try_wait()
+            .unwrap_or_else(|e| panic!("waiting for ferry: {e}"))
+            .is_none()
+    }
+
+    /// Waits for it to exit (killed and a panic after
+    /// `FERRY_TEST_TIMEOUT_SECS`) and returns what it did.
+    pub fn finish(self) -> Output {
+        let Running {
+            mut child,
+            args,
+            stdout,
+            stderr,
+        } = self;
+        let deadline = Instant::now() + timeout();
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+                Err(e) => panic!("waiting for ferry: {e}"),
+            }
+        };
+        let output = Output {
+            args,
+            code: status.map_or(-1, |s| {
+                s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+            }),
+            stdout: stdout.join().expect("stdout reader"),
+            stderr: stderr.join().expect("stderr reader"),
+        };
+        if status.is_none() {
+            panic!(
+                "ferry did not finish within {:?} and was killed\n{output}",
+                timeout()
+            );
+        }
+        output
+    }
 }
 
 /// Panics unless `out` exited with `expected`, showing everything it printed.
