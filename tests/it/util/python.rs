@@ -148,15 +148,27 @@ pub fn framework_venv() -> PathBuf {
 /// `__pycache__` lands in the fixture directory. It is killed after
 /// `FERRY_TEST_TIMEOUT_SECS` (default 300), which is a panic.
 pub fn run_python(venv: &Path, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> Output {
-    let python = venv.join("bin/python");
-    let mut command = Command::new(&python);
+    run_program(&venv.join("bin/python"), args, cwd, clean_env, envs)
+}
+
+/// Runs `program ARGS` in `cwd`, its environment cleaned by `clean` and
+/// `envs` set on top, killed after `FERRY_TEST_TIMEOUT_SECS`; the caller
+/// judges the result. `runtimes` runs Ruby, Node and sqlx apps this way.
+pub fn run_program(
+    program: &Path,
+    args: &[&str],
+    cwd: &Path,
+    clean: fn(&mut Command),
+    envs: &[(&str, &str)],
+) -> Output {
+    let mut command = Command::new(program);
     command.args(args).current_dir(cwd);
-    clean_env(&mut command);
+    clean(&mut command);
     command.envs(envs.iter().copied());
     let text = format!(
         "(cd {} && {} {})",
         cwd.display(),
-        python.display(),
+        program.display(),
         args.join(" ")
     );
     run(command, text, timeout())

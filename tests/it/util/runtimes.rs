@@ -28,7 +28,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::python::{Output, run, timeout};
+use super::python::{self, Output, run, timeout};
 
 /// Budget for one install step (apt-get, npm ci).
 const INSTALL_LIMIT: Duration = Duration::from_secs(900);
@@ -295,15 +295,5 @@ fn build_sqlx_app() -> Result<PathBuf, String> {
 /// Ruby and Node), killed after `FERRY_TEST_TIMEOUT_SECS`; the caller judges
 /// the result.
 pub fn run_program(program: &Path, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(program);
-    command.args(args).current_dir(cwd);
-    clean_env(&mut command);
-    command.envs(envs.iter().copied());
-    let text = format!(
-        "(cd {} && {} {})",
-        cwd.display(),
-        program.display(),
-        args.join(" ")
-    );
-    run(command, text, timeout())
+    python::run_program(program, args, cwd, clean_env, envs)
 }
