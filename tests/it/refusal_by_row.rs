@@ -8,9 +8,8 @@
 
 use serde_json::Value;
 
+use crate::util::case::Case;
 use crate::util::cmd::{Output, assert_code, ferry};
-use crate::util::pg::server;
-use crate::util::sqlite::db_from_sql;
 
 /// The target, as Alembic's first revision would create it from SQLAlchemy
 /// models: serial keys, `varchar(n)`, `json`/`jsonb`, `timestamp`, a
@@ -114,29 +113,66 @@ fn json(out: &Output) -> Value {
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{out}"))
 }
 
-#[test]
-fn migrate_into_an_alembic_schema_names_all_nine_bad_rows_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = db_from_sql(dir.path(), "app.db", SOURCE);
-    let db = server().fresh_db("refusal_by_row_alembic");
-    db.client().batch_execute(ALEMBIC_DDL).unwrap();
-    let state = dir.path().join("state");
-    let report = dir.path().join("report.json");
-    let html = dir.path().join("report.html");
-    let out = ferry(&[
-        "migrate",
-        src.to_str().unwrap(),
-        &db.url,
+/// Both stderr and the `--json` document `doc` of `out` name the row by
+/// `key` under `table`, `column`, showing `value`.
+fn assert_named(out: &Output, doc: &Value, table: &str, column: &str, key: &str, value: &str) {
+    let rows = stderr_rows(&out.stderr, table, column);
+    assert!(
+        named(&rows, key, value),
+        "stderr must name {table}.{column} {key} {value:?}; rows {rows:?}\n{out}"
+    );
+    let rows = json_rows(doc, table, column);
+    assert!(
+        named(&rows, key, value),
+        "--json must name {table}.{column} {key} {value:?}; rows {rows:?}\n{out}"
+    );
+}
+
+/// `ferry plan SRC URL --schema existing --json`, which finds problems
+/// (exit code 1), and its JSON document.
+fn plan_existing(case: &Case) -> (Output, Value) {
+    let plan = ferry(&[
+        "plan",
+        case.src_arg(),
+        &case.db.url,
         "--schema",
         "existing",
         "--json",
-        "--report",
-        report.to_str().unwrap(),
-        "--report-html",
-        html.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
     ]);
+    assert_code(&plan, 1);
+    let doc = json(&plan);
+    (plan, doc)
+}
+
+/// Runs `fix` on the source, then `migrate` with the stopped run's state
+/// directory and `args` plus `--resume`, which finishes.
+fn fix_and_resume(case: &Case, fix: &str, args: &[&str]) {
+    let conn = rusqlite::Connection::open(&case.src).unwrap();
+    conn.execute_batch(fix).unwrap();
+    drop(conn);
+    let mut resume = args.to_vec();
+    resume.push("--resume");
+    assert_code(&case.migrate_in("state", &resume), 0);
+}
+
+#[test]
+fn migrate_into_an_alembic_schema_names_all_nine_bad_rows_and_writes_nothing() {
+    let case = Case::new("refusal_by_row_alembic", SOURCE).with_target(ALEMBIC_DDL);
+    let db = &case.db;
+    let report = case.state("report.json");
+    let html = case.state("report.html");
+    let out = case.migrate_in(
+        "state",
+        &[
+            "--schema",
+            "existing",
+            "--json",
+            "--report",
+            report.to_str().unwrap(),
+            "--report-html",
+            html.to_str().unwrap(),
+        ],
+    );
     assert_code(&out, 2);
     // Nothing written: every table still empty, Alembic's row untouched.
     for t in ["users", "posts"] {
@@ -164,16 +200,7 @@ fn migrate_into_an_alembic_schema_names_all_nine_bad_rows_and_writes_nothing() {
     );
     let file: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     for (table, column, key, value) in NINE {
-        let rows = stderr_rows(&out.stderr, table, column);
-        assert!(
-            named(&rows, key, value),
-            "stderr must name {table}.{column} {key} {value:?}; rows {rows:?}\n{out}"
-        );
-        let rows = json_rows(&doc, table, column);
-        assert!(
-            named(&rows, key, value),
-            "--json must name {table}.{column} {key} {value:?}; rows {rows:?}\n{out}"
-        );
+        assert_named(&out, &doc, table, column, key, value);
         let rows = json_rows(&file, table, column);
         assert!(
             named(&rows, key, value),
@@ -206,16 +233,7 @@ fn migrate_into_an_alembic_schema_names_all_nine_bad_rows_and_writes_nothing() {
 
     // `plan` with the same flags: the orphan by its child row, every
     // duplicate row by key.
-    let plan = ferry(&[
-        "plan",
-        src.to_str().unwrap(),
-        &db.url,
-        "--schema",
-        "existing",
-        "--json",
-    ]);
-    assert_code(&plan, 1);
-    let doc = json(&plan);
+    let (plan, doc) = plan_existing(&case);
     let orphan = json_rows(&doc, "posts", "user_id");
     assert!(
         orphan
@@ -238,10 +256,8 @@ fn migrate_into_an_alembic_schema_names_all_nine_bad_rows_and_writes_nothing() {
 /// one fix plus `--resume` finishes.
 #[test]
 fn a_bad_value_met_mid_load_in_create_mode_lists_every_bad_row_left() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = db_from_sql(
-        dir.path(),
-        "app.db",
+    let case = Case::new(
+        "refusal_by_row_create_mid_load",
         "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);
          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) INSERT INTO a SELECT i, 'row ' || i FROM n;
          CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT);
@@ -250,20 +266,9 @@ fn a_bad_value_met_mid_load_in_create_mode_lists_every_bad_row_left() {
          CREATE TABLE c (k TEXT PRIMARY KEY, v TEXT, w TEXT);
          INSERT INTO c VALUES ('one', 'fine', 'fine'), ('two', CAST(X'41FF42' AS TEXT), 'fine'), ('three', 'fine', CAST(X'700071' AS TEXT));",
     );
-    let db = server().fresh_db("refusal_by_row_create_mid_load");
-    let state = dir.path().join("state");
-    let args = [
-        "migrate",
-        src.to_str().unwrap(),
-        &db.url,
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--writers",
-        "1",
-    ];
-    let mut with_json = args.to_vec();
-    with_json.push("--json");
-    let out = ferry(&with_json);
+    let db = &case.db;
+    let args = ["--writers", "1"];
+    let out = case.migrate_in("state", &["--writers", "1", "--json"]);
     assert_code(&out, 2);
     let doc = json(&out);
     for (table, column, key, value) in [
@@ -271,16 +276,7 @@ fn a_bad_value_met_mid_load_in_create_mode_lists_every_bad_row_left() {
         ("c", "v", "k='two'", "A\u{fffd}B"),
         ("c", "w", "k='three'", "p\\0q"),
     ] {
-        let rows = stderr_rows(&out.stderr, table, column);
-        assert!(
-            named(&rows, key, value),
-            "stderr must name {table}.{column} {key} {value:?}; rows {rows:?}\n{out}"
-        );
-        let rows = json_rows(&doc, table, column);
-        assert!(
-            named(&rows, key, value),
-            "--json must name {table}.{column} {key} {value:?}; rows {rows:?}\n{out}"
-        );
+        assert_named(&out, &doc, table, column, key, value);
     }
     // What stays: the committed tables are complete, the rest empty.
     let committed: Vec<String> = doc["stopped"]["committed"]
@@ -308,14 +304,11 @@ fn a_bad_value_met_mid_load_in_create_mode_lists_every_bad_row_left() {
     );
 
     // One fix, one resume.
-    let conn = rusqlite::Connection::open(&src).unwrap();
-    conn.execute_batch("UPDATE b SET v = 'xy' WHERE id = 2500; UPDATE c SET v = 'AB' WHERE k = 'two'; UPDATE c SET w = 'pq' WHERE k = 'three';")
-        .unwrap();
-    drop(conn);
-    let mut resume = args.to_vec();
-    resume.push("--resume");
-    let again = ferry(&resume);
-    assert_code(&again, 0);
+    fix_and_resume(
+        &case,
+        "UPDATE b SET v = 'xy' WHERE id = 2500; UPDATE c SET v = 'AB' WHERE k = 'two'; UPDATE c SET w = 'pq' WHERE k = 'three';",
+        &args,
+    );
     assert_eq!(db.query_scalar_i64("SELECT count(*) FROM b"), 3000);
     assert_eq!(db.query_scalar_i64("SELECT count(*) FROM c"), 3);
 }
@@ -328,7 +321,7 @@ fn a_bad_value_met_mid_load_in_create_mode_lists_every_bad_row_left() {
 #[test]
 fn the_duplicate_check_of_a_large_table_keeps_memory_bounded() {
     let dir = tempfile::tempdir().unwrap();
-    let src = db_from_sql(
+    let src = crate::util::sqlite::db_from_sql(
         dir.path(),
         "big.db",
         "CREATE TABLE u (id INTEGER PRIMARY KEY, k TEXT NOT NULL UNIQUE);
@@ -376,38 +369,24 @@ fn the_duplicate_check_of_a_large_table_keeps_memory_bounded() {
 /// key, says `parent` stays committed, and one fix plus `--resume` finishes.
 #[test]
 fn a_bad_value_met_mid_load_in_an_existing_schema_lists_every_bad_row_left() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = db_from_sql(
-        dir.path(),
-        "app.db",
+    let case = Case::new(
+        "refusal_by_row_existing_mid_load",
         "PRAGMA foreign_keys = OFF;
          CREATE TABLE parent (id INTEGER NOT NULL, name VARCHAR(50), PRIMARY KEY (id));
          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) INSERT INTO parent SELECT i, 'p' || i FROM n;
          CREATE TABLE child (id INTEGER NOT NULL, parent_id INTEGER NOT NULL, note TEXT, PRIMARY KEY (id), FOREIGN KEY (parent_id) REFERENCES parent (id));
          INSERT INTO child VALUES (1, 1, 'fine'), (5, 2, CAST(X'6E00' AS TEXT)), (6, 3, CAST(X'C328' AS TEXT)), (7, 99999, 'orphan');",
+    )
+    .with_target(
+        "CREATE TABLE parent (id serial PRIMARY KEY, name varchar(50));
+         CREATE TABLE child (id serial PRIMARY KEY, parent_id integer NOT NULL REFERENCES parent (id), note text);",
     );
-    let db = server().fresh_db("refusal_by_row_existing_mid_load");
-    db.client()
-        .batch_execute(
-            "CREATE TABLE parent (id serial PRIMARY KEY, name varchar(50));
-             CREATE TABLE child (id serial PRIMARY KEY, parent_id integer NOT NULL REFERENCES parent (id), note text);",
-        )
-        .unwrap();
-    let state = dir.path().join("state");
-    let args = [
-        "migrate",
-        src.to_str().unwrap(),
-        &db.url,
-        "--schema",
-        "existing",
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--writers",
-        "1",
-    ];
-    let mut with_json = args.to_vec();
-    with_json.push("--json");
-    let out = ferry(&with_json);
+    let db = &case.db;
+    let args = ["--schema", "existing", "--writers", "1"];
+    let out = case.migrate_in(
+        "state",
+        &["--schema", "existing", "--writers", "1", "--json"],
+    );
     assert_code(&out, 2);
     let doc = json(&out);
     for (column, key, value) in [
@@ -415,16 +394,7 @@ fn a_bad_value_met_mid_load_in_an_existing_schema_lists_every_bad_row_left() {
         ("note", "id=6", "\u{fffd}("),
         ("parent_id", "id=7", "99999"),
     ] {
-        let rows = stderr_rows(&out.stderr, "child", column);
-        assert!(
-            named(&rows, key, value),
-            "stderr must name child.{column} {key} {value:?}; rows {rows:?}\n{out}"
-        );
-        let rows = json_rows(&doc, "child", column);
-        assert!(
-            named(&rows, key, value),
-            "--json must name child.{column} {key} {value:?}; rows {rows:?}\n{out}"
-        );
+        assert_named(&out, &doc, "child", column, key, value);
     }
     assert_eq!(
         db.query_scalar_i64("SELECT count(*) FROM parent"),
@@ -443,14 +413,11 @@ fn a_bad_value_met_mid_load_in_an_existing_schema_lists_every_bad_row_left() {
         "{out}"
     );
 
-    let conn = rusqlite::Connection::open(&src).unwrap();
-    conn.execute_batch("UPDATE child SET note = 'n' WHERE id = 5; UPDATE child SET note = 'c' WHERE id = 6; UPDATE child SET parent_id = 1 WHERE id = 7;")
-        .unwrap();
-    drop(conn);
-    let mut resume = args.to_vec();
-    resume.push("--resume");
-    let again = ferry(&resume);
-    assert_code(&again, 0);
+    fix_and_resume(
+        &case,
+        "UPDATE child SET note = 'n' WHERE id = 5; UPDATE child SET note = 'c' WHERE id = 6; UPDATE child SET parent_id = 1 WHERE id = 7;",
+        &args,
+    );
     assert_eq!(db.query_scalar_i64("SELECT count(*) FROM child"), 4);
 }
 
@@ -458,27 +425,14 @@ fn a_bad_value_met_mid_load_in_an_existing_schema_lists_every_bad_row_left() {
 /// refusal lists the data's problems too, as `plan` with a target does.
 #[test]
 fn a_create_mode_refusal_lists_the_data_problems_too() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = db_from_sql(
-        dir.path(),
-        "app.db",
+    let case = Case::new(
+        "refusal_by_row_create_refused",
         "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO a VALUES (1, 'ok'), (4, CAST(X'7A0000' AS TEXT));
          CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO b VALUES (1, 'ok');",
-    );
-    let db = server().fresh_db("refusal_by_row_create_refused");
-    db.client()
-        .batch_execute("CREATE TABLE b (id integer)")
-        .unwrap();
-    let state = dir.path().join("state");
-    let out = ferry(&[
-        "migrate",
-        src.to_str().unwrap(),
-        &db.url,
-        "--schema",
-        "create",
-        "--state-dir",
-        state.to_str().unwrap(),
-    ]);
+    )
+    .with_target("CREATE TABLE b (id integer)");
+    let db = &case.db;
+    let out = case.migrate_in("state", &["--schema", "create"]);
     assert_code(&out, 2);
     assert!(out.stderr.contains("create mode never overwrites"), "{out}");
     let rows = stderr_rows(&out.stderr, "a", "v");
@@ -500,31 +454,17 @@ fn a_create_mode_refusal_lists_the_data_problems_too() {
 /// validate), by the child row's key.
 #[test]
 fn an_orphan_on_a_key_only_the_target_declares_is_named_by_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = db_from_sql(
-        dir.path(),
-        "app.db",
+    let case = Case::new(
+        "refusal_by_row_target_fk",
         "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO parent VALUES (1, 'p');
          CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER, n INTEGER);
          INSERT INTO child VALUES (1, 1, 5), (3, 77, 6), (4, 1, 'many');",
+    )
+    .with_target(
+        "CREATE TABLE parent (id serial PRIMARY KEY, name text);
+         CREATE TABLE child (id serial PRIMARY KEY, parent_id integer REFERENCES parent (id), n integer);",
     );
-    let db = server().fresh_db("refusal_by_row_target_fk");
-    db.client()
-        .batch_execute(
-            "CREATE TABLE parent (id serial PRIMARY KEY, name text);
-             CREATE TABLE child (id serial PRIMARY KEY, parent_id integer REFERENCES parent (id), n integer);",
-        )
-        .unwrap();
-    let state = dir.path().join("state");
-    let out = ferry(&[
-        "migrate",
-        src.to_str().unwrap(),
-        &db.url,
-        "--schema",
-        "existing",
-        "--state-dir",
-        state.to_str().unwrap(),
-    ]);
+    let out = case.migrate_in("state", &["--schema", "existing"]);
     assert_code(&out, 2);
     let rows = stderr_rows(&out.stderr, "child", "parent_id");
     assert!(
@@ -535,16 +475,8 @@ fn an_orphan_on_a_key_only_the_target_declares_is_named_by_row() {
         named(&stderr_rows(&out.stderr, "child", "n"), "id=4", "many"),
         "{out}"
     );
-    let plan = ferry(&[
-        "plan",
-        src.to_str().unwrap(),
-        &db.url,
-        "--schema",
-        "existing",
-        "--json",
-    ]);
-    assert_code(&plan, 1);
-    let rows = json_rows(&json(&plan), "child", "parent_id");
+    let (plan, doc) = plan_existing(&case);
+    let rows = json_rows(&doc, "child", "parent_id");
     assert!(
         rows.iter()
             .any(|r| r.starts_with("id=3") && r.contains("77")),
@@ -558,35 +490,20 @@ fn an_orphan_on_a_key_only_the_target_declares_is_named_by_row() {
 /// stop lists every problem too, the duplicate by both rows' keys.
 #[test]
 fn a_duplicate_refused_by_the_server_mid_load_lists_every_problem() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = db_from_sql(
-        dir.path(),
-        "app.db",
+    let case = Case::new(
+        "refusal_by_row_server_duplicate",
         "CREATE TABLE parent (id INTEGER NOT NULL, name VARCHAR(50), PRIMARY KEY (id));
          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) INSERT INTO parent SELECT i, 'p' || i FROM n;
          UPDATE parent SET name = 'p1' WHERE id = 3000;
          CREATE TABLE child (id INTEGER NOT NULL, note TEXT, PRIMARY KEY (id));
          INSERT INTO child VALUES (1, 'fine'), (5, CAST(X'6E00' AS TEXT));",
+    )
+    .with_target(
+        "CREATE TABLE parent (id serial PRIMARY KEY, name varchar(50) UNIQUE);
+         CREATE TABLE child (id serial PRIMARY KEY, note text);",
     );
-    let db = server().fresh_db("refusal_by_row_server_duplicate");
-    db.client()
-        .batch_execute(
-            "CREATE TABLE parent (id serial PRIMARY KEY, name varchar(50) UNIQUE);
-             CREATE TABLE child (id serial PRIMARY KEY, note text);",
-        )
-        .unwrap();
-    let state = dir.path().join("state");
-    let out = ferry(&[
-        "migrate",
-        src.to_str().unwrap(),
-        &db.url,
-        "--schema",
-        "existing",
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--writers",
-        "1",
-    ]);
+    let db = &case.db;
+    let out = case.migrate_in("state", &["--schema", "existing", "--writers", "1"]);
     assert_code(&out, 2);
     assert!(
         out.stderr.contains("SQLSTATE 23505"),
