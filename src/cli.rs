@@ -138,6 +138,21 @@ pub struct OutputOpts {
     pub quiet: bool,
 }
 
+/// The source, target, mapping and output flags `verify`, `replay` and
+/// `sync` take alike, in this order. (`migrate` and `plan` put
+/// `ParallelOpts` among them, which would move flags in their help.)
+#[derive(Debug, Args)]
+pub struct CommonOpts {
+    #[command(flatten)]
+    pub source: SourceOpts,
+    #[command(flatten)]
+    pub target: TargetOpts,
+    #[command(flatten)]
+    pub mapping: MappingOpts,
+    #[command(flatten)]
+    pub output: OutputOpts,
+}
+
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     #[command(flatten)]
@@ -244,16 +259,10 @@ pub struct MigrateArgs {
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
+    // The same mapping files and table filters as the migration (a new
+    // rule for the rejected values may be added).
     #[command(flatten)]
-    pub source: SourceOpts,
-    #[command(flatten)]
-    pub target: TargetOpts,
-    /// The same mapping files and table filters as the migration (a new
-    /// rule for the rejected values may be added).
-    #[command(flatten)]
-    pub mapping: MappingOpts,
-    #[command(flatten)]
-    pub output: OutputOpts,
+    pub common: CommonOpts,
     /// The migration's reject file. Default: rejects.jsonl in the state
     /// directory. Renamed to FILE.replayed once its rows are in.
     #[arg(long, value_name = "FILE")]
@@ -309,13 +318,7 @@ pub struct PlanArgs {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     #[command(flatten)]
-    pub source: SourceOpts,
-    #[command(flatten)]
-    pub target: TargetOpts,
-    #[command(flatten)]
-    pub mapping: MappingOpts,
-    #[command(flatten)]
-    pub output: OutputOpts,
+    pub common: CommonOpts,
     /// PostgreSQL schema (namespace) holding the tables.
     #[arg(long, env = "FERRY_PG_SCHEMA", default_value = "public")]
     pub pg_schema: String,
@@ -330,13 +333,7 @@ pub struct VerifyArgs {
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     #[command(flatten)]
-    pub source: SourceOpts,
-    #[command(flatten)]
-    pub target: TargetOpts,
-    #[command(flatten)]
-    pub mapping: MappingOpts,
-    #[command(flatten)]
-    pub output: OutputOpts,
+    pub common: CommonOpts,
     /// Compare and print per table the rows that would be inserted,
     /// deleted and replaced; write nothing.
     #[arg(long)]

@@ -39,8 +39,8 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         .reject_file
         .clone()
         .unwrap_or_else(|| args.state_dir.join("rejects.jsonl"));
-    let layers = Layers::load(&args.mapping.mapping)?;
-    let target = Target::resolve(args.target.target.as_deref())?;
+    let layers = Layers::load(&args.common.mapping.mapping)?;
+    let target = Target::resolve(args.common.target.target.as_deref())?;
     let done = PathBuf::from(format!("{}.replayed", file.display()));
     if !file.exists() && done.exists() {
         bail!(
@@ -50,7 +50,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         );
     }
     let wanted = replay::read_reject_file(&file).map_err(anyhow::Error::msg)?;
-    let src = &args.source.source;
+    let src = &args.common.source.source;
     if wanted.is_empty() {
         say(
             args,
@@ -65,7 +65,13 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     // The rows are read in one state of the source.
     let _snapshot = crate::sqlite::snapshot::Snapshot::take(src)?;
     let schema = super::read_schema(src)?;
-    let planner = super::planner(&schema, &layers, &args.mapping, &args.pg_schema, None);
+    let planner = super::planner(
+        &schema,
+        &layers,
+        &args.common.mapping,
+        &args.pg_schema,
+        None,
+    );
     let client = rt.block_on(target.connect())?;
     let catalog = rt.block_on(Catalog::read(&client, &args.pg_schema))?;
     let (plan, read) = plan_and_read(&planner, args, &catalog, &wanted)?;
@@ -129,7 +135,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
             lines.join("\n")
         ),
     );
-    if args.output.json {
+    if args.common.output.json {
         let mut doc = doc;
         doc["source"] = src.display().to_string().into();
         doc["reject_file"] = file.display().to_string().into();
@@ -187,7 +193,7 @@ fn summary(
 }
 
 fn say(args: &ReplayArgs, text: &str) {
-    if !args.output.quiet {
+    if !args.common.output.quiet {
         eprintln!("{text}");
     }
 }
@@ -204,7 +210,7 @@ fn plan_and_read(
     catalog: &Catalog,
     wanted: &Wanted,
 ) -> anyhow::Result<(Plan, Read)> {
-    let src = &args.source.source;
+    let src = &args.common.source.source;
     let (plan, misfits) = planner.retargeted(catalog)?;
     let relevant = |m: &crate::plan::existing::Misfit| wanted.contains_key(&m.table);
     if !misfits.iter().any(relevant) {

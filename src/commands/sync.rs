@@ -41,9 +41,9 @@ struct Document {
 
 pub fn run(args: &SyncArgs) -> anyhow::Result<Outcome> {
     let t_all = Instant::now();
-    let src = args.source.source.as_path();
-    let layers = Layers::load(&args.mapping.mapping)?;
-    let target = Target::resolve(args.target.target.as_deref())?;
+    let src = args.common.source.source.as_path();
+    let layers = Layers::load(&args.common.mapping.mapping)?;
+    let target = Target::resolve(args.common.target.target.as_deref())?;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -53,7 +53,13 @@ pub fn run(args: &SyncArgs) -> anyhow::Result<Outcome> {
     let schema = super::read_schema(src)?;
     let lead = rt.block_on(target.connect())?;
     let catalog = rt.block_on(Catalog::read(&lead, &args.pg_schema))?;
-    let planner = super::planner(&schema, &layers, &args.mapping, &args.pg_schema, None);
+    let planner = super::planner(
+        &schema,
+        &layers,
+        &args.common.mapping,
+        &args.pg_schema,
+        None,
+    );
     // History tables: compared by revision, never synced; different
     // revisions refuse, as `migrate` into an existing schema does.
     let mut declared = planner.declared()?;
@@ -153,10 +159,10 @@ fn refuse_misfits(misfits: &[crate::plan::existing::Misfit]) -> anyhow::Result<(
 
 /// The summary on stderr, the JSON document on stdout, the HTML page.
 fn output(args: &SyncArgs, doc: &Document) -> anyhow::Result<()> {
-    if args.output.json {
+    if args.common.output.json {
         println!("{}", serde_json::to_string_pretty(doc)?);
     }
-    if !args.output.quiet {
+    if !args.common.output.quiet {
         let verb = if doc.dry_run { "would sync" } else { "synced" };
         eprintln!(
             "{:<32} {:>10} {:>10} {:>10} {:>10}  verified",
@@ -198,7 +204,7 @@ fn output(args: &SyncArgs, doc: &Document) -> anyhow::Result<()> {
         );
     }
     if let Some(path) = &args.report_html {
-        let mut report = Report::new("sync", &args.source.source);
+        let mut report = Report::new("sync", &args.common.source.source);
         let checks: Vec<TableCheck> = doc
             .tables
             .iter()

@@ -20,10 +20,10 @@ use crate::postgres::{self, Target};
 use crate::verify::{self, localize, TableCheck};
 
 pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
-    let mut report = Report::new("verify", &args.source.source);
+    let mut report = Report::new("verify", &args.common.source.source);
     run_reported(args, &mut report).inspect_err(|e| {
         // A failed verification still writes its --json document.
-        if args.output.json {
+        if args.common.output.json {
             report.error = Some(format!("{e:#}"));
             report.exit_code = super::stop::exit_code();
             let _ = report.print_json();
@@ -33,13 +33,13 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
 
 fn run_reported(args: &VerifyArgs, report: &mut Report) -> anyhow::Result<Outcome> {
     let t_all = Instant::now();
-    let layers = Layers::load(&args.mapping.mapping)?;
-    let target = Target::resolve(args.target.target.as_deref())?;
+    let layers = Layers::load(&args.common.mapping.mapping)?;
+    let target = Target::resolve(args.common.target.target.as_deref())?;
     let rt = postgres::runtime(verify::READ_CONNECTIONS + 1)?;
     let t0 = Instant::now();
     // Every source read of this run sees one state of the file.
-    let _snapshot = crate::sqlite::snapshot::Snapshot::take(&args.source.source)?;
-    let schema = super::read_schema(&args.source.source)?;
+    let _snapshot = crate::sqlite::snapshot::Snapshot::take(&args.common.source.source)?;
+    let schema = super::read_schema(&args.common.source.source)?;
     let catalog = rt.block_on(async {
         let client = target.connect().await?;
         Catalog::read(&client, &args.pg_schema).await
@@ -50,14 +50,14 @@ fn run_reported(args: &VerifyArgs, report: &mut Report) -> anyhow::Result<Outcom
     // whose unit `migrate` chose from the data; such numbers fail the
     // text conversion, so any bad value sends verify to the profiled plan.
     let mut checks = None;
-    let chunking = Some((args.source.source.as_path(), VERIFY_CHUNK_ROWS));
-    let planner = super::planner(&schema, &layers, &args.mapping, &args.pg_schema, chunking);
+    let chunking = Some((args.common.source.source.as_path(), VERIFY_CHUNK_ROWS));
+    let planner = super::planner(&schema, &layers, &args.common.mapping, &args.pg_schema, chunking);
     // Migration-history tables are compared by their revisions, as
     // `migrate` does, and left out of the hashed comparison.
     let (mut history, mut declared) = rt.block_on(async {
         let plan = planner.declared()?;
         let client = target.connect().await?;
-        let history = crate::plan::history::check(&args.source.source, &plan, &catalog, &client).await?;
+        let history = crate::plan::history::check(&args.common.source.source, &plan, &catalog, &client).await?;
         Ok::<_, anyhow::Error>((history, plan))
     })?;
     // An empty history table on the target is a difference here: verify
@@ -87,9 +87,9 @@ fn run_reported(args: &VerifyArgs, report: &mut Report) -> anyhow::Result<Outcom
         Some(pc) => pc,
         None => {
             let t0 = Instant::now();
-            let profiles = crate::sqlite::profile::profile_schema(&args.source.source, &schema)?;
+            let profiles = crate::sqlite::profile::profile_schema(&args.common.source.source, &schema)?;
             let plan = planner.profiled(&profiles)?;
-            let plan = plan_for_target(&planner, &args.source.source, &catalog, &profiles, plan, report)?;
+            let plan = plan_for_target(&planner, &args.common.source.source, &catalog, &profiles, plan, report)?;
             super::plan_notes(report, &schema, &plan);
             report.phase(Phase::Plan, t0.elapsed());
             let t1 = Instant::now();
@@ -104,7 +104,7 @@ fn run_reported(args: &VerifyArgs, report: &mut Report) -> anyhow::Result<Outcom
         rt.block_on(async {
             let client = target.connect().await?;
             for (tp, c) in plan.tables.iter().zip(checks.iter_mut()) {
-                localize::localize(&client, &args.source.source, &plan.pg_schema, tp, c, args.max_diffs).await?;
+                localize::localize(&client, &args.common.source.source, &plan.pg_schema, tp, c, args.max_diffs).await?;
             }
             Ok::<_, anyhow::Error>(())
         })?;
@@ -121,7 +121,7 @@ fn run_reported(args: &VerifyArgs, report: &mut Report) -> anyhow::Result<Outcom
     report.tables(&[], &checks);
     report.total(t_all.elapsed());
     let all_ok = checks.iter().all(TableCheck::ok);
-    report.finish(args.output.json, args.output.quiet, if all_ok { 0 } else { 1 })?;
+    report.finish(args.common.output.json, args.common.output.quiet, if all_ok { 0 } else { 1 })?;
     if let Some(p) = &args.report_html {
         report.write_html(p, None)?;
     }
@@ -145,7 +145,7 @@ fn compare(
         let (tables, target, schema) = (plan.tables.clone(), target.clone(), plan.pg_schema.clone());
         async move { verify::target_digests(&target, &schema, &tables, verify::READ_CONNECTIONS).await }
     });
-    let source_side = pipeline::source_digests(&args.source.source, plan, opts);
+    let source_side = pipeline::source_digests(&args.common.source.source, plan, opts);
     crate::interrupt::check()?;
     let joined = rt.block_on(crate::interrupt::interruptible(async { Ok::<_, anyhow::Error>(target_side.await) }))?;
     let target_side = match joined {
