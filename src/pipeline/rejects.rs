@@ -237,6 +237,21 @@ pub struct Reject<'a> {
     pub row: Vec<(&'a str, ValueRef<'a>)>,
 }
 
+impl<'a> Reject<'a> {
+    /// A record keyed by rowid whose row is the one bad column (tests).
+    #[cfg(test)]
+    pub fn by_rowid(
+        table: &'a str,
+        rowid: i64,
+        column: &'a str,
+        value: ValueRef<'a>,
+        reason: &'a str,
+    ) -> Reject<'a> {
+        let key = vec![("rowid", ValueRef::Integer(rowid))];
+        Reject { table, key, column, value, reason, row: vec![(column, value)] }
+    }
+}
+
 impl Reject<'_> {
     pub fn to_json(&self) -> serde_json::Value {
         let obj = |pairs: &[(&str, ValueRef<'_>)]| {
@@ -307,14 +322,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state/rejects.jsonl");
         let bv = BadValues::to_file(&path, 2).unwrap();
-        let rec = Reject {
-            table: "t",
-            key: vec![("rowid", ValueRef::Integer(7))],
-            column: "c",
-            value: ValueRef::Blob(b"file\x96name"),
-            reason: "not UTF-8",
-            row: vec![("c", ValueRef::Blob(b"file\x96name")), ("r", ValueRef::Real(f64::INFINITY))],
-        };
+        let mut rec = Reject::by_rowid("t", 7, "c", ValueRef::Blob(b"file\x96name"), "not UTF-8");
+        rec.row.push(("r", ValueRef::Real(f64::INFINITY)));
         bv.reject(&rec).unwrap();
         bv.reject(&rec).unwrap();
         assert!(bv.reject(&rec).unwrap_err().contains("more than 2"));

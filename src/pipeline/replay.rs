@@ -287,14 +287,7 @@ mod tests {
         let path = dir.path().join("r.jsonl");
         let bv = BadValues::to_file(&path, 10).unwrap();
         for (t, r) in [("b", 7), ("a", 2), ("b", 3), ("b", 7)] {
-            let rec = Reject {
-                table: t,
-                key: vec![("rowid", ValueRef::Integer(r))],
-                column: "c",
-                value: ValueRef::Blob(b"\xff"),
-                reason: "bad",
-                row: vec![("c", ValueRef::Blob(b"\xff"))],
-            };
+            let rec = Reject::by_rowid(t, r, "c", ValueRef::Blob(b"\xff"), "bad");
             bv.reject(&rec).unwrap();
         }
         bv.flush().unwrap();
@@ -329,14 +322,7 @@ mod tests {
     #[test]
     fn keeping_holds_the_records_and_writes_no_file() {
         let bv = BadValues::keeping();
-        let rec = Reject {
-            table: "t",
-            key: vec![("rowid", ValueRef::Integer(4))],
-            column: "title",
-            value: ValueRef::Text(b"H\xe9z"),
-            reason: "not UTF-8",
-            row: vec![("title", ValueRef::Text(b"H\xe9z"))],
-        };
+        let rec = Reject::by_rowid("t", 4, "title", ValueRef::Text(b"H\xe9z"), "not UTF-8");
         bv.reject(&rec).unwrap();
         assert!(bv.path().is_none());
         let kept = bv.kept();
