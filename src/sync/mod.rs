@@ -53,6 +53,9 @@ pub struct Delta {
     /// Source rows to write: by rowid, or (no rowid) by key id.
     pub write: Vec<i64>,
     pub write_keys: Vec<u128>,
+    /// Of those, the rows whose key the target has (updated, not inserted).
+    pub changed: Vec<i64>,
+    pub changed_keys: Vec<u128>,
     /// Target rows to delete, by `ctid` (packed).
     pub delete: Vec<i64>,
     pub inserted: u64,
@@ -80,6 +83,8 @@ impl Delta {
     fn add(&mut self, d: scan::PartDelta) {
         self.write.extend(d.write);
         self.write_keys.extend(d.write_keys);
+        self.changed.extend(d.changed);
+        self.changed_keys.extend(d.changed_keys);
         self.delete.extend(d.delete);
         self.inserted += d.inserted;
         self.replaced += d.replaced;

@@ -86,6 +86,9 @@ pub struct PartDelta {
     /// Source rows to write (rowids), or with no rowid, their key ids.
     pub write: Vec<i64>,
     pub write_keys: Vec<u128>,
+    /// Of those, the rows whose key the target has (to update, not insert).
+    pub changed: Vec<i64>,
+    pub changed_keys: Vec<u128>,
     /// Target rows to delete (`ctid`s).
     pub delete: Vec<i64>,
     pub inserted: u64,
@@ -392,7 +395,14 @@ pub fn delta(source: Side, mut target: Side, rowid: bool) -> PartDelta {
     for (id, s) in source.rows {
         match target.rows.remove(&id) {
             Some(t) if t.hash == s.hash => continue,
-            Some(_) => d.replaced += 1,
+            Some(_) => {
+                d.replaced += 1;
+                if rowid {
+                    d.changed.push(s.at);
+                } else {
+                    d.changed_keys.push(id);
+                }
+            }
             None => d.inserted += 1,
         }
         if rowid {
@@ -433,6 +443,7 @@ mod tests {
             "changed row 2 and missing row 3, by source rowid"
         );
         assert_eq!(d.delete, vec![400], "extra row 4, by target ctid");
+        assert_eq!(d.changed, vec![20], "row 2 is in the target: updated, not inserted");
         let same = delta(side(&[(1, 1, 1)]), side(&[(1, 1, 7)]), true);
         assert!(same.write.is_empty() && same.delete.is_empty());
         assert_eq!(same.source, same.target);
