@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::hash::digest::TableDigest;
 use crate::plan::{Plan, TablePlan};
 use crate::postgres::{self, Target, ident};
 use crate::sqlite;
@@ -47,23 +46,21 @@ impl From<crate::postgres::decode::NotCopy> for Error {
     }
 }
 
-/// What one table needs (the sum of its partitions' deltas).
+/// What one table needs: the sum of its partitions' deltas (the same
+/// fields, reached through `Deref`), and why a table without a key is
+/// compared whole.
 #[derive(Debug, Default)]
 pub struct Delta {
-    /// Source rows to write: by rowid, or (no rowid) by key id.
-    pub write: Vec<i64>,
-    pub write_keys: Vec<u128>,
-    /// Of those, the rows whose key the target has (updated, not inserted).
-    pub changed: Vec<i64>,
-    pub changed_keys: Vec<u128>,
-    /// Target rows to delete, by `ctid` (packed).
-    pub delete: Vec<i64>,
-    pub inserted: u64,
-    pub replaced: u64,
+    pub rows: scan::PartDelta,
     /// Why the table is compared whole and reloaded when it differs.
     pub keyless: Option<String>,
-    pub source: TableDigest,
-    pub target: TableDigest,
+}
+
+impl std::ops::Deref for Delta {
+    type Target = scan::PartDelta;
+    fn deref(&self) -> &scan::PartDelta {
+        &self.rows
+    }
 }
 
 impl Delta {
@@ -81,15 +78,7 @@ impl Delta {
     }
 
     fn add(&mut self, d: scan::PartDelta) {
-        self.write.extend(d.write);
-        self.write_keys.extend(d.write_keys);
-        self.changed.extend(d.changed);
-        self.changed_keys.extend(d.changed_keys);
-        self.delete.extend(d.delete);
-        self.inserted += d.inserted;
-        self.replaced += d.replaced;
-        self.source.merge(&d.source);
-        self.target.merge(&d.target);
+        self.rows.add(d);
     }
 
     /// The report line: what was (or, in a dry run, would be) written.

@@ -97,6 +97,21 @@ pub struct PartDelta {
     pub target: TableDigest,
 }
 
+impl PartDelta {
+    /// Adds another partition's delta to this one (a table's sum).
+    pub fn add(&mut self, d: PartDelta) {
+        self.write.extend(d.write);
+        self.write_keys.extend(d.write_keys);
+        self.changed.extend(d.changed);
+        self.changed_keys.extend(d.changed_keys);
+        self.delete.extend(d.delete);
+        self.inserted += d.inserted;
+        self.replaced += d.replaced;
+        self.source.merge(&d.source);
+        self.target.merge(&d.target);
+    }
+}
+
 /// Per-row work shared by both sides (and the staging of rows without a
 /// rowid): the key's id and hash position, and the row's canonical hash,
 /// in one pass over the values, with buffers reused from row to row.
