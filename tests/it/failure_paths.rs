@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::case::{Case, migrate_in};
-use crate::util::cmd::{Output, assert_code, ferry};
+use crate::util::cmd::{self, Output, assert_code, ferry};
 use crate::util::pg::{TestDb, server};
 use crate::util::sqlite::db_from_sql;
 
@@ -136,34 +136,6 @@ fn wait_for_statement(db: &TestDb, pattern: &str, run: &mut Running) {
     }
 }
 
-/// Wait until the run journal in `state` records `table` as committed.
-fn wait_committed(state: &Path, table: &str, run: &mut Running) {
-    let t0 = Instant::now();
-    loop {
-        let done = std::fs::read_dir(state)
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .filter(|e| {
-                // Not the temporary file the journal is written through:
-                // its content is committed only once renamed.
-                let n = e.file_name().to_string_lossy().into_owned();
-                n.starts_with("run-") && n.ends_with(".json")
-            })
-            .any(|e| {
-                std::fs::read_to_string(e.path()).is_ok_and(|s| s.contains(&format!("\"{table}\"")))
-            });
-        if done {
-            return;
-        }
-        assert!(run.alive(), "ferry ended before {table} was committed");
-        assert!(
-            t0.elapsed() < Duration::from_secs(180),
-            "{table} was never committed"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
 
 fn run_journal(state: &Path) -> Option<String> {
     std::fs::read_dir(state)
@@ -337,7 +309,7 @@ fn sigint_mid_existing_load_then_resume_leaves_the_catalog_of_an_uninterrupted_r
         "--writers",
         "1",
     ]);
-    wait_committed(Path::new(&st), "child", &mut run);
+    cmd::wait_committed(Path::new(&st), "child", &mut run.child, Duration::from_secs(180));
     std::thread::sleep(Duration::from_millis(50));
     let (out, _) = run.signal_and_wait("INT");
     assert_code(&out, 130);
@@ -867,7 +839,7 @@ fn a_second_interrupt_exits_at_once_and_the_next_run_repairs() {
         Case::new("fp_second_interrupt", BIG_SOURCE).with_target(BIG_TARGET);
     let st = state_dir(dir.path());
     let mut run = spawn(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", &st, "-q", "-j", "1", "--writers", "1"]);
-    wait_committed(Path::new(&st), "child", &mut run);
+    cmd::wait_committed(Path::new(&st), "child", &mut run.child, Duration::from_secs(180));
     // The first interrupt stops the load; the keys set aside are being put
     // back (the index on 600,000 rows) when the second one comes.
     run.signal("INT");

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::cmd::{assert_code, ferry};
+use crate::util::cmd::{self, assert_code, ferry};
 use crate::util::pg::{server, TestDb, TestServer};
 use crate::util::sqlite::db_from_sql;
 
@@ -35,29 +35,6 @@ fn spawn(src: &Path, db: &TestDb, state: &Path) -> Child {
         .unwrap()
 }
 
-/// Wait until the run journal records `table` as committed.
-fn wait_committed(state: &Path, table: &str, child: &mut Child) {
-    let t0 = Instant::now();
-    loop {
-        let done = std::fs::read_dir(state)
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .filter(|e| {
-                // Not the temporary file the journal is written through:
-                // its content is committed only once renamed.
-                let n = e.file_name().to_string_lossy().into_owned();
-                n.starts_with("run-") && n.ends_with(".json")
-            })
-            .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|s| s.contains(&format!("\"{table}\""))));
-        if done {
-            return;
-        }
-        assert!(child.try_wait().unwrap().is_none(), "ferry ended before {table} was committed");
-        assert!(t0.elapsed() < Duration::from_secs(120), "{table} was never committed");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
 
 fn resume_and_check(src: &Path, db: &TestDb, state: &Path) {
     let out = ferry(&["migrate", src.to_str().unwrap(), &db.url, "--state-dir", state.to_str().unwrap(), "--resume", "--json"]);
@@ -91,7 +68,7 @@ pub fn sigkill_then_resume(server: &TestServer) {
     let db = server.fresh_db("resume_sigkill");
     let state = dir.path().join("state");
     let mut child = spawn(&src, &db, &state);
-    wait_committed(&state, "first_loaded", &mut child);
+    cmd::wait_committed(&state, "first_loaded", &mut child, Duration::from_secs(120));
     std::thread::sleep(Duration::from_millis(150));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -107,7 +84,7 @@ fn connection_dropped_mid_table_then_resume() {
     let db = server().fresh_db("resume_terminated");
     let state = dir.path().join("state");
     let mut child = spawn(&src, &db, &state);
-    wait_committed(&state, "first_loaded", &mut child);
+    cmd::wait_committed(&state, "first_loaded", &mut child, Duration::from_secs(120));
     std::thread::sleep(Duration::from_millis(100));
     let dbname = db.url.rsplit('/').next().unwrap().to_string();
     db.query_strings(&format!(
@@ -162,7 +139,7 @@ fn ctrl_c_rolls_back_exits_130_and_says_how_to_resume() {
     let db = server().fresh_db("resume_sigint");
     let state = dir.path().join("state");
     let mut child = spawn(&src, &db, &state);
-    wait_committed(&state, "first_loaded", &mut child);
+    cmd::wait_committed(&state, "first_loaded", &mut child, Duration::from_secs(120));
     std::thread::sleep(Duration::from_millis(100));
     let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());

@@ -159,3 +159,28 @@ fn timeout() -> Duration {
         .and_then(|s| s.parse().ok());
     Duration::from_secs(secs.unwrap_or(300))
 }
+
+/// Waits until the run journal in `state` records `table` as committed,
+/// failing when `child` (the ferry writing it) ends first or `limit` passes.
+pub fn wait_committed(state: &std::path::Path, table: &str, child: &mut std::process::Child, limit: std::time::Duration) {
+    let t0 = std::time::Instant::now();
+    loop {
+        let done = std::fs::read_dir(state)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                // Not the temporary file the journal is written through:
+                // its content is committed only once renamed.
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.starts_with("run-") && n.ends_with(".json")
+            })
+            .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|s| s.contains(&format!("\"{table}\""))));
+        if done {
+            return;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "ferry ended before {table} was committed");
+        assert!(t0.elapsed() < limit, "{table} was never committed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
