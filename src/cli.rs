@@ -348,6 +348,11 @@ pub struct SyncArgs {
     /// Also write the result as one self-contained HTML page.
     #[arg(long, value_name = "FILE")]
     pub report_html: Option<PathBuf>,
+    /// Where `migrate` left its ledger of the rows it wrote (the same
+    /// directory): tables it still describes are compared by reading the
+    /// source alone.
+    #[arg(long, env = "FERRY_STATE_DIR", default_value = ".ferry-state")]
+    pub state_dir: PathBuf,
 }
 
 /// Counts of rows, threads and connections: 0 would divide by zero or wait

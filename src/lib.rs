@@ -19,6 +19,7 @@ pub mod journal;
 pub mod mapping;
 pub mod model;
 pub mod plan;
+pub mod ledger;
 pub mod progress;
 pub mod report;
 pub mod report_html;

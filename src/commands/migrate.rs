@@ -17,6 +17,7 @@ use std::time::Instant;
 use crate::cli::{MigrateArgs, SchemaMode};
 use crate::error::Outcome;
 use crate::journal;
+use crate::ledger;
 use crate::mapping::file::Layers;
 use crate::pipeline::{self, Options};
 use crate::plan::{Plan, Planner};
@@ -35,6 +36,8 @@ struct Run<'a> {
     report: &'a mut Report,
     /// When planning started (the plan phase ends when the load can start).
     t0: Instant,
+    /// Where the verified tables' ledger goes (None: no ledger kept).
+    ledger: Option<ledger::Store>,
 }
 
 /// What a load did and what verification found, table by table.
@@ -91,7 +94,13 @@ fn run_reported(args: &MigrateArgs, report: &mut Report, t_all: Instant) -> anyh
     report.facts.tables = declared.tables.iter().map(|t| (t.source.name.clone(), t.map.target.clone())).collect();
 
     // 4. Plan, create or fit, load, keys, verify.
-    let mut run = Run { args, rt: &rt, target: &target, planner, journal: &writer, report, t0 };
+    // The ledger: the readers write its records in `pending/`, adopted
+    // once verification found the tables equal. None for a rehearsal's
+    // throwaway cluster or without hashes to check it by.
+    let store = ledger::Store::new(&args.state_dir, &target.to_string(), &args.pg_schema);
+    let ledger = (!args.target_scratch && !args.no_verify && ledger::Store::clear(&store.pending()).is_ok()).then_some(store);
+    opts.ledger = ledger.as_ref().map(ledger::Store::pending);
+    let mut run = Run { args, rt: &rt, target: &target, planner, journal: &writer, report, t0, ledger };
     let outcome = match mode {
         SchemaMode::Existing => existing::run(&mut run, &mut opts),
         _ => {
@@ -225,7 +234,7 @@ fn verify_loaded(run: &mut Run<'_>, plan: &Plan, loads: &[pipeline::TableLoad]) 
         .map(|l| verify::Sent { table: &l.table, rows: l.rows, rejected: l.bad.rejected, digest: &l.digest, hash: &l.hash })
         .collect();
     crate::interrupt::check()?;
-    let checks = run.rt.block_on(crate::interrupt::interruptible(verify::check_loaded(
+    let (checks, written) = run.rt.block_on(crate::interrupt::interruptible(verify::check_loaded(
         run.target,
         plan,
         &sent,
@@ -234,7 +243,42 @@ fn verify_loaded(run: &mut Run<'_>, plan: &Plan, loads: &[pipeline::TableLoad]) 
         args.max_diffs,
     )))?;
     run.report.phase(if args.no_verify { Phase::Count } else { Phase::Verify }, t0.elapsed());
+    keep_ledger(run, plan, loads, &checks, &written);
     Ok(checks)
+}
+
+/// The ledger of the tables verified equal (`ledger`): what the next
+/// `sync` compares the source with instead of reading the target. A
+/// ledger that cannot be written only makes that sync read both sides.
+fn keep_ledger(run: &mut Run<'_>, plan: &Plan, loads: &[pipeline::TableLoad], checks: &[TableCheck], written: &verify::Written) {
+    let Some(store) = &run.ledger else { return };
+    let Some(xmax) = written.xmax else {
+        let _ = store.forget();
+        return;
+    };
+    let oids = run.rt.block_on(super::table_oids(run.target, plan)).unwrap_or_default();
+    let mut tables = Vec::new();
+    for (i, tp) in plan.tables.iter().enumerate() {
+        let ok = checks.iter().any(|c| c.table == tp.source.name && c.ok() && c.status == verify::Status::Equal);
+        let (Some(load), Some(w), Some(&Some(oid))) =
+            (loads.iter().find(|l| l.table == tp.source.name), written.writers.get(i), oids.get(i))
+        else {
+            continue;
+        };
+        if !ok || w.too_many || w.xids.iter().any(|&x| x < 3) {
+            continue;
+        }
+        tables.push(ledger::Loaded {
+            tp,
+            rows: load.rows,
+            rejected: load.bad.rejected,
+            oid,
+            xids: w.xids.iter().map(|&x| ledger::widen_xid(x, xmax)).collect(),
+        });
+    }
+    if let Err(e) = store.adopt(&tables) {
+        run.report.warn(format!("the ledger for `ferry sync` could not be written ({e}); a sync will compare both sides whole"));
+    }
 }
 
 /// A create-mode load stopped: the tables that committed get their

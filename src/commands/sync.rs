@@ -21,7 +21,8 @@ use crate::plan::{Plan, Planner};
 use crate::postgres::catalog::Catalog;
 use crate::postgres::{self, Target};
 use crate::report::Report;
-use crate::sync::{self, Delta, TableSync};
+use crate::ledger;
+use crate::sync::{self, Delta, LedgerIo, Mode, TableSync};
 use crate::verify::{Status, TableCheck};
 
 /// The `--json` document.
@@ -52,6 +53,8 @@ pub fn run(args: &SyncArgs) -> anyhow::Result<Outcome> {
     let _snapshot = crate::sqlite::snapshot::Snapshot::take(src)?;
     let schema = super::read_schema(src)?;
     let lead = rt.block_on(target.connect())?;
+    let store = ledger::Store::new(&args.state_dir, &target.to_string(), &args.pg_schema);
+    let view = rt.block_on(sync::ledger::open(&store, &lead));
     let catalog = rt.block_on(Catalog::read(&lead, &args.pg_schema))?;
     let planner = super::planner(
         &schema,
@@ -83,7 +86,8 @@ pub fn run(args: &SyncArgs) -> anyhow::Result<Outcome> {
     let plan = fitted(&planner, &catalog)?;
     let snapshot = rt.block_on(sync::begin(&lead, &plan, args.dry_run))?;
     let t_compare = Instant::now();
-    let (plan, deltas) = match sync::compare(&rt, src, &target, &plan, snapshot.as_deref(), jobs) {
+    let cmp = Compare { rt: &rt, src, target: &target, snapshot: snapshot.as_deref(), jobs, view: view.as_ref(), dry_run: args.dry_run };
+    let (plan, (mut deltas, whole)) = match cmp.run(&plan) {
         Ok(d) => (plan, d),
         // A value the target's types cannot take as they are (a date/time
         // column filled from epoch numbers): plan from the data, as
@@ -95,19 +99,42 @@ pub fn run(args: &SyncArgs) -> anyhow::Result<Outcome> {
             let (plan, misfits, more) = planner.fitted(src, &catalog, &profiles)?;
             refuse_misfits(&misfits)?;
             notes.extend(more);
-            let deltas = sync::compare(&rt, src, &target, &plan, snapshot.as_deref(), jobs)?;
+            let deltas = cmp.run(&plan)?;
             (plan, deltas)
         }
         Err(e) => return Err(e.into()),
     };
     let compare_seconds = t_compare.elapsed().as_secs_f64();
     let t_write = Instant::now();
+    for (tp, why) in plan.tables.iter().zip(&whole) {
+        if let (Some(why), true) = (why, view.is_some()) {
+            notes.push(format!("table {:?}: compared both sides whole: {why}", tp.source.name));
+        }
+    }
     let verified = if args.dry_run || !deltas.iter().any(Delta::writes) {
         rt.block_on(sync::end(&lead, !args.dry_run))?;
+        let _ = std::fs::remove_dir_all(store.next());
         vec![!args.dry_run; deltas.len()]
     } else {
-        let verified = sync::apply::apply(&rt, &lead, src, &plan, &catalog, &deltas)?;
+        let verified = sync::apply::apply(&rt, &lead, src, &plan, &catalog, &mut deltas)?;
+        // The next ledger names this transaction: kept at the next start
+        // if the commit went through and this run stopped before promoting.
+        let next = if verified.iter().all(|v| *v) { next_ledger(&rt, &lead, &store, view.as_ref(), &plan, &deltas) } else { None };
         rt.block_on(sync::end(&lead, true))?;
+        match next {
+            Some(Ok(())) => {
+                if let Err(e) = store.promote() {
+                    notes.push(format!("the ledger could not be updated ({e}); the next sync compares both sides whole"));
+                }
+            }
+            Some(Err(e)) => {
+                let _ = store.forget();
+                notes.push(format!("the ledger could not be written ({e}); the next sync compares both sides whole"));
+            }
+            None => {
+                let _ = store.forget();
+            }
+        }
         verified
     };
     let tables: Vec<TableSync> = plan
@@ -136,6 +163,127 @@ pub fn run(args: &SyncArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Differences
     })
+}
+
+/// How the tables are compared: what `compare` needs besides the plan.
+struct Compare<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    src: &'a std::path::Path,
+    target: &'a Target,
+    snapshot: Option<&'a str>,
+    jobs: usize,
+    view: Option<&'a sync::ledger::View>,
+    dry_run: bool,
+}
+
+impl Compare<'_> {
+    /// Compare every table, by its ledger where it has one that fits (its
+    /// records for the next ledger written to `next/` on the way), else both
+    /// sides whole; a ledger found stale by `untouched` (checked meanwhile,
+    /// in the same snapshot) is dropped and its table compared again both
+    /// sides whole. Per table, why it was compared both sides (None: by its
+    /// ledger).
+    fn run(&self, plan: &Plan) -> Result<(Vec<Delta>, Vec<Option<String>>), sync::Error> {
+        let mut whole: Vec<Option<String>> = Vec::new();
+        let mut modes = Vec::new();
+        for tp in &plan.tables {
+            match sync::ledger::candidate(self.view, tp) {
+                Ok((tl, _)) => {
+                    modes.push(Mode::Ledger(tl));
+                    whole.push(None);
+                }
+                Err(why) => {
+                    modes.push(Mode::Whole);
+                    whole.push(Some(why));
+                }
+            }
+        }
+        let root = self.view.map(sync::ledger::View::root);
+        let next = self.view.filter(|_| !self.dry_run).map(|v| v.store.next());
+        if let Some(n) = &next {
+            ledger::Store::clear(n).map_err(|e| sync::Error::Other(format!("preparing the next ledger: {e}")))?;
+        }
+        let io = root.as_deref().map(|root| LedgerIo { root, next: next.as_deref() });
+        // The ledgers' check runs on the server while the source is read.
+        let checked: Vec<(usize, ledger::TableLedger)> =
+            modes.iter().enumerate().filter_map(|(t, m)| match m { Mode::Ledger(tl) => Some((t, (*tl).clone())), _ => None }).collect();
+        let check = {
+            let (target, snapshot, schema) = (self.target.clone(), self.snapshot.map(str::to_string), plan.pg_schema.clone());
+            self.rt.spawn(async move {
+                if checked.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let client = sync::reader(&target, snapshot.as_deref()).await?;
+                let xmax = sync::ledger::xmax(&client).await?;
+                let mut out = Vec::new();
+                for (t, tl) in &checked {
+                    out.push((*t, sync::ledger::untouched(&client, &schema, tl, xmax).await?));
+                }
+                Ok::<_, sync::Error>(out)
+            })
+        };
+        let mut deltas = sync::compare(self.rt, self.src, self.target, plan, self.snapshot, self.jobs, &modes, io)?;
+        let verdicts = match self.rt.block_on(check) {
+            Ok(v) => v?,
+            Err(join) => std::panic::resume_unwind(join.into_panic()),
+        };
+        let stale: Vec<(usize, String)> = verdicts.into_iter().filter_map(|(t, v)| v.err().map(|why| (t, why))).collect();
+        if !stale.is_empty() {
+            let again: Vec<Mode<'_>> =
+                (0..plan.tables.len()).map(|t| if stale.iter().any(|s| s.0 == t) { Mode::Whole } else { Mode::Skip }).collect();
+            let mut fresh = sync::compare(self.rt, self.src, self.target, plan, self.snapshot, self.jobs, &again, None)?;
+            for (t, why) in stale {
+                deltas[t] = std::mem::take(&mut fresh[t]);
+                whole[t] = Some(format!("the ledger no longer describes the table: {why}"));
+                if let Some(n) = &next {
+                    let _ = std::fs::remove_dir_all(ledger::Store::table(n, &plan.tables[t].source.name));
+                }
+            }
+        }
+        Ok((deltas, whole))
+    }
+}
+
+/// Write the next ledger (inside the sync's transaction, before COMMIT):
+/// the tables compared by their ledger, with the records the comparison
+/// wrote to `next/`, naming this transaction among their writers if they
+/// were written. None: there was no ledger to carry on.
+fn next_ledger(
+    rt: &tokio::runtime::Runtime,
+    lead: &tokio_postgres::Client,
+    store: &ledger::Store,
+    view: Option<&sync::ledger::View>,
+    plan: &Plan,
+    deltas: &[Delta],
+) -> Option<std::io::Result<()>> {
+    let view = view?;
+    let xid: i64 = rt.block_on(lead.query_one("SELECT txid_current()", &[])).ok()?.get(0);
+    let next = store.next();
+    let mut m = ledger::Manifest { pending_xid: Some(xid), ..Default::default() };
+    for (tp, d) in plan.tables.iter().zip(deltas) {
+        let Some(old) = view.manifest.tables.get(&tp.source.name).filter(|_| d.by_key) else { continue };
+        let made = (|| {
+            sync::ledger::mark_absent(&next, &tp.source.name, &d.rejected)?;
+            ledger::segments_in(&ledger::Store::table(&next, &tp.source.name))
+        })();
+        let segments = match made {
+            Ok(Some(s)) => s,
+            Ok(None) => continue,
+            Err(e) => return Some(Err(e)),
+        };
+        let mut xids = old.xids.clone();
+        if d.writes() && !xids.contains(&xid) {
+            xids.push(xid);
+        }
+        m.tables.insert(
+            tp.source.name.clone(),
+            ledger::TableLedger { rows: d.source.rows, xids, segments, ..old.clone() },
+        );
+    }
+    if m.tables.is_empty() {
+        return None;
+    }
+    Some(store.write_next(&m))
 }
 
 /// The plan read off the target, or every misfit (a table missing, a

@@ -143,7 +143,7 @@ fn compare(
 ) -> anyhow::Result<Option<Vec<TableCheck>>> {
     let target_side = rt.spawn({
         let (tables, target, schema) = (plan.tables.clone(), target.clone(), plan.pg_schema.clone());
-        async move { verify::target_digests(&target, &schema, &tables, verify::READ_CONNECTIONS).await }
+        async move { verify::target_digests(&target, &schema, &tables, verify::READ_CONNECTIONS, false).await.map(|(d, _)| d) }
     });
     let source_side = pipeline::source_digests(&args.common.source.source, plan, opts);
     crate::interrupt::check()?;

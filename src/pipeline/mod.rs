@@ -76,6 +76,9 @@ pub struct Options {
     pub on_commit: Option<OnCommit>,
     /// Reject file and counts of the `reject`/`null` bad-value policies.
     pub bad_values: Arc<rejects::BadValues>,
+    /// Where readers write the ledger's segments (`ledger::Store::pending`),
+    /// for the tables that can have one.
+    pub ledger: Option<PathBuf>,
 }
 
 /// A callback run after each table commits.
@@ -102,6 +105,7 @@ impl Options {
             progress: None,
             on_commit: None,
             bad_values: Arc::new(rejects::BadValues::default()),
+            ledger: None,
         }
     }
 }
@@ -443,6 +447,13 @@ async fn recv(rx: &Receiver<Msg>) -> Option<Msg> {
     rx.recv().ok()
 }
 
+/// The folder of `tp`'s ledger segments, when the run keeps a ledger and
+/// the table can have one.
+fn ledger_dir(opts: &Options, tp: &TablePlan) -> Option<PathBuf> {
+    let base = opts.ledger.as_ref()?;
+    crate::ledger::eligible(tp).map(|_| crate::ledger::Store::table(base, &tp.source.name))
+}
+
 /// Put one reader job per chunk on the pool; each sends its buffers, then
 /// `ChunkDone` (or `Failed`) on the returned bounded channel.
 fn spawn_readers(
@@ -458,8 +469,9 @@ fn spawn_readers(
     for chunk in chunks {
         let (tx, cancel, source, tp) = (tx.clone(), cancel.clone(), source.to_path_buf(), tp.clone());
         let (buffer_bytes, bad_values) = (opts.buffer_bytes, opts.bad_values.clone());
+        let ledger = ledger_dir(opts, &tp);
         pool.spawn(move || {
-            let msg = match reader::read_chunk(&source, &tp, &chunk, Some(buffer_bytes), &tx, &cancel, &bad_values) {
+            let msg = match reader::read_chunk(&source, &tp, &chunk, Some(buffer_bytes), &tx, &cancel, &bad_values, ledger.as_deref()) {
                 Ok(digest) => Msg::ChunkDone(digest),
                 Err(e) => Msg::Failed(e),
             };
@@ -491,6 +503,7 @@ pub fn source_digests(source: &Path, plan: &Plan, opts: &Options) -> Result<Vec<
         for chunk in chunks {
             let (tx, cancel, source, tp) = (tx.clone(), cancel.clone(), source.to_path_buf(), tp.clone());
             let bad_values = opts.bad_values.clone();
+            let ledger = ledger_dir(opts, &tp);
             pool.spawn(move || {
                 if cancel.load(Ordering::Relaxed) {
                     let _ = tx.send((ti, Err(Error::Cancelled)));
@@ -498,7 +511,7 @@ pub fn source_digests(source: &Path, plan: &Plan, opts: &Options) -> Result<Vec<
                 }
                 // No COPY data is made, so nothing is sent on this one.
                 let (data_tx, _data_rx) = bounded::<Msg>(1);
-                let r = reader::read_chunk(&source, &tp, &chunk, None, &data_tx, &cancel, &bad_values);
+                let r = reader::read_chunk(&source, &tp, &chunk, None, &data_tx, &cancel, &bad_values, ledger.as_deref());
                 let _ = tx.send((ti, r));
             });
         }

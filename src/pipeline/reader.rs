@@ -25,6 +25,7 @@ use crate::plan::TablePlan;
 use crate::sqlite::pool::{describe_value, rowid_name, with_connection, Chunk};
 use crate::postgres::{encode, ident};
 use crate::hash::digest::{write_value, DigestBuilder, TableDigest};
+use crate::ledger::{self, Fingerprints, write_raw};
 
 /// The SELECT for a chunk: the mapped columns in plan order, then the rowid
 /// (when there is one) to name rows in error messages.
@@ -86,7 +87,10 @@ fn own_name(base: &str, taken: &[&str]) -> String {
 
 /// Read, convert and hash one chunk. With `buffer_bytes`, also encode the
 /// rows as binary COPY data and send it in buffers of about that size; with
-/// None (verification) only the digest is made.
+/// None (verification) only the digest is made. With `ledger` (the table's
+/// folder of ledger segments), each row's stored values are fingerprinted
+/// too and the chunk's records written there (`ledger`).
+#[allow(clippy::too_many_arguments)]
 pub fn read_chunk(
     source: &Path,
     tp: &TablePlan,
@@ -95,6 +99,7 @@ pub fn read_chunk(
     tx: &Sender<Msg>,
     cancel: &AtomicBool,
     bad_values: &BadValues,
+    ledger: Option<&Path>,
 ) -> Result<TableDigest, Error> {
     let sql = select_sql(tp, chunk);
     let loc = |message: String| Error::Source { location: Location::table(&tp.source.name), message };
@@ -116,6 +121,7 @@ pub fn read_chunk(
         let mut n: u64 = 0;
         let mut sent: u64 = 0;
         let mut counts = Counts::default();
+        let mut fps = ledger.map(|_| Fingerprints::default());
         while let Some(row) = rows.next().map_err(|e| loc(e.to_string()))? {
             let row_start = buf.len();
             if encode {
@@ -127,6 +133,9 @@ pub fn read_chunk(
             let at = RowAt { tp, row, ncols, has_rowid };
             for (i, cm) in tp.map.columns.iter().enumerate() {
                 let v = row.get_ref(i).map_err(|e| loc(e.to_string()))?;
+                if let Some(f) = &mut fps {
+                    write_raw(f.row(), v);
+                }
                 // Planned without a profile: a storage class that would make
                 // the profiled plan widen this column sends the run back to
                 // plan from the data (create mode).
@@ -161,6 +170,18 @@ pub fn read_chunk(
                 }
                 write_value(digest.row(), &cm.pg_type, &value, &mut hash_scratch);
             }
+            if let Some(f) = &mut fps {
+                // A rejected row is recorded as absent from the target, with
+                // every stored value fingerprinted.
+                if rejected {
+                    f.discard_row();
+                    for i in 0..ncols {
+                        write_raw(f.row(), row.get_ref(i).map_err(|e| loc(e.to_string()))?);
+                    }
+                }
+                let key: i64 = row.get(ncols).map_err(|e| loc(e.to_string()))?;
+                f.end_row(key, rejected);
+            }
             if rejected {
                 // The row leaves no trace in the COPY data nor in the hash.
                 buf.truncate(row_start);
@@ -184,6 +205,12 @@ pub fn read_chunk(
         }
         let digest = digest.finish();
         debug_assert_eq!(n, digest.rows);
+        if let (Some(dir), Some(f)) = (ledger, &mut fps) {
+            f.flush();
+            // Rows out of rowid order leave the segment unwritten: the
+            // table's records then fall short and it gets no ledger.
+            let _ = ledger::write_segments(dir, chunk.range.map_or(i64::MIN, |r| r.0), &f.take());
+        }
         bad_values.merge(&tp.source.name, &counts);
         Ok(digest)
     })

@@ -134,6 +134,7 @@ pub fn read(source: &Path, plan: &Plan, wanted: &Wanted) -> Result<Read, Error> 
                 &tx,
                 &cancel,
                 &bad,
+                None,
             ) {
                 Ok(d) => {
                     let kept = bad.kept();

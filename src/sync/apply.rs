@@ -127,7 +127,7 @@ fn send_rows(
     delta: &Delta,
     whole: bool,
     copy_sql: &str,
-) -> Result<TableDigest, Error> {
+) -> Result<(TableDigest, Vec<(i64, bool)>), Error> {
     let ctx = format!("writing the changed rows of table {:?}", tp.source.name);
     let sink = rt
         .block_on(client.copy_in::<_, Bytes>(copy_sql))
@@ -136,6 +136,7 @@ fn send_rows(
     let mut buf = BytesMut::with_capacity(BUFFER + BUFFER / 4);
     encode::write_header(&mut buf);
     let mut digest = TableDigest::default();
+    let mut rejected = Vec::new();
     let mut staged = Staged {
         tp,
         buf: &mut buf,
@@ -172,7 +173,10 @@ fn send_rows(
             for &rowid in &delta.write {
                 let mut rows = stmt.query([rowid]).map_err(|e| source_error(tp, e))?;
                 if let Some(row) = rows.next().map_err(|e| source_error(tp, e))? {
-                    staged.row(row, None, changed.contains(&rowid))?;
+                    let in_target = changed.contains(&rowid);
+                    if !staged.row(row, None, in_target)? {
+                        rejected.push((rowid, in_target));
+                    }
                     flush(staged.buf)?;
                 }
             }
@@ -197,7 +201,7 @@ fn send_rows(
     rt.block_on(sink.send(buf.split().freeze()))
         .map_err(server(ctx.clone()))?;
     rt.block_on(sink.as_mut().finish()).map_err(server(ctx))?;
-    Ok(digest)
+    Ok((digest, rejected))
 }
 
 /// Rows being encoded for COPY and hashed, with their reused buffers.
@@ -216,13 +220,13 @@ impl Staged<'_> {
     /// Encode and hash one source row; with `pick`, only a row whose key
     /// id is wanted (and in the target if among `changed`), else
     /// `in_target`. A row a bad-value policy rejects is left out, as the
-    /// comparison left it out.
+    /// comparison left it out (false: left out).
     fn row(
         &mut self,
         row: &rusqlite::Row<'_>,
         pick: Option<(&mut RowHasher, &std::collections::HashSet<u128>, &std::collections::HashSet<u128>)>,
         mut in_target: bool,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let tp = self.tp;
         let mut src = SourceRow {
             row,
@@ -232,7 +236,7 @@ impl Staged<'_> {
         if let Some((hasher, wanted, changed)) = pick {
             match hasher.row(&mut src)? {
                 Some((id, _)) if wanted.contains(&id) => in_target = changed.contains(&id),
-                _ => return Ok(()),
+                _ => return Ok(true),
             }
         }
         let start = self.buf.len();
@@ -246,7 +250,7 @@ impl Staged<'_> {
             })?;
             if kept.is_none() {
                 self.buf.truncate(start);
-                return Ok(());
+                return Ok(false);
             }
         }
         if self.marked {
@@ -259,7 +263,7 @@ impl Staged<'_> {
             }
         }
         self.digest.add_row(&blake3::hash(&self.bytes));
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -315,7 +319,7 @@ fn upsert(
     plan: &Plan,
     catalog: &Catalog,
     t: usize,
-    d: &Delta,
+    d: &mut Delta,
 ) -> Result<TableDigest, Error> {
     let tp = &plan.tables[t];
     let table = ident::qualified(&plan.pg_schema, &tp.map.target);
@@ -327,7 +331,7 @@ fn upsert(
             "COPY {table} ({}) FROM STDIN (FORMAT binary)",
             target_cols(tp, "")
         );
-        return send_rows(rt, client, conn, tp, d, true, &copy);
+        return Ok(send_rows(rt, client, conn, tp, d, true, &copy)?.0);
     }
     let stage = stage_name(t);
     let create = format!(
@@ -340,7 +344,26 @@ fn upsert(
         "COPY {stage} ({}, {MARK}) FROM STDIN (FORMAT binary)",
         target_cols(tp, "")
     );
-    let sent = send_rows(rt, client, conn, tp, d, false, &copy)?;
+    let (sent, rejected) = send_rows(rt, client, conn, tp, d, false, &copy)?;
+    // Compared by stored values (the ledger), a changed or new row may fail
+    // its conversion only now: left out as the load leaves it out, so a row
+    // the target has is deleted.
+    for (key, in_target) in rejected {
+        if !d.by_key {
+            return Err(Error::Other(format!(
+                "table {:?}: row {key} was rejected by a bad-value policy after the comparison kept it",
+                tp.source.name
+            )));
+        }
+        if in_target {
+            d.rows.replaced -= 1;
+            d.rows.delete.push(key);
+        } else {
+            d.rows.inserted -= 1;
+        }
+        d.rows.source.rows -= 1;
+        d.rejected.push(key);
+    }
     // Statistics for the staging table, so that the joins below probe the
     // target's key index instead of scanning the whole table.
     rt.block_on(client.batch_execute(&format!("ANALYZE {stage}"))).map_err(server(what("staging the rows of")))?;
@@ -380,6 +403,9 @@ fn upsert(
 async fn delete(client: &Client, plan: &Plan, t: usize, d: &Delta) -> Result<(), Error> {
     let tp = &plan.tables[t];
     let table = ident::qualified(&plan.pg_schema, &tp.map.target);
+    if d.by_key {
+        return delete_keys(client, &table, tp, &d.delete).await;
+    }
     for batch in d.delete.chunks(DELETE_BATCH) {
         let tids: Vec<String> = batch.iter().map(|&at| super::scan::ctid_text(at)).collect();
         let sql = format!("DELETE FROM {table} WHERE ctid = ANY($1::text[]::tid[])");
@@ -398,6 +424,21 @@ async fn delete(client: &Client, plan: &Plan, t: usize, d: &Delta) -> Result<(),
     Ok(())
 }
 
+/// Delete the rows of a table compared with its ledger, by key (its
+/// integer rowid key, the same value in the target).
+async fn delete_keys(client: &Client, table: &str, tp: &TablePlan, keys: &[i64]) -> Result<(), Error> {
+    let col = crate::ledger::eligible(tp).expect("a ledger table");
+    let sql = format!("DELETE FROM {table} WHERE {} = ANY($1::int8[])", ident::quote(&tp.map.columns[col].target));
+    let what = format!("deleting rows of table {:?}", tp.map.target);
+    for batch in keys.chunks(DELETE_BATCH) {
+        let n = client.execute(&sql, &[&batch]).await.map_err(server(what.clone()))?;
+        if n != batch.len() as u64 {
+            return Err(Error::Other(format!("{what}: {n} rows deleted where the comparison found {}", batch.len())));
+        }
+    }
+    Ok(())
+}
+
 /// Write every table's differences on `client` (inside its transaction):
 /// inserts and updates parents first, deletes children first, sequences,
 /// then the read-back. Per table: verified (true for a table with nothing
@@ -408,7 +449,7 @@ pub fn apply(
     source: &Path,
     plan: &Plan,
     catalog: &Catalog,
-    deltas: &[Delta],
+    deltas: &mut [Delta],
 ) -> Result<Vec<bool>, Error> {
     let (conn, _) = sqlite::snapshot::open_in_snapshot(source)?;
     let mut order: Vec<usize> = (0..plan.tables.len())
@@ -418,7 +459,7 @@ pub fn apply(
     let mut sent = vec![TableDigest::default(); plan.tables.len()];
     for &t in &order {
         crate::interrupt::check()?;
-        let d = &deltas[t];
+        let d = &mut deltas[t];
         if d.reload() || !d.write.is_empty() || !d.write_keys.is_empty() {
             sent[t] = upsert(rt, client, &conn, plan, catalog, t, d)?;
         }

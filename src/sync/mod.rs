@@ -13,6 +13,7 @@
 //! digest and reloaded whole when it differs.
 
 pub mod apply;
+pub mod ledger;
 pub mod scan;
 
 use std::path::Path;
@@ -54,6 +55,11 @@ pub struct Delta {
     pub rows: scan::PartDelta,
     /// Why the table is compared whole and reloaded when it differs.
     pub keyless: Option<String>,
+    /// Compared with the ledger: `delete` holds keys, not `ctid`s.
+    pub by_key: bool,
+    /// Rows a bad-value policy rejected when they were staged (their
+    /// records in the next ledger become absent).
+    pub rejected: Vec<i64>,
 }
 
 impl std::ops::Deref for Delta {
@@ -61,6 +67,25 @@ impl std::ops::Deref for Delta {
     fn deref(&self) -> &scan::PartDelta {
         &self.rows
     }
+}
+
+/// How one table is compared.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode<'a> {
+    /// Its source rows against its ledger (the target is not read).
+    Ledger(&'a crate::ledger::TableLedger),
+    /// Both sides whole.
+    Whole,
+    /// Not at all (an empty delta).
+    Skip,
+}
+
+/// Where the ledger is read (`current/`) and the next one written (None
+/// in a dry run).
+#[derive(Debug, Clone, Copy)]
+pub struct LedgerIo<'a> {
+    pub root: &'a Path,
+    pub next: Option<&'a Path>,
 }
 
 impl Delta {
@@ -98,6 +123,7 @@ impl Delta {
             },
             replaced: if reload { 0 } else { self.replaced },
             reloaded: reload,
+            ledger: self.by_key,
             rows: self.source.rows,
             verified,
             reason: if reload { self.keyless.clone() } else { None },
@@ -114,6 +140,8 @@ pub struct TableSync {
     pub replaced: u64,
     /// Reloaded whole: no usable key (`reason`).
     pub reloaded: bool,
+    /// Compared with the ledger (the source read alone), not both sides.
+    pub ledger: bool,
     /// Rows in the source (and, once synced, in the target).
     pub rows: u64,
     /// The final check of the target (None in a dry run).
@@ -136,8 +164,14 @@ async fn parts(
     schema: &str,
     tp: &TablePlan,
     key: Option<&Key>,
+    mode: Mode<'_>,
 ) -> Result<Vec<Part>, Error> {
     let rows = tp.row_count.max(1);
+    match mode {
+        Mode::Skip => return Ok(Vec::new()),
+        Mode::Ledger(tl) if !tl.segments.is_empty() => return Ok((0..tl.segments.len()).map(Part::Ledger).collect()),
+        _ => {}
+    }
     match key {
         None => Ok(vec![Part::Whole]),
         Some(Key::Int {
@@ -218,7 +252,7 @@ fn int_ranges(lo: i64, hi: i64, rows: u64) -> Vec<Part> {
 }
 
 /// Open a target connection reading in the exported snapshot (if any).
-async fn reader(target: &Target, snapshot: Option<&str>) -> Result<tokio_postgres::Client, Error> {
+pub async fn reader(target: &Target, snapshot: Option<&str>) -> Result<tokio_postgres::Client, Error> {
     let client = target.connect().await?;
     if let Some(id) = snapshot {
         let sql = format!(
@@ -266,8 +300,9 @@ pub async fn end(lead: &tokio_postgres::Client, commit: bool) -> Result<(), Erro
     Ok(())
 }
 
-/// Compare every table of `plan`: per table, the rows to write and delete.
-/// Results in the order of `plan.tables`.
+/// Compare every table of `plan` as `modes` says: per table, the rows to
+/// write and delete. Results in the order of `plan.tables`.
+#[allow(clippy::too_many_arguments)]
 pub fn compare(
     rt: &tokio::runtime::Runtime,
     source: &Path,
@@ -275,13 +310,17 @@ pub fn compare(
     plan: &Plan,
     snapshot: Option<&str>,
     jobs: usize,
+    modes: &[Mode<'_>],
+    io: Option<LedgerIo<'_>>,
 ) -> Result<Vec<Delta>, Error> {
     let tables: Vec<Arc<TablePlan>> = plan.tables.iter().cloned().map(Arc::new).collect();
     let keys: Vec<Result<Key, String>> = tables.iter().map(|tp| choose_key(tp)).collect();
     let mut deltas: Vec<Delta> = keys
         .iter()
-        .map(|k| Delta {
+        .zip(modes)
+        .map(|(k, m)| Delta {
             keyless: k.as_ref().err().cloned(),
+            by_key: matches!(m, Mode::Ledger(tl) if !tl.segments.is_empty()),
             ..Delta::default()
         })
         .collect();
@@ -289,7 +328,7 @@ pub fn compare(
         let client = reader(target, snapshot).await?;
         let mut work = Vec::new();
         for (t, (tp, key)) in tables.iter().zip(&keys).enumerate() {
-            for p in parts(&client, source, &plan.pg_schema, tp, key.as_ref().ok()).await? {
+            for p in parts(&client, source, &plan.pg_schema, tp, key.as_ref().ok(), modes[t]).await? {
                 work.push((t, p));
             }
         }
@@ -310,6 +349,7 @@ pub fn compare(
                     snapshot,
                     &tables,
                     &keys,
+                    (modes, io),
                     &queue,
                     &results,
                 ) {
@@ -336,15 +376,26 @@ fn worker(
     snapshot: Option<&str>,
     tables: &[Arc<TablePlan>],
     keys: &[Option<Arc<Key>>],
+    (modes, io): (&[Mode<'_>], Option<LedgerIo<'_>>),
     queue: &Mutex<std::vec::IntoIter<(usize, Part)>>,
     results: &Mutex<&mut Vec<Delta>>,
 ) -> Result<(), Error> {
     let (conn, _) = sqlite::snapshot::open_in_snapshot(source)?;
-    let client = Arc::new(rt.block_on(reader(target, snapshot))?);
+    let mut client = None;
     loop {
         crate::interrupt::check()?;
         let Some((t, part)) = queue.lock().expect("queue lock").next() else {
             return Ok(());
+        };
+        if let (Part::Ledger(seg), Mode::Ledger(tl), Some(io)) = (part, modes[t], io) {
+            let d = ledger::scan(&conn, &tables[t], tl, io.root, seg, io.next)?;
+            results.lock().expect("results lock")[t].add(d);
+            continue;
+        }
+        // A target connection only for the partitions that read the target.
+        let client = match &client {
+            Some(c) => Arc::clone(c),
+            None => client.insert(Arc::new(rt.block_on(reader(target, snapshot))?)).clone(),
         };
         let (tp, key) = (tables[t].clone(), keys[t].clone());
         let target_task = {

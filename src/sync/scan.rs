@@ -41,6 +41,8 @@ pub enum Part {
     Hashed(u64, u64),
     /// The whole table, compared by its digest only (no usable key).
     Whole,
+    /// Segment `i` of the table's ledger (its rowid range; `sync::ledger`).
+    Ledger(usize),
 }
 
 /// A row of one side: its canonical hash and where it is (the source's

@@ -131,14 +131,62 @@ pub(crate) fn select_list(tp: &TablePlan) -> String {
     tp.map.columns.iter().map(|c| ident::quote(&c.target)).collect::<Vec<_>>().join(", ")
 }
 
-/// Read one piece of a target table back and hash it canonically.
-async fn piece_digest(client: &tokio_postgres::Client, schema: &str, tp: &TablePlan, blocks: &Blocks) -> Result<TableDigest, Error> {
-    let mut sql = format!("SELECT {} FROM {}", select_list(tp), ident::qualified(schema, &tp.map.target));
+/// The transactions whose row versions a table holds (their 32-bit
+/// `xmin`s), as a verification read them; `too_many` past [`MAX_WRITERS`].
+#[derive(Debug, Clone, Default)]
+pub struct Writers {
+    pub xids: std::collections::BTreeSet<u32>,
+    pub too_many: bool,
+}
+
+/// Distinct writing transactions a table's [`Writers`] names at most.
+pub const MAX_WRITERS: usize = 64;
+
+impl Writers {
+    fn add(&mut self, xid: u32) {
+        if !self.too_many && !self.xids.contains(&xid) {
+            self.xids.insert(xid);
+            self.too_many = self.xids.len() > MAX_WRITERS;
+        }
+    }
+
+    fn merge(&mut self, other: &Writers) {
+        self.too_many |= other.too_many;
+        other.xids.iter().for_each(|&x| self.add(x));
+    }
+}
+
+/// What a verification read of the target found besides the digests: per
+/// table, the transactions that wrote its rows, and the snapshot's `xmax`
+/// (64-bit), above every one of them.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    pub writers: Vec<Writers>,
+    pub xmax: Option<i64>,
+}
+
+/// Read one piece of a target table back and hash it canonically (with
+/// `writers`, also note the rows' `xmin`s).
+async fn piece_digest(client: &tokio_postgres::Client, schema: &str, tp: &TablePlan, blocks: &Blocks, writers: Option<&mut Writers>) -> Result<TableDigest, Error> {
+    let xmin = if writers.is_some() { ", xmin" } else { "" };
+    let mut sql = format!("SELECT {}{xmin} FROM {}", select_list(tp), ident::qualified(schema, &tp.map.target));
     sql.push_str(&blocks.condition());
     let mut digest = DigestBuilder::default();
     let mut scratch = Vec::new();
     let mut text = String::new();
+    let ncols = if tp.map.columns.is_empty() { 1 } else { tp.map.columns.len() };
+    let (mut writers, mut last) = (writers, None);
     copy_rows(client, &sql, &tp.map.target, |row| {
+        if let Some(w) = writers.as_deref_mut() {
+            let x = row.field(ncols).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
+            if x != last {
+                match x {
+                    Some(x) => w.add(x),
+                    None => w.too_many = true,
+                }
+                last = x;
+            }
+        }
         let row_bytes = digest.row();
         for (i, cm) in tp.map.columns.iter().enumerate() {
             match (&cm.pg_type, row.field(i)) {
@@ -241,16 +289,28 @@ async fn table_blocks(client: &tokio_postgres::Client, schema: &str, tables: &[T
 /// in the snapshot a lead connection exports, so that the pieces and the
 /// tables are one moment of the target even while it is written to.
 /// Results in the order of `tables`.
+/// With `writers`, also the transactions that wrote each table's rows
+/// ([`Written`]).
 pub async fn target_digests(
     target: &Target,
     schema: &str,
     tables: &[TablePlan],
     connections: usize,
-) -> Result<Vec<TableDigest>, Error> {
+    writers: bool,
+) -> Result<(Vec<TableDigest>, Written), Error> {
     let lead = target.connect().await?;
     // The moment first: sizes are measured inside it (a table's last piece
     // is open-ended, so rows in blocks added since still count).
     let snapshot = export_snapshot(&lead).await?;
+    let mut written = Written { writers: vec![Writers::default(); tables.len()], xmax: None };
+    if writers && snapshot.is_some() {
+        written.xmax = lead
+            .query_one("SELECT txid_snapshot_xmax(txid_current_snapshot())", &[])
+            .await
+            .ok()
+            .map(|r| r.get::<_, i64>(0));
+    }
+    let written = Arc::new(Mutex::new(written));
     let sizes = table_blocks(&lead, schema, tables).await?;
     let total: u64 = sizes.iter().flatten().sum();
     let work = pieces(&sizes, (total / (connections.max(1) as u64 * 4)).max(MIN_PIECE_BLOCKS));
@@ -260,8 +320,8 @@ pub async fn target_digests(
     let results: Arc<Mutex<Vec<TableDigest>>> = Arc::new(Mutex::new(vec![TableDigest::default(); tables.len()]));
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let (queue, tables, results, target, schema, snapshot) =
-            (queue.clone(), tables.clone(), results.clone(), target.clone(), schema.to_string(), snapshot.clone());
+        let (queue, tables, results, target, schema, snapshot, written) =
+            (queue.clone(), tables.clone(), results.clone(), target.clone(), schema.to_string(), snapshot.clone(), written.clone());
         tasks.push(tokio::spawn(async move {
             let client = target.connect().await?;
             if let Some(id) = &snapshot {
@@ -273,8 +333,14 @@ pub async fn target_digests(
             }
             loop {
                 let Some((t, blocks)) = queue.lock().expect("queue lock").next() else { return Ok::<_, Error>(()) };
-                match piece_digest(&client, &schema, &tables[t], &blocks).await {
-                    Ok(d) => results.lock().expect("results lock")[t].merge(&d),
+                let mut w = writers.then(Writers::default);
+                match piece_digest(&client, &schema, &tables[t], &blocks, w.as_mut()).await {
+                    Ok(d) => {
+                        results.lock().expect("results lock")[t].merge(&d);
+                        if let Some(w) = w {
+                            written.lock().expect("writers lock").writers[t].merge(&w);
+                        }
+                    }
                     Err(e) => {
                         // The others stop after their current piece.
                         queue.lock().expect("queue lock").by_ref().for_each(drop);
@@ -299,7 +365,8 @@ pub async fn target_digests(
     if let Some(e) = first_error {
         return Err(e);
     }
-    Ok(std::mem::take(&mut *results.lock().expect("results lock")))
+    let written = std::mem::take(&mut *written.lock().expect("writers lock"));
+    Ok((std::mem::take(&mut *results.lock().expect("results lock")), written))
 }
 
 /// Open a read-only repeatable-read transaction on `lead` and export its
@@ -339,7 +406,8 @@ pub const READ_CONNECTIONS: usize = 4;
 /// After a load: compare every table of `plan` with what the load sent
 /// (`loads`), counts first, then (with `hash`) content hashes read back on
 /// a few connections at once; tables that differ are localized against
-/// `source` (at most `max_diffs` rows each).
+/// `source` (at most `max_diffs` rows each). With the hashes, also which
+/// transactions wrote each table's rows (the ledger's `xids`).
 pub async fn check_loaded(
     target: &Target,
     plan: &Plan,
@@ -347,7 +415,7 @@ pub async fn check_loaded(
     hash: bool,
     source: &Path,
     max_diffs: usize,
-) -> Result<Vec<TableCheck>, Error> {
+) -> Result<(Vec<TableCheck>, Written), Error> {
     let client = target.connect().await?;
     let load_of = |tp: &TablePlan| -> Result<&Sent<'_>, Error> {
         loads.iter().find(|l| l.table == tp.source.name).ok_or_else(|| Error::Source {
@@ -356,8 +424,10 @@ pub async fn check_loaded(
         })
     };
     let mut checks = Vec::new();
+    let mut written = Written::default();
     if hash {
-        let digests = target_digests(target, &plan.pg_schema, &plan.tables, READ_CONNECTIONS).await?;
+        let (digests, w) = target_digests(target, &plan.pg_schema, &plan.tables, READ_CONNECTIONS, true).await?;
+        written = w;
         for (tp, d) in plan.tables.iter().zip(&digests) {
             let load = load_of(tp)?;
             let mut c = TableCheck::compare(&tp.source.name, load.digest, d);
@@ -382,7 +452,7 @@ pub async fn check_loaded(
     for (tp, c) in plan.tables.iter().zip(checks.iter_mut()) {
         localize::localize(&client, source, &plan.pg_schema, tp, c, max_diffs).await?;
     }
-    Ok(checks)
+    Ok((checks, written))
 }
 
 fn decode_error(tp: &TablePlan, column: &str, reason: &str) -> Error {

@@ -1,0 +1,513 @@
+//! The ledger: what ferry last wrote into each target table, one record per
+//! source row, so that `sync` finds the rows that changed since by reading
+//! the source alone.
+//!
+//! A record is a row's rowid and a fingerprint of its *stored* SQLite
+//! values (storage class and bytes, before any conversion: no date parsing,
+//! no UTF-8 check, a third of the work of the canonical hash), and whether
+//! the row is absent from the target (a bad-value policy rejected it). The
+//! load writes the records of each chunk as it reads it (`Segments`, one
+//! file per chunk, in rowid order); `migrate` adopts a table's records only
+//! once its verification found the target equal to the rows sent, and then
+//! notes which transactions wrote the table's rows (their `xmin`s).
+//!
+//! Why the target need not be read again: a row version carries the id of
+//! the transaction that wrote it. If a table holds as many rows as the
+//! ledger says and every row's `xmin` is one of the transactions the ledger
+//! names, no other transaction inserted or changed a row (it would have
+//! left its own id) nor deleted one (the count would be lower), so the
+//! table still holds exactly the verified rows. `sync` checks that in its
+//! own snapshot before trusting the ledger, and otherwise compares both
+//! sides whole. The mapping is part of it too: a table whose plan (columns,
+//! types, conversions, policies) differs from the ledger's is compared
+//! whole, because the same stored value may now convert differently.
+//!
+//! Layout, in the state directory: `ledger-<target id>/current/` (the
+//! manifest and one folder of segment files per table), `next/` (being
+//! written by a run; a sync's manifest names its transaction, adopted at
+//! the next start if that transaction committed), `pending/` (the load's
+//! segments before verification).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use rusqlite::types::ValueRef;
+use serde::{Deserialize, Serialize};
+
+use crate::hash::lanes::{LANES, hash_rows};
+use crate::mapping::convert::Converter;
+use crate::model::RowKey;
+use crate::plan::TablePlan;
+
+/// Bytes per record: rowid (8), fingerprint (15), flags (1).
+pub const RECORD: usize = 24;
+/// Records per segment a sync writes (a partition of its next comparison).
+pub const SEGMENT_ROWS: usize = 65_536;
+const MANIFEST: &str = "manifest.json";
+const VERSION: u32 = 1;
+
+/// One source row as the target holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record {
+    pub key: i64,
+    pub fp: [u8; 15],
+    /// The target does not hold the row (a bad-value policy rejected it).
+    pub absent: bool,
+}
+
+impl Record {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.key.to_le_bytes());
+        out.extend_from_slice(&self.fp);
+        out.push(u8::from(self.absent));
+    }
+
+    fn read(b: &[u8]) -> Record {
+        let mut fp = [0u8; 15];
+        fp.copy_from_slice(&b[8..23]);
+        Record { key: i64::from_le_bytes(b[..8].try_into().expect("8 bytes")), fp, absent: b[23] & 1 == 1 }
+    }
+}
+
+/// Whether a table can have a ledger: its rows are named by an integer
+/// rowid-alias key that reaches the target unchanged (an integer column),
+/// read in rowid order (not parents first), and not sampled.
+pub fn eligible(tp: &TablePlan) -> Option<usize> {
+    let RowKey::RowidAlias { column } = tp.source.row_key else { return None };
+    if tp.parent_first.is_some() || tp.sample.is_some() {
+        return None;
+    }
+    let at = tp.map.columns.iter().position(|c| c.source_index == column)?;
+    let cm = &tp.map.columns[at];
+    (cm.pg_type.is_integer() && matches!(cm.converter, Converter::Int { .. })).then_some(at)
+}
+
+/// What the ledger of a table depends on besides the rows: the table's
+/// names and every column's names, type, conversion and policies. A
+/// different plan reads the same stored values differently.
+pub fn plan_print(tp: &TablePlan) -> String {
+    let mut s = format!("{}|{}", tp.source.name, tp.map.target);
+    for c in &tp.map.columns {
+        s.push_str(&format!(
+            "|{}>{}:{}:{:?}:{:?}:{}",
+            c.source, c.target, c.pg_type, c.converter, c.on_bad_value, c.not_null
+        ));
+    }
+    blake3::hash(s.as_bytes()).to_hex()[..32].to_string()
+}
+
+/// Append one stored value's bytes: its storage class, then the value
+/// (integers and reals as 8 bytes, text and blobs with their length).
+#[inline]
+pub fn write_raw(buf: &mut Vec<u8>, v: ValueRef<'_>) {
+    match v {
+        ValueRef::Null => buf.push(0),
+        ValueRef::Integer(i) => {
+            buf.push(1);
+            buf.extend_from_slice(&i.to_le_bytes());
+        }
+        ValueRef::Real(f) => {
+            buf.push(2);
+            buf.extend_from_slice(&f.to_bits().to_le_bytes());
+        }
+        ValueRef::Text(b) | ValueRef::Blob(b) => {
+            buf.push(if matches!(v, ValueRef::Text(_)) { 3 } else { 4 });
+            buf.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            buf.extend_from_slice(b);
+        }
+    }
+}
+
+/// Rows' stored bytes gathered and fingerprinted sixteen at a time.
+#[derive(Default)]
+pub struct Fingerprints {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+    meta: Vec<(i64, bool)>,
+    done: Vec<Record>,
+}
+
+impl Fingerprints {
+    /// Where the current row's stored bytes go (`write_raw`).
+    #[inline]
+    pub fn row(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    /// Forget what was written of the current row.
+    pub fn discard_row(&mut self) {
+        let start = self.ends.last().copied().unwrap_or(0);
+        self.buf.truncate(start);
+    }
+
+    /// The current row is complete; it is named `key`.
+    #[inline]
+    pub fn end_row(&mut self, key: i64, absent: bool) {
+        self.ends.push(self.buf.len());
+        self.meta.push((key, absent));
+        if self.meta.len() == LANES {
+            self.flush();
+        }
+    }
+
+    /// Fingerprint the rows gathered; their records are then in `take`.
+    pub fn flush(&mut self) {
+        let mut rows: [&[u8]; LANES] = [&[]; LANES];
+        let mut start = 0;
+        for (slot, &end) in rows.iter_mut().zip(&self.ends) {
+            *slot = &self.buf[start..end];
+            start = end;
+        }
+        let n = self.meta.len();
+        let mut hashes = [[0u8; 32]; LANES];
+        hash_rows(&rows[..n], &mut hashes);
+        for (&(key, absent), h) in self.meta.iter().zip(&hashes[..n]) {
+            let mut fp = [0u8; 15];
+            fp.copy_from_slice(&h[..15]);
+            self.done.push(Record { key, fp, absent });
+        }
+        self.buf.clear();
+        self.ends.clear();
+        self.meta.clear();
+    }
+
+    /// The records fingerprinted so far, in the order their rows came.
+    pub fn take(&mut self) -> Vec<Record> {
+        std::mem::take(&mut self.done)
+    }
+
+    /// Records ready to be taken.
+    pub fn ready(&self) -> usize {
+        self.done.len()
+    }
+}
+
+/// A table's folder name: its source name hashed (any name is a file name).
+fn table_dir(table: &str) -> String {
+    blake3::hash(table.as_bytes()).to_hex()[..16].to_string()
+}
+
+fn seg_name(lo: i64) -> String {
+    format!("{:016x}.seg", (lo as u64) ^ (1 << 63))
+}
+
+/// Write one segment: records in strictly increasing key order, the first
+/// key at least `lo`. Refused (the table gets no ledger) otherwise.
+pub fn write_segment(dir: &Path, lo: i64, records: &[Record]) -> io::Result<()> {
+    if records.windows(2).any(|w| w[0].key >= w[1].key) || records.first().is_some_and(|r| r.key < lo) {
+        return Err(io::Error::other("rows did not come in rowid order"));
+    }
+    fs::create_dir_all(dir)?;
+    rewrite_segment(&dir.join(seg_name(lo)), records)
+}
+
+/// Write records as segments of at most [`SEGMENT_ROWS`] (so that a
+/// sync's partitions are small enough to share out evenly), the first
+/// starting at `lo`, every other at its first key.
+pub fn write_segments(dir: &Path, lo: i64, records: &[Record]) -> io::Result<()> {
+    if records.is_empty() {
+        // An empty range keeps its segment: the next sync reads it.
+        return write_segment(dir, lo, records);
+    }
+    if records.windows(2).any(|w| w[0].key >= w[1].key) {
+        return Err(io::Error::other("rows did not come in rowid order"));
+    }
+    for (k, part) in records.chunks(SEGMENT_ROWS).enumerate() {
+        write_segment(dir, if k == 0 { lo } else { part[0].key }, part)?;
+    }
+    Ok(())
+}
+
+/// Write `records` as the segment file `path`.
+pub fn rewrite_segment(path: &Path, records: &[Record]) -> io::Result<()> {
+    let mut bytes = Vec::with_capacity(records.len() * RECORD);
+    for r in records {
+        r.write(&mut bytes);
+    }
+    fs::File::create(path)?.write_all(&bytes)
+}
+
+/// Read one segment back.
+pub fn read_segment(path: &Path) -> io::Result<Vec<Record>> {
+    let bytes = fs::read(path)?;
+    if bytes.len() % RECORD != 0 {
+        return Err(io::Error::other(format!("{}: not a whole number of records", path.display())));
+    }
+    Ok(bytes.chunks_exact(RECORD).map(Record::read).collect())
+}
+
+/// One segment of a table's ledger.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Segment {
+    /// Every record's key is at least this.
+    pub lo: i64,
+    pub file: String,
+    pub records: u64,
+}
+
+/// One table's ledger.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TableLedger {
+    pub target: String,
+    /// `plan_print` of the plan the rows were written with.
+    pub plan: String,
+    /// The target table's oid (a table dropped and made again is another).
+    pub oid: u32,
+    /// Rows the target holds (records not absent).
+    pub rows: u64,
+    /// The transactions whose row versions the table holds (64-bit ids).
+    pub xids: Vec<i64>,
+    pub dir: String,
+    /// In key order.
+    pub segments: Vec<Segment>,
+}
+
+impl TableLedger {
+    /// The records of segment `i`.
+    pub fn read(&self, root: &Path, i: usize) -> io::Result<Vec<Record>> {
+        read_segment(&root.join(&self.dir).join(&self.segments[i].file))
+    }
+}
+
+/// The manifest of a ledger folder.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u32,
+    /// By source table name.
+    pub tables: BTreeMap<String, TableLedger>,
+    /// A sync's `next/`: the transaction that made it true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_xid: Option<i64>,
+}
+
+/// The ledger folders of one target (and schema) in a state directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub root: PathBuf,
+}
+
+impl Store {
+    pub fn new(state_dir: &Path, target: &str, schema: &str) -> Store {
+        let id = blake3::hash(format!("{target}|{schema}").as_bytes()).to_hex();
+        Store { root: state_dir.join(format!("ledger-{}", &id[..16])) }
+    }
+
+    pub fn current(&self) -> PathBuf {
+        self.root.join("current")
+    }
+
+    pub fn next(&self) -> PathBuf {
+        self.root.join("next")
+    }
+
+    pub fn pending(&self) -> PathBuf {
+        self.root.join("pending")
+    }
+
+    /// Where a table's segments go under `base` (`pending()` or `next()`).
+    pub fn table(base: &Path, table: &str) -> PathBuf {
+        base.join(table_dir(table))
+    }
+
+    /// Empty `dir` (made anew).
+    pub fn clear(dir: &Path) -> io::Result<()> {
+        match fs::remove_dir_all(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        fs::create_dir_all(dir)
+    }
+
+    /// The manifest under `dir`, if there is a readable one of this version.
+    pub fn manifest(dir: &Path) -> Option<Manifest> {
+        let bytes = fs::read(dir.join(MANIFEST)).ok()?;
+        serde_json::from_slice::<Manifest>(&bytes).ok().filter(|m| m.version == VERSION)
+    }
+
+    /// Write `m` into `next/` (durably), then make `next/` the current
+    /// ledger. A crash in between leaves `next/` for [`Store::settle`].
+    pub fn write_next(&self, m: &Manifest) -> io::Result<()> {
+        let mut m = m.clone();
+        m.version = VERSION;
+        let bytes = serde_json::to_vec_pretty(&m).map_err(io::Error::other)?;
+        fs::create_dir_all(self.next())?;
+        crate::journal::write_durably(&self.next().join(MANIFEST), &bytes)
+    }
+
+    /// `next/` becomes `current/`.
+    pub fn promote(&self) -> io::Result<()> {
+        let old = self.root.join("old");
+        let _ = fs::remove_dir_all(&old);
+        if self.current().exists() {
+            fs::rename(self.current(), &old)?;
+        }
+        fs::rename(self.next(), self.current())?;
+        let _ = fs::remove_dir_all(&old);
+        Ok(())
+    }
+
+    /// Forget the ledger (a run that rewrites the target without one).
+    pub fn forget(&self) -> io::Result<()> {
+        match fs::remove_dir_all(&self.root) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A table a verified load wrote: what its ledger says.
+pub struct Loaded<'a> {
+    pub tp: &'a TablePlan,
+    /// Rows the target holds, and rows a bad-value policy rejected.
+    pub rows: u64,
+    pub rejected: u64,
+    pub oid: u32,
+    /// The transactions that wrote its rows.
+    pub xids: Vec<i64>,
+}
+
+impl Store {
+    /// After a verified load: the tables whose segments in `pending/` hold
+    /// one record per row read become the ledger (the others get none);
+    /// returns how many. Nothing of an earlier ledger is kept: the load
+    /// rewrote the tables.
+    pub fn adopt(&self, tables: &[Loaded<'_>]) -> io::Result<usize> {
+        Store::clear(&self.next())?;
+        let mut m = Manifest::default();
+        for t in tables {
+            let from = Store::table(&self.pending(), &t.tp.source.name);
+            let Some(segments) = segments_in(&from)? else { continue };
+            if segments.iter().map(|s| s.records).sum::<u64>() != t.rows + t.rejected {
+                continue;
+            }
+            let dir = table_dir(&t.tp.source.name);
+            fs::rename(&from, self.next().join(&dir))?;
+            m.tables.insert(
+                t.tp.source.name.clone(),
+                TableLedger {
+                    target: t.tp.map.target.clone(),
+                    plan: plan_print(t.tp),
+                    oid: t.oid,
+                    rows: t.rows,
+                    xids: t.xids.clone(),
+                    dir,
+                    segments,
+                },
+            );
+        }
+        let _ = fs::remove_dir_all(self.pending());
+        if m.tables.is_empty() {
+            self.forget()?;
+            return Ok(0);
+        }
+        self.write_next(&m)?;
+        self.promote()?;
+        Ok(m.tables.len())
+    }
+}
+
+/// The segment files of a table's folder, in key order (None: no folder).
+pub fn segments_in(dir: &Path) -> io::Result<Option<Vec<Segment>>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        let e = e?;
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(hex) = file.strip_suffix(".seg") else { continue };
+        let Ok(pos) = u64::from_str_radix(hex, 16) else { continue };
+        let len = e.metadata()?.len();
+        out.push(Segment { lo: (pos ^ (1 << 63)) as i64, file, records: len / RECORD as u64 });
+    }
+    out.sort_by_key(|s| s.lo);
+    Ok(Some(out))
+}
+
+/// A 32-bit `xmin` as a 64-bit transaction id, given a 64-bit id that no
+/// visible row's transaction reaches (a snapshot's `xmax`): the largest id
+/// below it with the same low 32 bits.
+pub fn widen_xid(xmin: u32, xmax: i64) -> i64 {
+    let back = (xmax as u32).wrapping_sub(xmin);
+    xmax - i64::from(back)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_round_trip_and_refuse_disorder() {
+        let dir = std::env::temp_dir().join(format!("ferry-ledger-test-{}", std::process::id()));
+        let recs = vec![
+            Record { key: -5, fp: [1; 15], absent: false },
+            Record { key: 7, fp: [2; 15], absent: true },
+        ];
+        write_segment(&dir, i64::MIN, &recs).unwrap();
+        assert_eq!(read_segment(&dir.join(seg_name(i64::MIN))).unwrap(), recs);
+        let back = vec![recs[1], recs[0]];
+        assert!(write_segment(&dir, i64::MIN, &back).is_err());
+        assert!(write_segment(&dir, 0, &recs).is_err(), "a key below the segment's start");
+        let found = segments_in(&dir).unwrap().unwrap();
+        assert_eq!((found.len(), found[0].lo, found[0].records), (1, i64::MIN, 2));
+        fs::remove_dir_all(&dir).unwrap();
+        // Split in segments of SEGMENT_ROWS, each from its first key.
+        let many: Vec<Record> = (0..SEGMENT_ROWS as i64 * 2 + 1).map(|k| Record { key: k * 2, fp: [0; 15], absent: false }).collect();
+        write_segments(&dir, -10, &many).unwrap();
+        let found = segments_in(&dir).unwrap().unwrap();
+        let los: Vec<i64> = found.iter().map(|s| s.lo).collect();
+        assert_eq!(los, vec![-10, SEGMENT_ROWS as i64 * 2, SEGMENT_ROWS as i64 * 4]);
+        assert_eq!(found.iter().map(|s| s.records).sum::<u64>(), many.len() as u64);
+        let mut swapped = many.clone();
+        swapped.swap(5, SEGMENT_ROWS + 5);
+        fs::remove_dir_all(&dir).unwrap();
+        assert!(write_segments(&dir, -10, &swapped).is_err(), "out of order across segments");
+        assert!(segments_in(&dir).unwrap().is_none(), "nothing written");
+        // File names sort as the keys do.
+        assert!(seg_name(i64::MIN) < seg_name(-1) && seg_name(-1) < seg_name(0) && seg_name(0) < seg_name(i64::MAX));
+    }
+
+    #[test]
+    fn fingerprints_follow_stored_values() {
+        let mut f = Fingerprints::default();
+        for (k, v) in [(1, ValueRef::Integer(1)), (2, ValueRef::Real(1.0)), (3, ValueRef::Text(b"1")), (4, ValueRef::Blob(b"1")), (5, ValueRef::Null), (6, ValueRef::Integer(1))] {
+            write_raw(f.row(), v);
+            f.end_row(k, false);
+        }
+        f.flush();
+        let r = f.take();
+        assert_eq!(r.len(), 6);
+        // The same value stored alike: the same fingerprint; any other
+        // storage class of "1": another.
+        assert_eq!(r[0].fp, r[5].fp);
+        for i in 0..5 {
+            for j in i + 1..5 {
+                assert_ne!(r[i].fp, r[j].fp, "{i} {j}");
+            }
+        }
+        // Column boundaries count: ("ab", "c") is not ("a", "bc").
+        let mut g = Fingerprints::default();
+        write_raw(g.row(), ValueRef::Text(b"ab"));
+        write_raw(g.row(), ValueRef::Text(b"c"));
+        g.end_row(1, false);
+        write_raw(g.row(), ValueRef::Text(b"a"));
+        write_raw(g.row(), ValueRef::Text(b"bc"));
+        g.end_row(2, false);
+        g.flush();
+        let r = g.take();
+        assert_ne!(r[0].fp, r[1].fp);
+    }
+
+    #[test]
+    fn xids_widen_below_the_horizon() {
+        assert_eq!(widen_xid(100, 200), 100);
+        assert_eq!(widen_xid(200, (1 << 32) + 300), (1 << 32) + 200);
+        // Across an epoch: xmin from before the wrap.
+        assert_eq!(widen_xid(u32::MAX - 5, (1 << 32) + 10), (1 << 32) - 6);
+    }
+}
