@@ -22,7 +22,7 @@ use crate::postgres::catalog::Catalog;
 use crate::postgres::{self, Target};
 use crate::report::Report;
 use crate::ledger;
-use crate::sync::{self, Delta, LedgerIo, Mode, TableSync};
+use crate::sync::{self, Delta, TableSync};
 use crate::verify::{Status, TableCheck};
 
 /// The `--json` document.
@@ -34,7 +34,8 @@ struct Document {
     tables: Vec<TableSync>,
     notes: Vec<String>,
     seconds: f64,
-    /// Phases: comparing both sides, then writing and checking.
+    /// Phases: comparing (with the writes it overlaps), then the writes
+    /// and checks left once the comparison ended, and the commit.
     compare_seconds: f64,
     write_seconds: f64,
     exit_code: u8,
@@ -84,58 +85,72 @@ pub fn run(args: &SyncArgs) -> anyhow::Result<Outcome> {
         ..planner
     };
     let plan = fitted(&planner, &catalog)?;
-    let snapshot = rt.block_on(sync::begin(&lead, &plan, args.dry_run))?;
     let t_compare = Instant::now();
-    let cmp = Compare { rt: &rt, src, target: &target, snapshot: snapshot.as_deref(), jobs, view: view.as_ref(), dry_run: args.dry_run };
-    let (plan, (mut deltas, whole)) = match cmp.run(&plan) {
-        Ok(d) => (plan, d),
+    let go = |plan: &Plan| -> Result<sync::stream::Compared, sync::Error> {
+        let snapshot = rt.block_on(sync::begin(&lead, plan, args.dry_run))?;
+        let run = sync::stream::Run {
+            rt: &rt,
+            src,
+            target: &target,
+            snapshot: snapshot.as_deref(),
+            jobs,
+            view: view.as_ref(),
+            dry_run: args.dry_run,
+        };
+        run.go(plan, &lead, &catalog)
+    };
+    let (plan, compared) = match go(&plan) {
+        Ok(c) => (plan, c),
         // A value the target's types cannot take as they are (a date/time
         // column filled from epoch numbers): plan from the data, as
-        // `migrate --schema existing` did.
-        Err(sync::Error::Verify(crate::verify::Error::Source { .. }))
-            if !crate::interrupt::requested() =>
-        {
+        // `migrate --schema existing` did, in a new transaction (what the
+        // first one wrote is rolled back).
+        Err(e) if source_value(&e) && !crate::interrupt::requested() => {
+            rt.block_on(sync::end(&lead, false))?;
             let profiles = crate::sqlite::profile::profile_schema(src, &schema)?;
             let (plan, misfits, more) = planner.fitted(src, &catalog, &profiles)?;
             refuse_misfits(&misfits)?;
             notes.extend(more);
-            let deltas = cmp.run(&plan)?;
-            (plan, deltas)
+            let compared = go(&plan)?;
+            (plan, compared)
         }
         Err(e) => return Err(e.into()),
     };
-    let compare_seconds = t_compare.elapsed().as_secs_f64();
-    let t_write = Instant::now();
+    let sync::stream::Compared { deltas, whole, verified, compare_seconds } = compared;
+    let compare_seconds = compare_seconds.min(t_compare.elapsed().as_secs_f64());
     for (tp, why) in plan.tables.iter().zip(&whole) {
         if let (Some(why), true) = (why, view.is_some()) {
             notes.push(format!("table {:?}: compared both sides whole: {why}", tp.source.name));
         }
     }
-    let verified = if args.dry_run || !deltas.iter().any(Delta::writes) {
-        rt.block_on(sync::end(&lead, !args.dry_run))?;
-        let _ = std::fs::remove_dir_all(store.next());
-        vec![!args.dry_run; deltas.len()]
-    } else {
-        let verified = sync::apply::apply(&rt, &lead, src, &plan, &catalog, &mut deltas)?;
-        // The next ledger names this transaction: kept at the next start
-        // if the commit went through and this run stopped before promoting.
-        let next = if verified.iter().all(|v| *v) { next_ledger(&rt, &lead, &store, view.as_ref(), &plan, &deltas) } else { None };
-        rt.block_on(sync::end(&lead, true))?;
-        match next {
-            Some(Ok(())) => {
-                if let Err(e) = store.promote() {
-                    notes.push(format!("the ledger could not be updated ({e}); the next sync compares both sides whole"));
+    let verified = match verified {
+        None => {
+            rt.block_on(sync::end(&lead, !args.dry_run))?;
+            let _ = std::fs::remove_dir_all(store.next());
+            vec![!args.dry_run; deltas.len()]
+        }
+        Some(verified) => {
+            // The next ledger names this transaction: kept at the next
+            // start if the commit went through and this run stopped before
+            // making it current.
+            let next = if verified.iter().all(|v| *v) { next_ledger(&rt, &lead, &store, view.as_ref(), &plan, &deltas) } else { None };
+            rt.block_on(sync::end(&lead, true))?;
+            match next {
+                Some(Ok(())) => {
+                    if let Err(e) = store.promote() {
+                        notes.push(format!("the ledger could not be updated ({e}); the next sync compares both sides whole"));
+                    }
+                }
+                Some(Err(e)) => {
+                    let _ = store.forget();
+                    notes.push(format!("the ledger could not be written ({e}); the next sync compares both sides whole"));
+                }
+                None => {
+                    let _ = store.forget();
                 }
             }
-            Some(Err(e)) => {
-                let _ = store.forget();
-                notes.push(format!("the ledger could not be written ({e}); the next sync compares both sides whole"));
-            }
-            None => {
-                let _ = store.forget();
-            }
+            verified
         }
-        verified
     };
     let tables: Vec<TableSync> = plan
         .tables
@@ -154,7 +169,7 @@ pub fn run(args: &SyncArgs) -> anyhow::Result<Outcome> {
         notes,
         seconds: t_all.elapsed().as_secs_f64(),
         compare_seconds,
-        write_seconds: t_write.elapsed().as_secs_f64(),
+        write_seconds: t_compare.elapsed().as_secs_f64() - compare_seconds,
         exit_code,
     };
     output(args, &doc)?;
@@ -163,85 +178,6 @@ pub fn run(args: &SyncArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Differences
     })
-}
-
-/// How the tables are compared: what `compare` needs besides the plan.
-struct Compare<'a> {
-    rt: &'a tokio::runtime::Runtime,
-    src: &'a std::path::Path,
-    target: &'a Target,
-    snapshot: Option<&'a str>,
-    jobs: usize,
-    view: Option<&'a sync::ledger::View>,
-    dry_run: bool,
-}
-
-impl Compare<'_> {
-    /// Compare every table, by its ledger where it has one that fits (its
-    /// records for the next ledger written to `next/` on the way), else both
-    /// sides whole; a ledger found stale by `untouched` (checked meanwhile,
-    /// in the same snapshot) is dropped and its table compared again both
-    /// sides whole. Per table, why it was compared both sides (None: by its
-    /// ledger).
-    fn run(&self, plan: &Plan) -> Result<(Vec<Delta>, Vec<Option<String>>), sync::Error> {
-        let mut whole: Vec<Option<String>> = Vec::new();
-        let mut modes = Vec::new();
-        for tp in &plan.tables {
-            match sync::ledger::candidate(self.view, tp) {
-                Ok((tl, _)) => {
-                    modes.push(Mode::Ledger(tl));
-                    whole.push(None);
-                }
-                Err(why) => {
-                    modes.push(Mode::Whole);
-                    whole.push(Some(why));
-                }
-            }
-        }
-        let root = self.view.map(sync::ledger::View::root);
-        let next = self.view.filter(|_| !self.dry_run).map(|v| v.store.next());
-        if let Some(n) = &next {
-            ledger::Store::clear(n).map_err(|e| sync::Error::Other(format!("preparing the next ledger: {e}")))?;
-        }
-        let io = root.as_deref().map(|root| LedgerIo { root, next: next.as_deref() });
-        // The ledgers' check runs on the server while the source is read.
-        let checked: Vec<(usize, ledger::TableLedger)> =
-            modes.iter().enumerate().filter_map(|(t, m)| match m { Mode::Ledger(tl) => Some((t, (*tl).clone())), _ => None }).collect();
-        let check = {
-            let (target, snapshot, schema) = (self.target.clone(), self.snapshot.map(str::to_string), plan.pg_schema.clone());
-            self.rt.spawn(async move {
-                if checked.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let client = sync::reader(&target, snapshot.as_deref()).await?;
-                let xmax = sync::ledger::xmax(&client).await?;
-                let mut out = Vec::new();
-                for (t, tl) in &checked {
-                    out.push((*t, sync::ledger::untouched(&client, &schema, tl, xmax).await?));
-                }
-                Ok::<_, sync::Error>(out)
-            })
-        };
-        let mut deltas = sync::compare(self.rt, self.src, self.target, plan, self.snapshot, self.jobs, &modes, io)?;
-        let verdicts = match self.rt.block_on(check) {
-            Ok(v) => v?,
-            Err(join) => std::panic::resume_unwind(join.into_panic()),
-        };
-        let stale: Vec<(usize, String)> = verdicts.into_iter().filter_map(|(t, v)| v.err().map(|why| (t, why))).collect();
-        if !stale.is_empty() {
-            let again: Vec<Mode<'_>> =
-                (0..plan.tables.len()).map(|t| if stale.iter().any(|s| s.0 == t) { Mode::Whole } else { Mode::Skip }).collect();
-            let mut fresh = sync::compare(self.rt, self.src, self.target, plan, self.snapshot, self.jobs, &again, None)?;
-            for (t, why) in stale {
-                deltas[t] = std::mem::take(&mut fresh[t]);
-                whole[t] = Some(format!("the ledger no longer describes the table: {why}"));
-                if let Some(n) = &next {
-                    let _ = std::fs::remove_dir_all(ledger::Store::table(n, &plan.tables[t].source.name));
-                }
-            }
-        }
-        Ok((deltas, whole))
-    }
 }
 
 /// Write the next ledger (inside the sync's transaction, before COMMIT):
@@ -284,6 +220,16 @@ fn next_ledger(
         return None;
     }
     Some(store.write_next(&m))
+}
+
+/// A source value the plan could not convert (the run plans again from
+/// the data).
+fn source_value(e: &sync::Error) -> bool {
+    match e {
+        sync::Error::Verify(crate::verify::Error::Source { .. }) => true,
+        sync::Error::Write(inner) => source_value(inner),
+        _ => false,
+    }
 }
 
 /// The plan read off the target, or every misfit (a table missing, a

@@ -53,6 +53,9 @@ fn stage_name(t: usize) -> String {
     format!("pg_temp.ferry_sync_{t}")
 }
 
+/// The staging table's column numbering the piece a row came in.
+const PIECE: &str = "\"ferry: piece\"";
+
 /// The key columns' target names (the table has a key).
 fn key_targets(tp: &TablePlan) -> Vec<String> {
     choose_key(tp)
@@ -126,7 +129,7 @@ fn send_rows(
     tp: &TablePlan,
     delta: &Delta,
     whole: bool,
-    copy_sql: &str,
+    (copy_sql, piece): (&str, i32),
 ) -> Result<(TableDigest, Vec<(i64, bool)>), Error> {
     let ctx = format!("writing the changed rows of table {:?}", tp.source.name);
     let sink = rt
@@ -145,6 +148,7 @@ fn send_rows(
         bytes: Vec::new(),
         hs: Vec::new(),
         marked: !whole,
+        piece,
     };
     let mut flush = |b: &mut BytesMut| -> Result<(), Error> {
         if b.len() >= BUFFER {
@@ -212,8 +216,9 @@ struct Staged<'a> {
     scratch: Scratch,
     bytes: Vec<u8>,
     hs: Vec<u8>,
-    /// The rows carry the staging table's mark.
+    /// The rows carry the staging table's mark and piece number.
     marked: bool,
+    piece: i32,
 }
 
 impl Staged<'_> {
@@ -240,7 +245,7 @@ impl Staged<'_> {
             }
         }
         let start = self.buf.len();
-        encode::begin_row(self.buf, tp.map.columns.len() as i16 + i16::from(self.marked));
+        encode::begin_row(self.buf, tp.map.columns.len() as i16 + 2 * i16::from(self.marked));
         self.bytes.clear();
         for i in 0..tp.map.columns.len() {
             let (buf, bytes, hs) = (&mut *self.buf, &mut self.bytes, &mut self.hs);
@@ -261,6 +266,9 @@ impl Staged<'_> {
             } else {
                 self.buf.put_i32(-1);
             }
+            // The piece: an int4.
+            self.buf.put_i32(4);
+            self.buf.put_i32(self.piece);
         }
         self.digest.add_row(&blake3::hash(&self.bytes));
         Ok(true)
@@ -320,6 +328,7 @@ fn upsert(
     catalog: &Catalog,
     t: usize,
     d: &mut Delta,
+    piece: i32,
 ) -> Result<TableDigest, Error> {
     let tp = &plan.tables[t];
     let table = ident::qualified(&plan.pg_schema, &tp.map.target);
@@ -331,20 +340,18 @@ fn upsert(
             "COPY {table} ({}) FROM STDIN (FORMAT binary)",
             target_cols(tp, "")
         );
-        return Ok(send_rows(rt, client, conn, tp, d, true, &copy)?.0);
+        return Ok(send_rows(rt, client, conn, tp, d, true, (&copy, 0))?.0);
     }
     let stage = stage_name(t);
-    let create = format!(
-        "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {}, NULL::boolean AS {MARK} FROM {table} WITH NO DATA",
-        target_cols(tp, "")
-    );
-    rt.block_on(client.batch_execute(&create))
-        .map_err(server(what("staging the rows of")))?;
-    let copy = format!(
-        "COPY {stage} ({}, {MARK}) FROM STDIN (FORMAT binary)",
-        target_cols(tp, "")
-    );
-    let (sent, rejected) = send_rows(rt, client, conn, tp, d, false, &copy)?;
+    if piece == 0 {
+        let create = format!(
+            "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {}, NULL::boolean AS {MARK}, NULL::int4 AS {PIECE} FROM {table} WITH NO DATA",
+            target_cols(tp, "")
+        );
+        rt.block_on(client.batch_execute(&create)).map_err(server(what("staging the rows of")))?;
+    }
+    let copy = format!("COPY {stage} ({}, {MARK}, {PIECE}) FROM STDIN (FORMAT binary)", target_cols(tp, ""));
+    let (sent, rejected) = send_rows(rt, client, conn, tp, d, false, (&copy, piece))?;
     // Compared by stored values (the ledger), a changed or new row may fail
     // its conversion only now: left out as the load leaves it out, so a row
     // the target has is deleted.
@@ -364,9 +371,6 @@ fn upsert(
         d.rows.source.rows -= 1;
         d.rejected.push(key);
     }
-    // Statistics for the staging table, so that the joins below probe the
-    // target's key index instead of scanning the whole table.
-    rt.block_on(client.batch_execute(&format!("ANALYZE {stage}"))).map_err(server(what("staging the rows of")))?;
     let keys = key_targets(tp);
     let set: Vec<String> = tp
         .map
@@ -385,14 +389,18 @@ fn upsert(
         join_by_index(client, key_indexed(catalog, tp), &tp.map.target).await?;
         if d.inserted > 0 {
             let sql = format!(
-                "INSERT INTO {table} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {stage} AS s WHERE s.{MARK} IS NULL",
+                "INSERT INTO {table} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {stage} AS s WHERE s.{MARK} IS NULL AND s.{PIECE} = {piece}",
                 target_cols(tp, ""),
                 target_cols(tp, "s.")
             );
             exactly(client, &sql, d.inserted, what("inserting rows into")).await?;
         }
         if d.replaced > 0 && !set.is_empty() {
-            let sql = format!("UPDATE {table} AS t SET {} FROM {stage} AS s WHERE s.{MARK} AND {}", set.join(", "), join_on(tp, "t", "s"));
+            let sql = format!(
+                "UPDATE {table} AS t SET {} FROM {stage} AS s WHERE s.{MARK} AND s.{PIECE} = {piece} AND {}",
+                set.join(", "),
+                join_on(tp, "t", "s")
+            );
             exactly(client, &sql, d.replaced, what("updating rows of")).await?;
         }
         Ok::<_, Error>(())
@@ -451,51 +459,92 @@ pub fn apply(
     catalog: &Catalog,
     deltas: &mut [Delta],
 ) -> Result<Vec<bool>, Error> {
-    let (conn, _) = sqlite::snapshot::open_in_snapshot(source)?;
-    let mut order: Vec<usize> = (0..plan.tables.len())
-        .filter(|&t| deltas[t].writes())
-        .collect();
+    let mut w = Writer::new(rt, client, source, plan, catalog)?;
+    let mut order: Vec<usize> = (0..plan.tables.len()).filter(|&t| deltas[t].writes()).collect();
     order.sort_by_key(|&t| plan.tables[t].level);
-    let mut sent = vec![TableDigest::default(); plan.tables.len()];
     for &t in &order {
-        crate::interrupt::check()?;
-        let d = &mut deltas[t];
-        if d.reload() || !d.write.is_empty() || !d.write_keys.is_empty() {
-            sent[t] = upsert(rt, client, &conn, plan, catalog, t, d)?;
-        }
+        w.upsert(t, &mut deltas[t])?;
     }
-    // A batch of ctids is fetched by a TID scan, row by row, never by a
-    // scan of the whole table, which the planner prefers from a few
-    // thousand ctids on (0.29 s for 10,000 of studylog's million rows).
-    rt.block_on(client.batch_execute("SET LOCAL enable_seqscan = off"))
-        .map_err(server("planning the deletes".to_string()))?;
     for &t in order.iter().rev() {
-        crate::interrupt::check()?;
-        rt.block_on(delete(client, plan, t, &deltas[t]))?;
+        w.delete(t, &deltas[t])?;
     }
-    rt.block_on(client.batch_execute("SET LOCAL enable_seqscan = on"))
-        .map_err(server("planning the deletes".to_string()))?;
-    rt.block_on(async {
-        let floors: Vec<(String, Option<(String, i64)>)> = order
-            .iter()
-            .filter(|&&t| deltas[t].inserted > 0 || deltas[t].reload())
-            .map(|&t| {
-                (
-                    plan.tables[t].map.target.clone(),
-                    sequence_floor(&plan.tables[t]),
-                )
-            })
-            .collect();
-        keys::set_sequences(client, &plan.pg_schema, catalog, &floors).await?;
-        // Every statement changed the rows the comparison counted (checked
-        // as they ran), so a table now holds what it held, plus the rows
-        // inserted, minus the rows deleted.
-        let mut verified = Vec::with_capacity(plan.tables.len());
-        for t in 0..plan.tables.len() {
-            verified.push(check(client, plan, catalog, t, &deltas[t], &sent[t]).await?);
+    w.finish(deltas)
+}
+
+/// The writes of one sync on the transaction's connection, in pieces (a
+/// table, or one partition of it) that the caller orders: a piece's
+/// inserts and updates once its parent tables have all of theirs, its
+/// deletes once its child tables have all of theirs.
+pub struct Writer<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    client: &'a Client,
+    conn: Connection,
+    plan: &'a Plan,
+    catalog: &'a Catalog,
+    /// Per table: the digest of the source rows sent, and how many pieces
+    /// went through its staging table (read back at the end).
+    sent: Vec<TableDigest>,
+    pieces: Vec<i32>,
+}
+
+impl<'a> Writer<'a> {
+    pub fn new(rt: &'a tokio::runtime::Runtime, client: &'a Client, source: &Path, plan: &'a Plan, catalog: &'a Catalog) -> Result<Self, Error> {
+        let (conn, _) = sqlite::snapshot::open_in_snapshot(source)?;
+        let n = plan.tables.len();
+        Ok(Writer { rt, client, conn, plan, catalog, sent: vec![TableDigest::default(); n], pieces: vec![0; n] })
+    }
+
+    /// The inserts and updates of one piece of table `t` (or its reload).
+    /// A row a bad-value policy now rejects is taken out of `d`'s counts
+    /// (and, if the target has it, added to its deletes).
+    pub fn upsert(&mut self, t: usize, d: &mut Delta) -> Result<(), Error> {
+        crate::interrupt::check()?;
+        if !(d.reload() || !d.write.is_empty() || !d.write_keys.is_empty()) {
+            return Ok(());
         }
-        Ok(verified)
-    })
+        let sent = upsert(self.rt, self.client, &self.conn, self.plan, self.catalog, t, d, self.pieces[t])?;
+        self.sent[t].merge(&sent);
+        self.pieces[t] += 1;
+        Ok(())
+    }
+
+    /// The deletes of one piece of table `t`.
+    pub fn delete(&mut self, t: usize, d: &Delta) -> Result<(), Error> {
+        crate::interrupt::check()?;
+        if d.delete.is_empty() {
+            return Ok(());
+        }
+        // A batch of ctids (or keys) is fetched row by row through a TID
+        // scan (or the key's index), never by a scan of the whole table,
+        // which the planner prefers from a few thousand on (0.29 s for
+        // 10,000 of studylog's million rows).
+        self.rt.block_on(async {
+            self.client.batch_execute("SET LOCAL enable_seqscan = off").await.map_err(server("planning the deletes".to_string()))?;
+            delete(self.client, self.plan, t, d).await?;
+            self.client.batch_execute("SET LOCAL enable_seqscan = on").await.map_err(server("planning the deletes".to_string()))
+        })
+    }
+
+    /// Sequences past the new rows, then the final check of every table
+    /// (`deltas`: each table's whole delta, pieces summed).
+    pub fn finish(self, deltas: &[Delta]) -> Result<Vec<bool>, Error> {
+        let plan = self.plan;
+        self.rt.block_on(async {
+            let floors: Vec<(String, Option<(String, i64)>)> = (0..plan.tables.len())
+                .filter(|&t| deltas[t].inserted > 0 || deltas[t].reload())
+                .map(|t| (plan.tables[t].map.target.clone(), sequence_floor(&plan.tables[t])))
+                .collect();
+            keys::set_sequences(self.client, &plan.pg_schema, self.catalog, &floors).await?;
+            // Every statement changed the rows the comparison counted
+            // (checked as they ran), so a table now holds what it held,
+            // plus the rows inserted, minus the rows deleted.
+            let mut verified = Vec::with_capacity(plan.tables.len());
+            for t in 0..plan.tables.len() {
+                verified.push(check(self.client, plan, self.catalog, t, &deltas[t], &self.sent[t]).await?);
+            }
+            Ok(verified)
+        })
+    }
 }
 
 /// The floor of a rowid-alias key's sequence, from `sqlite_sequence`.
@@ -540,12 +589,7 @@ async fn check(
         return Ok(true);
     }
     join_by_index(client, key_indexed(catalog, tp), &tp.map.target).await?;
-    let select = format!(
-        "SELECT {} FROM {table} AS t JOIN {} AS s ON {}",
-        target_cols(tp, "t."),
-        stage_name(t),
-        join_on(tp, "t", "s")
-    );
+    let select = format!("SELECT {} FROM {table} AS t JOIN {} AS s ON {}", target_cols(tp, "t."), stage_name(t), join_on(tp, "t", "s"));
     let back = read_back(client, tp, &select).await?;
     Ok(back == *sent && sent.rows == d.inserted + d.replaced)
 }

@@ -14,6 +14,7 @@
 
 pub mod apply;
 pub mod ledger;
+pub mod stream;
 pub mod scan;
 
 use std::path::Path;
@@ -39,6 +40,9 @@ pub enum Error {
     Interrupted(#[from] crate::interrupt::Interrupted),
     #[error("{0}")]
     Other(String),
+    /// Failed after the sync's transaction wrote (it is rolled back).
+    #[error(transparent)]
+    Write(Box<Error>),
 }
 
 impl From<crate::postgres::decode::NotCopy> for Error {
@@ -169,7 +173,9 @@ async fn parts(
     let rows = tp.row_count.max(1);
     match mode {
         Mode::Skip => return Ok(Vec::new()),
-        Mode::Ledger(tl) if !tl.segments.is_empty() => return Ok((0..tl.segments.len()).map(Part::Ledger).collect()),
+        // The last range first: new rows (keys past the old ones) are
+        // there, and their inserts are the longest writes of a partition.
+        Mode::Ledger(tl) if !tl.segments.is_empty() => return Ok((0..tl.segments.len()).rev().map(Part::Ledger).collect()),
         _ => {}
     }
     match key {
@@ -312,6 +318,7 @@ pub fn compare(
     jobs: usize,
     modes: &[Mode<'_>],
     io: Option<LedgerIo<'_>>,
+    sink: Option<&crossbeam_channel::Sender<stream::Streamed>>,
 ) -> Result<Vec<Delta>, Error> {
     let tables: Vec<Arc<TablePlan>> = plan.tables.iter().cloned().map(Arc::new).collect();
     let keys: Vec<Result<Key, String>> = tables.iter().map(|tp| choose_key(tp)).collect();
@@ -334,6 +341,11 @@ pub fn compare(
         }
         Ok::<_, Error>(work)
     })?;
+    if let Some(sink) = sink {
+        let mut counts = vec![0; tables.len()];
+        work.iter().filter(|(_, p)| matches!(p, Part::Ledger(_))).for_each(|(t, _)| counts[*t] += 1);
+        sink.send(stream::Streamed::Parts(counts)).map_err(|_| Error::Other("the writer stopped".into()))?;
+    }
     let keys: Vec<Option<Arc<Key>>> = keys.into_iter().map(|k| k.ok().map(Arc::new)).collect();
     let queue = Mutex::new(work.into_iter());
     let results = Mutex::new(&mut deltas);
@@ -349,7 +361,7 @@ pub fn compare(
                     snapshot,
                     &tables,
                     &keys,
-                    (modes, io),
+                    (modes, io, sink),
                     &queue,
                     &results,
                 ) {
@@ -376,7 +388,7 @@ fn worker(
     snapshot: Option<&str>,
     tables: &[Arc<TablePlan>],
     keys: &[Option<Arc<Key>>],
-    (modes, io): (&[Mode<'_>], Option<LedgerIo<'_>>),
+    (modes, io, sink): (&[Mode<'_>], Option<LedgerIo<'_>>, Option<&crossbeam_channel::Sender<stream::Streamed>>),
     queue: &Mutex<std::vec::IntoIter<(usize, Part)>>,
     results: &Mutex<&mut Vec<Delta>>,
 ) -> Result<(), Error> {
@@ -389,7 +401,10 @@ fn worker(
         };
         if let (Part::Ledger(seg), Mode::Ledger(tl), Some(io)) = (part, modes[t], io) {
             let d = ledger::scan(&conn, &tables[t], tl, io.root, seg, io.next)?;
-            results.lock().expect("results lock")[t].add(d);
+            match sink {
+                Some(sink) => sink.send(stream::Streamed::Part(t, d)).map_err(|_| Error::Other("the writer stopped".into()))?,
+                None => results.lock().expect("results lock")[t].add(d),
+            }
             continue;
         }
         // A target connection only for the partitions that read the target.

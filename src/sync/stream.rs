@@ -1,0 +1,320 @@
+//! A sync's comparison and writes, overlapped where the ledger allows.
+//!
+//! Tables compared by their ledgers read the source alone, on the client's
+//! cores, while the server idles; their writes are the server's work. So
+//! when every table that has rows to compare has a ledger, each partition's
+//! differences go to the writer as soon as they are known, and the writer
+//! applies them while the comparison goes on, in the order foreign keys
+//! need: a piece's inserts and updates once every table of a lower level
+//! (its parents) has all of its own, its deletes once every table of a
+//! higher level (its children) has all of its own. Nothing is written
+//! before the ledgers' check (`ledger::untouched`) has passed; if a ledger
+//! turns out stale, the run falls back to comparing that table both sides
+//! whole and writing afterwards, as without a ledger.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{RecvTimeoutError, Sender};
+use tokio_postgres::Client;
+
+use super::apply::{self, Writer};
+use super::scan::PartDelta;
+use super::{Delta, Error, LedgerIo, Mode, ledger};
+use crate::ledger::{Store, TableLedger};
+use crate::plan::Plan;
+use crate::postgres::Target;
+use crate::postgres::catalog::Catalog;
+
+/// What the comparison tells the writer.
+pub enum Streamed {
+    /// Per table, how many ledger partitions will come.
+    Parts(Vec<usize>),
+    /// One partition of table `t` compared.
+    Part(usize, PartDelta),
+}
+
+/// What one sync compares with and in.
+pub struct Run<'a> {
+    pub rt: &'a tokio::runtime::Runtime,
+    pub src: &'a Path,
+    pub target: &'a Target,
+    /// The snapshot the writing transaction exported.
+    pub snapshot: Option<&'a str>,
+    pub jobs: usize,
+    pub view: Option<&'a ledger::View>,
+    pub dry_run: bool,
+}
+
+/// What a run found and did.
+pub struct Compared {
+    pub deltas: Vec<Delta>,
+    /// Per table, why it was compared both sides whole (None: by its ledger).
+    pub whole: Vec<Option<String>>,
+    /// Per table, the final check (None: nothing was written).
+    pub verified: Option<Vec<bool>>,
+    pub compare_seconds: f64,
+}
+
+type Verdicts = tokio::task::JoinHandle<Result<Vec<(usize, Result<(), String>)>, Error>>;
+
+impl Run<'_> {
+    /// Per table: its ledger where it has one that fits, else both sides
+    /// whole (and why).
+    fn modes<'p>(&self, plan: &'p Plan) -> (Vec<Mode<'_>>, Vec<Option<String>>) {
+        let mut modes = Vec::new();
+        let mut whole = Vec::new();
+        for tp in &plan.tables {
+            match ledger::candidate(self.view, tp) {
+                Ok((tl, _)) => {
+                    modes.push(Mode::Ledger(tl));
+                    whole.push(None);
+                }
+                Err(why) => {
+                    modes.push(Mode::Whole);
+                    whole.push(Some(why));
+                }
+            }
+        }
+        (modes, whole)
+    }
+
+    /// The ledgers' check, on the server while the source is read.
+    fn check(&self, plan: &Plan, modes: &[Mode<'_>]) -> Verdicts {
+        let checked: Vec<(usize, TableLedger)> =
+            modes.iter().enumerate().filter_map(|(t, m)| match m { Mode::Ledger(tl) => Some((t, (*tl).clone())), _ => None }).collect();
+        let (target, snapshot, schema) = (self.target.clone(), self.snapshot.map(str::to_string), plan.pg_schema.clone());
+        self.rt.spawn(async move {
+            if checked.is_empty() {
+                return Ok(Vec::new());
+            }
+            let client = super::reader(&target, snapshot.as_deref()).await?;
+            let xmax = ledger::xmax(&client).await?;
+            let mut out = Vec::new();
+            for (t, tl) in &checked {
+                out.push((*t, ledger::untouched(&client, &schema, tl, xmax).await?));
+            }
+            Ok(out)
+        })
+    }
+
+    fn verdicts(&self, check: Verdicts) -> Result<Vec<(usize, String)>, Error> {
+        let verdicts = match self.rt.block_on(check) {
+            Ok(v) => v?,
+            Err(join) => std::panic::resume_unwind(join.into_panic()),
+        };
+        Ok(verdicts.into_iter().filter_map(|(t, v)| v.err().map(|why| (t, why))).collect())
+    }
+
+    /// Tables whose ledger is stale, compared again both sides whole.
+    fn recompare(&self, plan: &Plan, stale: Vec<(usize, String)>, deltas: &mut [Delta], whole: &mut [Option<String>]) -> Result<(), Error> {
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let again: Vec<Mode<'_>> =
+            (0..plan.tables.len()).map(|t| if stale.iter().any(|s| s.0 == t) { Mode::Whole } else { Mode::Skip }).collect();
+        let mut fresh = super::compare(self.rt, self.src, self.target, plan, self.snapshot, self.jobs, &again, None, None)?;
+        for (t, why) in stale {
+            deltas[t] = std::mem::take(&mut fresh[t]);
+            whole[t] = Some(format!("the ledger no longer describes the table: {why}"));
+            if let Some(view) = self.view {
+                let _ = std::fs::remove_dir_all(Store::table(&view.store.next(), &plan.tables[t].source.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// Compare every table (by its ledger where it has one that fits, its
+    /// records for the next ledger written to `next/` on the way, unless a
+    /// dry run), then, unless a dry run, write: overlapped with the
+    /// comparison when every table compared has a ledger.
+    pub fn go(&self, plan: &Plan, lead: &Client, catalog: &Catalog) -> Result<Compared, Error> {
+        let t0 = Instant::now();
+        let (modes, mut whole) = self.modes(plan);
+        let root = self.view.map(ledger::View::root);
+        let next = self.view.filter(|_| !self.dry_run).map(|v| v.store.next());
+        if let Some(n) = &next {
+            Store::clear(n).map_err(|e| Error::Other(format!("preparing the next ledger: {e}")))?;
+        }
+        let io = root.as_deref().map(|root| LedgerIo { root, next: next.as_deref() });
+        let check = self.check(plan, &modes);
+        let streams = !self.dry_run && modes.iter().any(|m| matches!(m, Mode::Ledger(_))) && !modes.iter().any(|m| matches!(m, Mode::Whole));
+        if streams {
+            return self.streamed(plan, lead, catalog, (&modes, whole), io, check, t0);
+        }
+        let mut deltas = super::compare(self.rt, self.src, self.target, plan, self.snapshot, self.jobs, &modes, io, None)?;
+        let stale = self.verdicts(check)?;
+        self.recompare(plan, stale, &mut deltas, &mut whole)?;
+        let compare_seconds = t0.elapsed().as_secs_f64();
+        let verified = if self.dry_run || !deltas.iter().any(Delta::writes) {
+            None
+        } else {
+            Some(apply::apply(self.rt, lead, self.src, plan, catalog, &mut deltas).map_err(|e| Error::Write(Box::new(e)))?)
+        };
+        Ok(Compared { deltas, whole, verified, compare_seconds })
+    }
+
+    /// The comparison on its own threads, sending each partition to this
+    /// one, which writes what the foreign keys allow as it comes.
+    #[allow(clippy::too_many_arguments)]
+    fn streamed(
+        &self,
+        plan: &Plan,
+        lead: &Client,
+        catalog: &Catalog,
+        (modes, mut whole): (&[Mode<'_>], Vec<Option<String>>),
+        io: Option<LedgerIo<'_>>,
+        check: Verdicts,
+        t0: Instant,
+    ) -> Result<Compared, Error> {
+        let mut writer = Writer::new(self.rt, lead, self.src, plan, catalog)?;
+        let mut stream = Stream::new(plan);
+        let mut check = Some(check);
+        let mut stale: Option<Vec<(usize, String)>> = None;
+        let mut compare_seconds = 0.0;
+        let compared = std::thread::scope(|s| {
+            let (tx, rx) = crossbeam_channel::unbounded::<Streamed>();
+            let comparing = s.spawn(move || {
+                let tx: Sender<Streamed> = tx;
+                super::compare(self.rt, self.src, self.target, plan, self.snapshot, self.jobs, modes, io, Some(&tx))
+            });
+            let written = (|| {
+                loop {
+                    match rx.recv_timeout(Duration::from_millis(10)) {
+                        Ok(m) => stream.take(m),
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                    if stale.is_none() && check.as_ref().is_some_and(|c| c.is_finished()) {
+                        stale = Some(self.verdicts(check.take().expect("check"))?);
+                    }
+                    if stale.as_ref().is_some_and(Vec::is_empty) {
+                        stream.write_ready(&mut writer)?;
+                    }
+                }
+                Ok::<_, Error>(())
+            })();
+            // On a write's failure the comparison stops at its next send.
+            drop(rx);
+            let compared = comparing.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            compare_seconds = t0.elapsed().as_secs_f64();
+            written.map_err(|e| Error::Write(Box::new(e)))?;
+            compared
+        })?;
+        let mut deltas = compared;
+        let stale = match stale {
+            Some(s) => s,
+            None => self.verdicts(check.take().expect("check"))?,
+        };
+        if !stale.is_empty() {
+            // Nothing was written: every partition is summed, the stale
+            // tables compared again, and everything written after.
+            for (t, d) in stream.drain() {
+                deltas[t].add(d.rows);
+            }
+            self.recompare(plan, stale, &mut deltas, &mut whole)?;
+            let verified = if deltas.iter().any(Delta::writes) {
+                Some(apply::apply(self.rt, lead, self.src, plan, catalog, &mut deltas).map_err(|e| Error::Write(Box::new(e)))?)
+            } else {
+                None
+            };
+            return Ok(Compared { deltas, whole, verified, compare_seconds });
+        }
+        let written = (|| {
+            stream.write_ready(&mut writer)?;
+            for (t, sum) in stream.sums.into_iter().enumerate() {
+                deltas[t].rows = sum.rows;
+                deltas[t].rejected = sum.rejected;
+            }
+            let any = deltas.iter().any(Delta::writes);
+            Ok::<_, Error>(if any { Some(writer.finish(&deltas)?) } else { None })
+        })()
+        .map_err(|e| Error::Write(Box::new(e)))?;
+        Ok(Compared { deltas, whole, verified: written, compare_seconds })
+    }
+}
+
+/// The partitions received and what has been written of them.
+struct Stream {
+    levels: Vec<usize>,
+    total: Option<Vec<usize>>,
+    upserted: Vec<usize>,
+    deleted: Vec<usize>,
+    to_upsert: Vec<(usize, Delta)>,
+    to_delete: Vec<(usize, Delta)>,
+    /// Per table, the partitions written, summed (counts as written: a
+    /// row rejected when staged is no longer counted).
+    sums: Vec<Delta>,
+}
+
+impl Stream {
+    fn new(plan: &Plan) -> Stream {
+        let n = plan.tables.len();
+        Stream {
+            levels: plan.tables.iter().map(|t| t.level).collect(),
+            total: None,
+            upserted: vec![0; n],
+            deleted: vec![0; n],
+            to_upsert: Vec::new(),
+            to_delete: Vec::new(),
+            sums: (0..n).map(|_| Delta { by_key: true, ..Delta::default() }).collect(),
+        }
+    }
+
+    fn take(&mut self, m: Streamed) {
+        match m {
+            Streamed::Parts(counts) => self.total = Some(counts),
+            Streamed::Part(t, rows) => self.to_upsert.push((t, Delta { rows, by_key: true, ..Delta::default() })),
+        }
+    }
+
+    /// Every partition of every table of levels `which` selects has been
+    /// through `done`.
+    fn all(&self, done: &[usize], which: impl Fn(usize) -> bool) -> bool {
+        let Some(total) = &self.total else { return false };
+        (0..total.len()).filter(|&u| which(self.levels[u])).all(|u| done[u] == total[u])
+    }
+
+    /// Write every piece the foreign keys allow now, until none is left
+    /// that they allow.
+    fn write_ready(&mut self, w: &mut Writer<'_>) -> Result<(), Error> {
+        loop {
+            let mut moved = false;
+            let mut i = 0;
+            while i < self.to_upsert.len() {
+                let level = self.levels[self.to_upsert[i].0];
+                if self.all(&self.upserted, |l| l < level) {
+                    let (t, mut d) = self.to_upsert.swap_remove(i);
+                    w.upsert(t, &mut d)?;
+                    self.upserted[t] += 1;
+                    self.to_delete.push((t, d));
+                    moved = true;
+                } else {
+                    i += 1;
+                }
+            }
+            let mut i = 0;
+            while i < self.to_delete.len() {
+                let level = self.levels[self.to_delete[i].0];
+                if self.all(&self.deleted, |l| l > level) {
+                    let (t, d) = self.to_delete.swap_remove(i);
+                    w.delete(t, &d)?;
+                    self.deleted[t] += 1;
+                    self.sums[t].rejected.extend(d.rejected);
+                    self.sums[t].add(d.rows);
+                    moved = true;
+                } else {
+                    i += 1;
+                }
+            }
+            if !moved {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Every partition received and not written (nothing was).
+    fn drain(&mut self) -> Vec<(usize, Delta)> {
+        std::mem::take(&mut self.to_upsert)
+    }
+}
