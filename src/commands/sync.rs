@@ -38,6 +38,8 @@ struct Document {
     /// and checks left once the comparison ended, and the commit.
     compare_seconds: f64,
     write_seconds: f64,
+    /// Writes overlapped the comparison (every table had a ledger).
+    streamed: bool,
     exit_code: u8,
 }
 
@@ -116,7 +118,21 @@ pub fn run(args: &SyncArgs) -> anyhow::Result<Outcome> {
         }
         Err(e) => return Err(e.into()),
     };
-    let sync::stream::Compared { deltas, whole, verified, compare_seconds } = compared;
+    let sync::stream::Compared { deltas, whole, verified, compare_seconds, streamed } = compared;
+    for (tp, d) in plan.tables.iter().zip(&deltas) {
+        if !d.rejected.is_empty() {
+            let mut keys = d.rejected.clone();
+            keys.sort_unstable();
+            let shown: Vec<String> = keys.iter().take(10).map(i64::to_string).collect();
+            notes.push(format!(
+                "table {:?}: {} row(s) left out by on_bad_value = \"reject\" (not in the target; rowid {}{}); `ferry plan` names their values",
+                tp.source.name,
+                keys.len(),
+                shown.join(", "),
+                if keys.len() > 10 { ", …" } else { "" }
+            ));
+        }
+    }
     let compare_seconds = compare_seconds.min(t_compare.elapsed().as_secs_f64());
     for (tp, why) in plan.tables.iter().zip(&whole) {
         if let (Some(why), true) = (why, view.is_some()) {
@@ -170,6 +186,7 @@ pub fn run(args: &SyncArgs) -> anyhow::Result<Outcome> {
         seconds: t_all.elapsed().as_secs_f64(),
         compare_seconds,
         write_seconds: t_compare.elapsed().as_secs_f64() - compare_seconds,
+        streamed,
         exit_code,
     };
     output(args, &doc)?;

@@ -320,6 +320,7 @@ async fn exactly(client: &Client, sql: &str, want: u64, what: String) -> Result<
 
 /// Write one table's inserts and updates (or its reload); returns the
 /// digest of the source rows sent.
+#[allow(clippy::too_many_arguments)]
 fn upsert(
     rt: &tokio::runtime::Runtime,
     client: &Client,
@@ -539,8 +540,8 @@ impl<'a> Writer<'a> {
             // (checked as they ran), so a table now holds what it held,
             // plus the rows inserted, minus the rows deleted.
             let mut verified = Vec::with_capacity(plan.tables.len());
-            for t in 0..plan.tables.len() {
-                verified.push(check(self.client, plan, self.catalog, t, &deltas[t], &self.sent[t]).await?);
+            for (t, (d, sent)) in deltas.iter().zip(&self.sent).enumerate() {
+                verified.push(check(self.client, plan, self.catalog, t, d, sent).await?);
             }
             Ok(verified)
         })

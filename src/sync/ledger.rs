@@ -36,9 +36,11 @@ impl View {
     }
 }
 
-/// The target's ledger, if it has one: first settles a `next/` that a sync
-/// left between its commit and making it current (kept if that sync's
-/// transaction committed, else dropped).
+/// The target's ledger, if it has one: first settles a `next/` left
+/// complete (its manifest is written last) by a run that stopped before
+/// making it current: a sync's is kept if the transaction it names
+/// committed, else dropped; a migration's is kept (its loads had
+/// committed before they were verified).
 pub async fn open(store: &Store, client: &Client) -> Option<View> {
     if let Some(next) = Store::manifest(&store.next()) {
         let committed = match next.pending_xid {
@@ -48,7 +50,7 @@ pub async fn open(store: &Store, client: &Client) -> Option<View> {
                 .ok()
                 .and_then(|r| r.get::<_, Option<String>>(0))
                 .is_some_and(|s| s == "committed"),
-            None => false,
+            None => true,
         };
         if committed {
             let mut m = next;

@@ -54,6 +54,8 @@ pub struct Compared {
     /// Per table, the final check (None: nothing was written).
     pub verified: Option<Vec<bool>>,
     pub compare_seconds: f64,
+    /// The writes ran while the comparison went on.
+    pub streamed: bool,
 }
 
 type Verdicts = tokio::task::JoinHandle<Result<Vec<(usize, Result<(), String>)>, Error>>;
@@ -61,7 +63,7 @@ type Verdicts = tokio::task::JoinHandle<Result<Vec<(usize, Result<(), String>)>,
 impl Run<'_> {
     /// Per table: its ledger where it has one that fits, else both sides
     /// whole (and why).
-    fn modes<'p>(&self, plan: &'p Plan) -> (Vec<Mode<'_>>, Vec<Option<String>>) {
+    fn modes(&self, plan: &Plan) -> (Vec<Mode<'_>>, Vec<Option<String>>) {
         let mut modes = Vec::new();
         let mut whole = Vec::new();
         for tp in &plan.tables {
@@ -151,7 +153,7 @@ impl Run<'_> {
         } else {
             Some(apply::apply(self.rt, lead, self.src, plan, catalog, &mut deltas).map_err(|e| Error::Write(Box::new(e)))?)
         };
-        Ok(Compared { deltas, whole, verified, compare_seconds })
+        Ok(Compared { deltas, whole, verified, compare_seconds, streamed: false })
     }
 
     /// The comparison on its own threads, sending each partition to this
@@ -168,7 +170,7 @@ impl Run<'_> {
         t0: Instant,
     ) -> Result<Compared, Error> {
         let mut writer = Writer::new(self.rt, lead, self.src, plan, catalog)?;
-        let mut stream = Stream::new(plan);
+        let mut stream = Stream::new(plan, catalog);
         let mut check = Some(check);
         let mut stale: Option<Vec<(usize, String)>> = None;
         let mut compare_seconds = 0.0;
@@ -189,7 +191,7 @@ impl Run<'_> {
                         stale = Some(self.verdicts(check.take().expect("check"))?);
                     }
                     if stale.as_ref().is_some_and(Vec::is_empty) {
-                        stream.write_ready(&mut writer)?;
+                        stream.write_ready(&mut writer, false)?;
                     }
                 }
                 Ok::<_, Error>(())
@@ -218,10 +220,10 @@ impl Run<'_> {
             } else {
                 None
             };
-            return Ok(Compared { deltas, whole, verified, compare_seconds });
+            return Ok(Compared { deltas, whole, verified, compare_seconds, streamed: false });
         }
         let written = (|| {
-            stream.write_ready(&mut writer)?;
+            stream.write_ready(&mut writer, true)?;
             for (t, sum) in stream.sums.into_iter().enumerate() {
                 deltas[t].rows = sum.rows;
                 deltas[t].rejected = sum.rejected;
@@ -230,29 +232,68 @@ impl Run<'_> {
             Ok::<_, Error>(if any { Some(writer.finish(&deltas)?) } else { None })
         })()
         .map_err(|e| Error::Write(Box::new(e)))?;
-        Ok(Compared { deltas, whole, verified: written, compare_seconds })
+        Ok(Compared { deltas, whole, verified: written, compare_seconds, streamed: true })
     }
 }
 
 /// The partitions received and what has been written of them.
 struct Stream {
+    /// Per table: the tables its foreign keys point at, and those whose
+    /// foreign keys point at it (the source's and the target's, itself
+    /// left out), and whether it points at itself.
+    parents: Vec<Vec<usize>>,
+    children: Vec<Vec<usize>>,
+    self_ref: Vec<bool>,
     levels: Vec<usize>,
     total: Option<Vec<usize>>,
+    received: Vec<usize>,
     upserted: Vec<usize>,
     deleted: Vec<usize>,
-    to_upsert: Vec<(usize, Delta)>,
-    to_delete: Vec<(usize, Delta)>,
+    /// Pieces waiting, with how many partitions each holds.
+    to_upsert: Vec<(usize, Delta, usize)>,
+    to_delete: Vec<(usize, Delta, usize)>,
     /// Per table, the partitions written, summed (counts as written: a
     /// row rejected when staged is no longer counted).
     sums: Vec<Delta>,
 }
 
 impl Stream {
-    fn new(plan: &Plan) -> Stream {
+    fn new(plan: &Plan, catalog: &Catalog) -> Stream {
         let n = plan.tables.len();
+        let by_target = |name: &str| plan.tables.iter().position(|t| t.map.target == name);
+        let by_source = |name: &str| plan.tables.iter().position(|t| t.source.name.eq_ignore_ascii_case(name));
+        let mut parents = vec![Vec::new(); n];
+        let mut self_ref = vec![false; n];
+        for (t, tp) in plan.tables.iter().enumerate() {
+            let source = tp.source.foreign_keys.iter().filter_map(|fk| by_source(&fk.ref_table));
+            let target = catalog
+                .tables
+                .get(&tp.map.target)
+                .into_iter()
+                .flat_map(|tt| tt.constraints.iter())
+                .filter(|c| c.kind == 'f')
+                .filter_map(|c| c.ref_table.as_deref().and_then(by_target));
+            for p in source.chain(target) {
+                if p == t {
+                    self_ref[t] = true;
+                } else if !parents[t].contains(&p) {
+                    parents[t].push(p);
+                }
+            }
+        }
+        let mut children = vec![Vec::new(); n];
+        for (t, ps) in parents.iter().enumerate() {
+            for &p in ps {
+                children[p].push(t);
+            }
+        }
         Stream {
+            parents,
+            children,
+            self_ref,
             levels: plan.tables.iter().map(|t| t.level).collect(),
             total: None,
+            received: vec![0; n],
             upserted: vec![0; n],
             deleted: vec![0; n],
             to_upsert: Vec::new(),
@@ -264,57 +305,101 @@ impl Stream {
     fn take(&mut self, m: Streamed) {
         match m {
             Streamed::Parts(counts) => self.total = Some(counts),
-            Streamed::Part(t, rows) => self.to_upsert.push((t, Delta { rows, by_key: true, ..Delta::default() })),
+            Streamed::Part(t, rows) => {
+                self.received[t] += 1;
+                self.to_upsert.push((t, Delta { rows, by_key: true, ..Delta::default() }, 1));
+            }
         }
     }
 
-    /// Every partition of every table of levels `which` selects has been
-    /// through `done`.
-    fn all(&self, done: &[usize], which: impl Fn(usize) -> bool) -> bool {
-        let Some(total) = &self.total else { return false };
-        (0..total.len()).filter(|&u| which(self.levels[u])).all(|u| done[u] == total[u])
+    /// Every partition of table `u` has been through `done`.
+    fn done(&self, done: &[usize], u: usize) -> bool {
+        self.total.as_ref().is_some_and(|total| done[u] == total[u])
     }
 
-    /// Write every piece the foreign keys allow now, until none is left
-    /// that they allow.
-    fn write_ready(&mut self, w: &mut Writer<'_>) -> Result<(), Error> {
+    /// A table that points at itself is written in one piece (one
+    /// statement checks the references among its new rows): once all its
+    /// partitions came, they become one.
+    fn gather(&mut self) {
+        for t in 0..self.self_ref.len() {
+            let pending = self.to_upsert.iter().filter(|(u, _, _)| *u == t).count();
+            if !self.self_ref[t] || pending < 2 || !self.done(&self.received, t) {
+                continue;
+            }
+            let mut whole = Delta { by_key: true, ..Delta::default() };
+            let mut parts = 0;
+            self.to_upsert.retain_mut(|(u, d, n)| {
+                if *u != t {
+                    return true;
+                }
+                whole.add(std::mem::take(&mut d.rows));
+                parts += *n;
+                false
+            });
+            self.to_upsert.push((t, whole, parts));
+        }
+    }
+
+    /// Whether a piece of `t` may be written now: its inserts and updates
+    /// once its parent tables have all of theirs, its deletes once its child
+    /// tables have all of theirs; a table pointing at itself in one piece.
+    fn ready(&self, t: usize, parts: usize, upsert: bool) -> bool {
+        if self.self_ref[t] && self.total.as_ref().is_none_or(|total| parts < total[t]) {
+            return false;
+        }
+        if upsert {
+            self.parents[t].iter().all(|&p| self.done(&self.upserted, p))
+        } else {
+            self.children[t].iter().all(|&c| self.done(&self.deleted, c))
+        }
+    }
+
+    /// Write every piece the foreign keys allow now. With `all` (nothing
+    /// more will come), write every piece left: where references go round
+    /// in a cycle, in the order of levels, as without streaming.
+    fn write_ready(&mut self, w: &mut Writer<'_>, all: bool) -> Result<(), Error> {
+        self.gather();
         loop {
-            let mut moved = false;
-            let mut i = 0;
-            while i < self.to_upsert.len() {
-                let level = self.levels[self.to_upsert[i].0];
-                if self.all(&self.upserted, |l| l < level) {
-                    let (t, mut d) = self.to_upsert.swap_remove(i);
-                    w.upsert(t, &mut d)?;
-                    self.upserted[t] += 1;
-                    self.to_delete.push((t, d));
-                    moved = true;
-                } else {
-                    i += 1;
-                }
+            let next_upsert = self.to_upsert.iter().position(|(t, _, n)| self.ready(*t, *n, true));
+            if let Some(i) = next_upsert {
+                let (t, mut d, n) = self.to_upsert.swap_remove(i);
+                w.upsert(t, &mut d)?;
+                self.upserted[t] += n;
+                self.to_delete.push((t, d, n));
+                continue;
             }
-            let mut i = 0;
-            while i < self.to_delete.len() {
-                let level = self.levels[self.to_delete[i].0];
-                if self.all(&self.deleted, |l| l > level) {
-                    let (t, d) = self.to_delete.swap_remove(i);
-                    w.delete(t, &d)?;
-                    self.deleted[t] += 1;
-                    self.sums[t].rejected.extend(d.rejected);
-                    self.sums[t].add(d.rows);
-                    moved = true;
-                } else {
-                    i += 1;
-                }
+            let next_delete = self.to_delete.iter().position(|(t, _, n)| self.ready(*t, *n, false));
+            if let Some(i) = next_delete {
+                self.delete(w, i)?;
+                continue;
             }
-            if !moved {
+            if !all || (self.to_upsert.is_empty() && self.to_delete.is_empty()) {
                 return Ok(());
             }
+            // A cycle: the lowest level's inserts first, then deletes from
+            // the highest level down.
+            if let Some(i) = (0..self.to_upsert.len()).min_by_key(|&i| self.levels[self.to_upsert[i].0]) {
+                let (t, mut d, n) = self.to_upsert.swap_remove(i);
+                w.upsert(t, &mut d)?;
+                self.upserted[t] += n;
+                self.to_delete.push((t, d, n));
+            } else if let Some(i) = (0..self.to_delete.len()).max_by_key(|&i| self.levels[self.to_delete[i].0]) {
+                self.delete(w, i)?;
+            }
         }
+    }
+
+    fn delete(&mut self, w: &mut Writer<'_>, i: usize) -> Result<(), Error> {
+        let (t, d, n) = self.to_delete.swap_remove(i);
+        w.delete(t, &d)?;
+        self.deleted[t] += n;
+        self.sums[t].rejected.extend(d.rejected);
+        self.sums[t].add(d.rows);
+        Ok(())
     }
 
     /// Every partition received and not written (nothing was).
     fn drain(&mut self) -> Vec<(usize, Delta)> {
-        std::mem::take(&mut self.to_upsert)
+        std::mem::take(&mut self.to_upsert).into_iter().map(|(t, d, _)| (t, d)).collect()
     }
 }

@@ -36,4 +36,5 @@ mod refusal_by_row;
 mod replay;
 mod stop_state;
 mod sync;
+mod sync_ledger;
 mod random_kills;
