@@ -252,6 +252,11 @@ pub struct MigrateArgs {
     /// Skip the content verification after the load (counts are still checked).
     #[arg(long)]
     pub no_verify: bool,
+    /// Keep no ledger of the rows written (the state directory's record
+    /// that lets a later `ferry sync` read the source alone; 24 bytes per
+    /// row, and the fingerprinting costs the load a little CPU).
+    #[arg(long)]
+    pub no_ledger: bool,
     /// Differences to report per table at most, when verification fails.
     #[arg(long, default_value_t = 100)]
     pub max_diffs: usize,

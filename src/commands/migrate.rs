@@ -96,9 +96,14 @@ fn run_reported(args: &MigrateArgs, report: &mut Report, t_all: Instant) -> anyh
     // 4. Plan, create or fit, load, keys, verify.
     // The ledger: the readers write its records in `pending/`, adopted
     // once verification found the tables equal. None for a rehearsal's
-    // throwaway cluster or without hashes to check it by.
+    // throwaway cluster, without hashes to check it by, or when asked.
     let store = ledger::Store::new(&args.state_dir, &target.to_string(), &args.pg_schema);
-    let ledger = (!args.target_scratch && !args.no_verify && ledger::Store::clear(&store.pending()).is_ok()).then_some(store);
+    let wanted = !args.target_scratch && !args.no_verify && !args.no_ledger;
+    if !wanted && !args.target_scratch {
+        // What this run writes is not what an older ledger describes.
+        let _ = store.forget();
+    }
+    let ledger = (wanted && ledger::Store::clear(&store.pending()).is_ok()).then_some(store);
     opts.ledger = ledger.as_ref().map(ledger::Store::pending);
     let mut run = Run { args, rt: &rt, target: &target, planner, journal: &writer, report, t0, ledger };
     let outcome = match mode {
