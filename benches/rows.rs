@@ -219,7 +219,7 @@ fn table_group(c: &mut Criterion, s: &Source, name: &str) {
         let chunk = Chunk { range: None };
         let bad_values = BadValues::default();
         b.iter(|| {
-            let d = reader::read_chunk(&s.path, tp, &chunk, Some(BUFFER_BYTES), &tx, &cancel, &bad_values)
+            let d = reader::read_chunk(&s.path, tp, &chunk, Some(BUFFER_BYTES), &tx, &cancel, &bad_values, None)
                 .expect("read_chunk");
             assert_eq!(d.rows, tp.row_count);
             d

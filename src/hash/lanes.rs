@@ -138,6 +138,20 @@ pub fn hash_rows(rows: &[&[u8]], out: &mut [[u8; 32]]) {
     }
 }
 
+/// The hashes of up to `LANES` rows stored back to back in `buf`, row `i`
+/// ending at `ends[i]` (how rows are gathered before hashing).
+pub fn hash_packed(buf: &[u8], ends: &[usize]) -> [[u8; 32]; LANES] {
+    let mut rows: [&[u8]; LANES] = [&[]; LANES];
+    let mut start = 0;
+    for (slot, &end) in rows.iter_mut().zip(ends) {
+        *slot = &buf[start..end];
+        start = end;
+    }
+    let mut hashes = [[0u8; 32]; LANES];
+    hash_rows(&rows[..ends.len()], &mut hashes);
+    hashes
+}
+
 /// Hashes up to `LANES` rows of at most one chunk each.
 type Lanes = fn(&[&[u8]], &mut [[u8; 32]]);
 

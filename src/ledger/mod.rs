@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::types::ValueRef;
 use serde::{Deserialize, Serialize};
 
-use crate::hash::lanes::{LANES, hash_rows};
+use crate::hash::lanes::{CHUNK_LEN, LANES, hash_packed};
 use crate::mapping::convert::Converter;
 use crate::model::RowKey;
 use crate::plan::TablePlan;
@@ -58,6 +58,12 @@ pub struct Record {
 }
 
 impl Record {
+    fn new(key: i64, hash: &[u8; 32], absent: bool) -> Record {
+        let mut fp = [0u8; 15];
+        fp.copy_from_slice(&hash[..15]);
+        Record { key, fp, absent }
+    }
+
     fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.key.to_le_bytes());
         out.extend_from_slice(&self.fp);
@@ -98,53 +104,93 @@ pub fn plan_print(tp: &TablePlan) -> String {
     blake3::hash(s.as_bytes()).to_hex()[..32].to_string()
 }
 
-/// Append one stored value's bytes: its storage class, then the value
-/// (integers and reals as 8 bytes, text and blobs with their length).
+/// One stored value's bytes as fingerprinted: its storage class, then the
+/// value (integers and reals as 8 bytes, text and blobs with their length
+/// first); `head` gets the class and length, the value's own bytes are
+/// returned (borrowed).
 #[inline]
-pub fn write_raw(buf: &mut Vec<u8>, v: ValueRef<'_>) {
+fn raw_parts<'v>(v: ValueRef<'v>, head: &mut [u8; 9]) -> (usize, &'v [u8]) {
     match v {
-        ValueRef::Null => buf.push(0),
+        ValueRef::Null => {
+            head[0] = 0;
+            (1, &[])
+        }
         ValueRef::Integer(i) => {
-            buf.push(1);
-            buf.extend_from_slice(&i.to_le_bytes());
+            head[0] = 1;
+            head[1..9].copy_from_slice(&i.to_le_bytes());
+            (9, &[])
         }
         ValueRef::Real(f) => {
-            buf.push(2);
-            buf.extend_from_slice(&f.to_bits().to_le_bytes());
+            head[0] = 2;
+            head[1..9].copy_from_slice(&f.to_bits().to_le_bytes());
+            (9, &[])
         }
         ValueRef::Text(b) | ValueRef::Blob(b) => {
-            buf.push(if matches!(v, ValueRef::Text(_)) { 3 } else { 4 });
-            buf.extend_from_slice(&(b.len() as u64).to_le_bytes());
-            buf.extend_from_slice(b);
+            head[0] = if matches!(v, ValueRef::Text(_)) { 3 } else { 4 };
+            head[1..9].copy_from_slice(&(b.len() as u64).to_le_bytes());
+            (9, b)
         }
     }
 }
 
-/// Rows' stored bytes gathered and fingerprinted sixteen at a time.
+/// Rows' stored bytes gathered and fingerprinted sixteen at a time; a row
+/// longer than one BLAKE3 chunk is hashed as it comes instead (its bytes
+/// are never held whole: a table of large blobs costs no memory).
 #[derive(Default)]
 pub struct Fingerprints {
     buf: Vec<u8>,
     ends: Vec<usize>,
     meta: Vec<(i64, bool)>,
+    /// The current row, once it is longer than a chunk.
+    long: Option<blake3::Hasher>,
     done: Vec<Record>,
 }
 
 impl Fingerprints {
-    /// Where the current row's stored bytes go (`write_raw`).
+    /// Add one stored value to the current row.
     #[inline]
-    pub fn row(&mut self) -> &mut Vec<u8> {
-        &mut self.buf
+    pub fn value(&mut self, v: ValueRef<'_>) {
+        let mut head = [0u8; 9];
+        let (n, bytes) = raw_parts(v, &mut head);
+        if let Some(h) = &mut self.long {
+            h.update(&head[..n]);
+            h.update(bytes);
+            return;
+        }
+        let start = self.row_start();
+        if self.buf.len() - start + n + bytes.len() > CHUNK_LEN {
+            let mut h = blake3::Hasher::new();
+            h.update(&self.buf[start..]);
+            h.update(&head[..n]);
+            h.update(bytes);
+            self.buf.truncate(start);
+            self.long = Some(h);
+            return;
+        }
+        self.buf.extend_from_slice(&head[..n]);
+        self.buf.extend_from_slice(bytes);
     }
 
-    /// Forget what was written of the current row.
+    fn row_start(&self) -> usize {
+        self.ends.last().copied().unwrap_or(0)
+    }
+
+    /// Forget what was added of the current row.
     pub fn discard_row(&mut self) {
-        let start = self.ends.last().copied().unwrap_or(0);
+        let start = self.row_start();
         self.buf.truncate(start);
+        self.long = None;
     }
 
     /// The current row is complete; it is named `key`.
     #[inline]
     pub fn end_row(&mut self, key: i64, absent: bool) {
+        if let Some(h) = self.long.take() {
+            // The rows before it first, so that records keep the rows' order.
+            self.flush();
+            self.done.push(Record::new(key, h.finalize().as_bytes(), absent));
+            return;
+        }
         self.ends.push(self.buf.len());
         self.meta.push((key, absent));
         if self.meta.len() == LANES {
@@ -154,19 +200,9 @@ impl Fingerprints {
 
     /// Fingerprint the rows gathered; their records are then in `take`.
     pub fn flush(&mut self) {
-        let mut rows: [&[u8]; LANES] = [&[]; LANES];
-        let mut start = 0;
-        for (slot, &end) in rows.iter_mut().zip(&self.ends) {
-            *slot = &self.buf[start..end];
-            start = end;
-        }
-        let n = self.meta.len();
-        let mut hashes = [[0u8; 32]; LANES];
-        hash_rows(&rows[..n], &mut hashes);
-        for (&(key, absent), h) in self.meta.iter().zip(&hashes[..n]) {
-            let mut fp = [0u8; 15];
-            fp.copy_from_slice(&h[..15]);
-            self.done.push(Record { key, fp, absent });
+        let hashes = hash_packed(&self.buf, &self.ends);
+        for (&(key, absent), h) in self.meta.iter().zip(&hashes) {
+            self.done.push(Record::new(key, h, absent));
         }
         self.buf.clear();
         self.ends.clear();
@@ -476,7 +512,7 @@ mod tests {
     fn fingerprints_follow_stored_values() {
         let mut f = Fingerprints::default();
         for (k, v) in [(1, ValueRef::Integer(1)), (2, ValueRef::Real(1.0)), (3, ValueRef::Text(b"1")), (4, ValueRef::Blob(b"1")), (5, ValueRef::Null), (6, ValueRef::Integer(1))] {
-            write_raw(f.row(), v);
+            f.value(v);
             f.end_row(k, false);
         }
         f.flush();
@@ -492,15 +528,46 @@ mod tests {
         }
         // Column boundaries count: ("ab", "c") is not ("a", "bc").
         let mut g = Fingerprints::default();
-        write_raw(g.row(), ValueRef::Text(b"ab"));
-        write_raw(g.row(), ValueRef::Text(b"c"));
+        g.value(ValueRef::Text(b"ab"));
+        g.value(ValueRef::Text(b"c"));
         g.end_row(1, false);
-        write_raw(g.row(), ValueRef::Text(b"a"));
-        write_raw(g.row(), ValueRef::Text(b"bc"));
+        g.value(ValueRef::Text(b"a"));
+        g.value(ValueRef::Text(b"bc"));
         g.end_row(2, false);
         g.flush();
         let r = g.take();
         assert_ne!(r[0].fp, r[1].fp);
+    }
+
+    #[test]
+    fn long_rows_hash_as_they_come_and_keep_their_place() {
+        // Rows of every length around a chunk, in one stream: each record
+        // is blake3 of the row's bytes, in the rows' order, whichever way
+        // it was hashed.
+        let mut f = Fingerprints::default();
+        let mut want = Vec::new();
+        for k in 0..60i64 {
+            let len = [0usize, 10, 1000, 1014, 1015, 1016, 3000][k as usize % 7] + k as usize;
+            let text: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(7).wrapping_add(k as u8)).collect();
+            let mut bytes = vec![1];
+            bytes.extend_from_slice(&k.to_le_bytes());
+            bytes.push(3);
+            bytes.extend_from_slice(&(len as u64).to_le_bytes());
+            bytes.extend_from_slice(&text);
+            want.push(Record::new(k, blake3::hash(&bytes).as_bytes(), k % 5 == 0));
+            f.value(ValueRef::Integer(k));
+            f.value(ValueRef::Text(&text));
+            if k % 9 == 4 {
+                // A row abandoned half way leaves no trace.
+                f.end_row(k, k % 5 == 0);
+                f.value(ValueRef::Blob(&[0; 2000]));
+                f.discard_row();
+                continue;
+            }
+            f.end_row(k, k % 5 == 0);
+        }
+        f.flush();
+        assert_eq!(f.take(), want);
     }
 
     #[test]

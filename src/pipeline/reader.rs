@@ -25,7 +25,7 @@ use crate::plan::TablePlan;
 use crate::sqlite::pool::{describe_value, rowid_name, with_connection, Chunk};
 use crate::postgres::{encode, ident};
 use crate::hash::digest::{write_value, DigestBuilder, TableDigest};
-use crate::ledger::{self, Fingerprints, write_raw};
+use crate::ledger::{self, Fingerprints};
 
 /// The SELECT for a chunk: the mapped columns in plan order, then the rowid
 /// (when there is one) to name rows in error messages.
@@ -134,7 +134,7 @@ pub fn read_chunk(
             for (i, cm) in tp.map.columns.iter().enumerate() {
                 let v = row.get_ref(i).map_err(|e| loc(e.to_string()))?;
                 if let Some(f) = &mut fps {
-                    write_raw(f.row(), v);
+                    f.value(v);
                 }
                 // Planned without a profile: a storage class that would make
                 // the profiled plan widen this column sends the run back to
@@ -176,7 +176,7 @@ pub fn read_chunk(
                 if rejected {
                     f.discard_row();
                     for i in 0..ncols {
-                        write_raw(f.row(), row.get_ref(i).map_err(|e| loc(e.to_string()))?);
+                        f.value(row.get_ref(i).map_err(|e| loc(e.to_string()))?);
                     }
                 }
                 let key: i64 = row.get(ncols).map_err(|e| loc(e.to_string()))?;

@@ -436,7 +436,8 @@ async fn delete(client: &Client, plan: &Plan, t: usize, d: &Delta) -> Result<(),
 /// Delete the rows of a table compared with its ledger, by key (its
 /// integer rowid key, the same value in the target).
 async fn delete_keys(client: &Client, table: &str, tp: &TablePlan, keys: &[i64]) -> Result<(), Error> {
-    let col = crate::ledger::eligible(tp).expect("a ledger table");
+    let col = crate::ledger::eligible(tp)
+        .ok_or_else(|| Error::Other(format!("table {:?}: no integer rowid key to delete by", tp.source.name)))?;
     let sql = format!("DELETE FROM {table} WHERE {} = ANY($1::int8[])", ident::quote(&tp.map.columns[col].target));
     let what = format!("deleting rows of table {:?}", tp.map.target);
     for batch in keys.chunks(DELETE_BATCH) {

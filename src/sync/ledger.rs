@@ -16,7 +16,7 @@ use tokio_postgres::Client;
 
 use super::Error;
 use super::scan::PartDelta;
-use crate::ledger::{self, Fingerprints, Manifest, Record, Store, TableLedger, write_raw};
+use crate::ledger::{self, Fingerprints, Manifest, Record, Store, TableLedger};
 use crate::plan::TablePlan;
 use crate::postgres::{self, ident};
 use crate::sqlite::pool::rowid_name;
@@ -146,7 +146,8 @@ pub fn scan(
 ) -> Result<PartDelta, Error> {
     let old = tl.read(root, seg).map_err(|e| Error::Other(format!("reading the ledger of table {:?}: {e}", tp.source.name)))?;
     let (lo, hi) = bounds(tl, seg);
-    let rowid = rowid_name(&tp.source).expect("a ledger table has a rowid");
+    let rowid = rowid_name(&tp.source)
+        .ok_or_else(|| Error::Other(format!("table {:?} has no rowid to compare by its ledger", tp.source.name)))?;
     let ncols = tp.map.columns.len();
     let cols: Vec<String> = tp.map.columns.iter().map(|c| ident::quote(&c.source)).collect();
     let sql = format!(
@@ -161,7 +162,7 @@ pub fn scan(
     let mut fps = Fingerprints::default();
     while let Some(row) = rows.next().map_err(|e| source_error(tp, e))? {
         for i in 0..ncols {
-            write_raw(fps.row(), row.get_ref(i).map_err(|e| source_error(tp, e))?);
+            fps.value(row.get_ref(i).map_err(|e| source_error(tp, e))?);
         }
         let key: i64 = row.get(ncols).map_err(|e| source_error(tp, e))?;
         fps.end_row(key, false);

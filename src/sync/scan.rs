@@ -23,7 +23,7 @@ use std::collections::hash_map::Entry;
 use rusqlite::Connection;
 
 use super::Error;
-use crate::hash::lanes::{LANES, hash_rows};
+use crate::hash::lanes::{LANES, hash_packed};
 use crate::hash::digest::{TableDigest, write_value};
 use crate::mapping::convert::Scratch;
 use crate::plan::TablePlan;
@@ -224,16 +224,8 @@ impl Batch {
     }
 
     fn flush(&mut self, side: &mut Side, tp: &TablePlan, what: &str, keyed: bool) -> Result<(), Error> {
-        let mut rows: [&[u8]; LANES] = [&[]; LANES];
-        let mut start = 0;
-        for (slot, &end) in rows.iter_mut().zip(&self.ends) {
-            *slot = &self.buf[start..end];
-            start = end;
-        }
-        let n = self.meta.len();
-        let mut hashes = [[0u8; 32]; LANES];
-        hash_rows(&rows[..n], &mut hashes);
-        for (&(id, at), hash) in self.meta.iter().zip(&hashes[..n]) {
+        let hashes = hash_packed(&self.buf, &self.ends);
+        for (&(id, at), hash) in self.meta.iter().zip(&hashes) {
             if keyed {
                 keep(side, tp, what, (id, 0, *hash), at)?;
             } else {

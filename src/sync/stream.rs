@@ -187,8 +187,8 @@ impl Run<'_> {
                         Err(RecvTimeoutError::Timeout) => {}
                         Err(RecvTimeoutError::Disconnected) => break,
                     }
-                    if stale.is_none() && check.as_ref().is_some_and(|c| c.is_finished()) {
-                        stale = Some(self.verdicts(check.take().expect("check"))?);
+                    if let Some(done) = check.take_if(|c| c.is_finished()) {
+                        stale = Some(self.verdicts(done)?);
                     }
                     if stale.as_ref().is_some_and(Vec::is_empty) {
                         stream.write_ready(&mut writer, false)?;
@@ -204,9 +204,10 @@ impl Run<'_> {
             compared
         })?;
         let mut deltas = compared;
-        let stale = match stale {
-            Some(s) => s,
-            None => self.verdicts(check.take().expect("check"))?,
+        let stale = match (stale, check) {
+            (Some(s), _) => s,
+            (None, Some(c)) => self.verdicts(c)?,
+            (None, None) => Vec::new(),
         };
         if !stale.is_empty() {
             // Nothing was written: every partition is summed, the stale

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::util::cmd::{Output, assert_code, ferry};
 use crate::util::pg::{TestDb, server};
-use crate::util::sqlite::db_from_sql;
+use crate::util::sqlite::{db_from_sql, text_rows};
 
 const SCHEMA_SQL: &str = r#"
 CREATE TABLE authors (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, born DATE);
@@ -80,29 +80,6 @@ const TABLES: &[(&str, &str)] = &[
 
 type Rows = Vec<Vec<Option<String>>>;
 
-fn sqlite_rows(path: &Path, sql: &str) -> Rows {
-    let conn = rusqlite::Connection::open(path).expect("open source");
-    let mut stmt = conn.prepare(sql).expect("prepare");
-    let n = stmt.column_count();
-    let rows = stmt
-        .query_map([], |r| {
-            (0..n)
-                .map(|i| {
-                    Ok(match r.get_ref(i)? {
-                        rusqlite::types::ValueRef::Null => None,
-                        rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
-                        rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
-                        rusqlite::types::ValueRef::Text(t) => {
-                            Some(String::from_utf8_lossy(t).into_owned())
-                        }
-                        rusqlite::types::ValueRef::Blob(_) => Some("blob".into()),
-                    })
-                })
-                .collect()
-        })
-        .expect("query");
-    rows.map(|r| r.expect("row")).collect()
-}
 
 /// The target's rows with the same query, as PostgreSQL prints them (text
 /// in C collation order, so that the order is SQLite's BINARY one).
@@ -132,7 +109,7 @@ fn pg_rows(db: &TestDb, sql: &str) -> Rows {
 /// Every table equal on both sides, by plain SQL on each.
 fn assert_equal(src: &Path, db: &TestDb) {
     for (table, sql) in TABLES {
-        let (s, t) = (sqlite_rows(src, sql), pg_rows(db, sql));
+        let (s, t) = (text_rows(src, sql), pg_rows(db, sql));
         assert_eq!(s.len(), t.len(), "table {table}: row counts differ");
         for (a, b) in s.iter().zip(&t) {
             assert_eq!(a, b, "table {table}: first differing row");

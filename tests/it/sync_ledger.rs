@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use crate::util::cmd::{Output, assert_code, ferry};
 use crate::util::pg::{TestDb, server};
-use crate::util::sqlite::db_from_sql;
+use crate::util::sqlite::{db_from_sql, text_rows};
 
 const SCHEMA_SQL: &str = r#"
 CREATE TABLE team (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
@@ -72,34 +72,11 @@ const TABLES: &[(&str, &str)] = &[
     ("task", "SELECT id, person_id, title, score FROM task ORDER BY id"),
 ];
 
-type Rows = Vec<Vec<Option<String>>>;
-
-fn sqlite_rows(path: &Path, sql: &str) -> Rows {
-    let conn = rusqlite::Connection::open(path).expect("open source");
-    let mut stmt = conn.prepare(sql).expect("prepare");
-    let n = stmt.column_count();
-    let rows = stmt
-        .query_map([], |r| {
-            (0..n)
-                .map(|i| {
-                    Ok(match r.get_ref(i)? {
-                        rusqlite::types::ValueRef::Null => None,
-                        rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
-                        rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
-                        rusqlite::types::ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
-                        rusqlite::types::ValueRef::Blob(_) => Some("blob".into()),
-                    })
-                })
-                .collect()
-        })
-        .expect("query");
-    rows.map(|r| r.expect("row")).collect()
-}
 
 /// Every table equal on both sides, by plain SQL on each.
 fn assert_equal(src: &Path, db: &TestDb, tables: &[(&str, &str)]) {
     for (table, sql) in tables {
-        let (s, t) = (sqlite_rows(src, sql), db.query_strings(sql));
+        let (s, t) = (text_rows(src, sql), db.query_strings(sql));
         assert_eq!(s.len(), t.len(), "table {table}: row counts differ");
         for (a, b) in s.iter().zip(&t) {
             assert_eq!(a, b, "table {table}: first differing row");

@@ -67,3 +67,27 @@ pub fn corpus_copy(rel: &str, dir: &Path) -> PathBuf {
         .unwrap_or_else(|e| panic!("chmod {}: {e}", copy.display()));
     copy
 }
+
+/// Rows of `sql` on the SQLite file as text (None for NULL, "blob" for a
+/// blob), for comparing with what PostgreSQL prints for the same query.
+pub fn text_rows(path: &Path, sql: &str) -> Vec<Vec<Option<String>>> {
+    let conn = rusqlite::Connection::open(path).expect("open source");
+    let mut stmt = conn.prepare(sql).expect("prepare");
+    let n = stmt.column_count();
+    let rows = stmt
+        .query_map([], |r| {
+            (0..n)
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => None,
+                        rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
+                        rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
+                        rusqlite::types::ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                        rusqlite::types::ValueRef::Blob(_) => Some("blob".into()),
+                    })
+                })
+                .collect()
+        })
+        .expect("query");
+    rows.map(|r| r.expect("row")).collect()
+}
