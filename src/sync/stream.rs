@@ -134,10 +134,9 @@ impl Run<'_> {
         let t0 = Instant::now();
         let (modes, mut whole) = self.modes(plan);
         let root = self.view.map(ledger::View::root);
-        let next = self.view.filter(|_| !self.dry_run).map(|v| v.store.next());
-        if let Some(n) = &next {
-            Store::clear(n).map_err(|e| Error::Other(format!("preparing the next ledger: {e}")))?;
-        }
+        // Where the next ledger goes; none if it cannot be written (the
+        // sync goes on, and the next one compares both sides).
+        let next = self.view.filter(|_| !self.dry_run).map(|v| v.store.next()).filter(|n| Store::clear(n).is_ok());
         let io = root.as_deref().map(|root| LedgerIo { root, next: next.as_deref() });
         let check = self.check(plan, &modes);
         let streams = !self.dry_run && modes.iter().any(|m| matches!(m, Mode::Ledger(_))) && !modes.iter().any(|m| matches!(m, Mode::Whole));
