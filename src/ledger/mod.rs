@@ -221,7 +221,7 @@ impl Fingerprints {
 }
 
 /// A table's folder name: its source name hashed (any name is a file name).
-fn table_dir(table: &str) -> String {
+pub fn table_dir(table: &str) -> String {
     blake3::hash(table.as_bytes()).to_hex()[..16].to_string()
 }
 

@@ -64,6 +64,9 @@ pub struct Delta {
     /// Rows a bad-value policy rejected when they were staged (their
     /// records in the next ledger become absent).
     pub rejected: Vec<i64>,
+    /// Compared both sides whole and every partition wrote the source's
+    /// records to the next ledger (with `rows.writers`, a new ledger).
+    pub fresh: bool,
 }
 
 impl std::ops::Deref for Delta {
@@ -84,11 +87,11 @@ pub enum Mode<'a> {
     Skip,
 }
 
-/// Where the ledger is read (`current/`) and the next one written (None
-/// in a dry run).
+/// Where the ledger is read (`current/`; None without one) and the next
+/// one written (None in a dry run).
 #[derive(Debug, Clone, Copy)]
 pub struct LedgerIo<'a> {
-    pub root: &'a Path,
+    pub root: Option<&'a Path>,
     pub next: Option<&'a Path>,
 }
 
@@ -322,12 +325,29 @@ pub fn compare(
 ) -> Result<Vec<Delta>, Error> {
     let tables: Vec<Arc<TablePlan>> = plan.tables.iter().cloned().map(Arc::new).collect();
     let keys: Vec<Result<Key, String>> = tables.iter().map(|tp| choose_key(tp)).collect();
+    // A table compared whole whose rows are named by rowid gets a ledger
+    // on the way (its source records, its target's writers), so that the
+    // next sync reads the source alone again.
+    let next = io.and_then(|i| i.next);
+    let heal: Vec<bool> = tables
+        .iter()
+        .zip(&keys)
+        .zip(modes)
+        .map(|((tp, k), m)| {
+            matches!(m, Mode::Whole)
+                && next.is_some()
+                && crate::ledger::eligible(tp).is_some()
+                && matches!(k, Ok(Key::Int { rowid_alias: true, .. }))
+        })
+        .collect();
     let mut deltas: Vec<Delta> = keys
         .iter()
         .zip(modes)
-        .map(|(k, m)| Delta {
+        .zip(&heal)
+        .map(|((k, m), &fresh)| Delta {
             keyless: k.as_ref().err().cloned(),
             by_key: matches!(m, Mode::Ledger(tl) if !tl.segments.is_empty()),
+            fresh,
             ..Delta::default()
         })
         .collect();
@@ -361,7 +381,7 @@ pub fn compare(
                     snapshot,
                     &tables,
                     &keys,
-                    (modes, io, sink),
+                    Ways { modes, io, sink, heal: &heal },
                     &queue,
                     &results,
                 ) {
@@ -377,6 +397,16 @@ pub fn compare(
     Ok(deltas)
 }
 
+/// How a worker compares each table and where its results go.
+struct Ways<'a> {
+    modes: &'a [Mode<'a>],
+    io: Option<LedgerIo<'a>>,
+    /// Ledger partitions go to the writer (else into the results).
+    sink: Option<&'a crossbeam_channel::Sender<stream::Streamed>>,
+    /// Per table: compared whole, also making its next ledger.
+    heal: &'a [bool],
+}
+
 /// One worker: partitions from the queue until it is empty, the target
 /// side on the runtime while the source side reads on this thread.
 #[allow(clippy::too_many_arguments)]
@@ -388,7 +418,7 @@ fn worker(
     snapshot: Option<&str>,
     tables: &[Arc<TablePlan>],
     keys: &[Option<Arc<Key>>],
-    (modes, io, sink): (&[Mode<'_>], Option<LedgerIo<'_>>, Option<&crossbeam_channel::Sender<stream::Streamed>>),
+    Ways { modes, io, sink, heal }: Ways<'_>,
     queue: &Mutex<std::vec::IntoIter<(usize, Part)>>,
     results: &Mutex<&mut Vec<Delta>>,
 ) -> Result<(), Error> {
@@ -399,10 +429,10 @@ fn worker(
         let Some((t, part)) = queue.lock().expect("queue lock").next() else {
             return Ok(());
         };
-        if let (Part::Ledger(seg), Mode::Ledger(tl), Some(io)) = (part, modes[t], io) {
-            let d = ledger::scan(&conn, &tables[t], tl, io.root, seg, io.next)?;
+        if let (Part::Ledger(seg), Mode::Ledger(tl), Some(LedgerIo { root: Some(root), next })) = (part, modes[t], io) {
+            let d = ledger::scan(&conn, &tables[t], tl, root, seg, next)?;
             match sink {
-                Some(sink) => sink.send(stream::Streamed::Part(t, d)).map_err(|_| Error::Other("the writer stopped".into()))?,
+                Some(sink) => sink.send(stream::Streamed::Part(t, Box::new(d))).map_err(|_| Error::Other("the writer stopped".into()))?,
                 None => results.lock().expect("results lock")[t].add(d),
             }
             continue;
@@ -416,17 +446,26 @@ fn worker(
         let target_task = {
             let (client, tp, key, schema) =
                 (client.clone(), tp.clone(), key.clone(), schema.to_string());
+            let heal = heal[t];
             rt.spawn(
-                async move { scan::target_side(&client, &schema, &tp, key.as_deref(), part).await },
+                async move { scan::target_side(&client, &schema, &tp, key.as_deref(), part, heal).await },
             )
         };
-        let src = scan::source_side(&conn, &tp, key.as_deref(), part);
+        let src = scan::source_side(&conn, &tp, key.as_deref(), part, heal[t]);
         let tgt = match rt.block_on(target_task) {
             Ok(r) => r,
             Err(join) => std::panic::resume_unwind(join.into_panic()),
         };
-        let d = scan::delta(src?, tgt?, sqlite::pool::rowid_name(&tp.source).is_some());
-        results.lock().expect("results lock")[t].add(d);
+        let mut src = src?;
+        let mut written = true;
+        if let (true, Part::Range(lo, _), Some(next)) = (heal[t], part, io.and_then(|i| i.next)) {
+            let dir = crate::ledger::Store::table(next, &tp.source.name);
+            written = crate::ledger::write_segments(&dir, lo, &std::mem::take(&mut src.records)).is_ok();
+        }
+        let d = scan::delta(src, tgt?, sqlite::pool::rowid_name(&tp.source).is_some());
+        let mut results = results.lock().expect("results lock");
+        results[t].add(d);
+        results[t].fresh &= written;
     }
 }
 

@@ -75,11 +75,15 @@ impl std::hash::Hasher for IdHash {
     }
 }
 
-/// One side of a partition: rows by key id, and the digest of them all.
+/// One side of a partition: rows by key id, and the digest of them all;
+/// when the partition also makes the table's next ledger, the source's
+/// records (in rowid order) and the target's writing transactions.
 #[derive(Debug, Default)]
 pub struct Side {
     pub rows: HashMap<u128, Seen, std::hash::BuildHasherDefault<IdHash>>,
     pub digest: TableDigest,
+    pub records: Vec<crate::ledger::Record>,
+    pub writers: crate::verify::Writers,
 }
 
 /// What a partition needs done to the target.
@@ -97,6 +101,9 @@ pub struct PartDelta {
     pub replaced: u64,
     pub source: TableDigest,
     pub target: TableDigest,
+    /// The target's writing transactions (a partition that makes the
+    /// table's next ledger).
+    pub writers: crate::verify::Writers,
 }
 
 impl PartDelta {
@@ -111,6 +118,7 @@ impl PartDelta {
         self.replaced += d.replaced;
         self.source.merge(&d.source);
         self.target.merge(&d.target);
+        self.writers.merge(&d.writers);
     }
 }
 
@@ -269,11 +277,13 @@ fn in_part(part: Part, pos: u64) -> bool {
 
 /// The source side of a partition, on a connection inside the run's
 /// snapshot.
+/// With `ledger`, also each row's ledger record (rows in rowid order).
 pub fn source_side(
     conn: &Connection,
     tp: &TablePlan,
     key: Option<&Key>,
     part: Part,
+    ledger: bool,
 ) -> Result<Side, Error> {
     let ncols = tp.map.columns.len();
     let rowid = rowid_name(&tp.source);
@@ -299,6 +309,11 @@ pub fn source_side(
         ));
         params = vec![a, b];
     }
+    let ledger = ledger && rowid.is_some();
+    if let (true, Some(r)) = (ledger, &rowid) {
+        sql.push_str(&format!(" ORDER BY {r}"));
+    }
+    let mut fps = ledger.then(crate::ledger::Fingerprints::default);
     let mut stmt = conn.prepare_cached(&sql).map_err(|e| source_error(tp, e))?;
     let mut rows = stmt
         .query(rusqlite::params_from_iter(params))
@@ -318,6 +333,13 @@ pub fn source_side(
                 tp,
                 scratch: &mut scratch,
             })?;
+        if let Some(f) = &mut fps {
+            for i in 0..ncols {
+                f.value(row.get_ref(i).map_err(|e| source_error(tp, e))?);
+            }
+            // A row the bad-value policy leaves out is absent from the target.
+            f.end_row(at, keyed.is_none());
+        }
         let Some((id, pos)) = keyed else { continue };
         if !in_part(part, pos) {
             continue;
@@ -325,16 +347,22 @@ pub fn source_side(
         batch.push(&mut side, tp, "source", key.is_some(), hasher.row_bytes(), id, at)?;
     }
     batch.flush(&mut side, tp, "source", key.is_some())?;
+    if let Some(f) = &mut fps {
+        f.flush();
+        side.records = f.take();
+    }
     Ok(side)
 }
 
 /// The target side of a partition, read with `COPY (SELECT …, ctid)`.
+/// With `ledger`, also the rows' writing transactions (`xmin`).
 pub async fn target_side(
     client: &tokio_postgres::Client,
     schema: &str,
     tp: &TablePlan,
     key: Option<&Key>,
     part: Part,
+    ledger: bool,
 ) -> Result<Side, Error> {
     let ncols = tp.map.columns.len();
     let mut cols: Vec<String> = tp
@@ -344,6 +372,9 @@ pub async fn target_side(
         .map(|c| ident::quote(&c.target))
         .collect();
     cols.push("ctid".into());
+    if ledger {
+        cols.push("xmin".into());
+    }
     let mut sql = format!(
         "SELECT {} FROM {}",
         cols.join(", "),
@@ -361,6 +392,12 @@ pub async fn target_side(
     let mut batch = Batch::default();
     copy_rows(client, &sql, &tp.map.target, |view| {
         let at = view.field(ncols).map_or(0, ctid);
+        if ledger {
+            match view.field(ncols + 1).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes) {
+                Some(x) => side.writers.add(x),
+                None => side.writers.too_many = true,
+            }
+        }
         let keyed = hasher.row(&mut TargetRow {
                 view,
                 tp,
@@ -399,6 +436,7 @@ pub fn delta(source: Side, mut target: Side, rowid: bool) -> PartDelta {
     let mut d = PartDelta {
         source: source.digest,
         target: target.digest,
+        writers: std::mem::take(&mut target.writers),
         ..PartDelta::default()
     };
     for (id, s) in source.rows {

@@ -31,7 +31,7 @@ pub enum Streamed {
     /// Per table, how many ledger partitions will come.
     Parts(Vec<usize>),
     /// One partition of table `t` compared.
-    Part(usize, PartDelta),
+    Part(usize, Box<PartDelta>),
 }
 
 /// What one sync compares with and in.
@@ -43,6 +43,8 @@ pub struct Run<'a> {
     pub snapshot: Option<&'a str>,
     pub jobs: usize,
     pub view: Option<&'a ledger::View>,
+    /// Where the next ledger is made (with or without a current one).
+    pub store: &'a Store,
     pub dry_run: bool,
 }
 
@@ -108,20 +110,30 @@ impl Run<'_> {
         Ok(verdicts.into_iter().filter_map(|(t, v)| v.err().map(|why| (t, why))).collect())
     }
 
-    /// Tables whose ledger is stale, compared again both sides whole.
-    fn recompare(&self, plan: &Plan, stale: Vec<(usize, String)>, deltas: &mut [Delta], whole: &mut [Option<String>]) -> Result<(), Error> {
+    /// Tables whose ledger is stale, compared again both sides whole (and
+    /// given a fresh ledger on the way, in `next`).
+    fn recompare(
+        &self,
+        plan: &Plan,
+        stale: Vec<(usize, String)>,
+        (deltas, whole): (&mut [Delta], &mut [Option<String>]),
+        next: Option<&Path>,
+    ) -> Result<(), Error> {
         if stale.is_empty() {
             return Ok(());
         }
+        if let Some(n) = next {
+            for (t, _) in &stale {
+                let _ = std::fs::remove_dir_all(Store::table(n, &plan.tables[*t].source.name));
+            }
+        }
         let again: Vec<Mode<'_>> =
             (0..plan.tables.len()).map(|t| if stale.iter().any(|s| s.0 == t) { Mode::Whole } else { Mode::Skip }).collect();
-        let mut fresh = super::compare(self.rt, self.src, self.target, plan, self.snapshot, self.jobs, &again, None, None)?;
+        let io = Some(LedgerIo { root: None, next });
+        let mut fresh = super::compare(self.rt, self.src, self.target, plan, self.snapshot, self.jobs, &again, io, None)?;
         for (t, why) in stale {
             deltas[t] = std::mem::take(&mut fresh[t]);
             whole[t] = Some(format!("the ledger no longer describes the table: {why}"));
-            if let Some(view) = self.view {
-                let _ = std::fs::remove_dir_all(Store::table(&view.store.next(), &plan.tables[t].source.name));
-            }
         }
         Ok(())
     }
@@ -134,10 +146,10 @@ impl Run<'_> {
         let t0 = Instant::now();
         let (modes, mut whole) = self.modes(plan);
         let root = self.view.map(ledger::View::root);
-        // Where the next ledger goes; none if it cannot be written (the
-        // sync goes on, and the next one compares both sides).
-        let next = self.view.filter(|_| !self.dry_run).map(|v| v.store.next()).filter(|n| Store::clear(n).is_ok());
-        let io = root.as_deref().map(|root| LedgerIo { root, next: next.as_deref() });
+        // Where the next ledger goes; none in a dry run or if it cannot be
+        // written (the sync goes on, and the next one compares both sides).
+        let next = (!self.dry_run).then(|| self.store.next()).filter(|n| Store::clear(n).is_ok());
+        let io = Some(LedgerIo { root: root.as_deref(), next: next.as_deref() });
         let check = self.check(plan, &modes);
         let streams = !self.dry_run && modes.iter().any(|m| matches!(m, Mode::Ledger(_))) && !modes.iter().any(|m| matches!(m, Mode::Whole));
         if streams {
@@ -145,7 +157,7 @@ impl Run<'_> {
         }
         let mut deltas = super::compare(self.rt, self.src, self.target, plan, self.snapshot, self.jobs, &modes, io, None)?;
         let stale = self.verdicts(check)?;
-        self.recompare(plan, stale, &mut deltas, &mut whole)?;
+        self.recompare(plan, stale, (&mut deltas, &mut whole), next.as_deref())?;
         let compare_seconds = t0.elapsed().as_secs_f64();
         let verified = if self.dry_run || !deltas.iter().any(Delta::writes) {
             None
@@ -214,7 +226,7 @@ impl Run<'_> {
             for (t, d) in stream.drain() {
                 deltas[t].add(d.rows);
             }
-            self.recompare(plan, stale, &mut deltas, &mut whole)?;
+            self.recompare(plan, stale, (&mut deltas, &mut whole), io.and_then(|i| i.next))?;
             let verified = if deltas.iter().any(Delta::writes) {
                 Some(apply::apply(self.rt, lead, self.src, plan, catalog, &mut deltas).map_err(|e| Error::Write(Box::new(e)))?)
             } else {
@@ -307,7 +319,7 @@ impl Stream {
             Streamed::Parts(counts) => self.total = Some(counts),
             Streamed::Part(t, rows) => {
                 self.received[t] += 1;
-                self.to_upsert.push((t, Delta { rows, by_key: true, ..Delta::default() }, 1));
+                self.to_upsert.push((t, Delta { rows: *rows, by_key: true, ..Delta::default() }, 1));
             }
         }
     }

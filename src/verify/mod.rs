@@ -143,14 +143,14 @@ pub struct Writers {
 pub const MAX_WRITERS: usize = 64;
 
 impl Writers {
-    fn add(&mut self, xid: u32) {
+    pub fn add(&mut self, xid: u32) {
         if !self.too_many && !self.xids.contains(&xid) {
             self.xids.insert(xid);
             self.too_many = self.xids.len() > MAX_WRITERS;
         }
     }
 
-    fn merge(&mut self, other: &Writers) {
+    pub fn merge(&mut self, other: &Writers) {
         self.too_many |= other.too_many;
         other.xids.iter().for_each(|&x| self.add(x));
     }

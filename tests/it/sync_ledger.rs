@@ -226,10 +226,14 @@ fn a_target_written_behind_ferrys_back_or_a_new_mapping_is_compared_whole() {
     assert_eq!(doc["streamed"], Value::Bool(false), "a table compared whole: no streaming");
     assert_equal(&s.src, &s.db, TABLES);
 
-    // The next sync has a ledger only for the tables it compared by one.
-    let again = json(&s.sync(&[]));
-    assert_eq!(counts(&again, "task"), (0, 0, 0, false), "{again}");
-    assert_eq!(counts(&again, "team"), (0, 0, 0, true), "{again}");
+    // Compared whole, those tables got a fresh ledger on the way (their
+    // source records, the transactions their rows now come from): the next
+    // sync reads the source alone again, for every table.
+    let again = s.sync(&[]);
+    let again = json(&again);
+    for (name, _) in TABLES {
+        assert_eq!(counts(&again, name), (0, 0, 0, true), "table {name}: {again}");
+    }
 
     // A mapping other than the migration's: the stored values may convert
     // differently, so that table is compared whole.
@@ -240,6 +244,34 @@ fn a_target_written_behind_ferrys_back_or_a_new_mapping_is_compared_whole() {
     assert_code(&mapped, 0);
     assert!(notes(&mapped_doc).contains("\"team\": compared both sides whole: the mapping differs"), "{mapped}");
     assert_eq!(counts(&mapped_doc, "team"), (0, 0, 0, false), "{mapped}");
+    assert_equal(&s.src, &s.db, TABLES);
+    // and its fresh ledger is of the new mapping.
+    let remapped = json(&s.sync(&["--mapping", map.to_str().unwrap()]));
+    assert_eq!(counts(&remapped, "team"), (0, 0, 0, true), "{remapped}");
+}
+
+#[test]
+fn a_target_migrated_without_a_ledger_gets_one_from_its_first_sync() {
+    let s = Setup::new("sync_ledger_healed", SCHEMA_SQL, &["--no-ledger"]);
+    assert!(!s.state.exists() || std::fs::read_dir(&s.state).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with("ledger-")), "--no-ledger kept a ledger");
+    s.change(CHANGES_SQL);
+    let first = s.sync(&[]);
+    assert_code(&first, 0);
+    let first = json(&first);
+    assert_eq!(first["streamed"], Value::Bool(false), "no ledger: both sides read, then written");
+    for (name, _) in TABLES {
+        assert!(!counts(&first, name).3, "table {name}: {first}");
+    }
+    assert_equal(&s.src, &s.db, TABLES);
+    // The first sync left a ledger: the second reads the source alone,
+    // finds the next change, and writes while comparing.
+    s.change("UPDATE task SET title = 'second round' WHERE id % 250 = 3; DELETE FROM task WHERE id = 8999;");
+    let second = s.sync(&[]);
+    assert_code(&second, 0);
+    let second = json(&second);
+    assert_eq!(second["streamed"], Value::Bool(true), "{second}");
+    assert_eq!(counts(&second, "task"), (0, 36, 1, true), "{second}");
+    assert_eq!(counts(&second, "person"), (0, 0, 0, true), "{second}");
     assert_equal(&s.src, &s.db, TABLES);
 }
 
