@@ -6,13 +6,11 @@
 //! sequences honour `sqlite_sequence` in an existing schema; `--json` and
 //! `--report` are written by failing runs; numeric flags refuse 0.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::case::{Case, migrate_in};
-use crate::util::cmd::{self, Output, assert_code, ferry};
+use crate::util::cmd::{self, Output, Running, assert_code, ferry};
 use crate::util::pg::{TestDb, server};
 use crate::util::sqlite::db_from_sql;
 
@@ -37,74 +35,9 @@ fn not_valid(db: &TestDb) -> i64 {
     db.query_scalar_i64("SELECT count(*) FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND NOT convalidated")
 }
 
-/// `ferry ARGS` started in the background, stdout and stderr collected.
-struct Running {
-    child: Child,
-    out: std::thread::JoinHandle<String>,
-    err: std::thread::JoinHandle<String>,
-}
-
+/// `ferry ARGS` started in the background (`util::cmd::spawn`).
 fn spawn(args: &[&str]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut o = child.stdout.take().unwrap();
-    let mut e = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = o.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = e.read_to_string(&mut s);
-        s
-    });
-    Running { child, out, err }
-}
-
-impl Running {
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// Send `signal` (`INT` or `TERM`) and go on.
-    fn signal(&self, signal: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    /// Send `signal` (`INT` or `TERM`), wait, and say how long the stop took.
-    fn signal_and_wait(mut self, signal: &str) -> (Output, Duration) {
-        self.signal(signal);
-        let t0 = Instant::now();
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if t0.elapsed() > Duration::from_secs(60) {
-                let _ = self.child.kill();
-                break self.child.wait().unwrap();
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let took = t0.elapsed();
-        let out = Output {
-            args: vec![],
-            code: status.code().unwrap_or(-1),
-            stdout: self.out.join().unwrap(),
-            stderr: self.err.join().unwrap(),
-        };
-        (out, took)
-    }
+    cmd::spawn(args, &[])
 }
 
 /// Wait until the server runs a statement of `db` matching `pattern`
@@ -125,7 +58,7 @@ fn wait_for_statement(db: &TestDb, pattern: &str, run: &mut Running) {
             return;
         }
         assert!(
-            run.alive(),
+            run.running(),
             "ferry ended before running {pattern}; make the data bigger"
         );
         assert!(
@@ -579,7 +512,7 @@ fn interrupt_during_verify_and_plan_exits_130_naming_the_command() {
     // plan (no target): interrupted while it converts every value.
     let mut run = spawn(&["plan", src.to_str().unwrap()]);
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(run.alive(), "plan ended too early; make the data bigger");
+    assert!(run.running(), "plan ended too early; make the data bigger");
     let (out, took) = run.signal_and_wait("INT");
     assert_interrupted(&out, took, "plan");
     assert!(!out.stderr.contains("--resume"), "{out}");

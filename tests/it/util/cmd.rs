@@ -80,6 +80,23 @@ pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Running {
 }
 
 impl Running {
+    /// Send `signal` (`INT`, `TERM`, …) and go on.
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap_or_else(|e| panic!("running kill: {e}"));
+        assert!(ok.success(), "kill -{signal} {} failed", self.child.id());
+    }
+
+    /// Send `signal`, wait for the exit, and say how long the stop took.
+    pub fn signal_and_wait(self, signal: &str) -> (Output, Duration) {
+        self.signal(signal);
+        let t0 = Instant::now();
+        let out = self.finish();
+        (out, t0.elapsed())
+    }
+
     /// Whether it has not exited yet.
     pub fn running(&mut self) -> bool {
         self.child
