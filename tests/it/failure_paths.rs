@@ -71,14 +71,7 @@ fn wait_for_statement(db: &TestDb, pattern: &str, run: &mut Running) {
 
 
 fn run_journal(state: &Path) -> Option<String> {
-    std::fs::read_dir(state)
-        .ok()?
-        .filter_map(Result::ok)
-        .find(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
-            n.starts_with("run-") && n.ends_with(".json")
-        })
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+    cmd::journals(state).first().map(|p| std::fs::read_to_string(p).unwrap())
 }
 
 fn validate_report(doc: &serde_json::Value) {

@@ -182,17 +182,9 @@ fn timeout() -> Duration {
 pub fn wait_committed(state: &std::path::Path, table: &str, child: &mut std::process::Child, limit: std::time::Duration) {
     let t0 = std::time::Instant::now();
     loop {
-        let done = std::fs::read_dir(state)
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .filter(|e| {
-                // Not the temporary file the journal is written through:
-                // its content is committed only once renamed.
-                let n = e.file_name().to_string_lossy().into_owned();
-                n.starts_with("run-") && n.ends_with(".json")
-            })
-            .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|s| s.contains(&format!("\"{table}\""))));
+        let done = journals(state)
+            .iter()
+            .any(|p| std::fs::read_to_string(p).is_ok_and(|s| s.contains(&format!("\"{table}\""))));
         if done {
             return;
         }
@@ -200,4 +192,19 @@ pub fn wait_committed(state: &std::path::Path, table: &str, child: &mut std::pro
         assert!(t0.elapsed() < limit, "{table} was never committed");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
+}
+
+/// The run journals in a state directory: not the temporary file a
+/// journal is written through, whose content counts only once renamed.
+pub fn journals(state: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(state)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with("run-") && n.ends_with(".json")
+        })
+        .map(|e| e.path())
+        .collect()
 }
