@@ -261,25 +261,24 @@ fn keep_ledger(run: &mut Run<'_>, plan: &Plan, loads: &[pipeline::TableLoad], ch
         let _ = store.forget();
         return;
     };
-    let oids = run.rt.block_on(super::table_oids(run.target, plan)).unwrap_or_default();
+    let targets: Vec<&str> = plan.tables.iter().map(|tp| tp.map.target.as_str()).collect();
+    let oids = run
+        .rt
+        .block_on(async { postgres::catalog::table_oids(&run.target.connect().await?, &plan.pg_schema, &targets).await })
+        .unwrap_or_default();
     let mut tables = Vec::new();
     for (i, tp) in plan.tables.iter().enumerate() {
         let ok = checks.iter().any(|c| c.table == tp.source.name && c.ok() && c.status == verify::Status::Equal);
-        let (Some(load), Some(w), Some(&Some(oid))) =
-            (loads.iter().find(|l| l.table == tp.source.name), written.writers.get(i), oids.get(i))
-        else {
+        let (Some(load), Some(xids), Some(&Some(oid))) = (
+            loads.iter().find(|l| l.table == tp.source.name),
+            written.writers.get(i).and_then(|w| w.widened(xmax)),
+            oids.get(i),
+        ) else {
             continue;
         };
-        if !ok || w.too_many || w.xids.iter().any(|&x| x < 3) {
-            continue;
+        if ok {
+            tables.push(ledger::Loaded { tp, rows: load.rows, rejected: load.bad.rejected, oid, xids });
         }
-        tables.push(ledger::Loaded {
-            tp,
-            rows: load.rows,
-            rejected: load.bad.rejected,
-            oid,
-            xids: w.xids.iter().map(|&x| ledger::widen_xid(x, xmax)).collect(),
-        });
     }
     if let Err(e) = store.adopt(&tables) {
         run.report.warn(format!("the ledger for `ferry sync` could not be written ({e}); a sync will compare both sides whole"));

@@ -172,15 +172,3 @@ pub fn sequence_floors(tables: &[&crate::plan::TablePlan]) -> Vec<(String, Optio
         })
         .collect()
 }
-
-/// Each planned table's oid in the target (None for a table not there).
-pub async fn table_oids(target: &Target, plan: &Plan) -> anyhow::Result<Vec<Option<u32>>> {
-    let client = target.connect().await?;
-    let names: Vec<String> =
-        plan.tables.iter().map(|tp| crate::postgres::ident::qualified(&plan.pg_schema, &tp.map.target)).collect();
-    let rows = client
-        .query("SELECT to_regclass(n)::oid FROM unnest($1::text[]) WITH ORDINALITY AS u(n, i) ORDER BY i", &[&names])
-        .await
-        .map_err(|e| crate::postgres::Error::server("reading the tables' oids", &e))?;
-    Ok(rows.iter().map(|r| r.get::<_, Option<u32>>(0)).collect())
-}

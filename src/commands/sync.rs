@@ -22,7 +22,7 @@ use crate::postgres::catalog::Catalog;
 use crate::postgres::{self, Target};
 use crate::report::Report;
 use crate::ledger;
-use crate::sync::{self, Delta, TableSync};
+use crate::sync::{self, TableSync};
 use crate::verify::{Status, TableCheck};
 
 /// The `--json` document.
@@ -144,7 +144,7 @@ pub fn run(args: &SyncArgs) -> anyhow::Result<Outcome> {
         None => {
             // Nothing written: the ledger may still have been made afresh
             // for tables compared whole (none in a dry run).
-            let next = if args.dry_run { None } else { next_ledger(&rt, &lead, (&store, view.as_ref()), &plan, &deltas, false) };
+            let next = if args.dry_run { None } else { rt.block_on(sync::ledger::write_next(&lead, (&store, view.as_ref()), &plan, &deltas, false)) };
             rt.block_on(sync::end(&lead, !args.dry_run))?;
             match next {
                 Some(Ok(())) => {
@@ -161,7 +161,7 @@ pub fn run(args: &SyncArgs) -> anyhow::Result<Outcome> {
             // start if the commit went through and this run stopped before
             // making it current.
             let next = if verified.iter().all(|v| *v) {
-                next_ledger(&rt, &lead, (&store, view.as_ref()), &plan, &deltas, true)
+                rt.block_on(sync::ledger::write_next(&lead, (&store, view.as_ref()), &plan, &deltas, true))
             } else {
                 None
             };
@@ -210,70 +210,6 @@ pub fn run(args: &SyncArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Differences
     })
-}
-
-/// Write the next ledger into `next/` (inside the sync's transaction,
-/// before COMMIT): the tables compared by their ledger, with the records
-/// the comparison wrote, and the tables compared whole that got fresh
-/// records on the way, with the transactions their rows were read from;
-/// each naming this transaction among their writers if it wrote them.
-/// None: no table has a ledger to carry on.
-fn next_ledger(
-    rt: &tokio::runtime::Runtime,
-    lead: &tokio_postgres::Client,
-    (store, view): (&ledger::Store, Option<&sync::ledger::View>),
-    plan: &Plan,
-    deltas: &[Delta],
-    wrote: bool,
-) -> Option<std::io::Result<()>> {
-    let xid: Option<i64> = if wrote { Some(rt.block_on(lead.query_one("SELECT txid_current()", &[])).ok()?.get(0)) } else { None };
-    let xmax: i64 = rt.block_on(lead.query_one("SELECT txid_snapshot_xmax(txid_current_snapshot())", &[])).ok()?.get(0);
-    let names: Vec<String> = plan.tables.iter().map(|tp| crate::postgres::ident::qualified(&plan.pg_schema, &tp.map.target)).collect();
-    let oids: Vec<Option<u32>> = rt
-        .block_on(lead.query("SELECT to_regclass(n)::oid FROM unnest($1::text[]) WITH ORDINALITY AS u(n, i) ORDER BY i", &[&names]))
-        .ok()?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let next = store.next();
-    let mut m = ledger::Manifest { pending_xid: xid, ..Default::default() };
-    for ((tp, d), oid) in plan.tables.iter().zip(deltas).zip(oids) {
-        let old = view.and_then(|v| v.manifest.tables.get(&tp.source.name)).filter(|_| d.by_key);
-        let fresh = d.fresh && !d.writers.too_many && d.writers.xids.iter().all(|&x| x >= 3);
-        let Some(oid) = oid.filter(|_| old.is_some() || fresh) else { continue };
-        let made = (|| {
-            sync::ledger::mark_absent(&next, &tp.source.name, &d.rejected)?;
-            ledger::segments_in(&ledger::Store::table(&next, &tp.source.name))
-        })();
-        let segments = match made {
-            Ok(Some(s)) => s,
-            Ok(None) => continue,
-            Err(e) => return Some(Err(e)),
-        };
-        let mut xids = match old {
-            Some(old) => old.xids.clone(),
-            None => d.writers.xids.iter().map(|&x| ledger::widen_xid(x, xmax)).collect(),
-        };
-        if let Some(x) = xid.filter(|x| d.writes() && !xids.contains(x)) {
-            xids.push(x);
-        }
-        m.tables.insert(
-            tp.source.name.clone(),
-            ledger::TableLedger {
-                target: tp.map.target.clone(),
-                plan: ledger::plan_print(tp),
-                oid,
-                rows: d.source.rows,
-                xids,
-                dir: ledger::table_dir(&tp.source.name),
-                segments,
-            },
-        );
-    }
-    if m.tables.is_empty() {
-        return None;
-    }
-    Some(store.write_next(&m))
 }
 
 /// A source value the plan could not convert (the run plans again from

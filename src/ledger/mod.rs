@@ -465,14 +465,6 @@ pub fn segments_in(dir: &Path) -> io::Result<Option<Vec<Segment>>> {
     Ok(Some(out))
 }
 
-/// A 32-bit `xmin` as a 64-bit transaction id, given a 64-bit id that no
-/// visible row's transaction reaches (a snapshot's `xmax`): the largest id
-/// below it with the same low 32 bits.
-pub fn widen_xid(xmin: u32, xmax: i64) -> i64 {
-    let back = (xmax as u32).wrapping_sub(xmin);
-    xmax - i64::from(back)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -568,13 +560,5 @@ mod tests {
         }
         f.flush();
         assert_eq!(f.take(), want);
-    }
-
-    #[test]
-    fn xids_widen_below_the_horizon() {
-        assert_eq!(widen_xid(100, 200), 100);
-        assert_eq!(widen_xid(200, (1 << 32) + 300), (1 << 32) + 200);
-        // Across an epoch: xmin from before the wrap.
-        assert_eq!(widen_xid(u32::MAX - 5, (1 << 32) + 10), (1 << 32) - 6);
     }
 }

@@ -117,6 +117,27 @@ impl TargetTable {
     }
 }
 
+/// Each table's oid (None for a table that is not there), in the order of
+/// `tables` (target names in `schema`).
+pub async fn table_oids(client: &Client, schema: &str, tables: &[&str]) -> Result<Vec<Option<u32>>, Error> {
+    let names: Vec<String> = tables.iter().map(|t| super::ident::qualified(schema, t)).collect();
+    let rows = client
+        .query("SELECT to_regclass(n)::oid FROM unnest($1::text[]) WITH ORDINALITY AS u(n, i) ORDER BY i", &[&names])
+        .await
+        .map_err(err("table oids"))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// The `xmax` of the client's current snapshot as a 64-bit transaction id:
+/// above every transaction whose rows the snapshot sees.
+pub async fn snapshot_xmax(client: &Client) -> Result<i64, Error> {
+    let row = client
+        .query_one("SELECT txid_snapshot_xmax(txid_current_snapshot())", &[])
+        .await
+        .map_err(|e| Error::server("reading the snapshot's horizon", &e))?;
+    Ok(row.get(0))
+}
+
 /// Everything the load must leave as it was, one line per fact, sorted:
 /// column types, nullability and defaults, constraints, indexes, sequence
 /// ownership. Two snapshots are compared line by line.

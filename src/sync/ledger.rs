@@ -83,15 +83,6 @@ pub fn candidate<'a>(view: Option<&'a View>, tp: &TablePlan) -> Result<(&'a Tabl
     Ok((tl, col))
 }
 
-/// The snapshot's `xmax` as a 64-bit transaction id.
-pub async fn xmax(client: &Client) -> Result<i64, Error> {
-    let row = client
-        .query_one("SELECT txid_snapshot_xmax(txid_current_snapshot())", &[])
-        .await
-        .map_err(|e| postgres::Error::server("reading the snapshot's horizon", &e))?;
-    Ok(row.get(0))
-}
-
 /// Does the table still hold exactly the rows the ledger names? In the
 /// sync's snapshot: the same table (oid), as many rows, and every row
 /// version written by one of the ledger's transactions, all of them recent
@@ -239,6 +230,71 @@ impl Merge<'_> {
             self.at += 1;
         }
     }
+}
+
+/// Write the next ledger into `next/`, inside the sync's transaction
+/// before COMMIT: the tables compared by their ledger, with the records the
+/// comparison wrote, and the tables compared whole that got fresh records
+/// on the way, with the transactions their rows were read from; each
+/// naming this transaction among its writers if this sync wrote it
+/// (`wrote`). None: no table has a ledger to carry on, or the server could
+/// not say what the manifest needs.
+pub async fn write_next(
+    client: &Client,
+    (store, view): (&Store, Option<&View>),
+    plan: &crate::plan::Plan,
+    deltas: &[super::Delta],
+    wrote: bool,
+) -> Option<std::io::Result<()>> {
+    let xid: Option<i64> = match wrote {
+        true => Some(client.query_one("SELECT txid_current()", &[]).await.ok()?.get(0)),
+        false => None,
+    };
+    let xmax = postgres::catalog::snapshot_xmax(client).await.ok()?;
+    let targets: Vec<&str> = plan.tables.iter().map(|tp| tp.map.target.as_str()).collect();
+    let oids = postgres::catalog::table_oids(client, &plan.pg_schema, &targets).await.ok()?;
+    let next = store.next();
+    let mut m = Manifest { pending_xid: xid, ..Default::default() };
+    for ((tp, d), oid) in plan.tables.iter().zip(deltas).zip(oids) {
+        let old = view.and_then(|v| v.manifest.tables.get(&tp.source.name)).filter(|_| d.by_key);
+        let mut xids = match old {
+            Some(old) => old.xids.clone(),
+            None if d.fresh => match d.writers.widened(xmax) {
+                Some(x) => x,
+                None => continue,
+            },
+            None => continue,
+        };
+        let Some(oid) = oid else { continue };
+        let made = (|| {
+            mark_absent(&next, &tp.source.name, &d.rejected)?;
+            ledger::segments_in(&Store::table(&next, &tp.source.name))
+        })();
+        let segments = match made {
+            Ok(Some(s)) => s,
+            Ok(None) => continue,
+            Err(e) => return Some(Err(e)),
+        };
+        if let Some(x) = xid.filter(|x| d.writes() && !xids.contains(x)) {
+            xids.push(x);
+        }
+        m.tables.insert(
+            tp.source.name.clone(),
+            TableLedger {
+                target: tp.map.target.clone(),
+                plan: ledger::plan_print(tp),
+                oid,
+                rows: d.source.rows,
+                xids,
+                dir: ledger::table_dir(&tp.source.name),
+                segments,
+            },
+        );
+    }
+    if m.tables.is_empty() {
+        return None;
+    }
+    Some(store.write_next(&m))
 }
 
 /// Rows a bad-value policy rejected while a sync staged them: their

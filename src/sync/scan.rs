@@ -393,10 +393,7 @@ pub async fn target_side(
     copy_rows(client, &sql, &tp.map.target, |view| {
         let at = view.field(ncols).map_or(0, ctid);
         if ledger {
-            match view.field(ncols + 1).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes) {
-                Some(x) => side.writers.add(x),
-                None => side.writers.too_many = true,
-            }
+            side.writers.note(view.field(ncols + 1));
         }
         let keyed = hasher.row(&mut TargetRow {
                 view,

@@ -93,7 +93,7 @@ impl Run<'_> {
                 return Ok(Vec::new());
             }
             let client = super::reader(&target, snapshot.as_deref()).await?;
-            let xmax = ledger::xmax(&client).await?;
+            let xmax = crate::postgres::catalog::snapshot_xmax(&client).await?;
             let mut out = Vec::new();
             for (t, tl) in &checked {
                 out.push((*t, ledger::untouched(&client, &schema, tl, xmax).await?));

@@ -154,6 +154,26 @@ impl Writers {
         self.too_many |= other.too_many;
         other.xids.iter().for_each(|&x| self.add(x));
     }
+
+    /// Note a row's binary `xmin` field (an unreadable one: too many to
+    /// name).
+    pub fn note(&mut self, field: Option<&[u8]>) {
+        match field.and_then(|b| b.try_into().ok()).map(u32::from_be_bytes) {
+            Some(x) => self.add(x),
+            None => self.too_many = true,
+        }
+    }
+
+    /// The transactions as 64-bit ids, given the `xmax` of the snapshot
+    /// they were read in: the largest id below it with the same low 32
+    /// bits. None when they cannot name the rows' writers: too many, or a
+    /// special id (frozen, bootstrap).
+    pub fn widened(&self, xmax: i64) -> Option<Vec<i64>> {
+        if self.too_many || self.xids.iter().any(|&x| x < 3) {
+            return None;
+        }
+        Some(self.xids.iter().map(|&x| xmax - i64::from((xmax as u32).wrapping_sub(x))).collect())
+    }
 }
 
 /// What a verification read of the target found besides the digests: per
@@ -175,17 +195,10 @@ async fn piece_digest(client: &tokio_postgres::Client, schema: &str, tp: &TableP
     let mut scratch = Vec::new();
     let mut text = String::new();
     let ncols = if tp.map.columns.is_empty() { 1 } else { tp.map.columns.len() };
-    let (mut writers, mut last) = (writers, None);
+    let mut writers = writers;
     copy_rows(client, &sql, &tp.map.target, |row| {
         if let Some(w) = writers.as_deref_mut() {
-            let x = row.field(ncols).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
-            if x != last {
-                match x {
-                    Some(x) => w.add(x),
-                    None => w.too_many = true,
-                }
-                last = x;
-            }
+            w.note(row.field(ncols));
         }
         let row_bytes = digest.row();
         for (i, cm) in tp.map.columns.iter().enumerate() {
@@ -304,11 +317,7 @@ pub async fn target_digests(
     let snapshot = export_snapshot(&lead).await?;
     let mut written = Written { writers: vec![Writers::default(); tables.len()], xmax: None };
     if writers && snapshot.is_some() {
-        written.xmax = lead
-            .query_one("SELECT txid_snapshot_xmax(txid_current_snapshot())", &[])
-            .await
-            .ok()
-            .map(|r| r.get::<_, i64>(0));
+        written.xmax = crate::postgres::catalog::snapshot_xmax(&lead).await.ok();
     }
     let written = Arc::new(Mutex::new(written));
     let sizes = table_blocks(&lead, schema, tables).await?;
@@ -462,6 +471,24 @@ fn decode_error(tp: &TablePlan, column: &str, reason: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writers_widen_below_the_horizon() {
+        let w = |xs: &[u32]| Writers { xids: xs.iter().copied().collect(), too_many: false };
+        assert_eq!(w(&[100]).widened(200), Some(vec![100]));
+        assert_eq!(w(&[200]).widened((1 << 32) + 300), Some(vec![(1 << 32) + 200]));
+        // Across an epoch: an xmin from before the wrap.
+        assert_eq!(w(&[u32::MAX - 5]).widened((1 << 32) + 10), Some(vec![(1 << 32) - 6]));
+        // A frozen or special id, or too many: no names.
+        assert_eq!(w(&[2, 100]).widened(200), None);
+        assert_eq!(Writers { too_many: true, ..w(&[100]) }.widened(200), None);
+        let mut n = Writers::default();
+        n.note(Some(&[0, 0, 1, 0]));
+        n.note(Some(&[0, 0, 1, 0]));
+        assert_eq!(n.xids.iter().copied().collect::<Vec<_>>(), vec![256]);
+        n.note(None);
+        assert!(n.too_many);
+    }
 
     #[test]
     fn pieces_cover_each_table_once_biggest_first() {
