@@ -229,29 +229,22 @@ fn seg_name(lo: i64) -> String {
     format!("{:016x}.seg", (lo as u64) ^ (1 << 63))
 }
 
-/// Write one segment: records in strictly increasing key order, the first
-/// key at least `lo`. Refused (the table gets no ledger) otherwise.
-pub fn write_segment(dir: &Path, lo: i64, records: &[Record]) -> io::Result<()> {
+/// Write records as segments of at most [`SEGMENT_ROWS`] (so that a
+/// sync's partitions are small enough to share out evenly), the first
+/// starting at `lo` (also when there are none: an empty range keeps its
+/// segment, which the next sync reads), every other at its first key.
+/// Records must come in strictly increasing key order, from `lo` on;
+/// otherwise nothing is written (the table then gets no ledger).
+pub fn write_segments(dir: &Path, lo: i64, records: &[Record]) -> io::Result<()> {
     if records.windows(2).any(|w| w[0].key >= w[1].key) || records.first().is_some_and(|r| r.key < lo) {
         return Err(io::Error::other("rows did not come in rowid order"));
     }
     fs::create_dir_all(dir)?;
-    rewrite_segment(&dir.join(seg_name(lo)), records)
-}
-
-/// Write records as segments of at most [`SEGMENT_ROWS`] (so that a
-/// sync's partitions are small enough to share out evenly), the first
-/// starting at `lo`, every other at its first key.
-pub fn write_segments(dir: &Path, lo: i64, records: &[Record]) -> io::Result<()> {
     if records.is_empty() {
-        // An empty range keeps its segment: the next sync reads it.
-        return write_segment(dir, lo, records);
-    }
-    if records.windows(2).any(|w| w[0].key >= w[1].key) {
-        return Err(io::Error::other("rows did not come in rowid order"));
+        return rewrite_segment(&dir.join(seg_name(lo)), records);
     }
     for (k, part) in records.chunks(SEGMENT_ROWS).enumerate() {
-        write_segment(dir, if k == 0 { lo } else { part[0].key }, part)?;
+        rewrite_segment(&dir.join(seg_name(if k == 0 { lo } else { part[0].key })), part)?;
     }
     Ok(())
 }
@@ -476,11 +469,11 @@ mod tests {
             Record { key: -5, fp: [1; 15], absent: false },
             Record { key: 7, fp: [2; 15], absent: true },
         ];
-        write_segment(&dir, i64::MIN, &recs).unwrap();
+        write_segments(&dir, i64::MIN, &recs).unwrap();
         assert_eq!(read_segment(&dir.join(seg_name(i64::MIN))).unwrap(), recs);
         let back = vec![recs[1], recs[0]];
-        assert!(write_segment(&dir, i64::MIN, &back).is_err());
-        assert!(write_segment(&dir, 0, &recs).is_err(), "a key below the segment's start");
+        assert!(write_segments(&dir, i64::MIN, &back).is_err());
+        assert!(write_segments(&dir, 0, &recs).is_err(), "a key below the segment's start");
         let found = segments_in(&dir).unwrap().unwrap();
         assert_eq!((found.len(), found[0].lo, found[0].records), (1, i64::MIN, 2));
         fs::remove_dir_all(&dir).unwrap();

@@ -1,22 +1,25 @@
 //! The writes of a sync, in the one transaction the comparison read from,
 //! with the target's keys, indexes and foreign keys in place.
 //!
-//! Per table with rows to write, parents first (FK level): the source rows
-//! of the differing keys go by binary COPY (the load's encoder) into a
-//! temporary staging table, then `UPDATE … FROM` the staging table changes
-//! the rows whose key the target has and `INSERT … SELECT` adds the rest
-//! (one statement each, so a self-reference among new rows is checked at
-//! the statement's end; new rows first, so a changed row may point at one). Then children first, the target rows without a
-//! source row are deleted by `ctid`: the rows the comparison read, in the
-//! same snapshot, which the transaction's lock keeps from other writers.
-//! A table without a key is emptied and copied whole. Every count a
-//! statement reports is checked against the comparison's.
+//! Per piece (a table, or one partition of it when `sync::stream` writes
+//! while comparing), parents first: the source rows of the differing keys
+//! go by binary COPY (the load's encoder) into the table's temporary
+//! staging table, numbered by piece, then `INSERT … SELECT` adds the rows
+//! whose key the target lacks and `UPDATE … FROM` changes the others (one
+//! statement each, so a self-reference among new rows is checked at the
+//! statement's end; new rows first, so a changed row may point at one).
+//! Then children first, the target rows without a source row are deleted:
+//! by `ctid` (the rows the comparison read, in the same snapshot, which
+//! the transaction's lock keeps from other writers) or, for a table
+//! compared by its ledger, by key. A table without a key is emptied and
+//! copied whole. Every count a statement reports is checked against the
+//! comparison's.
 //!
 //! Then what was written is read back and hashed canonically, against the
 //! hashes of the source rows sent, and every table's count follows from the
 //! counts its statements reported: the rest of each table was found equal
-//! in this snapshot. That is the final
-//! verification; nothing is committed by this module.
+//! in this snapshot. That is the final verification; nothing is committed
+//! by this module.
 
 use std::path::Path;
 

@@ -52,13 +52,10 @@ pub async fn open(store: &Store, client: &Client) -> Option<View> {
                 .is_some_and(|s| s == "committed"),
             None => true,
         };
-        if committed {
-            let mut m = next;
-            m.pending_xid = None;
-            if store.write_next(&m).is_err() || store.promote().is_err() {
-                let _ = store.forget();
-                return None;
-            }
+        // (A current manifest's `pending_xid` is never read again.)
+        if committed && store.promote().is_err() {
+            let _ = store.forget();
+            return None;
         }
     }
     let _ = std::fs::remove_dir_all(store.next());
@@ -66,21 +63,21 @@ pub async fn open(store: &Store, client: &Client) -> Option<View> {
     Some(View { store: store.clone(), manifest })
 }
 
-/// The table's ledger and its key column, or why it has none that fits.
-pub fn candidate<'a>(view: Option<&'a View>, tp: &TablePlan) -> Result<(&'a TableLedger, usize), String> {
+/// The table's ledger, or why it has none that fits.
+pub fn candidate<'a>(view: Option<&'a View>, tp: &TablePlan) -> Result<&'a TableLedger, String> {
     let Some(view) = view else {
         return Err("no ledger: the target was not written by a verified `ferry migrate` or `ferry sync` with this state directory".into());
     };
     let Some(tl) = view.manifest.tables.get(&tp.source.name) else {
         return Err("the ledger has no record of this table".into());
     };
-    let Some(col) = ledger::eligible(tp) else {
+    if ledger::eligible(tp).is_none() {
         return Err("the table's rows are not named by an integer rowid key".into());
-    };
+    }
     if tl.target != tp.map.target || tl.plan != ledger::plan_print(tp) {
         return Err("the mapping differs from the one the ledger was written with".into());
     }
-    Ok((tl, col))
+    Ok(tl)
 }
 
 /// Does the table still hold exactly the rows the ledger names? In the

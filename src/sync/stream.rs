@@ -70,7 +70,7 @@ impl Run<'_> {
         let mut whole = Vec::new();
         for tp in &plan.tables {
             match ledger::candidate(self.view, tp) {
-                Ok((tl, _)) => {
+                Ok(tl) => {
                     modes.push(Mode::Ledger(tl));
                     whole.push(None);
                 }
@@ -144,7 +144,7 @@ impl Run<'_> {
     /// comparison when every table compared has a ledger.
     pub fn go(&self, plan: &Plan, lead: &Client, catalog: &Catalog) -> Result<Compared, Error> {
         let t0 = Instant::now();
-        let (modes, mut whole) = self.modes(plan);
+        let (modes, whole) = self.modes(plan);
         let root = self.view.map(ledger::View::root);
         // Where the next ledger goes; none in a dry run or if it cannot be
         // written (the sync goes on, and the next one compares both sides).
@@ -155,9 +155,25 @@ impl Run<'_> {
         if streams {
             return self.streamed(plan, lead, catalog, (&modes, whole), io, check, t0);
         }
-        let mut deltas = super::compare(self.rt, self.src, self.target, plan, self.snapshot, self.jobs, &modes, io, None)?;
+        let deltas = super::compare(self.rt, self.src, self.target, plan, self.snapshot, self.jobs, &modes, io, None)?;
         let stale = self.verdicts(check)?;
-        self.recompare(plan, stale, (&mut deltas, &mut whole), next.as_deref())?;
+        self.write_after(plan, (lead, catalog), (deltas, whole), stale, next.as_deref(), t0)
+    }
+
+    /// The comparison is done and nothing was written: the tables whose
+    /// ledger is stale are compared again both sides whole, then (unless a
+    /// dry run) every difference is written.
+    #[allow(clippy::too_many_arguments)]
+    fn write_after(
+        &self,
+        plan: &Plan,
+        (lead, catalog): (&Client, &Catalog),
+        (mut deltas, mut whole): (Vec<Delta>, Vec<Option<String>>),
+        stale: Vec<(usize, String)>,
+        next: Option<&Path>,
+        t0: Instant,
+    ) -> Result<Compared, Error> {
+        self.recompare(plan, stale, (&mut deltas, &mut whole), next)?;
         let compare_seconds = t0.elapsed().as_secs_f64();
         let verified = if self.dry_run || !deltas.iter().any(Delta::writes) {
             None
@@ -175,7 +191,7 @@ impl Run<'_> {
         plan: &Plan,
         lead: &Client,
         catalog: &Catalog,
-        (modes, mut whole): (&[Mode<'_>], Vec<Option<String>>),
+        (modes, whole): (&[Mode<'_>], Vec<Option<String>>),
         io: Option<LedgerIo<'_>>,
         check: Verdicts,
         t0: Instant,
@@ -221,18 +237,12 @@ impl Run<'_> {
             (None, None) => Vec::new(),
         };
         if !stale.is_empty() {
-            // Nothing was written: every partition is summed, the stale
-            // tables compared again, and everything written after.
+            // Nothing was written: every partition is summed, then as
+            // without streaming.
             for (t, d) in stream.drain() {
                 deltas[t].add(d.rows);
             }
-            self.recompare(plan, stale, (&mut deltas, &mut whole), io.and_then(|i| i.next))?;
-            let verified = if deltas.iter().any(Delta::writes) {
-                Some(apply::apply(self.rt, lead, self.src, plan, catalog, &mut deltas).map_err(|e| Error::Write(Box::new(e)))?)
-            } else {
-                None
-            };
-            return Ok(Compared { deltas, whole, verified, compare_seconds, streamed: false });
+            return self.write_after(plan, (lead, catalog), (deltas, whole), stale, io.and_then(|i| i.next), t0);
         }
         let written = (|| {
             stream.write_ready(&mut writer, true)?;
