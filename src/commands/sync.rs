@@ -140,49 +140,35 @@ pub fn run(args: &SyncArgs) -> anyhow::Result<Outcome> {
             notes.push(format!("table {:?}: compared both sides whole: {why}", tp.source.name));
         }
     }
-    let verified = match verified {
-        None => {
-            // Nothing written: the ledger may still have been made afresh
-            // for tables compared whole (none in a dry run).
-            let next = if args.dry_run { None } else { rt.block_on(sync::ledger::write_next(&lead, (&store, view.as_ref()), &plan, &deltas, false)) };
-            rt.block_on(sync::end(&lead, !args.dry_run))?;
-            match next {
-                Some(Ok(())) => {
-                    let _ = store.promote();
-                }
-                _ => {
-                    let _ = std::fs::remove_dir_all(store.next());
-                }
-            }
-            vec![!args.dry_run; deltas.len()]
-        }
-        Some(verified) => {
-            // The next ledger names this transaction: kept at the next
-            // start if the commit went through and this run stopped before
-            // making it current.
-            let next = if verified.iter().all(|v| *v) {
-                rt.block_on(sync::ledger::write_next(&lead, (&store, view.as_ref()), &plan, &deltas, true))
-            } else {
-                None
-            };
-            rt.block_on(sync::end(&lead, true))?;
-            match next {
-                Some(Ok(())) => {
-                    if let Err(e) = store.promote() {
-                        notes.push(format!("the ledger could not be updated ({e}); the next sync compares both sides whole"));
-                    }
-                }
-                Some(Err(e)) => {
-                    let _ = store.forget();
-                    notes.push(format!("the ledger could not be written ({e}); the next sync compares both sides whole"));
-                }
-                None => {
-                    let _ = store.forget();
-                }
-            }
-            verified
-        }
+    // The next ledger, written before COMMIT naming this transaction when
+    // it wrote (kept at the next start if the commit went through and this
+    // run stopped before making it current); when nothing was written, it
+    // may still be new for tables compared whole. None in a dry run.
+    let wrote = verified.is_some();
+    let verified = verified.unwrap_or_else(|| vec![!args.dry_run; deltas.len()]);
+    let next = if args.dry_run || !verified.iter().all(|v| *v) {
+        None
+    } else {
+        rt.block_on(sync::ledger::write_next(&lead, (&store, view.as_ref()), &plan, &deltas, wrote))
     };
+    rt.block_on(sync::end(&lead, !args.dry_run))?;
+    match next {
+        Some(Ok(())) => {
+            if let (Err(e), true) = (store.promote(), wrote) {
+                notes.push(format!("the ledger could not be updated ({e}); the next sync compares both sides whole"));
+            }
+        }
+        // What was written is not what the old ledger describes.
+        failed if wrote => {
+            let _ = store.forget();
+            if let Some(Err(e)) = failed {
+                notes.push(format!("the ledger could not be written ({e}); the next sync compares both sides whole"));
+            }
+        }
+        _ => {
+            let _ = std::fs::remove_dir_all(store.next());
+        }
+    }
     let tables: Vec<TableSync> = plan
         .tables
         .iter()
