@@ -29,8 +29,10 @@ pub(super) fn listed(
         return err;
     }
     let done = run.journal.snapshot().done;
-    let mut left = plan.clone();
-    left.tables.retain(|t| !done.contains_key(&t.source.name));
+    // Committed tables hold no bad value, but their keys are restored or
+    // validated by the run that resumes: their orphans and duplicates too.
+    let (committed, left): (Vec<_>, Vec<_>) = plan.tables.iter().cloned().partition(|t| done.contains_key(&t.source.name));
+    let (committed, left) = (Plan { tables: committed, ..plan.clone() }, Plan { tables: left, ..plan.clone() });
     let unique = catalog
         .map(|c| crate::plan::existing::unique_keys_by_source(plan, c))
         .unwrap_or_default();
@@ -38,22 +40,14 @@ pub(super) fn listed(
     let foreign = catalog
         .map(|c| dry_run::target_foreign_keys(plan, c))
         .unwrap_or_default();
-    // Committed tables hold no bad value, but their keys are restored or
-    // validated by the run that resumes: their orphans and duplicates too.
-    let mut committed = plan.clone();
-    committed
-        .tables
-        .retain(|t| done.contains_key(&t.source.name));
     let source = &run.args.source.source;
     let found = dry_run::convert_all(source, &left, &unique, &foreign).and_then(|(mut p, _)| {
-        p.extend(dry_run::key_problems(
-            source, &committed, &unique, &foreign,
-        )?);
-        Ok((p, ()))
+        p.extend(dry_run::key_problems(source, &committed, &unique, &foreign)?);
+        Ok(p)
     });
     match found {
-        Ok((problems, _)) if problems.is_empty() => err,
-        Ok((problems, _)) => {
+        Ok(problems) if problems.is_empty() => err,
+        Ok(problems) => {
             let text = render(&problems, catalog.is_some(), run.report.facts.wrote);
             run.report.problems = problems;
             anyhow::anyhow!("{err:#}\n{text}")
